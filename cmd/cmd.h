@@ -1,0 +1,99 @@
+/* What the subcommands share: the table entry, exit codes, common options. */
+#ifndef SPAMSTOP_CMD_H
+#define SPAMSTOP_CMD_H
+
+#include <stdbool.h>
+
+#include "spamstop/exec.h"
+
+/*
+ * Exit codes: the one table, documented in docs/spamstop.1 and
+ * docs/exit-codes.md.  Keep the three in step.
+ */
+enum exit_code {
+    EXIT_OK = 0,           /* everything done (dry-run: plan shown) */
+    EXIT_ROLLED_BACK = 1,  /* some host failed; it was rolled back or
+                              unreachable, nothing left half-done */
+    EXIT_USAGE = 2,        /* bad command line, playbook or inventory;
+                              nothing connected anywhere */
+    EXIT_ATTENTION = 3,    /* some host needs attention: an undo failed or
+                              a step after a pivot failed */
+    EXIT_TAMPERED = 4,     /* audit verify: the trail was altered, or a
+                              journal is corrupt */
+    EXIT_NOT_STARTED = 5,  /* could not start: state folder, lock held,
+                              confirmation refused, run not found */
+    EXIT_INTERRUPTED = 130 /* stopped by SIGINT/SIGTERM; journal kept */
+};
+
+/* Options every subcommand that talks to hosts accepts. */
+struct cmd_opts {
+    struct exec_options exec;
+    const char *state_dir; /* --state-dir, else $SPAMSTOP_STATE_DIR */
+    int forks;             /* --forks N */
+    bool json;             /* --json */
+};
+
+void cmd_opts_init(struct cmd_opts *o);
+
+/* getopt_long values for the common long options. */
+enum common_opt {
+    OPT_STATE_DIR = 1000,
+    OPT_KNOWN_HOSTS,
+    OPT_IDENTITY,
+    OPT_USER,
+    OPT_PORT,
+    OPT_ACCEPT_NEW,
+    OPT_FORKS,
+    OPT_BECOME,
+    OPT_CONNECT_TIMEOUT,
+    OPT_JSON,
+    OPT_COMMON_LAST
+};
+
+/* Expands inside a struct option array; -F is handled through 'F'. */
+#define CMD_COMMON_LONG_OPTIONS                                              \
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},                   \
+        {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},           \
+        {"identity", required_argument, NULL, OPT_IDENTITY},                 \
+        {"user", required_argument, NULL, OPT_USER},                         \
+        {"port", required_argument, NULL, OPT_PORT},                         \
+        {"accept-new", no_argument, NULL, OPT_ACCEPT_NEW},                   \
+        {"forks", required_argument, NULL, OPT_FORKS},                       \
+        {"become", no_argument, NULL, OPT_BECOME},                           \
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},   \
+        {"json", no_argument, NULL, OPT_JSON},                               \
+        {"ssh-config", required_argument, NULL, 'F'}
+
+/* The help text for the common options. */
+extern const char cmd_common_help[];
+
+/*
+ * Handles one common option.  Returns 1 if c was one (stored in o), 0 if
+ * not, -1 if its value is bad (the message is printed).
+ */
+int cmd_common_option(struct cmd_opts *o, int c, const char *arg);
+
+/* The state folder: --state-dir, $SPAMSTOP_STATE_DIR, $XDG_STATE_HOME/
+ * spamstop, ~/.local/state/spamstop.  Returns a static string. */
+const char *cmd_state_dir(const struct cmd_opts *o);
+
+/* Prints "spamstop: " + message to stderr. */
+void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses a positive integer option; -1 (and a message) when bad. */
+int cmd_parse_int(const char *name, const char *arg, int min, int max);
+
+struct cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    unsigned flags;
+    const char *summary;
+};
+
+enum cmd_flags {
+    CMD_DESTRUCTIVE = 1 << 0, /* never matched by an abbreviation */
+};
+
+int cmd_exec(int argc, char **argv);
+
+#endif

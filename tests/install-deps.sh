@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what spamstop needs to build, test and run its lab on Debian 12.
+# Idempotent; needs root.  Packages only, nothing else is downloaded.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: run as root (sudo $0)" >&2
+    exit 2
+fi
+# Postfix must not ask which configuration to use.
+echo "postfix postfix/main_mailer_type select No configuration" |
+    debconf-set-selections
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+    build-essential cmake pkg-config git ca-certificates \
+    libssh-dev libjansson-dev libcmocka-dev libssl-dev \
+    clang clang-format \
+    openssh-server openssh-client postfix dovecot-core swaks sudo \
+    iproute2 util-linux procps psmisc python3 tmux
