@@ -53,8 +53,8 @@ int cmd_parse_int(const char *name, const char *arg, int min, int max)
 
     v = strtol(arg, &end, 10);
     if (end == arg || *end != '\0' || v < min || v > max) {
-        cmd_error("bad value '%s' for %s: expected a number from %d to %d",
-                  arg, name, min, max);
+        cmd_error("bad value '%s' for %s: expected a number from %d to %d", arg,
+                  name, min, max);
         return -1;
     }
     return (int)v;
@@ -65,47 +65,30 @@ int cmd_common_option(struct cmd_opts *o, int c, const char *arg)
     int v;
 
     switch (c) {
-    case 'F':
-        o->exec.ssh_config = arg;
-        return 1;
-    case OPT_STATE_DIR:
-        o->state_dir = arg;
-        return 1;
-    case OPT_KNOWN_HOSTS:
-        o->exec.known_hosts = arg;
-        return 1;
-    case OPT_IDENTITY:
-        o->exec.identity = arg;
-        return 1;
-    case OPT_USER:
-        o->exec.user = arg;
-        return 1;
+    case 'F': o->exec.ssh_config = arg; return 1;
+    case OPT_STATE_DIR: o->state_dir = arg; return 1;
+    case OPT_KNOWN_HOSTS: o->exec.known_hosts = arg; return 1;
+    case OPT_IDENTITY: o->exec.identity = arg; return 1;
+    case OPT_USER: o->exec.user = arg; return 1;
     case OPT_PORT:
         if ((v = cmd_parse_int("--port", arg, 1, 65535)) < 0)
             return -1;
         o->exec.port = v;
         return 1;
-    case OPT_ACCEPT_NEW:
-        o->exec.accept_new = true;
-        return 1;
+    case OPT_ACCEPT_NEW: o->exec.accept_new = true; return 1;
     case OPT_FORKS:
         if ((v = cmd_parse_int("--forks", arg, 1, 1000)) < 0)
             return -1;
         o->forks = v;
         return 1;
-    case OPT_BECOME:
-        o->exec.become = true;
-        return 1;
+    case OPT_BECOME: o->exec.become = true; return 1;
     case OPT_CONNECT_TIMEOUT:
         if ((v = cmd_parse_int("--connect-timeout", arg, 1, 3600)) < 0)
             return -1;
         o->exec.connect_timeout_ms = v * 1000;
         return 1;
-    case OPT_JSON:
-        o->json = true;
-        return 1;
-    default:
-        return 0;
+    case OPT_JSON: o->json = true; return 1;
+    default: return 0;
     }
 }
 

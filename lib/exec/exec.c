@@ -90,16 +90,16 @@ void executor_free(struct executor *ex)
         ex->ops->free(ex);
 }
 
-int exec_fetch(struct exec_conn *conn, const char *command,
-               const char *path, int timeout_ms, uint64_t *out_size,
+int exec_fetch(struct exec_conn *conn, const char *command, const char *path,
+               int timeout_ms, uint64_t *out_size,
                char out_sha256_hex[SHA256_HEX_LEN + 1], struct errbuf *err)
 {
     struct exec_cmd cmd = EXEC_CMD_INIT;
     struct exec_result res;
     int fd, r;
 
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-              0600);
+    fd =
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return errbuf_errno(err, SS_ERR, "cannot create '%s'", path);
     exec_result_init(&res);

@@ -77,8 +77,7 @@ int fsio_write_atomic(const char *path, const void *data, size_t len,
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
         (int)sizeof(tmp))
         return errbuf_set(err, SS_ERR, "path too long '%s'", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-              mode);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
         errbuf_errno(err, SS_ERR, "cannot create '%s'", tmp);
         goto out;
@@ -177,7 +176,7 @@ int fsio_read_file(char **out, size_t *out_len, const char *path, size_t max,
             size_t na = alloc ? alloc * 2 : 8192;
             char *p = realloc(data, na + 1);
             if (p == NULL) {
-                errbuf_set(err, SS_ERR, "out of memory reading '%s'", path);
+                r = errbuf_set(err, SS_ERR, "out of memory reading '%s'", path);
                 goto out;
             }
             data = p;
@@ -194,13 +193,15 @@ int fsio_read_file(char **out, size_t *out_len, const char *path, size_t max,
             break;
         len += (size_t)n;
         if (len > max) {
-            errbuf_set(err, SS_ETOOBIG, "'%s' is larger than %zu bytes", path,
-                       max);
+            r = errbuf_set(err, SS_ETOOBIG, "'%s' is larger than %zu bytes",
+                           path, max);
             goto out;
         }
     }
-    if (data == NULL && (data = malloc(1)) == NULL)
+    if (data == NULL && (data = malloc(1)) == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory reading '%s'", path);
         goto out;
+    }
     data[len] = '\0';
     *out = data;
     data = NULL;

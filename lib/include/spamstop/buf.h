@@ -11,14 +11,17 @@
  * a hostile host must not exhaust the operator's memory.
  */
 struct buf {
-    char *data;   /* NULL until the first append; always NUL-terminated */
+    char *data; /* NULL until the first append; always NUL-terminated */
     size_t len;
     size_t alloc;
-    size_t cap;   /* maximum len; 0 = unlimited */
+    size_t cap;    /* maximum len; 0 = unlimited */
     bool overflow; /* an append was refused because of cap */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0, false}
+#define BUF_INIT                                                               \
+    {                                                                          \
+        NULL, 0, 0, 0, false                                                   \
+    }
 
 void buf_init(struct buf *b, size_t cap);
 /* Frees the memory and resets to empty (keeps cap). */

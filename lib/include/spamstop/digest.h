@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define SHA256_LEN 32
+#define SHA256_LEN     32
 #define SHA256_HEX_LEN 64
 
 struct sha256_ctx {

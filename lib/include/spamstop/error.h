@@ -10,17 +10,17 @@
  */
 enum ss_code {
     SS_OK = 0,
-    SS_ERR = -1,       /* anything else; the message says what */
-    SS_EAUTH = -2,     /* ssh authentication refused */
-    SS_EHOSTKEY = -3,  /* host key changed, other type, or unknown */
-    SS_ETIMEOUT = -4,  /* a deadline passed */
-    SS_ECORRUPT = -5,  /* a journal or audit file is damaged */
-    SS_EREMOTE = -6,   /* a remote command exited non-zero */
-    SS_ECONNECT = -7,  /* host unreachable, connection refused or lost */
-    SS_ETOOBIG = -8,   /* remote output over its cap */
-    SS_EINVAL = -9,    /* bad user input: playbook, inventory, option */
-    SS_ELOCKED = -10,  /* another run holds the host's lock */
-    SS_ENOENT = -11,   /* no such run, file or host */
+    SS_ERR = -1,      /* anything else; the message says what */
+    SS_EAUTH = -2,    /* ssh authentication refused */
+    SS_EHOSTKEY = -3, /* host key changed, other type, or unknown */
+    SS_ETIMEOUT = -4, /* a deadline passed */
+    SS_ECORRUPT = -5, /* a journal or audit file is damaged */
+    SS_EREMOTE = -6,  /* a remote command exited non-zero */
+    SS_ECONNECT = -7, /* host unreachable, connection refused or lost */
+    SS_ETOOBIG = -8,  /* remote output over its cap */
+    SS_EINVAL = -9,   /* bad user input: playbook, inventory, option */
+    SS_ELOCKED = -10, /* another run holds the host's lock */
+    SS_ENOENT = -11,  /* no such run, file or host */
 };
 
 #define ERRBUF_MSG_MAX 1024
@@ -34,7 +34,13 @@ struct errbuf {
     char msg[ERRBUF_MSG_MAX];
 };
 
-#define ERRBUF_INIT {0, {0}}
+#define ERRBUF_INIT                                                            \
+    {                                                                          \
+        0,                                                                     \
+        {                                                                      \
+            0                                                                  \
+        }                                                                      \
+    }
 
 /* Sets code and message (printf-style) and returns code, for tail calls. */
 int errbuf_set(struct errbuf *e, int code, const char *fmt, ...)

@@ -11,21 +11,24 @@
 #include "spamstop/error.h"
 
 /* Default caps and deadlines. */
-#define EXEC_DEFAULT_OUT_CAP (64u * 1024 * 1024)
-#define EXEC_DEFAULT_ERR_CAP (1u * 1024 * 1024)
-#define EXEC_DEFAULT_TIMEOUT_MS 120000
+#define EXEC_DEFAULT_OUT_CAP            (64u * 1024 * 1024)
+#define EXEC_DEFAULT_ERR_CAP            (1u * 1024 * 1024)
+#define EXEC_DEFAULT_TIMEOUT_MS         120000
 #define EXEC_DEFAULT_CONNECT_TIMEOUT_MS 10000
 
 /* One host as the user named it, with its per-host connection settings. */
 struct exec_target {
-    char *name;     /* as written by the user or the inventory */
-    char *address;  /* where to connect (ansible_host); NULL = name */
-    int port;       /* 0 = from ssh config, else 22 */
-    char *user;     /* NULL = from ssh config, else the local user */
-    bool become;    /* wrap commands in sudo -n */
+    char *name;    /* as written by the user or the inventory */
+    char *address; /* where to connect (ansible_host); NULL = name */
+    int port;      /* 0 = from ssh config, else 22 */
+    char *user;    /* NULL = from ssh config, else the local user */
+    bool become;   /* wrap commands in sudo -n */
 };
 
-#define EXEC_TARGET_INIT {NULL, NULL, 0, NULL, false}
+#define EXEC_TARGET_INIT                                                       \
+    {                                                                          \
+        NULL, NULL, 0, NULL, false                                             \
+    }
 void exec_target_release(struct exec_target *t);
 /* Deep copy; returns 0 or SS_ERR. */
 int exec_target_copy(struct exec_target *out, const struct exec_target *in);
@@ -37,39 +40,45 @@ int exec_target_copy(struct exec_target *out, const struct exec_target *in);
  * here win over both.
  */
 struct exec_options {
-    const char *ssh_config;   /* -F FILE; NULL = ~/.ssh/config */
-    const char *identity;     /* --identity FILE; NULL = agent + defaults */
-    const char *known_hosts;  /* --known-hosts FILE; NULL = ~/.ssh/... */
-    const char *user;         /* --user: wins over everything */
-    int port;                 /* --port: wins over everything; 0 = unset */
-    bool accept_new;          /* trust on first use for unknown hosts */
-    bool become;              /* --become: sudo -n on every host */
-    int connect_timeout_ms;   /* 0 = EXEC_DEFAULT_CONNECT_TIMEOUT_MS */
-    int verbosity;            /* libssh log level; 0 = quiet */
+    const char *ssh_config;  /* -F FILE; NULL = ~/.ssh/config */
+    const char *identity;    /* --identity FILE; NULL = agent + defaults */
+    const char *known_hosts; /* --known-hosts FILE; NULL = ~/.ssh/... */
+    const char *user;        /* --user: wins over everything */
+    int port;                /* --port: wins over everything; 0 = unset */
+    bool accept_new;         /* trust on first use for unknown hosts */
+    bool become;             /* --become: sudo -n on every host */
+    int connect_timeout_ms;  /* 0 = EXEC_DEFAULT_CONNECT_TIMEOUT_MS */
+    int verbosity;           /* libssh log level; 0 = quiet */
 };
 
-#define EXEC_OPTIONS_INIT {NULL, NULL, NULL, NULL, 0, false, false, 0, 0}
+#define EXEC_OPTIONS_INIT                                                      \
+    {                                                                          \
+        NULL, NULL, NULL, NULL, 0, false, false, 0, 0                          \
+    }
 
 /* One command to run on a connected host. */
 struct exec_cmd {
-    const char *command;     /* an sh command line; remote data is quoted */
-    const void *input;       /* stdin bytes (may be a secret) or NULL */
+    const char *command; /* an sh command line; remote data is quoted */
+    const void *input;   /* stdin bytes (may be a secret) or NULL */
     size_t input_len;
-    int timeout_ms;          /* deadline for the whole command; 0 = default */
-    size_t out_cap;          /* stdout cap when buffered; 0 = default */
-    size_t err_cap;          /* stderr cap; 0 = default */
-    int out_fd;              /* >= 0: stream stdout here (fetch), no cap */
+    int timeout_ms; /* deadline for the whole command; 0 = default */
+    size_t out_cap; /* stdout cap when buffered; 0 = default */
+    size_t err_cap; /* stderr cap; 0 = default */
+    int out_fd;     /* >= 0: stream stdout here (fetch), no cap */
 };
 
-#define EXEC_CMD_INIT {NULL, NULL, 0, 0, 0, 0, -1}
+#define EXEC_CMD_INIT                                                          \
+    {                                                                          \
+        NULL, NULL, 0, 0, 0, 0, -1                                             \
+    }
 
 /* What a command did.  exec_result_release frees it. */
 struct exec_result {
-    struct buf out;              /* stdout (empty when streamed to out_fd) */
-    struct buf err;              /* stderr */
-    int exit_status;             /* -1 when none: signal or error */
-    char exit_signal[32];        /* e.g. "KILL" when killed by a signal */
-    uint64_t out_bytes;          /* all stdout bytes, buffered or streamed */
+    struct buf out;       /* stdout (empty when streamed to out_fd) */
+    struct buf err;       /* stderr */
+    int exit_status;      /* -1 when none: signal or error */
+    char exit_signal[32]; /* e.g. "KILL" when killed by a signal */
+    uint64_t out_bytes;   /* all stdout bytes, buffered or streamed */
     uint64_t err_bytes;
     unsigned char out_sha256[SHA256_LEN]; /* of all stdout bytes */
     unsigned char err_sha256[SHA256_LEN];
@@ -122,8 +131,8 @@ void executor_free(struct executor *ex);
  * 0600, fsynced), returning its size and SHA-256.  A non-zero exit is
  * SS_EREMOTE and the file is removed.
  */
-int exec_fetch(struct exec_conn *conn, const char *command,
-               const char *path, int timeout_ms, uint64_t *out_size,
+int exec_fetch(struct exec_conn *conn, const char *command, const char *path,
+               int timeout_ms, uint64_t *out_size,
                char out_sha256_hex[SHA256_HEX_LEN + 1], struct errbuf *err);
 
 /* Every connection remembers which executor made it. */

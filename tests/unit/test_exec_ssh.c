@@ -1,0 +1,329 @@
+/* Unit tests of the libssh executor's parts that need no remote host. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec/ssh_internal.h"
+#include "spamstop/exec.h"
+
+/* The ssh_config every precedence test reads. */
+static const char test_config[] = "Host alias1\n"
+                                  "  HostName 127.0.0.1\n"
+                                  "  Port 2201\n"
+                                  "  User cfguser\n"
+                                  "Host *\n"
+                                  "  ConnectTimeout 3\n";
+
+static char config_path[64];
+
+static int setup(void **state)
+{
+    FILE *f;
+    int fd;
+
+    (void)state;
+    snprintf(config_path, sizeof(config_path), "/tmp/spamstop-test-ssh-XXXXXX");
+    fd = mkstemp(config_path);
+    if (fd < 0)
+        return -1;
+    f = fdopen(fd, "w");
+    if (f == NULL)
+        return -1;
+    fputs(test_config, f);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(config_path);
+    return 0;
+}
+
+/* What libssh would connect to after exec_ssh_configure. */
+struct effective {
+    char host[256];
+    char user[256];
+    char known_hosts[256];
+    unsigned int port;
+};
+
+/* Configures a fresh session and reads back host, user and port. */
+static int configure(struct effective *out, const struct exec_options *opts,
+                     const struct exec_target *target, struct errbuf *err)
+{
+    ssh_session s = ssh_new();
+    char *v = NULL;
+    int r;
+
+    assert_non_null(s);
+    memset(out, 0, sizeof(*out));
+    r = exec_ssh_configure(s, opts, target, err);
+    if (r == 0) {
+        assert_int_equal(ssh_options_get(s, SSH_OPTIONS_HOST, &v), SSH_OK);
+        snprintf(out->host, sizeof(out->host), "%s", v);
+        ssh_string_free_char(v);
+        v = NULL;
+        if (ssh_options_get(s, SSH_OPTIONS_USER, &v) == SSH_OK)
+            snprintf(out->user, sizeof(out->user), "%s", v);
+        ssh_string_free_char(v);
+        v = NULL;
+        if (ssh_options_get(s, SSH_OPTIONS_KNOWNHOSTS, &v) == SSH_OK)
+            snprintf(out->known_hosts, sizeof(out->known_hosts), "%s", v);
+        ssh_string_free_char(v);
+        assert_int_equal(ssh_options_get_port(s, &out->port), SSH_OK);
+    }
+    ssh_free(s);
+    return r;
+}
+
+/* The config file supplies HostName, Port and User for an alias. */
+static void test_config_applies(void **state)
+{
+    struct exec_options opts = EXEC_OPTIONS_INIT;
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct effective e;
+
+    (void)state;
+    opts.ssh_config = config_path;
+    t.name = (char *)"alias1";
+    assert_int_equal(configure(&e, &opts, &t, &err), 0);
+    assert_string_equal(e.host, "127.0.0.1");
+    assert_int_equal(e.port, 2201);
+    assert_string_equal(e.user, "cfguser");
+}
+
+/* Per-host values win over the config file. */
+static void test_target_wins_over_config(void **state)
+{
+    struct exec_options opts = EXEC_OPTIONS_INIT;
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct effective e;
+
+    (void)state;
+    opts.ssh_config = config_path;
+    t.name = (char *)"alias1";
+    t.port = 2202;
+    t.user = (char *)"tuser";
+    assert_int_equal(configure(&e, &opts, &t, &err), 0);
+    assert_int_equal(e.port, 2202);
+    assert_string_equal(e.user, "tuser");
+    assert_string_equal(e.host, "127.0.0.1");
+}
+
+/* Command-line user, port and known_hosts win over everything. */
+static void test_options_win_over_all(void **state)
+{
+    struct exec_options opts = EXEC_OPTIONS_INIT;
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct effective e;
+
+    (void)state;
+    opts.ssh_config = config_path;
+    opts.user = "ouser";
+    opts.port = 2203;
+    opts.known_hosts = "/tmp/spamstop-kh";
+    t.name = (char *)"alias1";
+    t.port = 2202;
+    t.user = (char *)"tuser";
+    assert_int_equal(configure(&e, &opts, &t, &err), 0);
+    assert_int_equal(e.port, 2203);
+    assert_string_equal(e.user, "ouser");
+    assert_string_equal(e.known_hosts, "/tmp/spamstop-kh");
+}
+
+/* The address, when given, is where we connect; the name is for humans. */
+static void test_address_over_name(void **state)
+{
+    struct exec_options opts = EXEC_OPTIONS_INIT;
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct effective e;
+
+    (void)state;
+    opts.ssh_config = config_path;
+    t.name = (char *)"web_01";
+    t.address = (char *)"10.1.2.3";
+    assert_int_equal(configure(&e, &opts, &t, &err), 0);
+    assert_string_equal(e.host, "10.1.2.3");
+    assert_int_equal(e.port, 22);
+}
+
+/* A missing -F file is an input error, not silently ignored. */
+static void test_missing_config(void **state)
+{
+    struct exec_options opts = EXEC_OPTIONS_INIT;
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct effective e;
+
+    (void)state;
+    opts.ssh_config = "/nonexistent/spamstop/ssh_config";
+    t.name = (char *)"h1";
+    assert_int_equal(configure(&e, &opts, &t, &err), SS_EINVAL);
+    assert_non_null(strstr(err.msg, "/nonexistent/spamstop/ssh_config"));
+}
+
+/* Host names libssh 0.10.6 rejects get a message that says why. */
+static void test_hostname_check(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+
+    (void)state;
+    assert_int_equal(exec_ssh_check_hostname("mx-1.example.net", &err), 0);
+    assert_int_equal(exec_ssh_check_hostname("10.77.0.11", &err), 0);
+    assert_int_equal(exec_ssh_check_hostname("::1", &err), 0);
+    assert_int_equal(exec_ssh_check_hostname("fe80::1", &err), 0);
+    assert_int_equal(exec_ssh_check_hostname("my_host", &err), SS_EINVAL);
+    assert_non_null(strstr(err.msg, "'my_host'"));
+    assert_non_null(strstr(err.msg, "'_'"));
+    assert_int_equal(exec_ssh_check_hostname("h1:2222", &err), SS_EINVAL);
+    assert_non_null(strstr(err.msg, "--port"));
+    assert_int_equal(exec_ssh_check_hostname("-oProxyCommand=x", &err),
+                     SS_EINVAL);
+    assert_int_equal(exec_ssh_check_hostname("a b", &err), SS_EINVAL);
+    assert_int_equal(exec_ssh_check_hostname("", &err), SS_EINVAL);
+    assert_int_equal(exec_ssh_check_hostname(NULL, &err), SS_EINVAL);
+}
+
+/* Runs `sh -c LINE` with sudo replaced by a function printing its args. */
+static char *run_with_fake_sudo(const char *line)
+{
+    static const char fake[] = "sudo() { for a; do printf '<%s>' \"$a\"; "
+                               "done; }; ";
+    struct buf script = BUF_INIT;
+    char out[4096];
+    size_t len = 0;
+    ssize_t n;
+    int pipefd[2], status;
+    pid_t pid;
+
+    assert_int_equal(buf_adds(&script, fake), 0);
+    assert_int_equal(buf_adds(&script, line), 0);
+    assert_int_equal(pipe(pipefd), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execl("/bin/sh", "sh", "-c", script.data, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    while ((n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(pipefd[0]);
+    waitpid(pid, &status, 0);
+    buf_release(&script);
+    return strdup(out);
+}
+
+/* Without become the command goes as is; with it, sudo gets it intact. */
+static void test_wrap_for_sudo(void **state)
+{
+    static const char *const cmds[] = {
+        "postqueue -j",
+        "echo 'it'\\''s' \"$HOME\" `id` $(id); exit 3",
+        "read -r PSA_PASSWORD; export PSA_PASSWORD; exec plesk bin mail",
+        "'",
+        "",
+    };
+    struct buf b = BUF_INIT;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(exec_ssh_wrap_command(&b, "postqueue -j", false), 0);
+    assert_string_equal(b.data, "postqueue -j");
+    buf_reset(&b);
+    assert_int_equal(exec_ssh_wrap_command(&b, "a'b", true), 0);
+    assert_string_equal(b.data, "sudo -n -- sh -c 'a'\\''b'");
+    for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char want[1024];
+        char *got;
+
+        buf_reset(&b);
+        assert_int_equal(exec_ssh_wrap_command(&b, cmds[i], true), 0);
+        got = run_with_fake_sudo(b.data);
+        snprintf(want, sizeof(want), "<-n><--><sh><-c><%s>", cmds[i]);
+        assert_string_equal(got, want);
+        free(got);
+    }
+    buf_release(&b);
+}
+
+/* Connecting to a closed loopback port fails fast with SS_ECONNECT. */
+static void test_connect_refused(void **state)
+{
+    struct exec_options opts = EXEC_OPTIONS_INIT;
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct exec_conn *conn = (struct exec_conn *)&opts;
+    struct executor *ex;
+    struct sockaddr_in sa;
+    socklen_t slen = sizeof(sa);
+    struct timespec t0, t1;
+    int fd, port;
+
+    (void)state;
+    /* A port that was free a moment ago: bind, read it, close. */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &slen), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    opts.ssh_config = config_path;
+    opts.port = port;
+    opts.connect_timeout_ms = 3000;
+    opts.known_hosts = "/dev/null";
+    t.name = (char *)"127.0.0.1";
+    ex = exec_ssh_new(&opts);
+    assert_non_null(ex);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(exec_connect(&conn, ex, &t, &err), SS_ECONNECT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_null(conn);
+    assert_non_null(strstr(err.msg, "'127.0.0.1'"));
+    assert_true(t1.tv_sec - t0.tv_sec < 3);
+    /* A rejected host name never reaches the network. */
+    t.name = (char *)"bad_name";
+    assert_int_equal(exec_connect(&conn, ex, &t, &err), SS_EINVAL);
+    assert_non_null(strstr(err.msg, "'_'"));
+    executor_free(ex);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_applies),
+        cmocka_unit_test(test_target_wins_over_config),
+        cmocka_unit_test(test_options_win_over_all),
+        cmocka_unit_test(test_address_over_name),
+        cmocka_unit_test(test_missing_config),
+        cmocka_unit_test(test_hostname_check),
+        cmocka_unit_test(test_wrap_for_sudo),
+        cmocka_unit_test(test_connect_refused),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
