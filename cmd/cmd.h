@@ -51,18 +51,20 @@ enum common_opt {
 };
 
 /* Expands inside a struct option array; -F is handled through 'F'. */
-#define CMD_COMMON_LONG_OPTIONS                                              \
-    {"state-dir", required_argument, NULL, OPT_STATE_DIR},                   \
-        {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},           \
-        {"identity", required_argument, NULL, OPT_IDENTITY},                 \
-        {"user", required_argument, NULL, OPT_USER},                         \
-        {"port", required_argument, NULL, OPT_PORT},                         \
-        {"accept-new", no_argument, NULL, OPT_ACCEPT_NEW},                   \
-        {"forks", required_argument, NULL, OPT_FORKS},                       \
-        {"become", no_argument, NULL, OPT_BECOME},                           \
-        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},   \
-        {"json", no_argument, NULL, OPT_JSON},                               \
-        {"ssh-config", required_argument, NULL, 'F'}
+#define CMD_COMMON_LONG_OPTIONS                                                \
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},                     \
+        {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},             \
+        {"identity", required_argument, NULL, OPT_IDENTITY},                   \
+        {"user", required_argument, NULL, OPT_USER},                           \
+        {"port", required_argument, NULL, OPT_PORT},                           \
+        {"accept-new", no_argument, NULL, OPT_ACCEPT_NEW},                     \
+        {"forks", required_argument, NULL, OPT_FORKS},                         \
+        {"become", no_argument, NULL, OPT_BECOME},                             \
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},     \
+        {"json", no_argument, NULL, OPT_JSON},                                 \
+    {                                                                          \
+        "ssh-config", required_argument, NULL, 'F'                             \
+    }
 
 /* The help text for the common options. */
 extern const char cmd_common_help[];
@@ -95,5 +97,14 @@ enum cmd_flags {
 };
 
 int cmd_exec(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_playbook(int argc, char **argv);
+int cmd_respond(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+
+/* rollback and resume share their driver (cmd/respond.c); mode is
+ * "rollback" or "resume". */
+int cmd_run_again(int argc, char **argv, const char *mode);
 
 #endif

@@ -9,9 +9,18 @@ static int cmd_help(int argc, char **argv);
 
 /* Every subcommand, in the order `spamstop help` lists them. */
 static const struct cmd commands[] = {
+    {"audit", cmd_audit, 0,
+     "list runs, show a run's audit trail, verify its integrity"},
     {"exec", cmd_exec, CMD_DESTRUCTIVE,
      "run one shell command on hosts in parallel (diagnostics)"},
     {"help", cmd_help, 0, "show this help"},
+    {"playbook", cmd_playbook, 0, "check a playbook and print its plan"},
+    {"respond", cmd_respond, CMD_DESTRUCTIVE,
+     "run a playbook on hosts as a transaction (default: compromised "
+     "account)"},
+    {"resume", cmd_resume, CMD_DESTRUCTIVE, "finish an interrupted run"},
+    {"rollback", cmd_rollback, CMD_DESTRUCTIVE,
+     "undo what a run changed, newest step first"},
     {"version", cmd_version, 0, "print the version"},
 };
 

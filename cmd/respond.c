@@ -1,0 +1,669 @@
+/* spamstop respond (and the driver rollback and resume share). */
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "spamstop/audit.h"
+#include "spamstop/engine.h"
+#include "spamstop/rundir.h"
+
+enum respond_opt {
+    OPT_DRY_RUN = OPT_COMMON_LAST + 1,
+    OPT_YES,
+    OPT_MAX_FAIL,
+    OPT_PARAM,
+    OPT_HOST,
+};
+
+static const char respond_help[] =
+    "usage: spamstop respond [OPTIONS] [-p PLAYBOOK] HOST...\n"
+    "\n"
+    "Runs the playbook on every HOST in parallel, each host as a saga: every\n"
+    "change is journaled before it is made, a failed host is rolled back.\n"
+    "Exit status: 0 all committed, 1 some host rolled back, unreachable or\n"
+    "skipped, 3 some host needs attention, 2 usage, 5 not started, 130\n"
+    "interrupted (see docs/exit-codes.md).\n"
+    "\n"
+    "Options:\n"
+    "  -p, --playbook FILE     the playbook (default: compromised-account)\n"
+    "      --param K=V         set a playbook parameter (repeatable)\n"
+    "  -n, --dry-run           run read-only steps and probes only; print\n"
+    "                          what each host would get; change nothing\n"
+    "  -y, --yes               do not ask for confirmation\n"
+    "      --max-fail N|P%     start no new host once more than N hosts\n"
+    "                          (or P% of them) failed\n"
+    "  -h, --help              show this help\n"
+    "\n";
+
+static const char again_help[] =
+    "usage: spamstop %s [OPTIONS] RUN-ID\n"
+    "\n"
+    "%s\n"
+    "Works from the run's journal and its copy of the playbook, also after\n"
+    "the controller was killed; running it twice does no harm.\n"
+    "\n"
+    "Options:\n"
+    "      --host H            only this host (repeatable)\n"
+    "  -y, --yes               do not ask for confirmation\n"
+    "  -h, --help              show this help\n"
+    "\n";
+
+static volatile sig_atomic_t stop_flag;
+
+/* SIGINT/SIGTERM: stop starting steps; hosts in flight roll back. */
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* Installs on_signal for SIGINT and SIGTERM. */
+static void catch_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Writes s to f with control characters (remote data) made visible. */
+static void put_clean(FILE *f, const char *s)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p != '\0'; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+/* What the progress and host-end callbacks need. */
+struct ui {
+    struct rundir *rd;
+    struct engine_host *hosts;
+    size_t n;
+    bool json;
+    bool save; /* update run.json as hosts end */
+};
+
+/* engine: progress lines on stderr. */
+static void on_event(void *arg, const struct engine_event *ev)
+{
+    struct ui *ui = arg;
+
+    if (ui->json)
+        return;
+    flockfile(stderr);
+    fprintf(stderr, "%s: ", ev->host);
+    if (ev->step != NULL) {
+        fputs("step '", stderr);
+        put_clean(stderr, ev->step);
+        fputs("' ", stderr);
+    }
+    put_clean(stderr, ev->what);
+    if (ev->detail != NULL && *ev->detail) {
+        fputs(" ", stderr);
+        put_clean(stderr, ev->detail);
+    }
+    fputc('\n', stderr);
+    funlockfile(stderr);
+}
+
+/* engine (under its lock): records a host's state in run.json. */
+static void on_host_end(void *arg, size_t i)
+{
+    struct ui *ui = arg;
+    struct errbuf e = ERRBUF_INIT;
+    size_t k;
+    char *s;
+
+    if (!ui->save || ui->hosts[i].state == HOST_NOTHING)
+        return;
+    for (k = 0; k < ui->rd->info.hosts.n; k++) {
+        if (strcmp(ui->rd->info.hosts.v[k], ui->hosts[i].target.name) != 0)
+            continue;
+        if ((s = strdup(host_state_name(ui->hosts[i].state))) == NULL)
+            return;
+        free(ui->rd->info.host_states.v[k]);
+        ui->rd->info.host_states.v[k] = s;
+    }
+    if (rundir_save(ui->rd, &e) < 0)
+        cmd_error("%s", e.msg);
+}
+
+/* The run's outcome word for run.json. */
+static const char *outcome_of(const struct engine_host *h, size_t n,
+                              bool dry_run, bool interrupted)
+{
+    bool attention = false, all_ok = true, all_back = true;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (h[i].state == HOST_ATTENTION)
+            attention = true;
+        if (h[i].state != HOST_COMMITTED && h[i].state != HOST_NOTHING)
+            all_ok = false;
+        if (h[i].state != HOST_ROLLED_BACK && h[i].state != HOST_NOTHING)
+            all_back = false;
+    }
+    if (dry_run)
+        return "dry-run";
+    if (attention)
+        return "attention";
+    if (interrupted)
+        return "interrupted";
+    if (all_ok)
+        return "committed";
+    if (all_back)
+        return "rolled-back";
+    return "partial";
+}
+
+/* The exit code for the hosts' states. */
+static int exit_of(const struct engine_host *h, size_t n, bool interrupted,
+                   bool rolled_back_ok)
+{
+    bool attention = false, failed = false;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        switch (h[i].state) {
+        case HOST_ATTENTION: attention = true; break;
+        case HOST_COMMITTED:
+        case HOST_DRY_RUN:
+        case HOST_NOTHING: break;
+        case HOST_ROLLED_BACK:
+            if (!rolled_back_ok)
+                failed = true;
+            break;
+        default: failed = true; break;
+        }
+    }
+    if (attention)
+        return EXIT_ATTENTION;
+    if (interrupted)
+        return EXIT_INTERRUPTED;
+    return failed ? EXIT_ROLLED_BACK : EXIT_OK;
+}
+
+/* Prints each host's outcome and the recap. */
+static void print_recap(const struct ui *ui, const char *what,
+                        const char *outcome, int code)
+{
+    json_t *o;
+    char *text;
+    size_t i;
+
+    for (i = 0; i < ui->n; i++) {
+        const struct engine_host *h = &ui->hosts[i];
+        if (ui->json) {
+            o = json_object();
+            json_object_set_new(o, "host", json_string(h->target.name));
+            json_object_set_new(o, "state",
+                                json_string(host_state_name(h->state)));
+            json_object_set_new(o, "failed_step",
+                                h->failed_step >= 0
+                                    ? json_integer(h->failed_step + 1)
+                                    : json_null());
+            json_object_set_new(o, "error",
+                                h->err.code != 0 ? json_string(h->err.msg)
+                                                 : json_null());
+            json_object_set_new(o, "plan",
+                                h->plan.len > 0 ? json_string(h->plan.data)
+                                                : json_null());
+            text = json_dumps(o, JSON_COMPACT);
+            if (text != NULL)
+                printf("%s\n", text);
+            free(text);
+            json_decref(o);
+            continue;
+        }
+        if (h->plan.len > 0) {
+            printf("== %s: plan ==\n", h->target.name);
+            put_clean(stdout, h->plan.data);
+        }
+        printf("%-24s %s", h->target.name, host_state_name(h->state));
+        if (h->err.code != 0) {
+            fputs(": ", stdout);
+            put_clean(stdout, h->err.msg);
+        }
+        putchar('\n');
+    }
+    if (ui->json) {
+        o = json_object();
+        json_object_set_new(o, "run_id", json_string(ui->rd->info.run_id));
+        json_object_set_new(o, "command", json_string(what));
+        json_object_set_new(o, "outcome", json_string(outcome));
+        json_object_set_new(o, "exit", json_integer(code));
+        text = json_dumps(o, JSON_COMPACT);
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+        json_decref(o);
+    } else {
+        printf("%s: run %s: %s (exit %d)\n", what, ui->rd->info.run_id, outcome,
+               code);
+    }
+    fflush(stdout);
+}
+
+/* Asks on the terminal; true only for an explicit yes. */
+static bool confirm(const char *question)
+{
+    char line[64];
+
+    fprintf(stderr, "%s [y/N] ", question);
+    fflush(stderr);
+    if (fgets(line, sizeof(line), stdin) == NULL)
+        return false;
+    return strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0 ||
+           strcmp(line, "Y\n") == 0;
+}
+
+/* Parses --max-fail N or P%. */
+static int parse_max_fail(struct engine_opts *eo, const char *arg)
+{
+    size_t n = strlen(arg);
+    char num[16];
+    int v;
+
+    eo->max_fail_percent = n > 0 && arg[n - 1] == '%';
+    if (eo->max_fail_percent) {
+        if (n - 1 >= sizeof(num))
+            return -1;
+        memcpy(num, arg, n - 1);
+        num[n - 1] = '\0';
+        v = cmd_parse_int("--max-fail", num, 0, 100);
+    } else {
+        v = cmd_parse_int("--max-fail", arg, 0, 1000000);
+    }
+    if (v < 0)
+        return -1;
+    eo->max_fail = v;
+    return 0;
+}
+
+/* Opens the run's audit trail (NULL and a warning if it cannot). */
+static struct audit *open_audit(const struct rundir *rd)
+{
+    struct audit *a = NULL;
+    struct errbuf e = ERRBUF_INIT;
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/audit.jsonl", rd->path);
+    if (audit_open(&a, path, rd->info.run_id, &e) < 0) {
+        cmd_error("cannot open the audit trail: %s", e.msg);
+        return NULL;
+    }
+    return a;
+}
+
+/* Applies --param K=V options to pb; -1 when one is bad. */
+static int apply_params(struct playbook *pb, char **params, size_t n)
+{
+    struct errbuf e = ERRBUF_INIT;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char *eq = strchr(params[i], '=');
+        if (eq == NULL) {
+            cmd_error("--param wants K=V, not '%s'", params[i]);
+            return -1;
+        }
+        *eq = '\0';
+        if (playbook_set_param(pb, params[i], eq + 1, &e) < 0) {
+            cmd_error("%s", e.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cmd_respond(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CMD_COMMON_LONG_OPTIONS,
+        {"playbook", required_argument, NULL, 'p'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"yes", no_argument, NULL, 'y'},
+        {"max-fail", required_argument, NULL, OPT_MAX_FAIL},
+        {"param", required_argument, NULL, OPT_PARAM},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cmd_opts co;
+    struct engine_opts eo;
+    struct errbuf e = ERRBUF_INIT;
+    struct playbook *pb = NULL;
+    struct rundir *rd = NULL;
+    struct executor *ex = NULL;
+    struct audit *audit = NULL;
+    struct engine_host *hosts = NULL;
+    struct ui ui;
+    const char *pbpath = NULL, *outcome;
+    char defpath[4096];
+    char **params = NULL;
+    size_t nparams = 0, n = 0, i;
+    bool dry_run = false, yes = false;
+    int c, code = EXIT_USAGE;
+
+    cmd_opts_init(&co);
+    engine_opts_init(&eo);
+    params = calloc((size_t)argc + 1, sizeof(*params));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "F:p:nyh", longopts, NULL)) != -1) {
+        int k = cmd_common_option(&co, c, optarg);
+        if (k < 0)
+            goto out;
+        if (k > 0)
+            continue;
+        switch (c) {
+        case 'p': pbpath = optarg; break;
+        case 'n': dry_run = true; break;
+        case 'y': yes = true; break;
+        case OPT_MAX_FAIL:
+            if (parse_max_fail(&eo, optarg) < 0)
+                goto out;
+            break;
+        case OPT_PARAM: params[nparams++] = optarg; break;
+        case 'h':
+            fputs(respond_help, stdout);
+            fputs(cmd_common_help, stdout);
+            code = EXIT_OK;
+            goto out;
+        default: fputs(respond_help, stderr); goto out;
+        }
+    }
+    n = (size_t)(argc - optind);
+    if (n == 0) {
+        cmd_error("respond: name at least one host");
+        goto out;
+    }
+    if (pbpath == NULL) {
+        if (playbook_default_path(defpath, sizeof(defpath), &e) < 0) {
+            cmd_error("%s", e.msg);
+            goto out;
+        }
+        pbpath = defpath;
+    }
+    if (playbook_load(&pb, pbpath, &e) < 0) {
+        cmd_error("%s", e.msg);
+        goto out;
+    }
+    if (apply_params(pb, params, nparams) < 0)
+        goto out;
+    code = EXIT_NOT_STARTED;
+    if (!dry_run && !yes && !isatty(0)) {
+        cmd_error("respond: not started: no --yes and no terminal to ask "
+                  "for confirmation on");
+        goto out;
+    }
+    if (rundir_create(&rd, cmd_state_dir(&co), pb,
+                      (const char *const *)(argv + optind), n, dry_run,
+                      &e) < 0) {
+        cmd_error("%s", e.msg);
+        goto out;
+    }
+    if ((audit = open_audit(rd)) == NULL)
+        goto out;
+    if ((ex = exec_ssh_new(&co.exec)) == NULL ||
+        (hosts = calloc(n, sizeof(*hosts))) == NULL) {
+        cmd_error("out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        engine_host_init(&hosts[i]);
+        if ((hosts[i].target.name = strdup(argv[optind + i])) == NULL) {
+            cmd_error("out of memory");
+            goto out;
+        }
+    }
+    catch_signals();
+    memset(&ui, 0, sizeof(ui));
+    ui.rd = rd;
+    ui.hosts = hosts;
+    ui.n = n;
+    ui.json = co.json;
+    ui.save = !dry_run;
+    eo.ex = ex;
+    eo.pb = pb;
+    eo.run_dir = rd->path;
+    eo.run_id = rd->info.run_id;
+    eo.lock_dir = rd->lock_dir;
+    eo.audit = audit;
+    eo.forks = co.forks;
+    eo.stop = &stop_flag;
+    eo.on_event = on_event;
+    eo.event_arg = &ui;
+    eo.on_host_end = on_host_end;
+    eo.host_end_arg = &ui;
+    if (!dry_run && !yes) {
+        /* on a terminal: show the plan from the real data, then ask */
+        eo.dry_run = true;
+        ui.save = false;
+        engine_respond(hosts, n, &eo, &e);
+        print_recap(&ui, "plan", "dry-run", EXIT_OK);
+        if (!confirm("proceed?")) {
+            cmd_error("respond: not started: not confirmed");
+            free(rd->info.outcome);
+            rd->info.outcome = strdup("dry-run");
+            rd->info.finished = time(NULL);
+            rundir_save(rd, &e);
+            goto out;
+        }
+        for (i = 0; i < n; i++) {
+            hosts[i].state = HOST_PENDING;
+            errbuf_clear(&hosts[i].err);
+            buf_reset(&hosts[i].plan);
+        }
+        eo.dry_run = false;
+        ui.save = true;
+    }
+    eo.dry_run = dry_run;
+    if (engine_respond(hosts, n, &eo, &e) < 0) {
+        cmd_error("%s", e.msg);
+        goto out;
+    }
+    outcome = outcome_of(hosts, n, dry_run, stop_flag != 0);
+    code = exit_of(hosts, n, stop_flag != 0, false);
+    free(rd->info.outcome);
+    rd->info.outcome = strdup(outcome);
+    rd->info.finished = time(NULL);
+    for (i = 0; i < n && !dry_run; i++)
+        on_host_end(&ui, i);
+    if (rd->info.outcome == NULL || rundir_save(rd, &e) < 0)
+        cmd_error("cannot update run.json: %s", e.msg);
+    print_recap(&ui, dry_run ? "dry-run" : "respond", outcome, code);
+out:
+    for (i = 0; hosts != NULL && i < n; i++)
+        engine_host_release(&hosts[i]);
+    free(hosts);
+    audit_close(audit);
+    executor_free(ex);
+    rundir_free(rd);
+    playbook_free(pb);
+    free(params);
+    return code;
+}
+
+int cmd_run_again(int argc, char **argv, const char *mode)
+{
+    static const struct option longopts[] = {
+        CMD_COMMON_LONG_OPTIONS,
+        {"host", required_argument, NULL, OPT_HOST},
+        {"yes", no_argument, NULL, 'y'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool rollback = strcmp(mode, "rollback") == 0;
+    struct cmd_opts co;
+    struct engine_opts eo;
+    struct errbuf e = ERRBUF_INIT;
+    struct playbook *pb = NULL;
+    struct rundir *rd = NULL;
+    struct executor *ex = NULL;
+    struct audit *audit = NULL;
+    struct engine_host *hosts = NULL;
+    struct ui ui;
+    char **only = NULL, question[256];
+    size_t nonly = 0, n = 0, i, k;
+    bool yes = false;
+    const char *outcome;
+    int c, code = EXIT_USAGE, st;
+
+    cmd_opts_init(&co);
+    engine_opts_init(&eo);
+    only = calloc((size_t)argc + 1, sizeof(*only));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "F:yh", longopts, NULL)) != -1) {
+        int r = cmd_common_option(&co, c, optarg);
+        if (r < 0)
+            goto out;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case OPT_HOST: only[nonly++] = optarg; break;
+        case 'y': yes = true; break;
+        case 'h':
+            printf(again_help, mode,
+                   rollback ? "Undoes what run RUN-ID changed, host by host, "
+                              "newest step first,\nstopping at a pivot or "
+                              "a committed step."
+                            : "Finishes an interrupted run: what was going "
+                              "forward goes on (steps,\nthen commit), what "
+                              "was rolling back is rolled back.");
+            fputs(cmd_common_help, stdout);
+            code = EXIT_OK;
+            goto out;
+        default: fprintf(stderr, again_help, mode, ""); goto out;
+        }
+    }
+    if (argc - optind != 1) {
+        cmd_error("%s: name one run id", mode);
+        goto out;
+    }
+    code = EXIT_NOT_STARTED;
+    if (rundir_open(&rd, cmd_state_dir(&co), argv[optind], &e) < 0 ||
+        rundir_load_playbook(&pb, rd, &e) < 0) {
+        cmd_error("%s", e.msg);
+        if (e.code == SS_ECORRUPT)
+            code = EXIT_TAMPERED;
+        if (e.code == SS_EINVAL)
+            code = EXIT_USAGE;
+        goto out;
+    }
+    if (rd->info.dry_run) {
+        cmd_error("%s: run '%s' was a dry run: nothing to do", mode,
+                  rd->info.run_id);
+        code = EXIT_OK;
+        goto out;
+    }
+    if ((hosts = calloc(rd->info.hosts.n + 1, sizeof(*hosts))) == NULL)
+        goto out;
+    for (i = 0; i < rd->info.hosts.n; i++) {
+        const char *name = rd->info.hosts.v[i];
+        bool take = nonly == 0;
+        for (k = 0; k < nonly; k++)
+            take = take || strcmp(only[k], name) == 0;
+        if (!take)
+            continue;
+        engine_host_init(&hosts[n]);
+        hosts[n].target.name = strdup(name);
+        st = host_state_parse(rd->info.host_states.v[i]);
+        hosts[n].state = st < 0 ? HOST_PENDING : (enum host_state)st;
+        n++;
+    }
+    for (k = 0; k < nonly; k++) {
+        for (i = 0; i < n; i++)
+            if (strcmp(hosts[i].target.name, only[k]) == 0)
+                break;
+        if (i == n) {
+            cmd_error("%s: run '%s' has no host '%s'", mode, rd->info.run_id,
+                      only[k]);
+            code = EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (!yes) {
+        if (!isatty(0)) {
+            cmd_error("%s: not started: no --yes and no terminal to ask "
+                      "for confirmation on",
+                      mode);
+            goto out;
+        }
+        snprintf(question, sizeof(question), "%s run %s on %zu host(s)?", mode,
+                 rd->info.run_id, n);
+        if (!confirm(question)) {
+            cmd_error("%s: not started: not confirmed", mode);
+            goto out;
+        }
+    }
+    if ((audit = open_audit(rd)) == NULL)
+        goto out;
+    if ((ex = exec_ssh_new(&co.exec)) == NULL)
+        goto out;
+    catch_signals();
+    memset(&ui, 0, sizeof(ui));
+    ui.rd = rd;
+    ui.hosts = hosts;
+    ui.n = n;
+    ui.json = co.json;
+    ui.save = true;
+    eo.ex = ex;
+    eo.pb = pb;
+    eo.run_dir = rd->path;
+    eo.run_id = rd->info.run_id;
+    eo.lock_dir = rd->lock_dir;
+    eo.audit = audit;
+    eo.forks = co.forks;
+    eo.stop = &stop_flag;
+    eo.on_event = on_event;
+    eo.event_arg = &ui;
+    eo.on_host_end = on_host_end;
+    eo.host_end_arg = &ui;
+    if ((rollback ? engine_rollback(hosts, n, &eo, &e)
+                  : engine_resume(hosts, n, &eo, &e)) < 0) {
+        cmd_error("%s", e.msg);
+        goto out;
+    }
+    code = exit_of(hosts, n, stop_flag != 0, rollback);
+    /* the run's outcome, from every host's latest state */
+    {
+        struct engine_host *all = calloc(rd->info.hosts.n + 1, sizeof(*all));
+        for (i = 0; all != NULL && i < rd->info.hosts.n; i++) {
+            st = host_state_parse(rd->info.host_states.v[i]);
+            all[i].state = st < 0 ? HOST_PENDING : (enum host_state)st;
+        }
+        outcome = all != NULL
+                      ? outcome_of(all, rd->info.hosts.n, false, stop_flag != 0)
+                      : "partial";
+        free(rd->info.outcome);
+        rd->info.outcome = strdup(outcome);
+        rd->info.finished = time(NULL);
+        if (rd->info.outcome == NULL || rundir_save(rd, &e) < 0)
+            cmd_error("cannot update run.json: %s", e.msg);
+        print_recap(&ui, mode, rd->info.outcome ? rd->info.outcome : "?", code);
+        free(all);
+    }
+out:
+    for (i = 0; hosts != NULL && i < n; i++)
+        engine_host_release(&hosts[i]);
+    free(hosts);
+    audit_close(audit);
+    executor_free(ex);
+    rundir_free(rd);
+    playbook_free(pb);
+    free(only);
+    return code;
+}

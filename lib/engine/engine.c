@@ -1,0 +1,1655 @@
+/* Per-host sagas: journal before acting, roll back or finish forward. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "spamstop/engine.h"
+#include "spamstop/fsio.h"
+#include "spamstop/pool.h"
+#include "spamstop/shquote.h"
+
+/* stdout kept from one step; its lines become the step's result. */
+#define ENGINE_OUT_CAP (16u * 1024 * 1024)
+/* What the plan may hold per host (it quotes remote output). */
+#define ENGINE_PLAN_CAP (1024u * 1024)
+
+enum engine_mode { MODE_RESPOND, MODE_ROLLBACK, MODE_RESUME };
+
+/* What the hosts of one run share. */
+struct run {
+    const struct engine_opts *o;
+    struct engine_host *hosts;
+    size_t n;
+    enum engine_mode mode;
+    pthread_mutex_t lock;
+    size_t failed;
+};
+
+/* One host's saga. */
+struct hostrun {
+    struct run *run;
+    const struct engine_opts *o;
+    const struct playbook *pb;
+    struct engine_host *h;
+    struct exec_conn *conn;
+    struct journal *j;
+    int lock_fd;
+    bool dead;               /* the journal or trail failed: hands off */
+    struct journal_state js; /* each step's state, replayed or built */
+    /* the step being worked on */
+    size_t cur;
+    const char *phase;
+    struct strlist cur_results;
+    bool cur_has_results;
+    char *undo_data;
+    bool undo_secret;
+    char *commit_data;
+    char *evidence;
+    bool placeholders; /* dry-run: show results no step produced */
+    bool missing;      /* render met such a result */
+};
+
+static const char *const state_names[] = {
+    "pending", "committed", "rolled-back", "needs-attention", "unreachable",
+    "refused", "skipped",   "dry-run",     "nothing-to-do",
+};
+
+const char *host_state_name(enum host_state s)
+{
+    if ((size_t)s >= sizeof(state_names) / sizeof(state_names[0]))
+        return "?";
+    return state_names[s];
+}
+
+int host_state_parse(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+        if (strcmp(state_names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+void engine_host_init(struct engine_host *h)
+{
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf e = ERRBUF_INIT;
+
+    memset(h, 0, sizeof(*h));
+    h->target = t;
+    h->err = e;
+    h->failed_step = -1;
+    buf_init(&h->plan, ENGINE_PLAN_CAP);
+}
+
+void engine_host_release(struct engine_host *h)
+{
+    if (h == NULL)
+        return;
+    exec_target_release(&h->target);
+    buf_release(&h->plan);
+}
+
+void engine_opts_init(struct engine_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->forks = 1;
+    o->max_fail = -1;
+}
+
+/* Appends name to b with every byte outside [A-Za-z0-9._-] as %XX. */
+static int safe_name(struct buf *b, const char *name)
+{
+    const unsigned char *p;
+    int r = 0;
+
+    for (p = (const unsigned char *)name; *p != '\0' && r == 0; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+            (*p == '.' && p != (const unsigned char *)name))
+            r = buf_addc(b, (char)*p);
+        else
+            r = buf_printf(b, "%%%02X", *p);
+    }
+    return r;
+}
+
+int engine_journal_path(char *out, size_t size, const char *run_dir,
+                        const char *host)
+{
+    struct buf b = BUF_INIT;
+    int r;
+
+    r = buf_printf(&b, "%s/journal/", run_dir);
+    if (r == 0)
+        r = safe_name(&b, host);
+    if (r == 0)
+        r = buf_adds(&b, ".jsonl");
+    if (r == 0 && b.len >= size)
+        r = SS_ERR;
+    if (r == 0)
+        memcpy(out, b.data, b.len + 1);
+    buf_release(&b);
+    return r;
+}
+
+/* Reports progress to the caller, if it listens. */
+static void emit(struct hostrun *hr, const char *step, const char *what,
+                 const char *detail)
+{
+    struct engine_event ev;
+
+    if (hr->o->on_event == NULL)
+        return;
+    ev.host = hr->h->target.name;
+    ev.step = step;
+    ev.what = what;
+    ev.detail = detail;
+    hr->o->on_event(hr->o->event_arg, &ev);
+}
+
+/* True once SIGINT/SIGTERM asked us to stop starting things. */
+static bool stopping(const struct hostrun *hr)
+{
+    return hr->o->stop != NULL && *hr->o->stop != 0;
+}
+
+/* Marks the host dead (journal or trail failed) and keeps the reason. */
+static int go_dead(struct hostrun *hr, int r, const struct errbuf *e)
+{
+    hr->dead = true;
+    hr->h->state = HOST_ATTENTION;
+    errbuf_set(&hr->h->err, r < 0 ? r : SS_ERR,
+               "stopped: %s (the journal holds the state up to here)", e->msg);
+    return r < 0 ? r : SS_ERR;
+}
+
+/* Appends a journal record (nothing in dry-run); a failure is fatal. */
+static int jwrite(struct hostrun *hr, struct journal_record *rec)
+{
+    struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    if (hr->dead)
+        return SS_ERR;
+    if (hr->j == NULL)
+        return 0;
+    if ((r = journal_append(hr->j, rec, &e)) < 0)
+        return go_dead(hr, r, &e);
+    return 0;
+}
+
+/* Records a command in the audit trail; a failure is fatal like jwrite. */
+static int audit_cmd(struct hostrun *hr, const char *phase, const char *command,
+                     size_t stdin_bytes, bool secret,
+                     const struct exec_result *res, int rc,
+                     const struct errbuf *cmd_err)
+{
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    if (hr->o->audit == NULL)
+        return 0;
+    rec.event = "command";
+    rec.host = hr->h->target.name;
+    rec.fingerprint = hr->conn != NULL ? exec_fingerprint(hr->conn) : NULL;
+    rec.step = hr->cur < hr->pb->nsteps ? hr->pb->steps[hr->cur].name : NULL;
+    rec.phase = phase;
+    rec.command = command;
+    rec.stdin_bytes = stdin_bytes;
+    rec.stdin_secret = secret;
+    rec.result = res;
+    rec.rc = rc;
+    rec.detail = rc < 0 ? cmd_err->msg : NULL;
+    if ((r = audit_append(hr->o->audit, &rec, &e)) < 0)
+        return go_dead(hr, r, &e);
+    return 0;
+}
+
+/* Records a host-level event ("host-end", ...) in the trail. */
+static void audit_event(struct hostrun *hr, const char *event,
+                        const char *detail)
+{
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct errbuf e = ERRBUF_INIT;
+
+    if (hr->o->audit == NULL)
+        return;
+    rec.event = event;
+    rec.host = hr->h->target.name;
+    rec.fingerprint = hr->conn != NULL ? exec_fingerprint(hr->conn) : NULL;
+    rec.detail = detail;
+    audit_append(hr->o->audit, &rec, &e);
+}
+
+/* Runs one command on the host and audits it; returns like exec_run. */
+static int host_exec(struct hostrun *hr, const char *phase,
+                     const struct exec_cmd *cmd, bool secret,
+                     struct exec_result *res, struct errbuf *err)
+{
+    struct exec_cmd c = *cmd;
+    int r, ra;
+
+    if (hr->dead)
+        return errbuf_set(err, SS_ERR, "the journal or trail failed");
+    if (c.out_cap == 0)
+        c.out_cap = ENGINE_OUT_CAP;
+    if (c.timeout_ms == 0 && hr->cur < hr->pb->nsteps)
+        c.timeout_ms = hr->pb->steps[hr->cur].timeout_ms;
+    exec_result_init(res);
+    r = exec_run(hr->conn, &c, res, err);
+    ra = audit_cmd(hr, phase, c.command, c.input_len, secret, res, r, err);
+    if (ra < 0)
+        return errbuf_set(err, ra, "%s", hr->h->err.msg);
+    return r;
+}
+
+/* True when the bytes are valid UTF-8 (journal and trail are JSON). */
+static bool utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0, k, need;
+    unsigned cp;
+
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if ((s[i] & 0xe0) == 0xc0) {
+            need = 1;
+            cp = s[i] & 0x1f;
+        } else if ((s[i] & 0xf0) == 0xe0) {
+            need = 2;
+            cp = s[i] & 0x0f;
+        } else if ((s[i] & 0xf8) == 0xf0) {
+            need = 3;
+            cp = s[i] & 0x07;
+        } else {
+            return false;
+        }
+        for (k = 1; k <= need; k++) {
+            if (i + k >= n || (s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
+            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += need + 1;
+    }
+    return true;
+}
+
+/*
+ * Splits stdout into lines (the step's result items).  A NUL byte or
+ * bytes that are not UTF-8 are refused: such a value could not be passed
+ * on safely nor journaled.
+ */
+static int split_lines(struct strlist *out, const struct buf *b,
+                       struct errbuf *err)
+{
+    const char *p = b->data, *end, *nl;
+    size_t line = 0;
+
+    if (p == NULL)
+        return 0;
+    end = p + b->len;
+    if (memchr(p, '\0', b->len) != NULL)
+        return errbuf_set(err, SS_EINVAL, "the output holds a NUL byte");
+    if (!utf8_ok((const unsigned char *)p, b->len))
+        return errbuf_set(err, SS_EINVAL, "the output is not UTF-8");
+    while (p < end) {
+        line++;
+        nl = memchr(p, '\n', end - p);
+        if (nl == NULL)
+            nl = end;
+        if (strlist_pushn(out, p, nl - p) < 0)
+            return errbuf_set(err, SS_ERR, "out of memory");
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* Index of the step that registers name, or -1. */
+static int result_step(const struct playbook *pb, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < pb->nsteps; i++)
+        if (pb->steps[i].register_name != NULL &&
+            strcmp(pb->steps[i].register_name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The results of the step registering name; NULL when none (yet). */
+static const struct strlist *host_result(struct hostrun *hr, const char *name)
+{
+    int i = result_step(hr->pb, name);
+
+    if (i < 0 || (size_t)i >= hr->js.nsteps || !hr->js.steps[i].has_results)
+        return NULL;
+    return &hr->js.steps[i].results;
+}
+
+/* What a render needs. */
+struct render {
+    struct hostrun *hr;
+    struct buf *out;
+    struct errbuf *err;
+};
+
+/* tmpl_walk: copies literal text. */
+static int render_lit(void *arg, const char *s, size_t n)
+{
+    struct render *rd = arg;
+
+    return buf_add(rd->out, s, n) < 0 ? SS_ERR : 0;
+}
+
+/* Appends one quoted value, refusing NUL (cannot be: strings) and empty. */
+static int render_value(struct render *rd, const char *v)
+{
+    return shquote_add(rd->out, v) < 0 ? SS_ERR : 0;
+}
+
+/* tmpl_walk: expands one reference, every value quoted. */
+static int render_ref(void *arg, enum tmpl_ref_type type, const char *name)
+{
+    struct render *rd = arg;
+    const struct strlist *l;
+    const char *v;
+    size_t i;
+
+    switch (type) {
+    case TMPL_HOST: return render_value(rd, rd->hr->h->target.name);
+    case TMPL_PARAM:
+        v = playbook_param(rd->hr->pb, name);
+        if (v == NULL)
+            return errbuf_set(rd->err, SS_EINVAL, "unknown parameter '%s'",
+                              name);
+        return render_value(rd, v);
+    case TMPL_RESULT:
+        l = host_result(rd->hr, name);
+        if (l == NULL && rd->hr->placeholders) {
+            rd->hr->missing = true;
+            return buf_printf(rd->out, "<%s>", name) < 0 ? SS_ERR : 0;
+        }
+        for (i = 0; l != NULL && i < l->n; i++) {
+            if (i > 0 && buf_addc(rd->out, ' ') < 0)
+                return SS_ERR;
+            if (render_value(rd, l->v[i]) < 0)
+                return SS_ERR;
+        }
+        return 0;
+    }
+    return SS_ERR;
+}
+
+/* Expands tmpl into out (reset first); NULL tmpl gives NULL *s. */
+static int render(struct hostrun *hr, struct buf *out, const char *tmpl,
+                  struct errbuf *err)
+{
+    struct render rd;
+    int r;
+
+    buf_reset(out);
+    rd.hr = hr;
+    rd.out = out;
+    rd.err = err;
+    r = tmpl_walk(tmpl, render_lit, render_ref, &rd, err);
+    if (r < 0 && err->code == 0)
+        errbuf_set(err, SS_ERR, "out of memory rendering a command");
+    if (r == 0 && out->data == NULL)
+        r = buf_adds(out, "");
+    return r;
+}
+
+/* Renders tmpl into a new string (*out NULL when tmpl is NULL). */
+static int render_dup(struct hostrun *hr, char **out, const char *tmpl,
+                      struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    int r;
+
+    *out = NULL;
+    if (tmpl == NULL)
+        return 0;
+    if ((r = render(hr, &b, tmpl, err)) < 0) {
+        buf_release(&b);
+        return r;
+    }
+    *out = buf_detach(&b);
+    return *out == NULL ? SS_ERR : 0;
+}
+
+/* Adds a line to the host's plan. */
+static void plan_line(struct hostrun *hr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void plan_line(struct hostrun *hr, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    buf_adds(&hr->h->plan, line);
+    buf_addc(&hr->h->plan, '\n');
+}
+
+/* ---- the action context ---------------------------------------------- */
+
+/* The hostrun behind an action context. */
+static struct hostrun *ctx_host(struct action_ctx *ctx)
+{
+    return ctx->engine;
+}
+
+int action_run(struct action_ctx *ctx, const struct exec_cmd *cmd,
+               bool secret_stdin, struct exec_result *res, struct errbuf *err)
+{
+    struct hostrun *hr = ctx_host(ctx);
+
+    return host_exec(hr, hr->phase, cmd, secret_stdin, res, err);
+}
+
+const struct strlist *action_result(struct action_ctx *ctx, const char *name)
+{
+    return host_result(ctx_host(ctx), name);
+}
+
+int action_add_result(struct action_ctx *ctx, const char *item)
+{
+    struct hostrun *hr = ctx_host(ctx);
+
+    if (!utf8_ok((const unsigned char *)item, strlen(item)))
+        return SS_EINVAL;
+    hr->cur_has_results = true;
+    return strlist_push(&hr->cur_results, item);
+}
+
+/* Replaces *dst with a copy of s. */
+static int set_str(char **dst, const char *s)
+{
+    char *copy = s != NULL ? strdup(s) : NULL;
+
+    if (s != NULL && copy == NULL)
+        return SS_ERR;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+int action_set_undo(struct action_ctx *ctx, const char *json, bool secret)
+{
+    struct hostrun *hr = ctx_host(ctx);
+
+    if (hr->undo_data != NULL && hr->undo_secret)
+        explicit_bzero(hr->undo_data, strlen(hr->undo_data));
+    hr->undo_secret = secret;
+    return set_str(&hr->undo_data, json);
+}
+
+int action_set_commit(struct action_ctx *ctx, const char *json)
+{
+    return set_str(&ctx_host(ctx)->commit_data, json);
+}
+
+int action_set_evidence(struct action_ctx *ctx, const char *json)
+{
+    return set_str(&ctx_host(ctx)->evidence, json);
+}
+
+int action_describe(struct action_ctx *ctx, const char *fmt, ...)
+{
+    struct hostrun *hr = ctx_host(ctx);
+    char line[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    plan_line(hr, "      %s", line);
+    return 0;
+}
+
+int action_render(struct buf *out, struct action_ctx *ctx, const char *tmpl,
+                  struct errbuf *err)
+{
+    return render(ctx_host(ctx), out, tmpl, err);
+}
+
+/* Fills an action context for the current step. */
+static void ctx_fill(struct action_ctx *ctx, struct hostrun *hr)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->conn = hr->conn;
+    ctx->host = hr->h->target.name;
+    ctx->run_dir = hr->o->run_dir;
+    ctx->run_id = hr->o->run_id;
+    ctx->pb = hr->pb;
+    ctx->step = &hr->pb->steps[hr->cur];
+    ctx->step_index = hr->cur;
+    ctx->dry_run = hr->o->dry_run;
+    ctx->engine = hr;
+}
+
+/* Forgets the per-step scratch, wiping a secret undo. */
+static void step_reset(struct hostrun *hr, size_t i, const char *phase)
+{
+    hr->cur = i;
+    hr->phase = phase;
+    strlist_release(&hr->cur_results);
+    hr->cur_has_results = false;
+    if (hr->undo_data != NULL && hr->undo_secret)
+        explicit_bzero(hr->undo_data, strlen(hr->undo_data));
+    free(hr->undo_data);
+    free(hr->commit_data);
+    free(hr->evidence);
+    hr->undo_data = hr->commit_data = hr->evidence = NULL;
+    hr->undo_secret = false;
+}
+
+/* ---- running one step ------------------------------------------------ */
+
+/* The outcome of running something. */
+struct outcome {
+    bool ok;
+    bool unknown; /* may have happened (timeout, connection lost) */
+    int exit_status;
+    struct errbuf err;
+};
+
+/* Classifies a command's return and result into o. */
+static void classify(struct outcome *o, int r, const struct exec_result *res,
+                     const char *what, const struct errbuf *e)
+{
+    o->exit_status = res->exit_status;
+    o->ok = r == 0 && res->exit_status == 0;
+    o->unknown = r == SS_ETIMEOUT || r == SS_ECONNECT || r == SS_ETOOBIG;
+    if (o->ok)
+        return;
+    if (r == 0 && res->exit_signal[0] != '\0')
+        errbuf_set(&o->err, SS_EREMOTE, "%s was killed by signal %s", what,
+                   res->exit_signal);
+    else if (r == 0)
+        errbuf_set(&o->err, SS_EREMOTE, "%s exited with status %d%s%.200s",
+                   what, res->exit_status, res->err.len > 0 ? ": " : "",
+                   res->err.data != NULL ? res->err.data : "");
+    else
+        errbuf_set(&o->err, r, "%s: %s", what, e->msg);
+    /* stderr may end with a newline; keep messages on one line */
+    o->err.msg[strcspn(o->err.msg, "\n")] = '\0';
+}
+
+/* Runs a rendered shell command for the current step. */
+static void run_shell(struct hostrun *hr, const char *phase,
+                      const char *command, bool keep_results, struct outcome *o)
+{
+    struct exec_cmd cmd = EXEC_CMD_INIT;
+    struct exec_result res;
+    struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    memset(o, 0, sizeof(*o));
+    cmd.command = command;
+    r = host_exec(hr, phase, &cmd, false, &res, &e);
+    classify(o, r, &res, phase, &e);
+    if (o->ok && keep_results) {
+        if (split_lines(&hr->cur_results, &res.out, &o->err) < 0) {
+            o->ok = false;
+        } else {
+            hr->cur_has_results = true;
+        }
+    }
+    exec_result_release(&res);
+}
+
+/* Calls an action's function pointer result into an outcome. */
+static void action_outcome(struct outcome *o, int r, const struct errbuf *e)
+{
+    memset(o, 0, sizeof(*o));
+    o->ok = r == 0;
+    o->exit_status = r == 0 ? 0 : -1;
+    o->unknown = r == SS_ETIMEOUT || r == SS_ECONNECT || r == SS_ETOOBIG;
+    if (r < 0)
+        errbuf_set(&o->err, r, "%s", e->msg);
+}
+
+/* Moves the step's results into the host state (step i). */
+static void keep_results(struct hostrun *hr, size_t i)
+{
+    struct jstep *st = &hr->js.steps[i];
+
+    if (!hr->cur_has_results && hr->pb->steps[i].register_name == NULL)
+        return;
+    strlist_release(&st->results);
+    st->results = hr->cur_results;
+    st->has_results = true;
+    memset(&hr->cur_results, 0, sizeof(hr->cur_results));
+    hr->cur_has_results = false;
+}
+
+/* Whether step i's "when" lets it run. */
+static bool when_ok(struct hostrun *hr, size_t i)
+{
+    const char *w = hr->pb->steps[i].when;
+    const struct strlist *l;
+    bool neg;
+
+    if (w == NULL)
+        return true;
+    neg = w[0] == '!';
+    l = host_result(hr, neg ? w + 1 : w);
+    if (l == NULL && hr->placeholders)
+        return true; /* dry-run without the data: show it */
+    return neg ? (l == NULL || l->n == 0) : (l != NULL && l->n > 0);
+}
+
+/* Runs read-only step i (also in dry-run) and journals its results. */
+static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct journal_record rec;
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    char *cmd = NULL;
+    int r;
+
+    step_reset(hr, i, "read");
+    memset(o, 0, sizeof(*o));
+    if (s->ops != NULL) {
+        ctx_fill(&ctx, hr);
+        r = s->ops->prepare != NULL ? s->ops->prepare(&ctx, s->params, &e) : 0;
+        if (r == 0 && s->ops->apply != NULL)
+            r = s->ops->apply(&ctx, s->params, &e);
+        action_outcome(o, r, &e);
+    } else {
+        if ((r = render_dup(hr, &cmd, s->run, &o->err)) < 0)
+            return r;
+        if (hr->missing) {
+            plan_line(hr,
+                      "  [%zu] %s (read-only): not run, it needs "
+                      "results that only a real run produces",
+                      i + 1, s->name);
+            free(cmd);
+            return 1;
+        }
+        run_shell(hr, "read", cmd, s->register_name != NULL, o);
+        free(cmd);
+    }
+    if (hr->dead)
+        return SS_ERR;
+    if (!o->ok)
+        return 0;
+    if (hr->o->dry_run)
+        plan_line(hr, "  [%zu] %s (read-only): ran%s%s", i + 1, s->name,
+                  hr->cur_has_results ? ", result " : "",
+                  hr->cur_has_results ? s->register_name : "");
+    keep_results(hr, i);
+    hr->js.steps[i].status = JSTEP_READ;
+    journal_record_init(&rec, JOURNAL_READ, (int)i);
+    rec.name = s->name;
+    if (hr->js.steps[i].has_results) {
+        rec.results = &hr->js.steps[i].results;
+        rec.register_name = s->register_name;
+    }
+    return jwrite(hr, &rec);
+}
+
+/* Dry-run of mutating step i: its probe, and what it would do. */
+static int step_dry(struct hostrun *hr, size_t i)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    struct outcome o;
+    char *run = NULL, *undo = NULL, *commit = NULL, *probe = NULL;
+    size_t k;
+    int r = 0;
+
+    step_reset(hr, i, "probe");
+    hr->missing = false;
+    plan_line(hr, "  [%zu] %s (%s)%s", i + 1, s->name, step_kind_name(s->kind),
+              s->kind == STEP_PIVOT ? ": PIVOT, cannot be undone" : "");
+    if (s->ops != NULL) {
+        ctx_fill(&ctx, hr);
+        plan_line(hr, "      action %s %s", s->action, s->with_json);
+        if (s->ops->prepare != NULL &&
+            (r = s->ops->prepare(&ctx, s->params, &e)) < 0) {
+            plan_line(hr, "      probe failed: %s", e.msg);
+            errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
+            return hr->dead ? SS_ERR : r;
+        }
+        keep_results(hr, i);
+        return 0;
+    }
+    if (s->probe != NULL) {
+        if ((r = render_dup(hr, &probe, s->probe, &e)) < 0)
+            goto out;
+        if (!hr->missing) {
+            run_shell(hr, "probe", probe, s->register_name != NULL, &o);
+            if (hr->dead) {
+                r = SS_ERR;
+                goto out;
+            }
+            if (!o.ok) {
+                plan_line(hr, "      probe failed: %s", o.err.msg);
+                r = errbuf_set(&hr->h->err, o.err.code, "step '%s': %s",
+                               s->name, o.err.msg);
+                goto out;
+            }
+            plan_line(hr, "      probe: %s", probe);
+            for (k = 0; k < hr->cur_results.n && k < 20; k++)
+                plan_line(hr, "        | %s", hr->cur_results.v[k]);
+            if (hr->cur_results.n > 20)
+                plan_line(hr, "        | ... %zu lines in all",
+                          hr->cur_results.n);
+            keep_results(hr, i);
+        }
+    }
+    if ((r = render_dup(hr, &run, s->run, &e)) < 0 ||
+        (r = render_dup(hr, &undo, s->undo, &e)) < 0 ||
+        (r = render_dup(hr, &commit, s->commit, &e)) < 0)
+        goto out;
+    plan_line(hr, "      would run: %s", run);
+    if (undo != NULL)
+        plan_line(hr, "      undo:      %s", undo);
+    if (commit != NULL)
+        plan_line(hr, "      at commit: %s", commit);
+out:
+    if (r < 0 && hr->h->err.code == 0)
+        errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
+    free(run);
+    free(undo);
+    free(commit);
+    free(probe);
+    return r;
+}
+
+/* Writes a secret undo to RUN/secrets/ (0600); returns its relative name. */
+static int save_secret_undo(struct hostrun *hr, size_t i, char **out,
+                            struct errbuf *err)
+{
+    struct buf rel = BUF_INIT, path = BUF_INIT;
+    int r;
+
+    *out = NULL;
+    r = buf_adds(&rel, "secrets/");
+    if (r == 0)
+        r = safe_name(&rel, hr->h->target.name);
+    if (r == 0)
+        r = buf_printf(&rel, ".step%zu.json", i + 1);
+    if (r == 0)
+        r = buf_printf(&path, "%s/secrets", hr->o->run_dir);
+    if (r < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    if ((r = fsio_mkdirs(path.data, 0700, err)) < 0)
+        goto out;
+    buf_reset(&path);
+    if (buf_printf(&path, "%s/%s", hr->o->run_dir, rel.data) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    r = fsio_write_atomic(path.data, hr->undo_data, strlen(hr->undo_data), 0600,
+                          err);
+    if (r == 0)
+        *out = buf_detach(&rel);
+out:
+    buf_release(&rel);
+    buf_release(&path);
+    return r;
+}
+
+/*
+ * Runs mutating step i for real: journal the intent with its undo, run,
+ * journal the outcome.  Returns < 0 only when the host must stop dead.
+ */
+static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct jstep *st = &hr->js.steps[i];
+    struct journal_record rec;
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    char *run = NULL, *undo = NULL, *commit = NULL, *undo_file = NULL;
+    int r = 0;
+
+    step_reset(hr, i, "prepare");
+    memset(o, 0, sizeof(*o));
+    if (s->ops != NULL) {
+        ctx_fill(&ctx, hr);
+        if (s->ops->prepare != NULL &&
+            (r = s->ops->prepare(&ctx, s->params, &e)) < 0) {
+            action_outcome(o, r, &e);
+            o->unknown = false; /* prepare changes nothing */
+            r = hr->dead ? SS_ERR : 0;
+            goto out;
+        }
+        if (hr->undo_data != NULL && hr->undo_secret &&
+            (r = save_secret_undo(hr, i, &undo_file, &e)) < 0) {
+            r = go_dead(hr, r, &e);
+            goto out;
+        }
+        if ((run = malloc(strlen(s->action) + strlen(s->with_json) + 16)) ==
+            NULL) {
+            r = SS_ERR;
+            goto out;
+        }
+        sprintf(run, "action %s %s", s->action, s->with_json);
+        /* a fresh prepare may have cleared results; keep them per run */
+        strlist_release(&hr->cur_results);
+        hr->cur_has_results = false;
+    } else if ((r = render_dup(hr, &run, s->run, &o->err)) < 0 ||
+               (r = render_dup(hr, &undo, s->undo, &o->err)) < 0 ||
+               (r = render_dup(hr, &commit, s->commit, &o->err)) < 0) {
+        o->ok = false;
+        r = 0;
+        goto out;
+    }
+    /* what rollback and resume will need, before anything changes */
+    set_str(&st->kind, step_kind_name(s->kind));
+    set_str(&st->name, s->name);
+    set_str(&st->command, run);
+    set_str(&st->undo, undo);
+    set_str(&st->commit, commit);
+    set_str(&st->undo_file, undo_file);
+    set_str(&st->undo_data, hr->undo_secret ? NULL : hr->undo_data);
+    journal_record_init(&rec, JOURNAL_INTENT, (int)i);
+    rec.name = s->name;
+    rec.kind = step_kind_name(s->kind);
+    rec.command = run;
+    rec.undo = undo;
+    rec.commit = commit;
+    rec.undo_file = undo_file;
+    rec.undo_data = st->undo_data;
+    if ((r = jwrite(hr, &rec)) < 0)
+        goto out;
+    st->status = JSTEP_INTENT;
+    emit(hr, s->name, "start", NULL);
+    hr->phase = "apply";
+    if (s->ops != NULL) {
+        ctx_fill(&ctx, hr);
+        errbuf_clear(&e);
+        r = s->ops->apply(&ctx, s->params, &e);
+        action_outcome(o, r, &e);
+    } else {
+        run_shell(hr, "apply", run, s->register_name != NULL, o);
+    }
+    r = 0;
+    if (hr->dead) {
+        r = SS_ERR;
+        goto out;
+    }
+    if (o->ok) {
+        keep_results(hr, i);
+        set_str(&st->commit_data, hr->commit_data);
+        journal_record_init(&rec, JOURNAL_DONE, (int)i);
+        rec.exit_status = o->exit_status;
+        rec.commit_data = hr->commit_data;
+        if (st->has_results) {
+            rec.results = &st->results;
+            rec.register_name = s->register_name;
+        }
+        if ((r = jwrite(hr, &rec)) < 0)
+            goto out;
+        st->status = JSTEP_DONE;
+        emit(hr, s->name, "done", NULL);
+    } else {
+        journal_record_init(&rec, JOURNAL_FAILED, (int)i);
+        rec.exit_status = o->exit_status;
+        rec.unknown = o->unknown;
+        rec.error = o->err.msg;
+        if ((r = jwrite(hr, &rec)) < 0)
+            goto out;
+        st->status = JSTEP_FAILED;
+        st->unknown = o->unknown;
+        emit(hr, s->name, "failed", o->err.msg);
+    }
+out:
+    free(run);
+    free(undo);
+    free(commit);
+    free(undo_file);
+    return r;
+}
+
+/* Writes the host's "end" record and sets its state. */
+static int host_end(struct hostrun *hr, enum host_state state,
+                    const char *phase)
+{
+    struct journal_record rec;
+
+    hr->h->state = state;
+    journal_record_init(&rec, JOURNAL_END, -1);
+    rec.state = host_state_name(state);
+    rec.phase = phase;
+    rec.error = hr->h->err.code != 0 ? hr->h->err.msg : NULL;
+    return jwrite(hr, &rec);
+}
+
+/* Reads a step's secret undo file back (caller wipes and frees). */
+static int read_secret_undo(struct hostrun *hr, const char *rel, char **out,
+                            struct errbuf *err)
+{
+    char path[4096];
+
+    if (strstr(rel, "..") != NULL || rel[0] == '/')
+        return errbuf_set(err, SS_ECORRUPT, "bad undo file name '%s'", rel);
+    snprintf(path, sizeof(path), "%s/%s", hr->o->run_dir, rel);
+    return fsio_read_file(out, NULL, path, 1024 * 1024, err);
+}
+
+/* Runs the undo of step i as the journal recorded it. */
+static void run_undo(struct hostrun *hr, size_t i, struct outcome *o)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct jstep *st = &hr->js.steps[i];
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    char *data = NULL;
+    int r;
+
+    step_reset(hr, i, "undo");
+    if (st->undo != NULL) {
+        run_shell(hr, "undo", st->undo, false, o);
+        return;
+    }
+    if (s->ops == NULL || s->ops->undo == NULL) {
+        memset(o, 0, sizeof(*o));
+        errbuf_set(&o->err, SS_ERR, "no undo recorded for step '%s'", s->name);
+        return;
+    }
+    if (st->undo_file != NULL) {
+        if ((r = read_secret_undo(hr, st->undo_file, &data, &e)) < 0) {
+            action_outcome(o, r, &e);
+            return;
+        }
+    }
+    ctx_fill(&ctx, hr);
+    r = s->ops->undo(
+        &ctx, data != NULL ? data : (st->undo_data ? st->undo_data : "{}"), &e);
+    action_outcome(o, r, &e);
+    if (data != NULL) {
+        explicit_bzero(data, strlen(data));
+        free(data);
+    }
+}
+
+/* True when step i may have changed the host and is not undone. */
+static bool maybe_done(const struct jstep *st)
+{
+    switch (st->status) {
+    case JSTEP_DONE:
+    case JSTEP_INTENT:
+    case JSTEP_UNDO_INTENT:
+    case JSTEP_UNDO_FAILED: return true;
+    case JSTEP_FAILED: return st->unknown;
+    default: return false;
+    }
+}
+
+/* The kind a step ran as: the journal's word, else the playbook's. */
+static enum step_kind step_kind_of(struct hostrun *hr, size_t i)
+{
+    const char *k = hr->js.steps[i].kind;
+
+    if (k != NULL && strcmp(k, "pivot") == 0)
+        return STEP_PIVOT;
+    if (k != NULL && strcmp(k, "compensable") == 0)
+        return STEP_COMPENSABLE;
+    return hr->pb->steps[i].kind;
+}
+
+/* Whether rollback has anything to do on this host. */
+static bool needs_undo(struct hostrun *hr)
+{
+    size_t i;
+
+    for (i = 0; i < hr->js.nsteps; i++)
+        if (maybe_done(&hr->js.steps[i]))
+            return true;
+    return false;
+}
+
+/*
+ * Undoes, newest first, every step that may have changed the host.  Stops
+ * at a pivot, at a committed step, or at the first failing undo: the host
+ * then needs attention and the journal says where it stopped.
+ */
+static int saga_rollback(struct hostrun *hr)
+{
+    struct journal_record rec;
+    struct outcome o;
+    size_t i;
+    int r;
+
+    for (i = hr->js.nsteps; i-- > 0;) {
+        struct jstep *st = &hr->js.steps[i];
+        const char *name = hr->pb->steps[i].name;
+
+        if (!maybe_done(st))
+            continue;
+        if (step_kind_of(hr, i) == STEP_PIVOT) {
+            errbuf_set(&hr->h->err, SS_ERR,
+                       "cannot roll back past pivot step %zu '%s'", i + 1,
+                       name);
+            return host_end(hr, HOST_ATTENTION, "rollback");
+        }
+        if (st->commit_status != JCOMMIT_NONE) {
+            errbuf_set(&hr->h->err, SS_ERR,
+                       "step %zu '%s' was already committed", i + 1, name);
+            return host_end(hr, HOST_ATTENTION, "rollback");
+        }
+        journal_record_init(&rec, JOURNAL_UNDO_INTENT, (int)i);
+        rec.name = name;
+        if ((r = jwrite(hr, &rec)) < 0)
+            return r;
+        st->status = JSTEP_UNDO_INTENT;
+        emit(hr, name, "undo", NULL);
+        run_undo(hr, i, &o);
+        if (hr->dead)
+            return SS_ERR;
+        journal_record_init(&rec, o.ok ? JOURNAL_UNDONE : JOURNAL_UNDO_FAILED,
+                            (int)i);
+        rec.name = name;
+        rec.exit_status = o.exit_status;
+        rec.error = o.ok ? NULL : o.err.msg;
+        if ((r = jwrite(hr, &rec)) < 0)
+            return r;
+        st->status = o.ok ? JSTEP_UNDONE : JSTEP_UNDO_FAILED;
+        if (!o.ok) {
+            emit(hr, name, "undo-failed", o.err.msg);
+            errbuf_set(&hr->h->err, o.err.code,
+                       "undo of step %zu '%s' failed: %s", i + 1, name,
+                       o.err.msg);
+            return host_end(hr, HOST_ATTENTION, "rollback");
+        }
+    }
+    return host_end(hr, HOST_ROLLED_BACK, "rollback");
+}
+
+/* Runs the commit of step i as journaled. */
+static void run_commit(struct hostrun *hr, size_t i, struct outcome *o)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct jstep *st = &hr->js.steps[i];
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    step_reset(hr, i, "commit");
+    if (st->commit != NULL) {
+        run_shell(hr, "commit", st->commit, false, o);
+        return;
+    }
+    ctx_fill(&ctx, hr);
+    r = s->ops->commit(&ctx, st->commit_data ? st->commit_data : "{}", &e);
+    action_outcome(o, r, &e);
+}
+
+/* Whether step i has something to run at commit. */
+static bool has_commit(struct hostrun *hr, size_t i)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+
+    if (hr->js.steps[i].status != JSTEP_DONE)
+        return false;
+    if (hr->js.steps[i].commit != NULL)
+        return true;
+    return s->ops != NULL && s->ops->commit != NULL;
+}
+
+/* The commit phase: every done step's commit, in step order. */
+static int saga_commit(struct hostrun *hr)
+{
+    struct journal_record rec;
+    struct outcome o;
+    size_t i;
+    int r;
+
+    journal_record_init(&rec, JOURNAL_COMMIT, -1);
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    hr->js.commit_begun = true;
+    for (i = 0; i < hr->js.nsteps; i++) {
+        struct jstep *st = &hr->js.steps[i];
+        const char *name = hr->pb->steps[i].name;
+
+        if (!has_commit(hr, i) || st->commit_status == JCOMMIT_DONE)
+            continue;
+        journal_record_init(&rec, JOURNAL_COMMIT_INTENT, (int)i);
+        rec.name = name;
+        if ((r = jwrite(hr, &rec)) < 0)
+            return r;
+        st->commit_status = JCOMMIT_INTENT;
+        run_commit(hr, i, &o);
+        if (hr->dead)
+            return SS_ERR;
+        journal_record_init(
+            &rec, o.ok ? JOURNAL_COMMIT_DONE : JOURNAL_COMMIT_FAILED, (int)i);
+        rec.name = name;
+        rec.exit_status = o.exit_status;
+        rec.error = o.ok ? NULL : o.err.msg;
+        if ((r = jwrite(hr, &rec)) < 0)
+            return r;
+        st->commit_status = o.ok ? JCOMMIT_DONE : JCOMMIT_FAILED;
+        if (!o.ok) {
+            errbuf_set(&hr->h->err, o.err.code,
+                       "commit of step %zu '%s' failed: %s", i + 1, name,
+                       o.err.msg);
+            return host_end(hr, HOST_ATTENTION, "commit");
+        }
+    }
+    return host_end(hr, HOST_COMMITTED, "commit");
+}
+
+/* Index of a pivot that may have run, or -1. */
+static int pivot_passed(struct hostrun *hr)
+{
+    size_t i;
+
+    for (i = 0; i < hr->js.nsteps; i++)
+        if (step_kind_of(hr, i) == STEP_PIVOT && maybe_done(&hr->js.steps[i]))
+            return (int)i;
+    return -1;
+}
+
+/* A step failed (or we were told to stop): roll back or stop forward. */
+static int saga_failed(struct hostrun *hr, size_t i, const struct errbuf *why)
+{
+    struct journal_record rec;
+    int p, r;
+
+    hr->h->failed_step = (int)i;
+    errbuf_set(&hr->h->err, why->code ? why->code : SS_ERR, "step %zu '%s': %s",
+               i + 1, hr->pb->steps[i].name, why->msg);
+    if (hr->o->dry_run) {
+        hr->h->state = HOST_ROLLED_BACK;
+        return 0;
+    }
+    if ((p = pivot_passed(hr)) >= 0) {
+        errbuf_prefix(&hr->h->err,
+                      "after pivot step %d '%s' (finish with resume)", p + 1,
+                      hr->pb->steps[p].name);
+        return host_end(hr, HOST_ATTENTION, "forward");
+    }
+    journal_record_init(&rec, JOURNAL_ROLLBACK, -1);
+    rec.error = hr->h->err.msg;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    hr->js.rollback_begun = true;
+    return saga_rollback(hr);
+}
+
+/* True when a mutating step comes before step i. */
+static bool mutating_before(const struct playbook *pb, size_t i)
+{
+    size_t k;
+
+    for (k = 0; k < i; k++)
+        if (pb->steps[k].kind != STEP_READ_ONLY)
+            return true;
+    return false;
+}
+
+/* The forward saga from the first step not yet done, then the commit. */
+static int saga_forward(struct hostrun *hr)
+{
+    const struct playbook *pb = hr->pb;
+    struct errbuf why = ERRBUF_INIT;
+    struct outcome o;
+    size_t i;
+    int r;
+
+    for (i = 0; i < pb->nsteps; i++) {
+        const struct playbook_step *s = &pb->steps[i];
+        enum jstep_status stt = hr->js.steps[i].status;
+
+        if (stt == JSTEP_DONE || stt == JSTEP_READ)
+            continue;
+        if (stopping(hr)) {
+            hr->h->interrupted = true;
+            errbuf_set(&why, SS_ERR, "interrupted");
+            return saga_failed(hr, i, &why);
+        }
+        hr->missing = false;
+        if (!when_ok(hr, i))
+            continue;
+        if (s->kind == STEP_READ_ONLY) {
+            if ((r = step_read(hr, i, &o)) < 0)
+                return r;
+            if (r == 0 && !o.ok && hr->o->dry_run && mutating_before(pb, i)) {
+                /* it may need the changes a dry run does not make */
+                plan_line(hr,
+                          "  [%zu] %s (read-only): ran and failed, maybe "
+                          "for want of the changes above: %s",
+                          i + 1, s->name, o.err.msg);
+                continue;
+            }
+            if (r == 0 && !o.ok)
+                return saga_failed(hr, i, &o.err);
+        } else if (hr->o->dry_run) {
+            if ((r = step_dry(hr, i)) < 0) {
+                if (hr->dead)
+                    return r;
+                hr->h->failed_step = (int)i;
+                hr->h->state = HOST_ROLLED_BACK;
+                return 0;
+            }
+        } else {
+            if ((r = step_mutate(hr, i, &o)) < 0)
+                return r;
+            if (!o.ok)
+                return saga_failed(hr, i, &o.err);
+        }
+    }
+    if (hr->o->dry_run) {
+        hr->h->state = HOST_DRY_RUN;
+        return 0;
+    }
+    return saga_commit(hr);
+}
+
+/* ---- hosts ----------------------------------------------------------- */
+
+/* Takes STATE/locks/<host>.lock; SS_ELOCKED when another run has it. */
+static int host_lock(struct hostrun *hr, struct errbuf *err)
+{
+    struct buf path = BUF_INIT;
+    int fd = -1, r = SS_ERR;
+
+    hr->lock_fd = -1;
+    if (hr->o->lock_dir == NULL)
+        return 0;
+    if ((r = fsio_mkdirs(hr->o->lock_dir, 0700, err)) < 0)
+        return r;
+    if (buf_printf(&path, "%s/", hr->o->lock_dir) < 0 ||
+        safe_name(&path, hr->h->target.name) < 0 ||
+        buf_adds(&path, ".lock") < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        r = errbuf_errno(err, SS_ERR, "cannot open lock '%s'", path.data);
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            r = errbuf_set(err, SS_ELOCKED,
+                           "another run is acting on '%s' (lock '%s')",
+                           hr->h->target.name, path.data);
+        else
+            r = errbuf_errno(err, SS_ERR, "cannot lock '%s'", path.data);
+        goto out;
+    }
+    hr->lock_fd = fd;
+    fd = -1;
+    r = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    buf_release(&path);
+    return r;
+}
+
+/* Connects; a refused key or a held lock refuses the host. */
+static int host_connect(struct hostrun *hr)
+{
+    struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    if (!hr->o->dry_run && (r = host_lock(hr, &e)) < 0) {
+        hr->h->state = HOST_REFUSED;
+        errbuf_set(&hr->h->err, r, "%s", e.msg);
+        return r;
+    }
+    r = exec_connect(&hr->conn, hr->o->ex, &hr->h->target, &e);
+    if (r < 0) {
+        hr->conn = NULL;
+        hr->h->state = r == SS_EHOSTKEY ? HOST_REFUSED : HOST_UNREACHABLE;
+        errbuf_set(&hr->h->err, r, "%s", e.msg);
+        return r;
+    }
+    return 0;
+}
+
+/* Passes the journal's test hook on with the host's name. */
+static int hook_adapter(void *arg, size_t write_no)
+{
+    struct hostrun *hr = arg;
+
+    return hr->o->journal_hook(hr->o->journal_hook_arg, hr->h->target.name,
+                               write_no);
+}
+
+/* Opens the host's journal (not in dry-run) and writes "begin". */
+static int host_journal(struct hostrun *hr)
+{
+    struct journal_record rec;
+    struct errbuf e = ERRBUF_INIT;
+    char path[4096];
+    int r;
+
+    if (hr->o->dry_run)
+        return 0;
+    if (engine_journal_path(path, sizeof(path), hr->o->run_dir,
+                            hr->h->target.name) < 0) {
+        errbuf_set(&hr->h->err, SS_ERR, "host name too long");
+        hr->h->state = HOST_ATTENTION;
+        return SS_ERR;
+    }
+    if ((r = journal_open(&hr->j, path, &e)) < 0) {
+        errbuf_set(&hr->h->err, r, "%s", e.msg);
+        hr->h->state = HOST_ATTENTION;
+        return r;
+    }
+    if (hr->o->journal_hook != NULL)
+        journal_set_hook(hr->j, hook_adapter, hr);
+    journal_record_init(&rec, JOURNAL_BEGIN, -1);
+    rec.host = hr->h->target.name;
+    rec.run_id = hr->o->run_id;
+    rec.playbook_sha256 = hr->pb->sha256;
+    rec.fingerprint = exec_fingerprint(hr->conn);
+    return jwrite(hr, &rec);
+}
+
+/* Sizes the step states to the playbook; a longer journal is corrupt. */
+static int js_fit(struct hostrun *hr)
+{
+    struct jstep *v;
+    size_t n = hr->pb->nsteps;
+
+    if (hr->js.nsteps > n)
+        return errbuf_set(&hr->h->err, SS_ECORRUPT,
+                          "the journal has steps the playbook has not");
+    if (hr->js.nsteps == n)
+        return 0;
+    v = realloc(hr->js.steps, n * sizeof(*v));
+    if (v == NULL)
+        return errbuf_set(&hr->h->err, SS_ERR, "out of memory");
+    memset(v + hr->js.nsteps, 0, (n - hr->js.nsteps) * sizeof(*v));
+    hr->js.steps = v;
+    hr->js.nsteps = n;
+    return 0;
+}
+
+/* Reads the host's journal into hr->js; 1 when there is none. */
+static int load_journal(struct hostrun *hr)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char path[4096];
+    int r;
+
+    if (engine_journal_path(path, sizeof(path), hr->o->run_dir,
+                            hr->h->target.name) < 0)
+        return errbuf_set(&hr->h->err, SS_ERR, "host name too long");
+    r = journal_replay_file(&hr->js, path, &e);
+    if (r == SS_ENOENT) {
+        journal_state_init(&hr->js);
+        return 1;
+    }
+    if (r < 0)
+        return errbuf_set(&hr->h->err, r, "%s", e.msg);
+    if (hr->js.playbook_sha256 != NULL &&
+        strcmp(hr->js.playbook_sha256, hr->pb->sha256) != 0)
+        return errbuf_set(&hr->h->err, SS_ECORRUPT,
+                          "the journal was written for another playbook");
+    return js_fit(hr);
+}
+
+/* respond: the whole saga on one host. */
+static void host_respond(struct hostrun *hr)
+{
+    if (js_fit(hr) < 0) {
+        hr->h->state = HOST_ATTENTION;
+        return;
+    }
+    if (host_connect(hr) < 0 || host_journal(hr) < 0)
+        return;
+    emit(hr, NULL, "connected", exec_fingerprint(hr->conn));
+    saga_forward(hr);
+}
+
+/* Writes the "rollback" record and rolls back. */
+static int start_rollback(struct hostrun *hr, const char *why)
+{
+    struct journal_record rec;
+    int r;
+
+    journal_record_init(&rec, JOURNAL_ROLLBACK, -1);
+    rec.error = why;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    hr->js.rollback_begun = true;
+    return saga_rollback(hr);
+}
+
+/* rollback: undo what the journal says may have been done. */
+static void host_rollback(struct hostrun *hr)
+{
+    int r = load_journal(hr);
+
+    if (r < 0) {
+        hr->h->state = HOST_ATTENTION;
+        return;
+    }
+    if (r == 1 || !needs_undo(hr)) {
+        hr->h->state = HOST_NOTHING;
+        return;
+    }
+    if (host_connect(hr) < 0 || host_journal(hr) < 0)
+        return;
+    start_rollback(hr, "rollback requested");
+}
+
+/* True when some step failed (the run was on its way to roll back). */
+static bool any_failed(struct hostrun *hr)
+{
+    size_t i;
+
+    for (i = 0; i < hr->js.nsteps; i++)
+        if (hr->js.steps[i].status == JSTEP_FAILED)
+            return true;
+    return false;
+}
+
+/* resume: finish what the run was doing on this host. */
+static void host_resume(struct hostrun *hr)
+{
+    enum host_state before = hr->h->state;
+    int r = load_journal(hr);
+
+    if (r < 0) {
+        hr->h->state = HOST_ATTENTION;
+        return;
+    }
+    if (r == 1) {
+        /* never started here: run it now if the run meant to */
+        if (before == HOST_PENDING || before == HOST_SKIPPED) {
+            host_respond(hr);
+            return;
+        }
+        hr->h->state = HOST_NOTHING;
+        return;
+    }
+    if (hr->js.ended && hr->js.end_state != NULL &&
+        (strcmp(hr->js.end_state, "committed") == 0 ||
+         strcmp(hr->js.end_state, "rolled-back") == 0)) {
+        hr->h->state = HOST_NOTHING;
+        return;
+    }
+    if (host_connect(hr) < 0 || host_journal(hr) < 0)
+        return;
+    if (hr->js.rollback_begun)
+        saga_rollback(hr);
+    else if (hr->js.commit_begun)
+        saga_commit(hr);
+    else if (any_failed(hr) && pivot_passed(hr) < 0)
+        start_rollback(hr, "a step had failed before the interruption");
+    else
+        saga_forward(hr);
+}
+
+/* Whether a host's end counts against --max-fail. */
+static bool state_failed(enum host_state s)
+{
+    return s == HOST_ROLLED_BACK || s == HOST_ATTENTION ||
+           s == HOST_UNREACHABLE || s == HOST_REFUSED;
+}
+
+/* pool: one host's job. */
+static void host_job(void *arg, size_t i)
+{
+    struct run *run = arg;
+    struct hostrun hr;
+    char detail[ERRBUF_MSG_MAX + 64];
+
+    memset(&hr, 0, sizeof(hr));
+    hr.run = run;
+    hr.o = run->o;
+    hr.pb = run->o->pb;
+    hr.h = &run->hosts[i];
+    hr.lock_fd = -1;
+    hr.cur = (size_t)-1;
+    hr.placeholders = run->o->dry_run;
+    journal_state_init(&hr.js);
+    errbuf_clear(&hr.h->err);
+    hr.h->failed_step = -1;
+    if (run->mode == MODE_ROLLBACK)
+        host_rollback(&hr);
+    else if (run->mode == MODE_RESUME)
+        host_resume(&hr);
+    else
+        host_respond(&hr);
+    if (hr.h->state == HOST_PENDING) {
+        /* a dead journal leaves no end state; say so */
+        hr.h->state = HOST_ATTENTION;
+    }
+    snprintf(detail, sizeof(detail), "%s%s%s", host_state_name(hr.h->state),
+             hr.h->err.code != 0 ? ": " : "",
+             hr.h->err.code != 0 ? hr.h->err.msg : "");
+    hr.cur = (size_t)-1;
+    if (hr.conn != NULL || hr.h->state != HOST_NOTHING)
+        audit_event(&hr, "host-end", detail);
+    emit(&hr, NULL, "state", detail);
+    step_reset(&hr, (size_t)-1, NULL);
+    journal_close(hr.j);
+    exec_close(hr.conn);
+    if (hr.lock_fd >= 0)
+        close(hr.lock_fd);
+    journal_state_release(&hr.js);
+    pthread_mutex_lock(&run->lock);
+    if (state_failed(hr.h->state))
+        run->failed++;
+    if (run->o->on_host_end != NULL)
+        run->o->on_host_end(run->o->host_end_arg, i);
+    pthread_mutex_unlock(&run->lock);
+}
+
+/* pool: --max-fail and the stop flag decide whether host i starts. */
+static int should_start(void *arg, size_t i)
+{
+    struct run *run = arg;
+    const struct engine_opts *o = run->o;
+    bool go = true;
+
+    pthread_mutex_lock(&run->lock);
+    if (o->stop != NULL && *o->stop != 0)
+        go = false;
+    else if (o->max_fail >= 0 && !o->max_fail_percent &&
+             run->failed > (size_t)o->max_fail)
+        go = false;
+    else if (o->max_fail >= 0 && o->max_fail_percent &&
+             run->failed * 100 > (size_t)o->max_fail * run->n)
+        go = false;
+    if (!go) {
+        run->hosts[i].state = HOST_SKIPPED;
+        errbuf_set(&run->hosts[i].err, SS_ERR, "%s",
+                   o->stop != NULL && *o->stop != 0
+                       ? "not started: interrupted"
+                       : "not started: too many hosts failed (--max-fail)");
+        if (o->on_host_end != NULL)
+            o->on_host_end(o->host_end_arg, i);
+    }
+    pthread_mutex_unlock(&run->lock);
+    return go;
+}
+
+/* Records a run-level event in the trail. */
+static void audit_run(const struct engine_opts *o, const char *event,
+                      const char *detail)
+{
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct errbuf e = ERRBUF_INIT;
+
+    if (o->audit == NULL)
+        return;
+    rec.event = event;
+    rec.detail = detail;
+    audit_append(o->audit, &rec, &e);
+}
+
+/* Runs mode over every host. */
+static int engine_run(struct engine_host *hosts, size_t n,
+                      const struct engine_opts *o, enum engine_mode mode,
+                      struct errbuf *err)
+{
+    static const char *const mode_names[] = {"respond", "rollback", "resume"};
+    char detail[512];
+    struct run run;
+
+    if (o->ex == NULL || o->pb == NULL || o->run_dir == NULL)
+        return errbuf_set(err, SS_EINVAL, "engine: missing options");
+    memset(&run, 0, sizeof(run));
+    run.o = o;
+    run.hosts = hosts;
+    run.n = n;
+    run.mode = mode;
+    pthread_mutex_init(&run.lock, NULL);
+    snprintf(detail, sizeof(detail), "%s%s playbook '%s' on %zu hosts",
+             mode_names[mode], o->dry_run ? " --dry-run" : "", o->pb->name, n);
+    audit_run(o, "run-start", detail);
+    pool_run(n, o->forks, host_job, should_start, &run);
+    snprintf(detail, sizeof(detail), "%s: %zu of %zu hosts failed",
+             mode_names[mode], run.failed, n);
+    audit_run(o, "run-end", detail);
+    pthread_mutex_destroy(&run.lock);
+    return 0;
+}
+
+int engine_respond(struct engine_host *hosts, size_t n,
+                   const struct engine_opts *o, struct errbuf *err)
+{
+    return engine_run(hosts, n, o, MODE_RESPOND, err);
+}
+
+int engine_rollback(struct engine_host *hosts, size_t n,
+                    const struct engine_opts *o, struct errbuf *err)
+{
+    if (o->dry_run)
+        return errbuf_set(err, SS_EINVAL, "rollback has no dry-run");
+    return engine_run(hosts, n, o, MODE_ROLLBACK, err);
+}
+
+int engine_resume(struct engine_host *hosts, size_t n,
+                  const struct engine_opts *o, struct errbuf *err)
+{
+    if (o->dry_run)
+        return errbuf_set(err, SS_EINVAL, "resume has no dry-run");
+    return engine_run(hosts, n, o, MODE_RESUME, err);
+}

@@ -1,0 +1,394 @@
+/* Run folders under the state folder, and their run.json. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "spamstop/digest.h"
+#include "spamstop/fsio.h"
+#include "spamstop/rundir.h"
+
+#define RUN_JSON_MAX (4u * 1024 * 1024)
+
+void run_info_init(struct run_info *ri)
+{
+    memset(ri, 0, sizeof(*ri));
+}
+
+void run_info_release(struct run_info *ri)
+{
+    if (ri == NULL)
+        return;
+    free(ri->playbook);
+    free(ri->outcome);
+    strlist_release(&ri->hosts);
+    strlist_release(&ri->host_states);
+    strlist_release(&ri->param_names);
+    strlist_release(&ri->param_values);
+    run_info_init(ri);
+}
+
+void rundir_free(struct rundir *rd)
+{
+    if (rd == NULL)
+        return;
+    free(rd->state_dir);
+    free(rd->path);
+    free(rd->lock_dir);
+    run_info_release(&rd->info);
+    free(rd);
+}
+
+bool rundir_valid_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    return n > 0 && n < RUNDIR_ID_MAX && id[0] != '-' &&
+           strspn(id, "0123456789abcdefghijklmnopqrstuvwxyz-") == n;
+}
+
+/* Formats t as 2026-11-28T09:15:00Z. */
+static void iso_time(char *out, size_t size, time_t t)
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Parses what iso_time wrote; 0 when it cannot. */
+static time_t parse_time(const char *s)
+{
+    struct tm tm;
+    char z = 0;
+
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 ||
+        z != 'Z')
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return timegm(&tm);
+}
+
+/* A JSON array of the strings of l. */
+static json_t *list_json(const struct strlist *l)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < l->n; i++)
+        if (json_array_append_new(a, json_string(l->v[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+int rundir_save(struct rundir *rd, struct errbuf *err)
+{
+    const struct run_info *ri = &rd->info;
+    json_t *o = json_object(), *states = json_object(), *params = json_object();
+    char t[32], path[4096];
+    char *text = NULL;
+    size_t i;
+    int bad = 0, r = SS_ERR;
+
+    if (o == NULL || states == NULL || params == NULL)
+        goto out;
+    bad |= json_object_set_new(o, "run_id", json_string(ri->run_id));
+    iso_time(t, sizeof(t), ri->started);
+    bad |= json_object_set_new(o, "started", json_string(t));
+    if (ri->finished != 0)
+        iso_time(t, sizeof(t), ri->finished);
+    bad |= json_object_set_new(
+        o, "finished", ri->finished != 0 ? json_string(t) : json_null());
+    bad |= json_object_set_new(o, "playbook", json_string(ri->playbook));
+    bad |= json_object_set_new(o, "playbook_sha256",
+                               json_string(ri->playbook_sha256));
+    bad |= json_object_set_new(o, "hosts", list_json(&ri->hosts));
+    bad |= json_object_set_new(o, "dry_run", json_boolean(ri->dry_run));
+    bad |= json_object_set_new(o, "outcome", json_string(ri->outcome));
+    for (i = 0; i < ri->hosts.n && i < ri->host_states.n; i++)
+        bad |= json_object_set_new(states, ri->hosts.v[i],
+                                   json_string(ri->host_states.v[i]));
+    for (i = 0; i < ri->param_names.n; i++)
+        bad |= json_object_set_new(params, ri->param_names.v[i],
+                                   json_string(ri->param_values.v[i]));
+    bad |= json_object_set(o, "host_states", states);
+    bad |= json_object_set(o, "params", params);
+    if (bad ||
+        (text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+        errbuf_set(err, SS_ERR, "cannot encode run.json");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/run.json", rd->path);
+    r = fsio_write_atomic(path, text, strlen(text), 0600, err);
+out:
+    if (r < 0 && err != NULL && err->code == 0)
+        errbuf_set(err, SS_ERR, "out of memory writing run.json");
+    free(text);
+    json_decref(o);
+    json_decref(states);
+    json_decref(params);
+    return r;
+}
+
+/* Copies the strings of JSON array a into l. */
+static int list_take(struct strlist *l, json_t *a)
+{
+    json_t *v;
+    size_t i;
+
+    if (!json_is_array(a))
+        return -1;
+    json_array_foreach(a, i, v)
+    {
+        if (!json_is_string(v) || strlist_push(l, json_string_value(v)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int run_info_parse(struct run_info *out, const char *text, size_t len,
+                   struct errbuf *err)
+{
+    json_t *o = NULL, *v, *states, *params;
+    const char *key;
+    size_t i;
+    int r = SS_ECORRUPT;
+
+    run_info_init(out);
+    o = json_loadb(text, len, 0, NULL);
+    if (!json_is_object(o))
+        goto bad;
+    v = json_object_get(o, "run_id");
+    if (!json_is_string(v) || strlen(json_string_value(v)) >= RUNDIR_ID_MAX)
+        goto bad;
+    strcpy(out->run_id, json_string_value(v));
+    v = json_object_get(o, "started");
+    out->started = json_is_string(v) ? parse_time(json_string_value(v)) : 0;
+    v = json_object_get(o, "finished");
+    out->finished = json_is_string(v) ? parse_time(json_string_value(v)) : 0;
+    v = json_object_get(o, "playbook");
+    if (!json_is_string(v) ||
+        (out->playbook = strdup(json_string_value(v))) == NULL)
+        goto bad;
+    v = json_object_get(o, "playbook_sha256");
+    if (!json_is_string(v) || strlen(json_string_value(v)) != SHA256_HEX_LEN)
+        goto bad;
+    strcpy(out->playbook_sha256, json_string_value(v));
+    if (list_take(&out->hosts, json_object_get(o, "hosts")) < 0)
+        goto bad;
+    out->dry_run = json_is_true(json_object_get(o, "dry_run"));
+    v = json_object_get(o, "outcome");
+    if (!json_is_string(v) ||
+        (out->outcome = strdup(json_string_value(v))) == NULL)
+        goto bad;
+    states = json_object_get(o, "host_states");
+    for (i = 0; i < out->hosts.n; i++) {
+        v = json_object_get(states, out->hosts.v[i]);
+        if (strlist_push(&out->host_states,
+                         json_is_string(v) ? json_string_value(v) : "pending") <
+            0)
+            goto bad;
+    }
+    params = json_object_get(o, "params");
+    json_object_foreach(params, key, v)
+    {
+        if (!json_is_string(v) || strlist_push(&out->param_names, key) < 0 ||
+            strlist_push(&out->param_values, json_string_value(v)) < 0)
+            goto bad;
+    }
+    json_decref(o);
+    return 0;
+bad:
+    json_decref(o);
+    run_info_release(out);
+    return errbuf_set(err, r, "run.json is damaged");
+}
+
+/* Checks the state folder, creating it (0700) when missing. */
+static int state_dir_ready(const char *state_dir, struct errbuf *err)
+{
+    struct stat st;
+    int r;
+
+    if (stat(state_dir, &st) < 0 && errno == ENOENT &&
+        (r = fsio_mkdirs(state_dir, 0700, err)) < 0)
+        return r;
+    return fsio_check_private_dir(state_dir, err);
+}
+
+/* Fills the paths of rd for run id. */
+static int rundir_paths(struct rundir *rd, const char *state_dir,
+                        const char *id, struct errbuf *err)
+{
+    size_t n = strlen(state_dir) + strlen(id) + 32;
+
+    rd->state_dir = strdup(state_dir);
+    rd->path = malloc(n);
+    rd->lock_dir = malloc(n);
+    if (rd->state_dir == NULL || rd->path == NULL || rd->lock_dir == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    snprintf(rd->path, n, "%s/runs/%s", state_dir, id);
+    snprintf(rd->lock_dir, n, "%s/locks", state_dir);
+    return 0;
+}
+
+int rundir_create(struct rundir **out, const char *state_dir,
+                  const struct playbook *pb, const char *const *hosts,
+                  size_t nhosts, bool dry_run, struct errbuf *err)
+{
+    struct rundir *rd = NULL;
+    char id[RUNDIR_ID_MAX], runs[4096], sub[4096 + 2 * RUNDIR_ID_MAX],
+        stamp[32];
+    unsigned char rnd[2];
+    struct tm tm;
+    time_t now = time(NULL);
+    size_t i;
+    int r, tries;
+
+    *out = NULL;
+    if ((r = state_dir_ready(state_dir, err)) < 0)
+        return r;
+    snprintf(runs, sizeof(runs), "%s/runs", state_dir);
+    if ((r = fsio_mkdirs(runs, 0700, err)) < 0)
+        return r;
+    if ((rd = calloc(1, sizeof(*rd))) == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    for (tries = 0;; tries++) {
+        if (random_bytes(rnd, sizeof(rnd)) < 0) {
+            r = errbuf_set(err, SS_ERR, "no random bytes");
+            goto out;
+        }
+        snprintf(id, sizeof(id), "%s-%02x%02x", stamp, rnd[0], rnd[1]);
+        snprintf(sub, sizeof(sub), "%s/%s", runs, id);
+        if (mkdir(sub, 0700) == 0)
+            break;
+        if (errno != EEXIST || tries > 100) {
+            r = errbuf_errno(err, SS_ERR, "cannot create run folder '%s'", sub);
+            goto out;
+        }
+    }
+    if ((r = fsio_sync_dir(runs, err)) < 0 ||
+        (r = rundir_paths(rd, state_dir, id, err)) < 0)
+        goto out;
+    snprintf(sub, sizeof(sub), "%s/journal", rd->path);
+    if ((r = fsio_mkdirs(sub, 0700, err)) < 0)
+        goto out;
+    snprintf(sub, sizeof(sub), "%s/evidence", rd->path);
+    if ((r = fsio_mkdirs(sub, 0700, err)) < 0 ||
+        (r = fsio_sync_dir(rd->path, err)) < 0)
+        goto out;
+    snprintf(sub, sizeof(sub), "%s/playbook.json", rd->path);
+    if ((r = fsio_write_atomic(sub, pb->text, pb->text_len, 0600, err)) < 0)
+        goto out;
+    strcpy(rd->info.run_id, id);
+    rd->info.started = now;
+    rd->info.dry_run = dry_run;
+    memcpy(rd->info.playbook_sha256, pb->sha256, sizeof(pb->sha256));
+    if ((rd->info.playbook = strdup(pb->name)) == NULL ||
+        (rd->info.outcome = strdup(dry_run ? "dry-run" : "running")) == NULL ||
+        strlist_copy(&rd->info.param_names, &pb->param_names) < 0 ||
+        strlist_copy(&rd->info.param_values, &pb->param_values) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    if (!dry_run) {
+        free(rd->info.outcome);
+        rd->info.outcome = strdup("running");
+    }
+    for (i = 0; i < nhosts; i++)
+        if (strlist_push(&rd->info.hosts, hosts[i]) < 0 ||
+            strlist_push(&rd->info.host_states, "pending") < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+    if (rd->info.outcome == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    if ((r = rundir_save(rd, err)) < 0)
+        goto out;
+    *out = rd;
+    rd = NULL;
+out:
+    rundir_free(rd);
+    return r;
+}
+
+int rundir_open(struct rundir **out, const char *state_dir, const char *run_id,
+                struct errbuf *err)
+{
+    struct rundir *rd = NULL;
+    char path[4096], *text = NULL;
+    size_t len = 0;
+    int r;
+
+    *out = NULL;
+    if (!rundir_valid_id(run_id))
+        return errbuf_set(err, SS_EINVAL, "bad run id '%.64s'", run_id);
+    if ((r = fsio_check_private_dir(state_dir, err)) < 0)
+        return r;
+    if ((rd = calloc(1, sizeof(*rd))) == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    if ((r = rundir_paths(rd, state_dir, run_id, err)) < 0)
+        goto out;
+    snprintf(path, sizeof(path), "%s/run.json", rd->path);
+    if ((r = fsio_read_file(&text, &len, path, RUN_JSON_MAX, err)) < 0) {
+        if (r == SS_ENOENT)
+            errbuf_set(err, SS_ENOENT, "no run '%s' in '%s'", run_id,
+                       state_dir);
+        goto out;
+    }
+    if ((r = run_info_parse(&rd->info, text, len, err)) < 0) {
+        errbuf_prefix(err, "run '%s'", run_id);
+        goto out;
+    }
+    if (strcmp(rd->info.run_id, run_id) != 0) {
+        r = errbuf_set(err, SS_ECORRUPT, "run '%s': run.json names '%s'",
+                       run_id, rd->info.run_id);
+        goto out;
+    }
+    *out = rd;
+    rd = NULL;
+out:
+    free(text);
+    rundir_free(rd);
+    return r;
+}
+
+int rundir_load_playbook(struct playbook **out, const struct rundir *rd,
+                         struct errbuf *err)
+{
+    struct playbook *pb = NULL;
+    char path[4096];
+    size_t i;
+    int r;
+
+    *out = NULL;
+    snprintf(path, sizeof(path), "%s/playbook.json", rd->path);
+    if ((r = playbook_load(&pb, path, err)) < 0)
+        return r;
+    if (strcmp(pb->sha256, rd->info.playbook_sha256) != 0) {
+        playbook_free(pb);
+        return errbuf_set(err, SS_ECORRUPT,
+                          "'%s' differs from what the run recorded", path);
+    }
+    for (i = 0; i < rd->info.param_names.n; i++) {
+        if ((r = playbook_set_param(pb, rd->info.param_names.v[i],
+                                    rd->info.param_values.v[i], err)) < 0) {
+            playbook_free(pb);
+            return r;
+        }
+    }
+    *out = pb;
+    return 0;
+}

@@ -1,0 +1,202 @@
+/* The run engine: per-host sagas over a playbook, rollback and resume. */
+#ifndef SPAMSTOP_ENGINE_H
+#define SPAMSTOP_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "spamstop/audit.h"
+#include "spamstop/buf.h"
+#include "spamstop/error.h"
+#include "spamstop/exec.h"
+#include "spamstop/journal.h"
+#include "spamstop/playbook.h"
+
+/* ---- built-in actions ------------------------------------------------- */
+
+struct action_ctx;
+
+/*
+ * A built-in action.  Adding one is one file (lib/engine/action_NAME.c
+ * defining `const struct action_ops action_NAME`) plus one line in the
+ * table in lib/engine/actions.c.
+ *
+ * Order per step: parse at load time; then, on the host, prepare (read-only:
+ * look at the host, say what apply would do with action_describe, and leave
+ * undo and commit information with action_set_undo/action_set_commit);
+ * dry-run stops there.  Otherwise the engine journals the intent (with the
+ * undo information) and calls apply.  undo and commit get back exactly the
+ * JSON text that prepare/apply left, also in a later `rollback`/`resume`
+ * process, so they need nothing else.  apply, undo and commit must be
+ * idempotent: after a crash they may run again.
+ */
+struct action_ops {
+    const char *name;
+    unsigned kinds; /* STEP_KIND_BIT()s of the kinds a step may declare */
+    /* with_json is the step's "with" object; names the bad field in err */
+    int (*parse)(void **out, const char *with_json, struct errbuf *err);
+    void (*free)(void *params);
+    int (*prepare)(struct action_ctx *ctx, const void *params,
+                   struct errbuf *err);
+    int (*apply)(struct action_ctx *ctx, const void *params,
+                 struct errbuf *err);
+    /* NULL when the kinds do not include compensable */
+    int (*undo)(struct action_ctx *ctx, const char *undo_json,
+                struct errbuf *err);
+    /* NULL when the action has nothing to do at commit */
+    int (*commit)(struct action_ctx *ctx, const char *commit_json,
+                  struct errbuf *err);
+};
+
+/* The action named name, or NULL. */
+const struct action_ops *action_find(const char *name);
+
+/* What an action sees of the host and the run (the engine owns it). */
+struct action_ctx {
+    struct exec_conn *conn;
+    const char *host;    /* as the user named it */
+    const char *run_dir; /* RUN folder: evidence/ and credentials go here */
+    const char *run_id;
+    const struct playbook *pb;
+    const struct playbook_step *step;
+    size_t step_index;
+    bool dry_run;
+    void *engine; /* private to the engine */
+};
+
+/*
+ * Runs a command on the host and records it in the audit trail under the
+ * current step and phase.  secret_stdin marks cmd->input as a secret: the
+ * trail keeps only its length.  Returns like exec_run.
+ */
+int action_run(struct action_ctx *ctx, const struct exec_cmd *cmd,
+               bool secret_stdin, struct exec_result *res, struct errbuf *err);
+
+/* A result registered by an earlier step, or NULL.  Borrowed. */
+const struct strlist *action_result(struct action_ctx *ctx, const char *name);
+
+/* Appends one item to this step's result (its "register" name). */
+int action_add_result(struct action_ctx *ctx, const char *item);
+
+/*
+ * Leaves the information undo needs (a JSON object text).  With secret,
+ * it goes to an owner-only file in the run folder and the journal holds
+ * only that file's name and digest: the journal never holds a secret.
+ */
+int action_set_undo(struct action_ctx *ctx, const char *json, bool secret);
+
+/* Leaves the information commit needs (a JSON object text, no secret). */
+int action_set_commit(struct action_ctx *ctx, const char *json);
+
+/* Sets the step's evidence (a JSON object text) for the report. */
+int action_set_evidence(struct action_ctx *ctx, const char *json);
+
+/* Adds one line to what the plan shows for this step on this host. */
+int action_describe(struct action_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Expands a template ({{name}}, {{params.x}}, {{host}}) with every value
+ * shell-quoted.  A value holding a NUL byte is refused (SS_EINVAL).
+ */
+int action_render(struct buf *out, struct action_ctx *ctx, const char *tmpl,
+                  struct errbuf *err);
+
+/* ---- runs ------------------------------------------------------------- */
+
+/* Where a host ended. */
+enum host_state {
+    HOST_PENDING = 0, /* not started (yet) */
+    HOST_COMMITTED,   /* every step and the commit phase succeeded */
+    HOST_ROLLED_BACK, /* a step failed; every change was undone */
+    HOST_ATTENTION,   /* an undo or commit failed, a step after a pivot
+                         failed, or the journal could not be written */
+    HOST_UNREACHABLE, /* could not connect or log in */
+    HOST_REFUSED,     /* host key refused or locked by another run */
+    HOST_SKIPPED,     /* not started: --max-fail or interrupted */
+    HOST_DRY_RUN,     /* dry-run done: plan shown, nothing changed */
+    HOST_NOTHING,     /* rollback/resume: nothing left to do */
+};
+
+/* "committed", "rolled-back", "needs-attention", ... */
+const char *host_state_name(enum host_state s);
+/* Inverse of host_state_name; -1 when unknown. */
+int host_state_parse(const char *s);
+
+/* One host of a run and what happened there. */
+struct engine_host {
+    struct exec_target target;
+    enum host_state state;
+    struct errbuf err; /* why it is not committed */
+    int failed_step;   /* index, or -1 */
+    struct buf plan;   /* dry-run and confirmation: per-step lines */
+    bool interrupted;  /* stopped by the stop flag */
+};
+
+void engine_host_init(struct engine_host *h);
+void engine_host_release(struct engine_host *h);
+
+/* Progress events for the terminal (called from worker threads). */
+struct engine_event {
+    const char *host;
+    const char *step; /* NULL for host-level events */
+    const char *what; /* "start", "done", "failed", "undo", "state" ... */
+    const char *detail;
+};
+
+/* What a run needs.  Everything is borrowed for the run's duration. */
+struct engine_opts {
+    struct executor *ex;
+    const struct playbook *pb;
+    const char *run_dir; /* RUN folder (journal/, evidence/, ...) */
+    const char *run_id;
+    const char *lock_dir; /* STATE/locks; NULL = no locking (tests) */
+    struct audit *audit;  /* NULL = no audit trail (tests) */
+    bool dry_run;
+    int forks;
+    int max_fail;                /* -1 = no limit */
+    bool max_fail_percent;       /* max_fail is a percentage of the hosts */
+    volatile sig_atomic_t *stop; /* set by SIGINT/SIGTERM; may be NULL */
+    void (*on_event)(void *arg, const struct engine_event *ev);
+    void *event_arg;
+    /* after a host ends (worker thread): e.g. update run.json */
+    void (*on_host_end)(void *arg, size_t i);
+    void *host_end_arg;
+    /* test hook on every journal of the run; see journal_set_hook */
+    int (*journal_hook)(void *arg, const char *host, size_t write_no);
+    void *journal_hook_arg;
+};
+
+void engine_opts_init(struct engine_opts *o);
+
+/*
+ * Runs the playbook on every host (in parallel, at most forks at once),
+ * or only its read-only part and probes with dry_run.  Fills each host's
+ * state.  Returns 0 when the run could be made (whatever the hosts'
+ * states), an error when nothing could start.
+ */
+int engine_respond(struct engine_host *hosts, size_t n,
+                   const struct engine_opts *o, struct errbuf *err);
+
+/*
+ * Undoes, from the journals in the run folder, what the run changed on the
+ * hosts (newest step first), stopping at a pivot or a committed step.  A
+ * host with nothing left to undo is not contacted (state HOST_NOTHING).
+ */
+int engine_rollback(struct engine_host *hosts, size_t n,
+                    const struct engine_opts *o, struct errbuf *err);
+
+/*
+ * Finishes what the run was doing on each host: forward (steps, then
+ * commit), or the rollback it had begun.  Hosts never started run from the
+ * start; finished hosts get HOST_NOTHING.
+ */
+int engine_resume(struct engine_host *hosts, size_t n,
+                  const struct engine_opts *o, struct errbuf *err);
+
+/* Path of a host's journal in run_dir (host names are made file-safe). */
+int engine_journal_path(char *out, size_t size, const char *run_dir,
+                        const char *host);
+
+#endif

@@ -1,0 +1,302 @@
+/* Replays a host's journal into the state of each step; refuses damage. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spamstop/fsio.h"
+#include "spamstop/journal.h"
+
+void journal_state_init(struct journal_state *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+/* Frees one step's strings. */
+static void jstep_release(struct jstep *st)
+{
+    free(st->name);
+    free(st->kind);
+    free(st->command);
+    free(st->undo);
+    free(st->undo_data);
+    free(st->undo_file);
+    free(st->commit);
+    free(st->commit_data);
+    free(st->register_name);
+    strlist_release(&st->results);
+}
+
+void journal_state_release(struct journal_state *s)
+{
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < s->nsteps; i++)
+        jstep_release(&s->steps[i]);
+    free(s->steps);
+    free(s->host);
+    free(s->run_id);
+    free(s->playbook_sha256);
+    free(s->end_state);
+    free(s->end_phase);
+    free(s->last_error);
+    journal_state_init(s);
+}
+
+/* The type whose name is s, or -1. */
+static int type_parse(const char *s)
+{
+    int i;
+
+    for (i = 0; i < JOURNAL_TYPE_COUNT; i++)
+        if (strcmp(journal_type_name(i), s) == 0)
+            return i;
+    return -1;
+}
+
+/* Replaces *dst with a copy of member key of o when o has it as a string. */
+static int take_str(char **dst, json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    char *copy;
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    if ((copy = strdup(json_string_value(v))) == NULL)
+        return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/* Makes room for step index i. */
+static int grow_steps(struct journal_state *s, size_t i)
+{
+    struct jstep *v;
+
+    if (i < s->nsteps)
+        return 0;
+    if (i >= PLAYBOOK_MAX_STEPS)
+        return -1;
+    v = realloc(s->steps, (i + 1) * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    memset(v + s->nsteps, 0, (i + 1 - s->nsteps) * sizeof(*v));
+    s->steps = v;
+    s->nsteps = i + 1;
+    return 0;
+}
+
+/* Reads "results" of o into st. */
+static int take_results(struct jstep *st, json_t *o)
+{
+    json_t *a = json_object_get(o, "results"), *v;
+    size_t i;
+
+    if (a == NULL)
+        return 0;
+    if (!json_is_array(a))
+        return -1;
+    strlist_release(&st->results);
+    json_array_foreach(a, i, v)
+    {
+        if (!json_is_string(v) ||
+            strlist_push(&st->results, json_string_value(v)) < 0)
+            return -1;
+    }
+    st->has_results = true;
+    return take_str(&st->register_name, o, "register");
+}
+
+/* Applies one parsed record; returns a reason string when impossible. */
+static const char *apply_record(struct journal_state *s, json_t *o, int type)
+{
+    json_t *jstep = json_object_get(o, "step");
+    struct jstep *st = NULL;
+    json_t *u;
+
+    if (jstep != NULL) {
+        if (!json_is_integer(jstep) || json_integer_value(jstep) < 0 ||
+            grow_steps(s, (size_t)json_integer_value(jstep)) < 0)
+            return "bad step index";
+        st = &s->steps[json_integer_value(jstep)];
+    }
+    if (type != JOURNAL_BEGIN && type != JOURNAL_ROLLBACK &&
+        type != JOURNAL_COMMIT && type != JOURNAL_END && st == NULL)
+        return "record without a step";
+    if (type != JOURNAL_BEGIN && !s->begun)
+        return "record before 'begin'";
+    if (type != JOURNAL_END)
+        s->ended = false;
+    u = json_object_get(o, "unknown");
+    switch (type) {
+    case JOURNAL_BEGIN:
+        s->begun = true;
+        if (take_str(&s->host, o, "host") < 0 ||
+            take_str(&s->run_id, o, "run_id") < 0 ||
+            take_str(&s->playbook_sha256, o, "playbook_sha256") < 0)
+            return "bad begin record";
+        return NULL;
+    case JOURNAL_READ:
+        if (st->status != JSTEP_NONE && st->status != JSTEP_READ)
+            return "'read' of a step that is not read-only";
+        st->status = JSTEP_READ;
+        if (take_str(&st->name, o, "name") < 0 || take_results(st, o) < 0)
+            return "bad read record";
+        return NULL;
+    case JOURNAL_INTENT:
+        if (st->status != JSTEP_NONE && st->status != JSTEP_INTENT &&
+            st->status != JSTEP_FAILED)
+            return "'intent' of a step already done or undone";
+        st->status = JSTEP_INTENT;
+        st->unknown = false;
+        if (take_str(&st->name, o, "name") < 0 ||
+            take_str(&st->kind, o, "kind") < 0 ||
+            take_str(&st->command, o, "command") < 0 ||
+            take_str(&st->undo, o, "undo") < 0 ||
+            take_str(&st->undo_data, o, "undo_data") < 0 ||
+            take_str(&st->undo_file, o, "undo_file") < 0 ||
+            take_str(&st->commit, o, "commit") < 0)
+            return "bad intent record";
+        if (st->kind == NULL)
+            return "intent without a kind";
+        s->rollback_begun = false;
+        return NULL;
+    case JOURNAL_DONE:
+        if (st->status != JSTEP_INTENT)
+            return "'done' without 'intent'";
+        st->status = JSTEP_DONE;
+        if (take_results(st, o) < 0 ||
+            take_str(&st->commit_data, o, "commit_data") < 0)
+            return "bad done record";
+        return NULL;
+    case JOURNAL_FAILED:
+        if (st->status != JSTEP_INTENT && st->status != JSTEP_NONE &&
+            st->status != JSTEP_READ)
+            return "'failed' of a step not in progress";
+        st->status = st->status == JSTEP_INTENT ? JSTEP_FAILED : st->status;
+        st->unknown = json_is_true(u);
+        if (take_str(&s->last_error, o, "error") < 0)
+            return "bad failed record";
+        return NULL;
+    case JOURNAL_ROLLBACK:
+        s->rollback_begun = true;
+        if (take_str(&s->last_error, o, "error") < 0)
+            return "bad rollback record";
+        return NULL;
+    case JOURNAL_UNDO_INTENT:
+        if (st->status != JSTEP_DONE && st->status != JSTEP_INTENT &&
+            st->status != JSTEP_FAILED && st->status != JSTEP_UNDO_INTENT &&
+            st->status != JSTEP_UNDO_FAILED)
+            return "'undo-intent' of a step never started";
+        if (st->undo == NULL && st->undo_data == NULL && st->undo_file == NULL)
+            return "'undo-intent' of a step without undo";
+        st->status = JSTEP_UNDO_INTENT;
+        return NULL;
+    case JOURNAL_UNDONE:
+    case JOURNAL_UNDO_FAILED:
+        if (st->status != JSTEP_UNDO_INTENT)
+            return "undo outcome without 'undo-intent'";
+        st->status = type == JOURNAL_UNDONE ? JSTEP_UNDONE : JSTEP_UNDO_FAILED;
+        if (take_str(&s->last_error, o, "error") < 0)
+            return "bad undo record";
+        return NULL;
+    case JOURNAL_COMMIT: s->commit_begun = true; return NULL;
+    case JOURNAL_COMMIT_INTENT:
+        if (st->status != JSTEP_DONE)
+            return "'commit-intent' of a step not done";
+        if (st->commit_status == JCOMMIT_DONE)
+            return "'commit-intent' of a step already committed";
+        st->commit_status = JCOMMIT_INTENT;
+        return NULL;
+    case JOURNAL_COMMIT_DONE:
+    case JOURNAL_COMMIT_FAILED:
+        if (st->commit_status != JCOMMIT_INTENT)
+            return "commit outcome without 'commit-intent'";
+        st->commit_status =
+            type == JOURNAL_COMMIT_DONE ? JCOMMIT_DONE : JCOMMIT_FAILED;
+        if (take_str(&s->last_error, o, "error") < 0)
+            return "bad commit record";
+        return NULL;
+    case JOURNAL_END:
+        s->ended = true;
+        if (take_str(&s->end_state, o, "state") < 0 || s->end_state == NULL ||
+            take_str(&s->end_phase, o, "phase") < 0 ||
+            take_str(&s->last_error, o, "error") < 0)
+            return "bad end record";
+        return NULL;
+    }
+    return "unknown record type";
+}
+
+int journal_replay_string(struct journal_state *out, const char *data,
+                          size_t len, struct errbuf *err)
+{
+    const char *p = data, *end = data + len, *nl;
+    size_t line = 0;
+    json_error_t jerr;
+    json_t *o = NULL, *v;
+    const char *why;
+    int type;
+
+    journal_state_init(out);
+    while (p < end) {
+        line++;
+        nl = memchr(p, '\n', end - p);
+        if (nl == NULL) {
+            /* the crash happened while this line was written */
+            out->torn = true;
+            break;
+        }
+        o = json_loadb(p, nl - p, JSON_REJECT_DUPLICATES, &jerr);
+        if (o == NULL || !json_is_object(o)) {
+            json_decref(o);
+            journal_state_release(out);
+            return errbuf_set(err, SS_ECORRUPT,
+                              "journal line %zu is not a JSON object", line);
+        }
+        v = json_object_get(o, "seq");
+        if (!json_is_integer(v) ||
+            json_integer_value(v) != (json_int_t)out->records + 1) {
+            json_decref(o);
+            journal_state_release(out);
+            return errbuf_set(err, SS_ECORRUPT,
+                              "journal line %zu: expected seq %zu (a record "
+                              "was removed or moved)",
+                              line, out->records + 1);
+        }
+        v = json_object_get(o, "type");
+        type = json_is_string(v) ? type_parse(json_string_value(v)) : -1;
+        why = type < 0 ? "unknown record type" : apply_record(out, o, type);
+        json_decref(o);
+        if (why != NULL) {
+            journal_state_release(out);
+            return errbuf_set(err, SS_ECORRUPT, "journal line %zu: %s", line,
+                              why);
+        }
+        out->records++;
+        p = nl + 1;
+        out->valid_len = (size_t)(p - data);
+    }
+    return 0;
+}
+
+int journal_replay_file(struct journal_state *out, const char *path,
+                        struct errbuf *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int r;
+
+    journal_state_init(out);
+    if ((r = fsio_read_file(&data, &len, path, JOURNAL_MAX_BYTES, err)) < 0)
+        return r;
+    r = journal_replay_string(out, data, len, err);
+    if (r < 0)
+        errbuf_prefix(err, "'%s'", path);
+    free(data);
+    return r;
+}

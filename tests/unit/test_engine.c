@@ -1,0 +1,759 @@
+/* Engine sagas on the fake executor: rollback order, pivots, crashes. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_exec.h"
+#include "spamstop/engine.h"
+#include "spamstop/fsio.h"
+
+/* A scratch folder per test: run/ and hosts/. */
+struct scratch {
+    char root[256];
+    char run[300];
+    char hosts[300];
+    char locks[300];
+};
+
+static void scratch_make(struct scratch *s)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char journal[400];
+
+    snprintf(s->root, sizeof(s->root), "/tmp/ss-engine-XXXXXX");
+    assert_non_null(mkdtemp(s->root));
+    snprintf(s->run, sizeof(s->run), "%s/run", s->root);
+    snprintf(s->hosts, sizeof(s->hosts), "%s/hosts", s->root);
+    snprintf(s->locks, sizeof(s->locks), "%s/locks", s->root);
+    snprintf(journal, sizeof(journal), "%s/journal", s->run);
+    assert_int_equal(fsio_mkdirs(journal, 0700, &e), 0);
+    assert_int_equal(fsio_mkdirs(s->hosts, 0700, &e), 0);
+}
+
+static void scratch_rm(struct scratch *s)
+{
+    char cmd[400];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->root);
+    assert_int_equal(system(cmd), 0);
+}
+
+static struct playbook *parse(const char *text)
+{
+    struct playbook *pb = NULL;
+    struct errbuf e = ERRBUF_INIT;
+
+    if (playbook_parse_string(&pb, text, strlen(text), "t.json", &e) < 0)
+        fail_msg("playbook: %s", e.msg);
+    return pb;
+}
+
+/* n hosts named h1..hn. */
+static struct engine_host *hosts_new(size_t n)
+{
+    struct engine_host *h = calloc(n, sizeof(*h));
+    char name[32];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        engine_host_init(&h[i]);
+        snprintf(name, sizeof(name), "h%zu", i + 1);
+        h[i].target.name = strdup(name);
+    }
+    return h;
+}
+
+static void hosts_free(struct engine_host *h, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        engine_host_release(&h[i]);
+    free(h);
+}
+
+static void opts_for(struct engine_opts *o, struct executor *ex,
+                     const struct playbook *pb, const struct scratch *s)
+{
+    engine_opts_init(o);
+    o->ex = ex;
+    o->pb = pb;
+    o->run_dir = s->run;
+    o->run_id = "test-run";
+    o->lock_dir = s->locks;
+}
+
+/* Runs mode (0 respond, 1 rollback, 2 resume) on one fresh host h1. */
+static enum host_state run1(int mode, struct executor *ex,
+                            const struct playbook *pb, const struct scratch *s,
+                            struct engine_opts *o_in)
+{
+    struct engine_host *h = hosts_new(1);
+    struct engine_opts o;
+    struct errbuf e = ERRBUF_INIT;
+    enum host_state st;
+
+    if (o_in != NULL)
+        o = *o_in;
+    else
+        opts_for(&o, ex, pb, s);
+    if (mode == 0)
+        assert_int_equal(engine_respond(h, 1, &o, &e), 0);
+    else if (mode == 1)
+        assert_int_equal(engine_rollback(h, 1, &o, &e), 0);
+    else
+        assert_int_equal(engine_resume(h, 1, &o, &e), 0);
+    st = h[0].state;
+    hosts_free(h, 1);
+    return st;
+}
+
+/* Five compensable steps: run "do sK", undo "undo sK". */
+static const char five[] =
+    "{\"name\":\"five\",\"steps\":["
+    "{\"name\":\"s1\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s1\","
+    "\"undo\":\"undo s1\"}},"
+    "{\"name\":\"s2\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s2\","
+    "\"undo\":\"undo s2\"}},"
+    "{\"name\":\"r\",\"kind\":\"read-only\",\"shell\":{\"run\":\"look\"}},"
+    "{\"name\":\"s3\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s3\","
+    "\"undo\":\"undo s3\"}},"
+    "{\"name\":\"s4\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s4\","
+    "\"undo\":\"undo s4\"}},"
+    "{\"name\":\"s5\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s5\","
+    "\"undo\":\"undo s5\"}}]}";
+
+static void test_all_succeed(void **state)
+{
+    struct playbook *pb = parse(five);
+    struct executor *ex = fake_exec_new();
+    struct scratch s;
+
+    (void)state;
+    scratch_make(&s);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+    assert_int_equal(fake_exec_count(ex), 6);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo"), 0);
+    /* resume after a committed run: nothing to do, nothing sent */
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_NOTHING);
+    assert_int_equal(fake_exec_count(ex), 0);
+    /* rollback of the committed run undoes all, newest first; again: 0 */
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_int_equal(fake_exec_count(ex), 5);
+    assert_string_equal(fake_exec_command(ex, 0), "undo s5");
+    assert_string_equal(fake_exec_command(ex, 4), "undo s1");
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_NOTHING);
+    assert_int_equal(fake_exec_count(ex), 0);
+    assert_int_equal(fake_exec_connects(ex), 0);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_fail_every_position(void **state)
+{
+    static const char *const mutating[] = {"s1", "s2", "s3", "s4", "s5"};
+    struct playbook *pb = parse(five);
+    size_t k, j, n;
+
+    (void)state;
+    for (k = 0; k < 5; k++) {
+        struct executor *ex = fake_exec_new();
+        struct scratch s;
+        char failing[32], want[32];
+
+        scratch_make(&s);
+        snprintf(failing, sizeof(failing), "do %s", mutating[k]);
+        fake_exec_rule(ex, NULL, failing, 0, 0, 1, NULL, "no");
+        assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+        /* the commands after the failing one are its predecessors' undos,
+         * newest first, and nothing else */
+        n = fake_exec_count(ex);
+        for (j = 0; j < n; j++)
+            if (strcmp(fake_exec_command(ex, j), failing) == 0)
+                break;
+        assert_int_equal(n - j - 1, k);
+        for (size_t u = 0; u < k; u++) {
+            snprintf(want, sizeof(want), "undo %s", mutating[k - 1 - u]);
+            assert_string_equal(fake_exec_command(ex, j + 1 + u), want);
+        }
+        /* rollback afterwards: nothing left to undo */
+        assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_NOTHING);
+        executor_free(ex);
+        scratch_rm(&s);
+    }
+    playbook_free(pb);
+}
+
+static void test_undo_fails(void **state)
+{
+    struct playbook *pb = parse(five);
+    struct executor *ex = fake_exec_new();
+    struct journal_state js;
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+    char path[512];
+
+    (void)state;
+    scratch_make(&s);
+    fake_exec_rule(ex, NULL, "do s4", 0, 0, 1, NULL, NULL);
+    fake_exec_rule(ex, NULL, "undo s2", 0, 0, 3, NULL, "stuck");
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ATTENTION);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo s1"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo s3"), 1);
+    /* the journal says exactly where it stopped */
+    assert_int_equal(engine_journal_path(path, sizeof(path), s.run, "h1"), 0);
+    assert_int_equal(journal_replay_file(&js, path, &e), 0);
+    assert_int_equal(js.steps[0].status, JSTEP_DONE);
+    assert_int_equal(js.steps[1].status, JSTEP_UNDO_FAILED);
+    assert_int_equal(js.steps[3].status, JSTEP_UNDONE);
+    assert_int_equal(js.steps[4].status, JSTEP_FAILED);
+    assert_string_equal(js.end_state, "needs-attention");
+    journal_state_release(&js);
+    executor_free(ex);
+    /* once the undo works again, rollback finishes the job */
+    ex = fake_exec_new();
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_int_equal(fake_exec_count(ex), 2);
+    assert_string_equal(fake_exec_command(ex, 0), "undo s2");
+    assert_string_equal(fake_exec_command(ex, 1), "undo s1");
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static const char pivot[] =
+    "{\"name\":\"pivot\",\"steps\":["
+    "{\"name\":\"c1\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do c1\","
+    "\"undo\":\"undo c1\"}},"
+    "{\"name\":\"p\",\"kind\":\"pivot\",\"shell\":{\"run\":\"do p\"}},"
+    "{\"name\":\"c2\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do c2\","
+    "\"undo\":\"undo c2\"}},"
+    "{\"name\":\"c3\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do c3\","
+    "\"undo\":\"undo c3\"}}]}";
+
+static void test_pivot_stops_rollback(void **state)
+{
+    struct playbook *pb = parse(pivot);
+    struct executor *ex = fake_exec_new();
+    struct scratch s;
+
+    (void)state;
+    scratch_make(&s);
+    fake_exec_rule(ex, NULL, "do c3", 1, 0, 1, NULL, NULL);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ATTENTION);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo"), 0);
+    /* rollback cannot pass the pivot either: c2 is undone, then stop */
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ATTENTION);
+    assert_int_equal(fake_exec_count(ex), 1);
+    assert_string_equal(fake_exec_command(ex, 0), "undo c2");
+    executor_free(ex);
+    scratch_rm(&s);
+
+    /* resume finishes forward instead (the rule fails c3 only once) */
+    ex = fake_exec_new();
+    scratch_make(&s);
+    fake_exec_rule(ex, NULL, "do c3", 1, 0, 1, NULL, NULL);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ATTENTION);
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_COMMITTED);
+    assert_int_equal(fake_exec_count(ex), 1);
+    assert_string_equal(fake_exec_command(ex, 0), "do c3");
+    executor_free(ex);
+    scratch_rm(&s);
+
+    /* a pivot that fails did not happen: roll back what came before */
+    ex = fake_exec_new();
+    scratch_make(&s);
+    fake_exec_rule(ex, NULL, "do p", 0, 0, 1, NULL, NULL);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo c1"), 1);
+    executor_free(ex);
+    scratch_rm(&s);
+    playbook_free(pb);
+}
+
+static void test_unknown_outcome_is_undone(void **state)
+{
+    struct playbook *pb = parse(five);
+    struct executor *ex = fake_exec_new();
+    struct scratch s;
+
+    (void)state;
+    scratch_make(&s);
+    /* a timeout leaves s3's outcome unknown: undo it too */
+    fake_exec_rule(ex, NULL, "do s3", 1, SS_ETIMEOUT, -1, NULL, NULL);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo s3"), 1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo s1"), 1);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/* The hostile values a remote host could hand back, one per line. */
+#define HOSTILE                                                                \
+    "printf '%s\\\\n' alpha \\\"b'c\\\" '$(touch PWNED1)' "                    \
+    "'`touch PWNED2`' \\\"a';touch PWNED3;'@x\\\" '; touch PWNED4' "           \
+    "'-rf' '*'"
+
+/* Uses the hostile values as file names, for real, under /bin/sh. */
+static const char real[] =
+    "{\"name\":\"real\",\"params\":{\"tag\":\"x y;touch PWNED5\"},"
+    "\"steps\":["
+    "{\"name\":\"list\",\"kind\":\"read-only\",\"register\":\"items\","
+    "\"shell\":{\"run\":\"" HOSTILE "\"}},"
+    "{\"name\":\"m1\",\"kind\":\"compensable\",\"shell\":{\"run\":\"touch "
+    "m1\",\"undo\":\"rm -f m1\"}},"
+    "{\"name\":\"m2\",\"kind\":\"compensable\",\"shell\":{\"run\":\"mkdir -p "
+    "d && cd d && touch -- {{items}}\",\"undo\":\"rm -rf d\"}},"
+    "{\"name\":\"m3\",\"kind\":\"compensable\",\"shell\":{\"run\":\"echo "
+    "{{params.tag}} {{host}} > tag\",\"undo\":\"rm -f tag\"}},"
+    "{\"name\":\"ls\",\"kind\":\"read-only\",\"register\":\"files\","
+    "\"shell\":{\"run\":\"ls d\"}},"
+    "{\"name\":\"m4\",\"kind\":\"compensable\",\"shell\":{\"run\":\"printf "
+    "'%s\\\\n' {{files}} > files.txt\",\"undo\":\"rm -f "
+    "files.txt\"@COMMIT@}}]}";
+
+/* Builds the "real" playbook, with a commit on m4 or not. */
+static struct playbook *real_playbook(bool with_commit)
+{
+    const char *at = strstr(real, "@COMMIT@");
+    char text[4096];
+
+    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - real), real,
+             with_commit ? ",\"commit\":\"touch committed\"" : "",
+             at + strlen("@COMMIT@"));
+    return parse(text);
+}
+
+/* Appends a listing of dir (names and contents, sorted by find) to b. */
+static void snapshot(struct buf *b, const char *dir)
+{
+    char cmd[600], line[4096];
+    FILE *p;
+
+    buf_reset(b);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' 2>/dev/null && find . -print0 | sort -z | "
+             "xargs -0 -I{} sh -c 'printf \"%%s:\" \"$1\"; "
+             "test -f \"$1\" && cat -- \"$1\"; echo' _ {}",
+             dir);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof(line), p) != NULL)
+        buf_adds(b, line);
+    pclose(p);
+    if (b->data == NULL)
+        buf_adds(b, "");
+}
+
+static void test_hostile_values_stay_data(void **state)
+{
+    struct playbook *pb = real_playbook(true);
+    struct executor *ex = fake_exec_new();
+    struct buf snap = BUF_INIT;
+    struct scratch s;
+    char dir[400];
+
+    (void)state;
+    scratch_make(&s);
+    fake_exec_shell_root(ex, s.hosts);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+    snprintf(dir, sizeof(dir), "%s/h1", s.hosts);
+    snapshot(&snap, dir);
+    assert_null(strstr(snap.data, "PWNED1:"));
+    assert_null(strstr(snap.data, "./PWNED"));
+    assert_null(strstr(snap.data, "/d/PWNED"));
+    assert_non_null(strstr(snap.data, "./d/$(touch PWNED1):"));
+    assert_non_null(strstr(snap.data, "./d/`touch PWNED2`:"));
+    assert_non_null(strstr(snap.data, "./d/a';touch PWNED3;'@x:"));
+    assert_non_null(strstr(snap.data, "./d/-rf:"));
+    assert_non_null(strstr(snap.data, "./d/*:"));
+    assert_non_null(strstr(snap.data, "./tag:x y;touch PWNED5 h1"));
+    assert_non_null(strstr(snap.data, "./committed:"));
+    buf_release(&snap);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_nul_in_output_refused(void **state)
+{
+    static const char text[] =
+        "{\"name\":\"nul\",\"steps\":["
+        "{\"name\":\"list\",\"kind\":\"read-only\",\"register\":\"items\","
+        "\"shell\":{\"run\":\"printf 'a\\\\000b'\"}},"
+        "{\"name\":\"m\",\"kind\":\"pivot\",\"shell\":{\"run\":\"touch "
+        "{{items}}\"}}]}";
+    struct playbook *pb = parse(text);
+    struct executor *ex = fake_exec_new();
+    struct scratch s;
+
+    (void)state;
+    scratch_make(&s);
+    fake_exec_shell_root(ex, s.hosts);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_int_equal(fake_exec_count(ex), 1);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/* Crash test hook: crash (or tear) at write number at. */
+struct crash {
+    size_t at;
+    int how;
+    size_t seen;
+};
+
+static int crash_hook(void *arg, const char *host, size_t write_no)
+{
+    struct crash *c = arg;
+
+    (void)host;
+    c->seen = write_no;
+    return write_no == c->at ? c->how : JOURNAL_HOOK_WRITE;
+}
+
+/*
+ * For every journal write of an uninterrupted run: crash there (nothing
+ * written, or half a line), then rollback must give the state before the
+ * run and resume the state of an uninterrupted run.  Returns the count.
+ */
+static size_t crash_matrix(bool with_commit)
+{
+    struct playbook *pb = real_playbook(with_commit);
+    struct buf before = BUF_INIT, after = BUF_INIT, snap = BUF_INIT;
+    struct engine_opts o;
+    struct crash c;
+    size_t writes, k, tested = 0;
+    int how, mode;
+    char dir[400];
+
+    /* the uninterrupted run, counting its writes */
+    {
+        struct executor *ex = fake_exec_new();
+        struct scratch s;
+
+        scratch_make(&s);
+        fake_exec_shell_root(ex, s.hosts);
+        snprintf(dir, sizeof(dir), "%s/h1", s.hosts);
+        mkdir(dir, 0700);
+        snapshot(&before, dir);
+        memset(&c, 0, sizeof(c));
+        opts_for(&o, ex, pb, &s);
+        o.journal_hook = crash_hook;
+        o.journal_hook_arg = &c;
+        assert_int_equal(run1(0, ex, pb, &s, &o), HOST_COMMITTED);
+        writes = c.seen;
+        snapshot(&after, dir);
+        executor_free(ex);
+        scratch_rm(&s);
+    }
+    assert_true(writes >= 10);
+    for (k = 1; k <= writes; k++) {
+        for (how = JOURNAL_HOOK_CRASH; how <= JOURNAL_HOOK_TEAR; how++) {
+            for (mode = 1; mode <= 2; mode++) {
+                struct executor *ex = fake_exec_new();
+                struct scratch s;
+                enum host_state st;
+                bool commit_started;
+
+                scratch_make(&s);
+                fake_exec_shell_root(ex, s.hosts);
+                snprintf(dir, sizeof(dir), "%s/h1", s.hosts);
+                mkdir(dir, 0700);
+                c.at = k;
+                c.how = how;
+                opts_for(&o, ex, pb, &s);
+                o.journal_hook = crash_hook;
+                o.journal_hook_arg = &c;
+                assert_int_equal(run1(0, ex, pb, &s, &o), HOST_ATTENTION);
+                /* after the crash, nothing more was sent */
+                st = run1(mode, ex, pb, &s, NULL);
+                snapshot(&snap, dir);
+                /* with a commit step, the crash may have come after the
+                 * commit phase began: then rollback must refuse */
+                commit_started = with_commit && k >= writes - 1;
+                if (mode == 2) {
+                    if (strcmp(snap.data, after.data) != 0)
+                        fail_msg("resume after crash at write %zu (%d): "
+                                 "state differs:\n%s\nwant\n%s",
+                                 k, how, snap.data, after.data);
+                    assert_true(st == HOST_COMMITTED || st == HOST_NOTHING);
+                } else if (!commit_started) {
+                    if (strcmp(snap.data, before.data) != 0)
+                        fail_msg("rollback after crash at write %zu (%d): "
+                                 "state differs:\n%s\nwant\n%s",
+                                 k, how, snap.data, before.data);
+                    assert_true(st == HOST_ROLLED_BACK || st == HOST_NOTHING);
+                } else {
+                    assert_int_equal(st, HOST_ATTENTION);
+                }
+                /* doing it again changes nothing */
+                st = run1(mode, ex, pb, &s, NULL);
+                if (mode == 2 || !commit_started)
+                    assert_int_equal(st, HOST_NOTHING);
+                executor_free(ex);
+                scratch_rm(&s);
+                tested++;
+            }
+        }
+    }
+    buf_release(&before);
+    buf_release(&after);
+    buf_release(&snap);
+    playbook_free(pb);
+    print_message("crash matrix (%s commit): %zu writes, %zu crash runs\n",
+                  with_commit ? "with" : "without", writes, tested);
+    return tested;
+}
+
+static void test_crash_every_write(void **state)
+{
+    (void)state;
+    assert_true(crash_matrix(false) > 0);
+}
+
+static void test_crash_every_write_commit(void **state)
+{
+    (void)state;
+    assert_true(crash_matrix(true) > 0);
+}
+
+/* A crash in the middle of a rollback; the next rollback finishes it. */
+static void test_crash_during_rollback(void **state)
+{
+    struct playbook *pb = real_playbook(false);
+    struct buf before = BUF_INIT, snap = BUF_INIT;
+    struct engine_opts o;
+    struct crash c;
+    size_t k;
+    char dir[400];
+
+    (void)state;
+    for (k = 1; k <= 12; k++) {
+        struct executor *ex = fake_exec_new();
+        struct scratch s;
+
+        scratch_make(&s);
+        fake_exec_shell_root(ex, s.hosts);
+        snprintf(dir, sizeof(dir), "%s/h1", s.hosts);
+        mkdir(dir, 0700);
+        snapshot(&before, dir);
+        assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+        memset(&c, 0, sizeof(c));
+        c.at = k;
+        c.how = JOURNAL_HOOK_TEAR;
+        opts_for(&o, ex, pb, &s);
+        o.journal_hook = crash_hook;
+        o.journal_hook_arg = &c;
+        run1(1, ex, pb, &s, &o);
+        run1(1, ex, pb, &s, NULL);
+        snapshot(&snap, dir);
+        assert_string_equal(snap.data, before.data);
+        executor_free(ex);
+        scratch_rm(&s);
+    }
+    buf_release(&before);
+    buf_release(&snap);
+    playbook_free(pb);
+}
+
+static void test_dry_run_sends_no_change(void **state)
+{
+    static const char text[] =
+        "{\"name\":\"dry\",\"steps\":["
+        "{\"name\":\"find\",\"kind\":\"read-only\",\"register\":\"ids\","
+        "\"shell\":{\"run\":\"READ find\"}},"
+        "{\"name\":\"hold\",\"kind\":\"compensable\",\"register\":\"held\","
+        "\"shell\":{\"run\":\"MUTATE hold {{ids}}\",\"undo\":\"MUTATE "
+        "release {{ids}}\",\"probe\":\"READ probe {{ids}}\"}},"
+        "{\"name\":\"after\",\"kind\":\"read-only\",\"shell\":{\"run\":"
+        "\"READ after {{held}}\"}},"
+        "{\"name\":\"drop\",\"kind\":\"pivot\",\"shell\":{\"run\":"
+        "\"MUTATE drop {{held}}\"}}]}";
+    struct playbook *pb = parse(text);
+    struct executor *ex = fake_exec_new();
+    struct engine_host *h = hosts_new(2);
+    struct engine_opts o;
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+    size_t i;
+
+    (void)state;
+    scratch_make(&s);
+    fake_exec_rule(ex, NULL, "READ find", 0, 0, 0, "Q1\nQ'2\n", NULL);
+    fake_exec_rule(ex, NULL, "READ probe", 0, 0, 0, "Q1\n", NULL);
+    opts_for(&o, ex, pb, &s);
+    o.dry_run = true;
+    assert_int_equal(engine_respond(h, 2, &o, &e), 0);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(h[i].state, HOST_DRY_RUN);
+        assert_non_null(
+            strstr(h[i].plan.data, "would run: MUTATE hold 'Q1' 'Q'\\''2'"));
+        assert_non_null(strstr(h[i].plan.data, "PIVOT"));
+    }
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "MUTATE"), 0);
+    assert_int_equal(fake_exec_count(ex),
+                     fake_exec_count_matching(ex, NULL, "READ"));
+    /* the probe stood in for hold's result, so "after" ran on it */
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "READ after 'Q1'"), 2);
+    /* no journal in a dry run */
+    assert_int_equal(access("/nonexistent", F_OK), -1);
+    hosts_free(h, 2);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_parallel_hosts(void **state)
+{
+    struct playbook *pb = parse(five);
+    struct executor *ex = fake_exec_new();
+    struct engine_host *h = hosts_new(6);
+    struct engine_opts o;
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+    size_t i;
+
+    (void)state;
+    scratch_make(&s);
+    fake_exec_delay(ex, 20);
+    fake_exec_rule(ex, "h4", "do s3", 0, 0, 1, NULL, NULL);
+    opts_for(&o, ex, pb, &s);
+    o.forks = 3;
+    assert_int_equal(engine_respond(h, 6, &o, &e), 0);
+    for (i = 0; i < 6; i++)
+        assert_int_equal(h[i].state,
+                         i == 3 ? HOST_ROLLED_BACK : HOST_COMMITTED);
+    assert_true(fake_exec_max_parallel(ex) <= 3);
+    assert_true(fake_exec_max_parallel(ex) >= 2);
+    assert_int_equal(fake_exec_count_matching(ex, "h4", "undo"), 2);
+    hosts_free(h, 6);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_max_fail(void **state)
+{
+    struct playbook *pb = parse(five);
+    struct errbuf e = ERRBUF_INIT;
+    struct engine_opts o;
+    struct scratch s;
+    size_t i;
+    int pct;
+
+    (void)state;
+    for (pct = 0; pct <= 1; pct++) {
+        struct executor *ex = fake_exec_new();
+        struct engine_host *h = hosts_new(5);
+
+        scratch_make(&s);
+        fake_exec_host(ex, "h1", SS_ECONNECT, NULL);
+        fake_exec_host(ex, "h2", SS_EHOSTKEY, NULL);
+        opts_for(&o, ex, pb, &s);
+        o.forks = 1;
+        o.max_fail = pct ? 20 : 1; /* 20% of 5 hosts = 1 */
+        o.max_fail_percent = pct;
+        assert_int_equal(engine_respond(h, 5, &o, &e), 0);
+        assert_int_equal(h[0].state, HOST_UNREACHABLE);
+        assert_int_equal(h[1].state, HOST_REFUSED);
+        for (i = 2; i < 5; i++)
+            assert_int_equal(h[i].state, HOST_SKIPPED);
+        assert_int_equal(fake_exec_count(ex), 0);
+        hosts_free(h, 5);
+        executor_free(ex);
+        scratch_rm(&s);
+    }
+    playbook_free(pb);
+}
+
+static void test_lock_refuses(void **state)
+{
+    struct playbook *pb = parse(five);
+    struct executor *ex = fake_exec_new();
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+    char path[400];
+    int fd;
+
+    (void)state;
+    scratch_make(&s);
+    assert_int_equal(fsio_mkdirs(s.locks, 0700, &e), 0);
+    snprintf(path, sizeof(path), "%s/h1.lock", s.locks);
+    fd = open(path, O_RDWR | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_REFUSED);
+    assert_int_equal(fake_exec_count(ex), 0);
+    assert_int_equal(fake_exec_connects(ex), 0);
+    close(fd);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_stop_flag_rolls_back(void **state)
+{
+    struct playbook *pb = parse(five);
+    struct executor *ex = fake_exec_new();
+    struct engine_host *h = hosts_new(3);
+    volatile sig_atomic_t stop = 0;
+    struct engine_opts o;
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+
+    (void)state;
+    scratch_make(&s);
+    opts_for(&o, ex, pb, &s);
+    o.stop = &stop;
+    stop = 1;
+    assert_int_equal(engine_respond(h, 3, &o, &e), 0);
+    assert_int_equal(h[0].state, HOST_SKIPPED);
+    assert_int_equal(fake_exec_count(ex), 0);
+    hosts_free(h, 3);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_all_succeed),
+        cmocka_unit_test(test_fail_every_position),
+        cmocka_unit_test(test_undo_fails),
+        cmocka_unit_test(test_pivot_stops_rollback),
+        cmocka_unit_test(test_unknown_outcome_is_undone),
+        cmocka_unit_test(test_hostile_values_stay_data),
+        cmocka_unit_test(test_nul_in_output_refused),
+        cmocka_unit_test(test_crash_every_write),
+        cmocka_unit_test(test_crash_every_write_commit),
+        cmocka_unit_test(test_crash_during_rollback),
+        cmocka_unit_test(test_dry_run_sends_no_change),
+        cmocka_unit_test(test_parallel_hosts),
+        cmocka_unit_test(test_max_fail),
+        cmocka_unit_test(test_lock_refuses),
+        cmocka_unit_test(test_stop_flag_rolls_back),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,174 @@
+/* Journal: durable appends, torn last lines, and refused damage. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "spamstop/fsio.h"
+#include "spamstop/journal.h"
+
+static const char good[] =
+    "{\"seq\":1,\"type\":\"begin\",\"host\":\"h\",\"run_id\":\"r\"}\n"
+    "{\"seq\":2,\"type\":\"read\",\"step\":0,\"results\":[\"a\",\"b\"]}\n"
+    "{\"seq\":3,\"type\":\"intent\",\"step\":1,\"kind\":\"compensable\","
+    "\"command\":\"do\",\"undo\":\"undo\"}\n"
+    "{\"seq\":4,\"type\":\"done\",\"step\":1,\"exit\":0}\n"
+    "{\"seq\":5,\"type\":\"intent\",\"step\":2,\"kind\":\"pivot\","
+    "\"command\":\"p\"}\n";
+
+static void test_replay_good(void **state)
+{
+    struct journal_state s;
+    struct errbuf e = ERRBUF_INIT;
+
+    (void)state;
+    assert_int_equal(journal_replay_string(&s, good, strlen(good), &e), 0);
+    assert_int_equal(s.records, 5);
+    assert_false(s.torn);
+    assert_int_equal(s.steps[0].status, JSTEP_READ);
+    assert_int_equal(s.steps[0].results.n, 2);
+    assert_int_equal(s.steps[1].status, JSTEP_DONE);
+    assert_string_equal(s.steps[1].undo, "undo");
+    assert_int_equal(s.steps[2].status, JSTEP_INTENT);
+    journal_state_release(&s);
+}
+
+static void test_torn_last_line(void **state)
+{
+    struct journal_state s;
+    struct errbuf e = ERRBUF_INIT;
+    char text[1024];
+    size_t cut;
+
+    (void)state;
+    /* every cut inside the last line is tolerated */
+    for (cut = 1; cut < 40; cut++) {
+        snprintf(text, sizeof(text),
+                 "%s{\"seq\":6,\"type\":\"done\","
+                 "\"step\":2,\"exit\":0}\n",
+                 good);
+        text[strlen(text) - cut] = '\0';
+        assert_int_equal(journal_replay_string(&s, text, strlen(text), &e), 0);
+        assert_true(s.torn);
+        assert_int_equal(s.records, 5);
+        assert_int_equal(s.valid_len, strlen(good));
+        assert_int_equal(s.steps[2].status, JSTEP_INTENT);
+        journal_state_release(&s);
+    }
+}
+
+/* Replaces the first occurrence of from in good by to; must be corrupt. */
+static void expect_corrupt(const char *from, const char *to)
+{
+    struct journal_state s;
+    struct errbuf e = ERRBUF_INIT;
+    char text[2048];
+    const char *at = strstr(good, from);
+
+    assert_non_null(at);
+    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good), good, to,
+             at + strlen(from));
+    if (journal_replay_string(&s, text, strlen(text), &e) != SS_ECORRUPT)
+        fail_msg("not refused: %s", text);
+    assert_non_null(strstr(e.msg, "journal line"));
+}
+
+static void test_damage_refused(void **state)
+{
+    (void)state;
+    /* a damaged line in the middle is not a torn write */
+    expect_corrupt("{\"seq\":2", "{\"seq\"2");
+    /* a removed record */
+    expect_corrupt("{\"seq\":2,\"type\":\"read\",\"step\":0,\"results\":"
+                   "[\"a\",\"b\"]}\n",
+                   "");
+    /* impossible transitions and unknown types */
+    expect_corrupt("\"type\":\"done\"", "\"type\":\"undone\"");
+    expect_corrupt("\"type\":\"done\"", "\"type\":\"finished\"");
+    expect_corrupt("\"type\":\"begin\"", "\"type\":\"done\"");
+    expect_corrupt("\"step\":1,\"exit\"", "\"step\":-1,\"exit\"");
+    expect_corrupt(",\"kind\":\"compensable\"", "");
+}
+
+static int tear_at_3(void *arg, size_t n)
+{
+    (void)arg;
+    return n == 3 ? JOURNAL_HOOK_TEAR : JOURNAL_HOOK_WRITE;
+}
+
+static void test_write_tear_reopen(void **state)
+{
+    char dir[] = "/tmp/ss-journal-XXXXXX", path[64];
+    struct journal *j = NULL;
+    struct journal_record rec;
+    struct journal_state s;
+    struct errbuf e = ERRBUF_INIT;
+    struct strlist res = STRLIST_INIT;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/h.jsonl", dir);
+    assert_int_equal(journal_open(&j, path, &e), 0);
+    journal_set_hook(j, tear_at_3, NULL);
+    journal_record_init(&rec, JOURNAL_BEGIN, -1);
+    rec.host = "h";
+    assert_int_equal(journal_append(j, &rec, &e), 0);
+    strlist_push(&res, "x'y");
+    journal_record_init(&rec, JOURNAL_READ, 0);
+    rec.results = &res;
+    assert_int_equal(journal_append(j, &rec, &e), 0);
+    journal_record_init(&rec, JOURNAL_INTENT, 1);
+    rec.kind = "compensable";
+    rec.undo = "u";
+    assert_true(journal_append(j, &rec, &e) < 0);
+    /* dead after a failure */
+    journal_record_init(&rec, JOURNAL_END, -1);
+    rec.state = "committed";
+    assert_true(journal_append(j, &rec, &e) < 0);
+    journal_close(j);
+    assert_int_equal(journal_replay_file(&s, path, &e), 0);
+    assert_true(s.torn);
+    assert_int_equal(s.records, 2);
+    assert_string_equal(s.steps[0].results.v[0], "x'y");
+    journal_state_release(&s);
+    /* reopening cuts the torn line; appends continue the sequence */
+    assert_int_equal(journal_open(&j, path, &e), 0);
+    journal_record_init(&rec, JOURNAL_INTENT, 1);
+    rec.kind = "compensable";
+    rec.undo = "u";
+    assert_int_equal(journal_append(j, &rec, &e), 0);
+    journal_close(j);
+    assert_int_equal(journal_replay_file(&s, path, &e), 0);
+    assert_false(s.torn);
+    assert_int_equal(s.records, 3);
+    assert_int_equal(s.steps[1].status, JSTEP_INTENT);
+    journal_state_release(&s);
+    /* a disk error fails the append too */
+    assert_int_equal(journal_open(&j, path, &e), 0);
+    fsio_fail_after = 1;
+    journal_record_init(&rec, JOURNAL_DONE, 1);
+    assert_true(journal_append(j, &rec, &e) < 0);
+    fsio_fail_after = 0;
+    journal_close(j);
+    strlist_release(&res);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replay_good),
+        cmocka_unit_test(test_torn_last_line),
+        cmocka_unit_test(test_damage_refused),
+        cmocka_unit_test(test_write_tear_reopen),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
