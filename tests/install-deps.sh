@@ -13,7 +13,7 @@ echo "postfix postfix/main_mailer_type select No configuration" |
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
-    libssh-dev libjansson-dev libcmocka-dev libssl-dev \
+    libssh-dev libjansson-dev libcmocka-dev libssl-dev libcrypt-dev \
     clang clang-format \
     openssh-server openssh-client postfix dovecot-core swaks sudo \
     iproute2 util-linux procps psmisc python3 tmux

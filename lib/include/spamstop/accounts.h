@@ -1,0 +1,144 @@
+/* Mail account backends: new passwords, hashes, Plesk and Dovecot scripts. */
+#ifndef SPAMSTOP_ACCOUNTS_H
+#define SPAMSTOP_ACCOUNTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "spamstop/error.h"
+
+/*
+ * Secrets (new and old passwords) only ever travel in memory and on a
+ * command's stdin.  Buffers holding them are wiped by the caller with
+ * explicit_bzero; no function here logs or copies them elsewhere.
+ */
+
+#define ACCOUNTS_PASSWORD_LEN 20  /* characters of a new password */
+#define ACCOUNTS_HASH_MAX     256 /* room for "{SHA512-CRYPT}$6$..." */
+#define ACCOUNTS_ADDRESS_MAX  320 /* longest account name accepted */
+
+/* The unambiguous alphabet new passwords are drawn from (no 0O1lI). */
+extern const char accounts_password_alphabet[];
+
+/*
+ * Writes a new password of ACCOUNTS_PASSWORD_LEN characters and a NUL into
+ * out (out_size > ACCOUNTS_PASSWORD_LEN), drawn from the CSPRNG by
+ * rejection sampling (no modulo bias).  The caller wipes it after use.
+ */
+int accounts_password_generate(char *out, size_t out_size, struct errbuf *err);
+
+/*
+ * Hashes password as Dovecot's SHA512-CRYPT ("{SHA512-CRYPT}$6$salt$hash",
+ * random salt) into out (out_size >= ACCOUNTS_HASH_MAX).  Computed here, on
+ * the controller: only the hash reaches the host.
+ */
+int accounts_hash_password(char *out, size_t out_size, const char *password,
+                           struct errbuf *err);
+
+/* True when password matches hash (with or without the scheme prefix). */
+bool accounts_password_matches(const char *password, const char *hash);
+
+/*
+ * True when addr can be an account name in a command's stdin and in a
+ * passwd-file: 1..ACCOUNTS_ADDRESS_MAX bytes, no control characters, no
+ * ':' and no blank.  Remote-derived names are checked with this first.
+ */
+bool accounts_address_valid(const char *addr);
+
+enum accounts_backend {
+    ACCOUNTS_BACKEND_NONE = 0,
+    ACCOUNTS_BACKEND_PLESK,
+    ACCOUNTS_BACKEND_DOVECOT,
+};
+
+/* What the detection script found on a host. */
+struct accounts_host {
+    enum accounts_backend backend;
+    bool recoverable;       /* the old password or hash can be put back */
+    char passwd_file[1024]; /* Dovecot: the passwd-file; else "" */
+};
+
+/*
+ * A script printing "backend plesk|dovecot|none", "recoverable yes|no" and,
+ * for Dovecot, "passwd_file PATH" (from doveconf -n).  For Plesk,
+ * recoverable means mail_auth_view shows passwords in clear; its output
+ * never leaves the host.  Caller frees.
+ */
+char *accounts_detect_command(void);
+
+/*
+ * Reads the detection output.  SS_EINVAL when it is not understood, or the
+ * passwd-file path holds Dovecot variables (%d...): not supported.
+ */
+int accounts_detect_parse(struct accounts_host *out, const char *text,
+                          size_t len, struct errbuf *err);
+
+const char *accounts_backend_name(enum accounts_backend backend);
+
+/*
+ * Dovecot passwd-file rotation: reads "ADDR\nHASH\n" on stdin, keeps a
+ * copy of the file in backup_dir (once per run: the first copy is the
+ * state before the run), then rewrites ADDR's hash atomically (temporary
+ * file in the same folder with the same owner and mode, rename).  Exits 2
+ * on bad input, 3 when a file cannot be read or written, 4 when ADDR is
+ * not exactly once in the file (nothing changed).  Caller frees.
+ */
+int accounts_dovecot_rotate_command(char **out, const char *passwd_file,
+                                    const char *backup_dir, struct errbuf *err);
+
+/*
+ * Undo of the rotation: reads "ADDR\n" on stdin and puts ADDR's hash from
+ * the backup back into the live file (other accounts' lines untouched).
+ * The old hash never leaves the host.  Exit codes as for rotation.
+ */
+int accounts_dovecot_restore_command(char **out, const char *passwd_file,
+                                     const char *backup_dir,
+                                     struct errbuf *err);
+
+/* Probe: reads "ADDR\n" on stdin; exits 0 when ADDR is once in the file. */
+int accounts_dovecot_check_command(char **out, const char *passwd_file,
+                                   struct errbuf *err);
+
+/* The stdin of the rotation: "ADDR\nHASH\n" (caller frees). */
+int accounts_dovecot_input(char **out, size_t *out_len, const char *addr,
+                           const char *hash, struct errbuf *err);
+
+/* The stdin of restore and check: "ADDR\n" (caller frees). */
+int accounts_address_input(char **out, size_t *out_len, const char *addr,
+                           struct errbuf *err);
+
+/*
+ * Plesk: sets addr's password to the line read on stdin, through
+ * PSA_PASSWORD, never argv (plesk bin mail --update ADDR -passwd '').
+ * Caller frees.
+ */
+int accounts_plesk_set_command(char **out, const char *addr,
+                               struct errbuf *err);
+
+/*
+ * The stdin of accounts_plesk_set_command: "PASSWORD\n".  A secret: the
+ * caller wipes *out with explicit_bzero before freeing it.
+ */
+int accounts_plesk_input(char **out, size_t *out_len, const char *password,
+                         struct errbuf *err);
+
+/*
+ * Plesk: prints addr's current password (from mail_auth_view) on stdout,
+ * exit 3 when not exactly one match.  ITS STDOUT IS A SECRET: the caller
+ * must keep it out of the audit trail, the journal and any log.
+ */
+int accounts_plesk_read_command(char **out, const char *addr,
+                                struct errbuf *err);
+
+/*
+ * Takes the password from accounts_plesk_read_command's stdout (first
+ * line).  *out is a secret: wipe and free it.
+ */
+int accounts_plesk_parse_password(char **out, const char *text, size_t len,
+                                  struct errbuf *err);
+
+/* Probe: exits 0 when Plesk knows the mailbox addr. */
+int accounts_plesk_check_command(char **out, const char *addr,
+                                 struct errbuf *err);
+
+#endif

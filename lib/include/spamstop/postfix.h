@@ -1,0 +1,338 @@
+/* Postfix knowledge: queue parsers, the identify analysis, remote commands. */
+#ifndef SPAMSTOP_POSTFIX_H
+#define SPAMSTOP_POSTFIX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "spamstop/error.h"
+
+/* Limits on remote output; past them parsing fails with SS_ETOOBIG. */
+#define POSTFIX_LINE_MAX     (64u * 1024) /* one postqueue -j line */
+#define POSTFIX_ENTRIES_MAX  1000000u     /* messages in one listing */
+#define POSTFIX_FIELD_MAX    1024u        /* longer values are cut */
+#define POSTFIX_RCPT_KEEP    32u          /* recipients kept per message */
+#define POSTFIX_QUEUE_ID_MAX 64u          /* longest queue id accepted */
+
+/*
+ * Strings in the structs below point into memory owned by the enclosing
+ * list (struct postfix_queue, struct postfix_envelopes, struct
+ * postfix_findings) and live until its _release.  Control characters in
+ * remote values are replaced by '?', so they are safe to print.
+ */
+
+/* One recipient of a postqueue -j entry. */
+struct postfix_recipient {
+    const char *address;
+    const char *delay_reason; /* NULL when absent */
+};
+
+/* One line of postqueue -j. */
+struct postfix_queue_entry {
+    const char *queue_name; /* maildrop, incoming, active, deferred, hold */
+    const char *queue_id;   /* syntax checked by postfix_queue_id_valid */
+    long long arrival_time; /* epoch seconds; -1 when absent */
+    long long message_size; /* bytes; -1 when absent */
+    const char *sender;     /* "" for the null sender */
+    struct postfix_recipient *recipients;
+    size_t n_recipients;
+};
+
+/*
+ * A parsed postqueue -j listing.  Malformed lines (not JSON, not an
+ * object, no valid queue_name or queue_id) are skipped and counted, so one
+ * odd message cannot stop an incident response; first_malformed_line says
+ * where to look (1-based, 0 when none).
+ */
+struct postfix_queue {
+    struct postfix_queue_entry *entries;
+    size_t n;
+    size_t malformed;
+    size_t first_malformed_line;
+    void *mem; /* private: the string arena */
+};
+
+#define POSTFIX_QUEUE_INIT                                                     \
+    {                                                                          \
+        NULL, 0, 0, 0, NULL                                                    \
+    }
+
+/*
+ * Parses postqueue -j output from memory into out (caller releases it,
+ * also on failure).  Returns 0, SS_ETOOBIG for a line over
+ * POSTFIX_LINE_MAX or more than POSTFIX_ENTRIES_MAX entries, SS_ERR when
+ * out of memory.
+ */
+int postfix_queue_parse_string(struct postfix_queue *out, const char *text,
+                               size_t len, struct errbuf *err);
+void postfix_queue_release(struct postfix_queue *q);
+
+/*
+ * True when id has Postfix queue id syntax: a short id (upper-case hex) or
+ * a long id ([0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]+), 1 to
+ * POSTFIX_QUEUE_ID_MAX characters.  Only such ids reach a remote command.
+ */
+bool postfix_queue_id_valid(const char *id);
+
+/* True for the five queue names Postfix lists. */
+bool postfix_queue_name_valid(const char *name);
+
+/* One queued message as the identify pass read it (postcat -e -h). */
+struct postfix_message {
+    const char *queue_name;
+    const char *queue_id;
+    const char *sasl_method;   /* NULL: not an authenticated submission */
+    const char *sasl_username; /* NULL: not an authenticated submission */
+    const char *sasl_sender;
+    const char *sender;         /* envelope sender; "" for the null sender */
+    const char *client_address; /* log_client_address */
+    const char *helo_name;      /* log_helo_name */
+    long long arrival_time;     /* epoch (postcat ran with TZ=UTC); -1 */
+    const char **recipients;    /* first POSTFIX_RCPT_KEEP recipients */
+    size_t n_recipients;
+    size_t recipients_total;
+    const char *message_id; /* headers; NULL when absent */
+    const char *subject;
+    const char *from_header;
+    const char *x_php_script; /* X-PHP-Originating-Script */
+    bool complete;            /* its MESSAGE FILE END marker was seen */
+};
+
+/*
+ * The messages of one identify pass.  A message listed twice (postcat
+ * re-run after an id vanished) is kept once, the later copy winning.
+ * anomalies counts text that does not fit postcat's structure (records
+ * outside a message, a message started inside another, markers naming
+ * another file or an invalid queue id): zero on a genuine queue, non-zero
+ * when a file was corrupt or a value tried to imitate a marker.
+ */
+struct postfix_envelopes {
+    struct postfix_message *msgs;
+    size_t n;
+    size_t anomalies;
+    bool end_seen; /* the command's end marker: the output is whole */
+    void *mem;     /* private: arena, recipient vector, index */
+};
+
+#define POSTFIX_ENVELOPES_INIT                                                 \
+    {                                                                          \
+        NULL, 0, 0, false, NULL                                                \
+    }
+
+/*
+ * Parses the output of postfix_identify_command() (postcat -e -h text,
+ * possibly filtered) into out (caller releases it, also on failure).
+ * Returns 0, SS_ETOOBIG for more than POSTFIX_ENTRIES_MAX messages or a
+ * line over POSTFIX_LINE_MAX, SS_ERR when out of memory.
+ */
+int postfix_envelopes_parse(struct postfix_envelopes *out, const char *text,
+                            size_t len, struct errbuf *err);
+void postfix_envelopes_release(struct postfix_envelopes *e);
+
+/*
+ * The one batched remote command of the identify pass (caller frees):
+ * reads every message file of the queue with postcat -e -h in batches,
+ * re-reading a batch file by file when an id vanished, keeps only the
+ * headers identify needs, and ends with an end marker.
+ */
+char *postfix_identify_command(void);
+
+/* When an account is flagged: both conditions must hold. */
+struct postfix_thresholds {
+    size_t min_messages; /* at least this many queued messages */
+    double min_share;    /* and at least this share of the queue (0..1) */
+};
+
+#define POSTFIX_THRESHOLDS_INIT                                                \
+    {                                                                          \
+        50, 0.2                                                                \
+    }
+#define POSTFIX_TOP_VALUES 10 /* distinct values kept per evidence list */
+
+/* A value seen in evidence, with how many messages carried it. */
+struct postfix_value_count {
+    const char *value;
+    size_t count;
+};
+
+/* The most frequent values of one kind, plus what did not fit. */
+struct postfix_value_list {
+    struct postfix_value_count *items; /* by count, descending */
+    size_t n;
+    size_t distinct; /* distinct values in all */
+    size_t other;    /* messages whose value is not in items */
+};
+
+/* A queued message named by queue and id (for hold and snapshot). */
+struct postfix_queue_ref {
+    const char *queue_name;
+    const char *queue_id;
+};
+
+/* One SASL account that submitted queued mail, with its evidence. */
+struct postfix_account {
+    const char *username;
+    size_t messages;
+    double share; /* messages / all queued messages */
+    bool flagged;
+    size_t foreign_senders; /* envelope sender is not the account */
+    long long first_arrival, last_arrival; /* -1 when unknown */
+    struct postfix_value_list clients, helos, sender_domains, subjects;
+    struct postfix_queue_ref *refs; /* only for flagged accounts */
+    size_t n_refs;
+};
+
+/* A web script (no SASL, X-PHP-Originating-Script) that queued mail. */
+struct postfix_script {
+    const char *script;
+    size_t messages;
+    long long first_arrival, last_arrival;
+    struct postfix_value_list sender_domains;
+};
+
+/*
+ * What identify found on one host.  accounts is the ranked suspect list:
+ * flagged accounts first, then by message count, descending.  Scripts are
+ * a separate finding, reported, never acted on.
+ */
+struct postfix_findings {
+    size_t total;            /* messages read */
+    size_t authenticated;    /* with sasl_username */
+    size_t scripted;         /* no SASL, with X-PHP-Originating-Script */
+    size_t other;            /* neither (local mail, bounces, relayed) */
+    size_t flagged_messages; /* of flagged accounts: the spam to purge */
+    size_t remainder;        /* everything else: stays queued */
+    size_t incomplete;       /* messages read without their end marker */
+    size_t anomalies;        /* from the envelopes (identify_envelopes) */
+    struct postfix_thresholds thresholds;
+    struct postfix_account *accounts;
+    size_t n_accounts;
+    size_t n_flagged;
+    struct postfix_script *scripts; /* by message count, descending */
+    size_t n_scripts;
+    void *mem; /* private */
+};
+
+#define POSTFIX_FINDINGS_INIT                                                  \
+    {                                                                          \
+        0, 0, 0, 0, 0, 0, 0, 0, POSTFIX_THRESHOLDS_INIT, NULL, 0, 0, NULL, 0,  \
+            NULL                                                               \
+    }
+
+/*
+ * Counts msgs per sasl_username and web script and flags accounts over
+ * thresholds (NULL = defaults).  out owns copies of every string (caller
+ * releases it, also on failure).  Returns 0, SS_EINVAL for thresholds out
+ * of range, SS_ERR when out of memory.
+ */
+int postfix_identify(struct postfix_findings *out,
+                     const struct postfix_message *msgs, size_t n,
+                     const struct postfix_thresholds *thresholds,
+                     struct errbuf *err);
+void postfix_findings_release(struct postfix_findings *f);
+
+/* postfix_identify over a parsed pass, with its anomalies copied in. */
+int postfix_identify_envelopes(struct postfix_findings *out,
+                               const struct postfix_envelopes *env,
+                               const struct postfix_thresholds *thresholds,
+                               struct errbuf *err);
+
+/*
+ * The findings as one JSON object (compact, newly allocated; caller
+ * frees), for the journal and the report.  No secret is involved.
+ */
+int postfix_findings_to_json(char **out, const struct postfix_findings *f,
+                             struct errbuf *err);
+
+/* How a host runs Postfix. */
+enum postfix_service {
+    POSTFIX_SERVICE_NONE = 0,
+    POSTFIX_SERVICE_SYSTEMD,
+    POSTFIX_SERVICE_SYSV,
+    POSTFIX_SERVICE_POSTFIX, /* the postfix command itself */
+};
+
+enum postfix_service_op {
+    POSTFIX_STOP,
+    POSTFIX_START,
+    POSTFIX_STATUS,
+};
+
+/*
+ * A script printing one word: "systemd", "sysv" or "postfix" (exit 0), or
+ * "none" (exit 1).  Caller frees.
+ */
+char *postfix_service_detect_command(void);
+
+/* Reads the detection script's output. SS_EINVAL when unrecognised. */
+int postfix_service_parse(enum postfix_service *out, const char *text,
+                          size_t len, struct errbuf *err);
+
+const char *postfix_service_name(enum postfix_service svc);
+
+/*
+ * The stop, start or status command for svc (caller frees).  Stop and start
+ * are idempotent and wait (up to wait_s seconds) until postfix status agrees,
+ * exiting 1 otherwise; status exits 0 when Postfix runs, 1 when not.
+ */
+int postfix_service_command(char **out, enum postfix_service svc,
+                            enum postfix_service_op op, int wait_s,
+                            struct errbuf *err);
+
+/*
+ * Queue snapshot into the host folder dir (created 0700): the postqueue -j
+ * listing as dir/queue.json and a tar (mode bits, numeric owners) of the
+ * message files and their defer/bounce/trace logs as dir/queue.tar, then
+ * "SHA256  NAME" lines for both on stdout.  With all, every queued message;
+ * else the ids read from stdin (see postfix_ids_input).  Caller frees.
+ */
+int postfix_snapshot_command(char **out, const char *dir, bool all,
+                             struct errbuf *err);
+
+/* Streams dir/name to stdout (for the operator's evidence copy). */
+int postfix_snapshot_fetch_command(char **out, const char *dir,
+                                   const char *name, struct errbuf *err);
+
+enum postfix_restore_mode {
+    POSTFIX_RESTORE_IN_PLACE, /* Postfix stopped: files back where they were */
+    POSTFIX_RESTORE_TO_HOLD,  /* Postfix running or not: messages into hold */
+};
+
+/*
+ * Restores the snapshot tar at path: in place (refused while Postfix
+ * runs) or as held messages via a staging folder next to the tar; then
+ * postsuper -s.  Prints "restored N" on stdout.  Caller frees.
+ */
+int postfix_restore_command(char **out, const char *tar_path,
+                            enum postfix_restore_mode mode, struct errbuf *err);
+
+enum postfix_postsuper_op {
+    POSTFIX_HOLD,    /* postsuper -h - : deferred/active/incoming -> hold */
+    POSTFIX_RELEASE, /* postsuper -H - : hold -> deferred */
+    POSTFIX_DELETE,  /* postsuper -d - hold : only held messages */
+};
+
+/*
+ * postsuper with the ids on stdin (postfix_ids_input); with
+ * require_stopped the command refuses (exit 75) while Postfix runs, since
+ * queue ids can be reused.  Caller frees.
+ */
+int postfix_postsuper_command(char **out, enum postfix_postsuper_op op,
+                              bool require_stopped, struct errbuf *err);
+
+/*
+ * The stdin for postsuper and snapshot: one id per line.  Every id is
+ * checked with postfix_queue_id_valid; one bad id fails the whole call with
+ * SS_EINVAL.  Caller frees *out.
+ */
+int postfix_ids_input(char **out, size_t *out_len, const char *const *ids,
+                      size_t n, struct errbuf *err);
+
+/*
+ * Reads postsuper's totals from its stderr ("postsuper: Placed on hold: 3
+ * messages"); *out is 0 when no total was printed (no message matched).
+ */
+int postfix_postsuper_parse_count(size_t *out, const char *text, size_t len,
+                                  struct errbuf *err);
+
+#endif

@@ -1,0 +1,39 @@
+/* A string arena for the Postfix parsers: many small strings, one free. */
+#ifndef SPAMSTOP_POSTFIX_ARENA_H
+#define SPAMSTOP_POSTFIX_ARENA_H
+
+#include <stddef.h>
+
+struct postfix_arena_block;
+
+/* Strings live until postfix_arena_free; blocks grow as needed. */
+struct postfix_arena {
+    struct postfix_arena_block *head;
+    size_t used; /* bytes handed out, for tests and limits */
+};
+
+#define POSTFIX_ARENA_INIT                                                     \
+    {                                                                          \
+        NULL, 0                                                                \
+    }
+
+/* Returns n bytes aligned for any pointer, or NULL when out of memory. */
+void *postfix_arena_alloc(struct postfix_arena *a, size_t n);
+
+/*
+ * Copies at most max bytes of s[0..n) as a NUL-terminated string, control
+ * bytes (and NUL) replaced by '?'.  NULL when out of memory.
+ */
+char *postfix_arena_strndup(struct postfix_arena *a, const char *s, size_t n,
+                            size_t max);
+
+/*
+ * Copies n bytes from src to dst (same size), bytes that are not valid
+ * UTF-8 replaced by '?' (jansson reads and writes UTF-8 only).
+ */
+void postfix_utf8_clean(char *dst, const char *src, size_t n);
+
+/* Frees every block (NULL-safe). */
+void postfix_arena_free(struct postfix_arena *a);
+
+#endif

@@ -1,0 +1,430 @@
+/* The remote commands spamstop runs on a Postfix host, as sh text. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spamstop/buf.h"
+#include "spamstop/postfix.h"
+#include "spamstop/shquote.h"
+
+/* Every script starts here: sbin on PATH (non-login shells may lack it). */
+#define PREAMBLE "PATH=\"$PATH:/usr/sbin:/sbin:/usr/local/sbin\"; export PATH\n"
+
+/* Enters the queue directory or exits 3. */
+#define ENTER_QUEUE                                                            \
+    "q=$(postconf -h queue_directory 2>/dev/null) && cd \"$q\" || "            \
+    "{ echo \"cannot enter the postfix queue directory\" >&2; exit 3; }\n"
+
+/* Refuses to go on while Postfix runs (queue ids can be reused). */
+#define REQUIRE_STOPPED                                                        \
+    "if postfix status >/dev/null 2>&1; then "                                 \
+    "echo \"postfix is running: refusing to act on queue ids\" >&2; "          \
+    "exit 75; fi\n"
+
+/* Recipients printed per message; must equal POSTFIX_RCPT_KEEP. */
+#define RCPT_KEEP "32"
+
+/* The queues holding messages, and those holding per-message logs. */
+#define MESSAGE_QUEUES "deferred active incoming hold maildrop"
+#define LOG_QUEUES     "defer bounce trace"
+
+/*
+ * postcat -e -h over every message file, batched by xargs (as few postcat
+ * starts as the command line allows: each costs tens of ms).  One vanished
+ * file makes postcat exit 1 for its whole batch, so the batch is read again
+ * without the files that are gone, up to three times, then file by file;
+ * the parser keeps the later copy of a message printed twice.  awk keeps
+ * the markers, the envelope records identify reads (the first RCPT_KEEP
+ * recipients, then their number) and, of the headers, only those identify
+ * reads with their continuation lines: a fraction of postcat's output.  TZ=UTC0
+ * makes postcat print arrival times in UTC.
+ */
+static const char identify_script[] = PREAMBLE
+    "TZ=UTC0; LC_ALL=C; export TZ LC_ALL\n" ENTER_QUEUE "find " MESSAGE_QUEUES
+    " -type f -print0 2>/dev/null |\n"
+    "xargs -0 -r sh -c '[ $# -gt 0 ] || exit 0\n"
+    "for try in 1 2 3; do\n"
+    "  postcat -e -h \"$@\" </dev/null 2>/dev/null && exit 0\n"
+    "  for f do shift; [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done\n"
+    "done\n"
+    "for f do postcat -e -h \"$f\" </dev/null 2>/dev/null; done; exit 0' sh "
+    "|\n"
+    "awk '/^\\*\\*\\* / { if ($2 == \"MESSAGE\" && $3 == \"FILE\" && r "
+    "> " RCPT_KEEP ") print \"spamstop_recipients: \" r\n"
+    "  if ($2 == \"ENVELOPE\") r = 0\n"
+    "  print; h = ($2 == \"MESSAGE\" && $3 == \"CONTENTS\"); k = 0; next }\n"
+    "h && /^[ \\t]/ { if (k) print; next }\n"
+    "h { l = tolower(substr($0, 1, 40)); k = (l ~ "
+    "/^(from|message-id|subject|x-php-originating-script)[ \\t]*:/); "
+    "if (k) print; next }\n"
+    "/^recipient: / { if (++r <= " RCPT_KEEP ") print; next }\n"
+    "/^(sender|message_arrival_time): |^named_attribute: "
+    "(sasl_(method|username|sender)|log_client_address|log_helo_name)=/' "
+    "&&\n"
+    "echo '*** SPAMSTOP IDENTIFY END ***'\n";
+
+/* Returns a copy of the identify pass's script (caller frees). */
+char *postfix_identify_command(void)
+{
+    return strdup(identify_script);
+}
+
+static const char detect_script[] = PREAMBLE
+    "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 "
+    "&& systemctl cat postfix.service >/dev/null 2>&1; then echo systemd\n"
+    "elif [ -x /etc/init.d/postfix ]; then echo sysv\n"
+    "elif command -v postfix >/dev/null 2>&1; then echo postfix\n"
+    "else echo none; exit 1; fi\n";
+
+/* Returns a copy of the service manager detection script. */
+char *postfix_service_detect_command(void)
+{
+    return strdup(detect_script);
+}
+
+static const char *const service_names[] = {"none", "systemd", "sysv",
+                                            "postfix"};
+
+/* The word the detection script prints for svc. */
+const char *postfix_service_name(enum postfix_service svc)
+{
+    if ((size_t)svc >= sizeof(service_names) / sizeof(service_names[0]))
+        return "none";
+    return service_names[svc];
+}
+
+/* Reads the first word of the detection output. */
+int postfix_service_parse(enum postfix_service *out, const char *text,
+                          size_t len, struct errbuf *err)
+{
+    size_t i, n = 0;
+
+    *out = POSTFIX_SERVICE_NONE;
+    while (n < len && text[n] != '\n' && text[n] != '\r' && text[n] != ' ')
+        n++;
+    for (i = 1; i < sizeof(service_names) / sizeof(service_names[0]); i++)
+        if (strlen(service_names[i]) == n &&
+            memcmp(text, service_names[i], n) == 0) {
+            *out = (enum postfix_service)i;
+            return 0;
+        }
+    return errbuf_set(err, SS_EINVAL,
+                      "no way to control postfix was found on the host");
+}
+
+/* Builds a service command; see postfix.h. */
+int postfix_service_command(char **out, enum postfix_service svc,
+                            enum postfix_service_op op, int wait_s,
+                            struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    const char *verb = op == POSTFIX_STOP ? "stop" : "start";
+    int r = SS_ERR;
+
+    *out = NULL;
+    if (wait_s < 0 || wait_s > 3600)
+        return errbuf_set(err, SS_EINVAL, "service wait %d s is out of range",
+                          wait_s);
+    if (buf_adds(&b, PREAMBLE) < 0)
+        goto out;
+    if (op == POSTFIX_STATUS) {
+        if (buf_adds(&b, "postfix status >/dev/null 2>&1\n") < 0)
+            goto out;
+        goto done;
+    }
+    /* running is what postfix status says; start and stop are idempotent */
+    if (buf_printf(&b, "if %spostfix status >/dev/null 2>&1; then ",
+                   op == POSTFIX_STOP ? "" : "! ") < 0)
+        goto out;
+    switch (svc) {
+    case POSTFIX_SERVICE_SYSTEMD:
+        r = buf_printf(&b, "systemctl %s postfix.service", verb);
+        break;
+    case POSTFIX_SERVICE_SYSV:
+        r = buf_printf(&b, "/etc/init.d/postfix %s", verb);
+        break;
+    case POSTFIX_SERVICE_POSTFIX: r = buf_printf(&b, "postfix %s", verb); break;
+    case POSTFIX_SERVICE_NONE:
+    default:
+        buf_release(&b);
+        return errbuf_set(err, SS_EINVAL, "no service manager to %s postfix",
+                          verb);
+    }
+    if (r < 0)
+        goto out;
+    r = SS_ERR;
+    if (buf_printf(&b,
+                   " >/dev/null 2>&1 </dev/null || true; fi\n"
+                   "i=0\n"
+                   "while %spostfix status >/dev/null 2>&1; do\n"
+                   "  if [ $i -ge %d ]; then echo \"postfix did not %s\" >&2; "
+                   "exit 1; fi\n"
+                   "  i=$((i + 1)); sleep 1\n"
+                   "done\n",
+                   op == POSTFIX_STOP ? "" : "! ", wait_s, verb) < 0)
+        goto out;
+done:
+    *out = buf_detach(&b);
+    r = 0;
+out:
+    buf_release(&b);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
+/* Appends "name=QUOTED\n". */
+static int commands_assign(struct buf *b, const char *name, const char *value)
+{
+    if (buf_printf(b, "%s=", name) < 0 || shquote_add(b, value) < 0)
+        return SS_ERR;
+    return buf_addc(b, '\n');
+}
+
+/* A path we pass must be absolute and free of newlines. */
+static int commands_check_path(const char *path, const char *what,
+                               struct errbuf *err)
+{
+    if (path == NULL || path[0] != '/' || strchr(path, '\n') != NULL ||
+        strlen(path) > 1024)
+        return errbuf_set(err, SS_EINVAL, "%s '%s' is not an absolute path",
+                          what, path != NULL ? path : "");
+    return 0;
+}
+
+/*
+ * The snapshot writes each file to NAME.tmp and renames it, and keeps an
+ * existing snapshot: a resumed run must not replace the pre-purge copy.
+ */
+static const char snapshot_body[] =
+    "umask 077\n" ENTER_QUEUE "mkdir -p \"$d\" || exit 3\n"
+    "if [ ! -f \"$d/queue.tar\" ]; then\n"
+    "  postqueue -j >\"$d/queue.json.tmp\" 2>/dev/null </dev/null || "
+    "{ echo \"postqueue -j failed\" >&2; exit 3; }\n"
+    "  %s"
+    "  tar -cpf \"$d/queue.tar.tmp\" --numeric-owner --ignore-failed-read "
+    "--no-recursion -T \"$d/paths\" 2>\"$d/tar.err\"\n"
+    "  [ $? -le 1 ] || { cat \"$d/tar.err\" >&2; exit 3; }\n"
+    "  mv -f \"$d/queue.json.tmp\" \"$d/queue.json\" && "
+    "mv -f \"$d/queue.tar.tmp\" \"$d/queue.tar\" || exit 3\n"
+    "fi\n"
+    "cd \"$d\" && sha256sum queue.json queue.tar\n";
+
+/* Builds the snapshot command; see postfix.h. */
+int postfix_snapshot_command(char **out, const char *dir, bool all,
+                             struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    int r;
+
+    *out = NULL;
+    if ((r = commands_check_path(dir, "snapshot folder", err)) < 0)
+        return r;
+    r = SS_ERR;
+    if (buf_adds(&b, PREAMBLE) < 0 || commands_assign(&b, "d", dir) < 0)
+        goto out;
+    if (all)
+        r = buf_printf(&b, snapshot_body,
+                       "find " MESSAGE_QUEUES " " LOG_QUEUES
+                       " -type f >\"$d/paths\" 2>/dev/null\n");
+    else
+        /* ids on stdin, checked again here; file names are ids */
+        r = buf_printf(
+            &b, snapshot_body,
+            "grep -E '^[0-9A-Za-z]+$' >\"$d/ids\"\n"
+            "  find " MESSAGE_QUEUES " " LOG_QUEUES
+            " -type f 2>/dev/null | awk 'NR == FNR { want[$0] = 1; next } "
+            "{ n = split($0, p, \"/\"); if (p[n] in want) print }' "
+            "\"$d/ids\" - >\"$d/paths\"\n");
+    if (r < 0)
+        goto out;
+    *out = buf_detach(&b);
+    r = 0;
+out:
+    buf_release(&b);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
+/* Builds "cat DIR/NAME" for the evidence copy. */
+int postfix_snapshot_fetch_command(char **out, const char *dir,
+                                   const char *name, struct errbuf *err)
+{
+    struct buf b = BUF_INIT, path = BUF_INIT;
+    int r;
+
+    *out = NULL;
+    if ((r = commands_check_path(dir, "snapshot folder", err)) < 0)
+        return r;
+    if (name == NULL || name[0] == '\0' || name[0] == '.' ||
+        strchr(name, '/') != NULL || strchr(name, '\n') != NULL)
+        return errbuf_set(err, SS_EINVAL, "bad snapshot file name '%s'",
+                          name != NULL ? name : "");
+    r = SS_ERR;
+    if (buf_printf(&path, "%s/%s", dir, name) < 0 ||
+        buf_adds(&b, "exec cat -- ") < 0 || shquote_add(&b, path.data) < 0)
+        goto out;
+    *out = buf_detach(&b);
+    r = 0;
+out:
+    buf_release(&b);
+    buf_release(&path);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
+/*
+ * A snapshot is restored once: restored messages get new ids (postsuper -s
+ * renames them to their inode), so a second restore could not recognise
+ * them and would queue every message twice.
+ */
+#define RESTORED_ONCE                                                          \
+    "if [ -f \"$t.restored\" ]; then echo 'restored 0'; exit 0; fi\n"
+
+static const char restore_in_place[] =
+    "if postfix status >/dev/null 2>&1; then "
+    "echo \"postfix is running: stop it before an in-place restore\" >&2; "
+    "exit 75; fi\n" ENTER_QUEUE "[ -f \"$t\" ] || { echo \"no snapshot at $t\" "
+    ">&2; exit 3; }\n" RESTORED_ONCE "n=$(tar -tf \"$t\" | grep -c -E "
+    "'^(deferred|active|incoming|hold|maildrop)/')\n"
+    "tar -xpf \"$t\" --same-owner --numeric-owner --warning=no-timestamp "
+    "|| exit 3\n"
+    "postsuper -s >/dev/null 2>&1 || true\n"
+    "touch \"$t.restored\"\n"
+    "echo \"restored $n\"\n";
+
+static const char restore_to_hold[] = ENTER_QUEUE
+    "[ -f \"$t\" ] || { echo \"no snapshot at $t\" >&2; exit 3; }\n"
+    "s=\"${t%/*}/restore.$$\"\n"
+    "rm -rf \"$s\" && mkdir -p \"$s\" && "
+    "tar -C \"$s\" -xpf \"$t\" --same-owner --numeric-owner "
+    "--warning=no-timestamp || exit 3\n"
+    "n=0\n"
+    "(cd \"$s\" && find deferred active incoming hold -type f 2>/dev/null) |"
+    " {\n"
+    "while IFS= read -r f; do\n"
+    "  b=${f##*/}\n"
+    "  if [ -e \"$f\" ] || [ -e \"hold/$b\" ]; then continue; fi\n"
+    "  mv -f \"$s/$f\" \"hold/$b\" && n=$((n + 1))\n"
+    "done\n"
+    "echo \"restored $n\"\n"
+    "}\n"
+    "rm -rf \"$s\"\n"
+    "postsuper -s >/dev/null 2>&1 || true\n"
+    "touch \"$t.restored\"\n";
+
+/* Builds a restore command; see postfix.h. */
+int postfix_restore_command(char **out, const char *tar_path,
+                            enum postfix_restore_mode mode, struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    int r;
+
+    *out = NULL;
+    if ((r = commands_check_path(tar_path, "snapshot", err)) < 0)
+        return r;
+    r = SS_ERR;
+    if (buf_adds(&b, PREAMBLE) < 0 || commands_assign(&b, "t", tar_path) < 0 ||
+        buf_adds(&b, mode == POSTFIX_RESTORE_IN_PLACE ? restore_in_place
+                                                      : restore_to_hold) < 0)
+        goto out;
+    *out = buf_detach(&b);
+    r = 0;
+out:
+    buf_release(&b);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
+/* Builds a postsuper command with ids on stdin; see postfix.h. */
+int postfix_postsuper_command(char **out, enum postfix_postsuper_op op,
+                              bool require_stopped, struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    const char *args;
+    int r = SS_ERR;
+
+    *out = NULL;
+    switch (op) {
+    case POSTFIX_HOLD: args = "-h -"; break;
+    case POSTFIX_RELEASE: args = "-H -"; break;
+    case POSTFIX_DELETE: args = "-d - hold"; break;
+    default: return errbuf_set(err, SS_EINVAL, "unknown postsuper operation");
+    }
+    if (buf_adds(&b, PREAMBLE) < 0 ||
+        (require_stopped && buf_adds(&b, REQUIRE_STOPPED) < 0) ||
+        buf_printf(&b, "grep -E '^[0-9A-Za-z]+$' | postsuper %s\n", args) < 0)
+        goto out;
+    *out = buf_detach(&b);
+    r = 0;
+out:
+    buf_release(&b);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
+/* Builds "ID\n..." after checking every id; see postfix.h. */
+int postfix_ids_input(char **out, size_t *out_len, const char *const *ids,
+                      size_t n, struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    size_t i;
+    int r = SS_ERR;
+
+    *out = NULL;
+    *out_len = 0;
+    for (i = 0; i < n; i++) {
+        if (!postfix_queue_id_valid(ids[i])) {
+            r = errbuf_set(err, SS_EINVAL, "'%.80s' is not a postfix queue id",
+                           ids[i] != NULL ? ids[i] : "");
+            goto out;
+        }
+        if (buf_adds(&b, ids[i]) < 0 || buf_addc(&b, '\n') < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+    }
+    *out_len = b.len;
+    *out = buf_detach(&b);
+    r = 0;
+out:
+    buf_release(&b);
+    return r;
+}
+
+/* Sums the "postsuper: ...: N message(s)" totals; see postfix.h. */
+int postfix_postsuper_parse_count(size_t *out, const char *text, size_t len,
+                                  struct errbuf *err)
+{
+    const char *s = text, *end = len > 0 ? text + len : text, *nl, *p;
+    size_t total = 0, v;
+
+    (void)err;
+    *out = 0;
+    while (s < end) {
+        nl = memchr(s, '\n', (size_t)(end - s));
+        if (nl == NULL)
+            nl = end;
+        /* the number follows the last ": " of a postsuper line */
+        if ((size_t)(nl - s) > 11 && memcmp(s, "postsuper: ", 11) == 0) {
+            for (p = nl; p > s + 1 && !(p[-2] == ':' && p[-1] == ' '); p--)
+                ;
+            v = 0;
+            if (p > s + 11 && p < nl && *p >= '0' && *p <= '9') {
+                for (; p < nl && *p >= '0' && *p <= '9' && v < SIZE_MAX / 10;
+                     p++)
+                    v = v * 10 + (size_t)(*p - '0');
+                if ((size_t)(nl - p) >= 8 && memcmp(p, " message", 8) == 0)
+                    total += v;
+            }
+        }
+        s = nl < end ? nl + 1 : end;
+    }
+    *out = total;
+    return 0;
+}

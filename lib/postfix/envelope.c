@@ -1,0 +1,589 @@
+/* The parser of the identify pass's output: postcat -e -h envelopes. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "postfix/arena.h"
+#include "spamstop/postfix.h"
+
+/* Where in a message the parser is. */
+enum envelope_state {
+    ENVELOPE_NONE,    /* between messages */
+    ENVELOPE_SKIP,    /* inside a message whose marker was refused */
+    ENVELOPE_RECORDS, /* envelope or extracted records */
+    ENVELOPE_HEADERS, /* message headers */
+};
+
+/* The headers identify keeps. */
+enum envelope_header {
+    HDR_NONE = -1,
+    HDR_FROM,
+    HDR_MESSAGE_ID,
+    HDR_SUBJECT,
+    HDR_XPHP,
+    HDR_COUNT
+};
+
+static const char *const envelope_header_names[HDR_COUNT] = {
+    "from", "message-id", "subject", "x-php-originating-script"};
+
+/* Private memory of struct postfix_envelopes. */
+struct envelope_mem {
+    struct postfix_arena arena;
+    const char **rcpts; /* all kept recipients, message after message */
+    size_t n_rcpts, alloc_rcpts;
+    size_t *rcpt_first; /* per message: its first recipient in rcpts */
+    size_t alloc_msgs;
+    size_t *slots; /* open addressing: message index + 1, 0 = free */
+    size_t n_slots;
+};
+
+/* The parser's state while it walks the text. */
+struct envelope_parser {
+    struct postfix_envelopes *out;
+    struct envelope_mem *mem;
+    struct postfix_message *cur; /* == &out->msgs[out->n] while open */
+    enum envelope_state state;
+    const char *path; /* the open message's marker path, in the text */
+    size_t path_len;
+    enum envelope_header hdr; /* header being collected */
+    const char *hdr_start, *hdr_end;
+};
+
+/* FNV-1a over a queue id. */
+static size_t envelope_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* Rebuilds the id index at twice the message capacity. */
+static int envelope_index_grow(struct envelope_parser *p)
+{
+    struct envelope_mem *m = p->mem;
+    size_t want = 1024, i, j;
+    size_t *slots;
+
+    while (want < m->alloc_msgs * 2)
+        want *= 2;
+    if (want <= m->n_slots)
+        return 0;
+    slots = calloc(want, sizeof(*slots));
+    if (slots == NULL)
+        return SS_ERR;
+    for (i = 0; i < p->out->n; i++) {
+        j = envelope_hash(p->out->msgs[i].queue_id) & (want - 1);
+        while (slots[j] != 0)
+            j = (j + 1) & (want - 1);
+        slots[j] = i + 1;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->n_slots = want;
+    return 0;
+}
+
+/* Reserves the slot out->msgs[out->n] for the next message. */
+static int envelope_reserve(struct envelope_parser *p)
+{
+    struct postfix_envelopes *e = p->out;
+    struct envelope_mem *m = p->mem;
+    struct postfix_message *msgs;
+    size_t *first, want;
+
+    if (e->n < m->alloc_msgs)
+        return envelope_index_grow(p);
+    want = m->alloc_msgs ? m->alloc_msgs * 2 : 256;
+    msgs = realloc(e->msgs, want * sizeof(*msgs));
+    if (msgs == NULL)
+        return SS_ERR;
+    e->msgs = msgs;
+    first = realloc(m->rcpt_first, want * sizeof(*first));
+    if (first == NULL)
+        return SS_ERR;
+    m->rcpt_first = first;
+    m->alloc_msgs = want;
+    return envelope_index_grow(p);
+}
+
+/*
+ * Commits the open message: a new id takes the reserved slot, a known id
+ * replaces the earlier copy (postcat re-ran that file).
+ */
+static void envelope_commit(struct envelope_parser *p)
+{
+    struct postfix_envelopes *e = p->out;
+    struct envelope_mem *m = p->mem;
+    size_t j = envelope_hash(p->cur->queue_id) & (m->n_slots - 1);
+
+    while (m->slots[j] != 0) {
+        size_t k = m->slots[j] - 1;
+        if (strcmp(e->msgs[k].queue_id, p->cur->queue_id) == 0) {
+            e->msgs[k] = *p->cur;
+            m->rcpt_first[k] = m->rcpt_first[e->n];
+            goto done;
+        }
+        j = (j + 1) & (m->n_slots - 1);
+    }
+    m->slots[j] = e->n + 1;
+    e->n++;
+done:
+    p->cur = NULL;
+    p->state = ENVELOPE_NONE;
+}
+
+/* Copies a header span, unfolding line breaks, into the arena. */
+static const char *envelope_unfold(struct postfix_arena *a, const char *s,
+                                   const char *end)
+{
+    char *d, *q;
+    size_t n = 0;
+
+    n = (size_t)(end - s);
+    d = postfix_arena_alloc(a, (n < POSTFIX_FIELD_MAX ? n : POSTFIX_FIELD_MAX) +
+                                   1);
+    n = 0;
+    if (d == NULL)
+        return NULL;
+    for (q = d; s < end && n < POSTFIX_FIELD_MAX; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n' || c == '\r')
+            continue;
+        *q++ = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
+        n++;
+    }
+    *q = '\0';
+    return d;
+}
+
+/* Stores the header collected so far (first occurrence wins). */
+static int envelope_header_flush(struct envelope_parser *p)
+{
+    const char **field = NULL;
+    const char *s = p->hdr_start;
+
+    if (p->hdr == HDR_NONE)
+        return 0;
+    switch (p->hdr) {
+    case HDR_FROM: field = &p->cur->from_header; break;
+    case HDR_MESSAGE_ID: field = &p->cur->message_id; break;
+    case HDR_SUBJECT: field = &p->cur->subject; break;
+    case HDR_XPHP: field = &p->cur->x_php_script; break;
+    default: break;
+    }
+    p->hdr = HDR_NONE;
+    if (field == NULL || *field != NULL)
+        return 0;
+    /* skip "Name:" and the blanks after it */
+    s = memchr(s, ':', (size_t)(p->hdr_end - s));
+    assert(s != NULL);
+    for (s++; s < p->hdr_end && (*s == ' ' || *s == '\t'); s++)
+        ;
+    *field = envelope_unfold(&p->mem->arena, s, p->hdr_end);
+    return *field == NULL ? SS_ERR : 0;
+}
+
+/* Closes the open message; without its end marker it is incomplete. */
+static int envelope_close(struct envelope_parser *p, bool complete)
+{
+    if (p->state == ENVELOPE_SKIP) {
+        p->state = ENVELOPE_NONE;
+        return 0;
+    }
+    if (p->cur == NULL)
+        return 0;
+    if (envelope_header_flush(p) < 0)
+        return SS_ERR;
+    p->cur->complete = complete;
+    if (!complete)
+        p->out->anomalies++;
+    envelope_commit(p);
+    return 0;
+}
+
+/*
+ * Splits a marker path ("deferred/A/ID", or absolute) into queue name and
+ * id: the id is the last part, the queue the nearest parent named like a
+ * queue.  Returns false when either is not valid.
+ */
+static bool envelope_path(struct envelope_parser *p, const char *path, size_t n)
+{
+    struct postfix_arena *a = &p->mem->arena;
+    const char *end = path + n, *slash = NULL, *s, *comp_end;
+    char name[16];
+    size_t len;
+
+    for (s = end; s > path; s--)
+        if (s[-1] == '/') {
+            slash = s - 1;
+            break;
+        }
+    if (slash == NULL || end - (slash + 1) == 0 ||
+        (size_t)(end - (slash + 1)) > POSTFIX_QUEUE_ID_MAX)
+        return false;
+    p->cur->queue_id = postfix_arena_strndup(
+        a, slash + 1, (size_t)(end - (slash + 1)), POSTFIX_QUEUE_ID_MAX);
+    if (p->cur->queue_id == NULL || !postfix_queue_id_valid(p->cur->queue_id))
+        return false;
+    comp_end = slash;
+    while (comp_end > path) {
+        for (s = comp_end; s > path && s[-1] != '/'; s--)
+            ;
+        len = (size_t)(comp_end - s);
+        if (len > 0 && len < sizeof(name)) {
+            memcpy(name, s, len);
+            name[len] = '\0';
+            /* a NUL inside the part must not shorten the name */
+            if (strlen(name) == len && postfix_queue_name_valid(name)) {
+                p->cur->queue_name =
+                    postfix_arena_strndup(a, name, len, sizeof(name));
+                return p->cur->queue_name != NULL;
+            }
+        }
+        comp_end = s > path ? s - 1 : path;
+    }
+    return false;
+}
+
+/* Opens a message at an ENVELOPE RECORDS marker. */
+static int envelope_open(struct envelope_parser *p, const char *path, size_t n)
+{
+    struct postfix_message *m;
+    int r;
+
+    if (p->state != ENVELOPE_NONE) {
+        if (envelope_close(p, false) < 0)
+            return SS_ERR;
+    }
+    if (p->out->n >= POSTFIX_ENTRIES_MAX)
+        return SS_ETOOBIG;
+    if ((r = envelope_reserve(p)) < 0)
+        return r;
+    m = &p->out->msgs[p->out->n];
+    memset(m, 0, sizeof(*m));
+    m->arrival_time = -1;
+    m->sender = "";
+    p->mem->rcpt_first[p->out->n] = p->mem->n_rcpts;
+    p->cur = m;
+    p->path = path;
+    p->path_len = n;
+    p->hdr = HDR_NONE;
+    if (!envelope_path(p, path, n)) {
+        p->out->anomalies++;
+        p->cur = NULL;
+        p->state = ENVELOPE_SKIP;
+        return 0;
+    }
+    p->state = ENVELOPE_RECORDS;
+    return 0;
+}
+
+/* Parses asctime text ("Wed Mar  4 18:51:02 2015") as UTC; -1 if not. */
+static long long envelope_time(const char *s, size_t n)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const char *end = s + n;
+    long long v[5] = {0, 0, 0, 0, 0}; /* day hour min sec year */
+    long long y, mo, doy, era, yoe, doe;
+    int i, mon = -1, digits;
+
+    if (n < 20)
+        return -1;
+    for (i = 0; i < 12; i++)
+        if (memcmp(s + 4, months + 3 * i, 3) == 0)
+            mon = i + 1;
+    if (mon < 0)
+        return -1;
+    s += 7;
+    for (i = 0; i < 5; i++) {
+        while (s < end && (*s == ' ' || *s == ':'))
+            s++;
+        for (digits = 0; s < end && *s >= '0' && *s <= '9' && digits < 5;
+             s++, digits++)
+            v[i] = v[i] * 10 + (*s - '0');
+        if (digits == 0)
+            return -1;
+    }
+    if (v[0] < 1 || v[0] > 31 || v[1] > 23 || v[2] > 59 || v[3] > 60 ||
+        v[4] < 1970)
+        return -1;
+    /* days from civil (Howard Hinnant's algorithm) */
+    y = v[4] - (mon <= 2);
+    mo = mon;
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + v[0] - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return ((era * 146097 + doe - 719468) * 86400) + v[1] * 3600 + v[2] * 60 +
+           v[3];
+}
+
+/* Keeps a recipient (the first POSTFIX_RCPT_KEEP) and counts it. */
+static int envelope_recipient(struct envelope_parser *p, const char *v,
+                              size_t n)
+{
+    struct envelope_mem *m = p->mem;
+    const char *s;
+
+    p->cur->recipients_total++;
+    if (p->cur->n_recipients >= POSTFIX_RCPT_KEEP)
+        return 0;
+    if (m->n_rcpts == m->alloc_rcpts) {
+        size_t want = m->alloc_rcpts ? m->alloc_rcpts * 2 : 1024;
+        const char **r = realloc(m->rcpts, want * sizeof(*r));
+        if (r == NULL)
+            return SS_ERR;
+        m->rcpts = r;
+        m->alloc_rcpts = want;
+    }
+    s = postfix_arena_strndup(&m->arena, v, n, POSTFIX_FIELD_MAX);
+    if (s == NULL)
+        return SS_ERR;
+    m->rcpts[m->n_rcpts++] = s;
+    p->cur->n_recipients++;
+    return 0;
+}
+
+/* True when line[0..n) starts with the literal prefix. */
+static bool envelope_prefix(const char *line, size_t n, const char *prefix,
+                            size_t plen)
+{
+    return n >= plen && memcmp(line, prefix, plen) == 0;
+}
+
+#define PREFIX(line, n, lit) envelope_prefix(line, n, lit, sizeof(lit) - 1)
+
+/* Stores a value once (the first record of its kind wins). */
+static int envelope_set(struct envelope_parser *p, const char **field,
+                        const char *v, size_t n)
+{
+    if (*field != NULL && **field != '\0')
+        return 0;
+    *field = postfix_arena_strndup(&p->mem->arena, v, n, POSTFIX_FIELD_MAX);
+    return *field == NULL ? SS_ERR : 0;
+}
+
+/* One envelope record line: "type: value". */
+static int envelope_record(struct envelope_parser *p, const char *line,
+                           size_t n)
+{
+    struct postfix_message *m = p->cur;
+    const char *v;
+    size_t k;
+
+    if (PREFIX(line, n, "named_attribute: ")) {
+        v = line + 17;
+        k = n - 17;
+        if (PREFIX(v, k, "sasl_username="))
+            return envelope_set(p, &m->sasl_username, v + 14, k - 14);
+        if (PREFIX(v, k, "sasl_method="))
+            return envelope_set(p, &m->sasl_method, v + 12, k - 12);
+        if (PREFIX(v, k, "sasl_sender="))
+            return envelope_set(p, &m->sasl_sender, v + 12, k - 12);
+        if (PREFIX(v, k, "log_client_address="))
+            return envelope_set(p, &m->client_address, v + 19, k - 19);
+        if (PREFIX(v, k, "log_helo_name="))
+            return envelope_set(p, &m->helo_name, v + 14, k - 14);
+        return 0;
+    }
+    if (PREFIX(line, n, "recipient: "))
+        return envelope_recipient(p, line + 11, n - 11);
+    if (PREFIX(line, n, "sender: "))
+        return envelope_set(p, &m->sender, line + 8, n - 8);
+    if (PREFIX(line, n, "spamstop_recipients: ")) {
+        size_t total = 0;
+        for (k = 21; k < n && line[k] >= '0' && line[k] <= '9' &&
+                     total < POSTFIX_ENTRIES_MAX * 1000ul;
+             k++)
+            total = total * 10 + (size_t)(line[k] - '0');
+        if (total > m->recipients_total)
+            m->recipients_total = total;
+        return 0;
+    }
+    if (PREFIX(line, n, "message_arrival_time: ")) {
+        if (m->arrival_time < 0)
+            m->arrival_time = envelope_time(line + 22, n - 22);
+        return 0;
+    }
+    return 0;
+}
+
+/* One header line: starts, continues or ends a kept header. */
+static int envelope_header_line(struct envelope_parser *p, const char *line,
+                                size_t n)
+{
+    const char *colon;
+    size_t name_len, i;
+
+    if (n > 0 && (line[0] == ' ' || line[0] == '\t')) {
+        if (p->hdr != HDR_NONE)
+            p->hdr_end = line + n;
+        return 0;
+    }
+    if (envelope_header_flush(p) < 0)
+        return SS_ERR;
+    colon = memchr(line, ':', n < 64 ? n : 64);
+    if (colon == NULL)
+        return 0;
+    name_len = (size_t)(colon - line);
+    while (name_len > 0 &&
+           (line[name_len - 1] == ' ' || line[name_len - 1] == '\t'))
+        name_len--;
+    for (i = 0; i < HDR_COUNT; i++)
+        if (strlen(envelope_header_names[i]) == name_len &&
+            strncasecmp(line, envelope_header_names[i], name_len) == 0) {
+            p->hdr = (enum envelope_header)i;
+            p->hdr_start = line;
+            p->hdr_end = line + n;
+            break;
+        }
+    return 0;
+}
+
+/* True when the marker's path is the open message's path. */
+static bool envelope_same(const struct envelope_parser *p, const char *path,
+                          size_t n)
+{
+    return p->cur != NULL && n == p->path_len && memcmp(path, p->path, n) == 0;
+}
+
+/* A "*** WORDS path ***" line; returns 1 when it was not a marker. */
+static int envelope_marker(struct envelope_parser *p, const char *line,
+                           size_t n)
+{
+    const char *in = line + 4, *path;
+    size_t k = n - 8, plen;
+
+    if (PREFIX(in, k, "ENVELOPE RECORDS "))
+        return envelope_open(p, in + 17, k - 17);
+    if (PREFIX(in, k, "SPAMSTOP IDENTIFY END")) {
+        if (envelope_close(p, false) < 0)
+            return SS_ERR;
+        p->out->end_seen = true;
+        return 0;
+    }
+    if (PREFIX(in, k, "MESSAGE CONTENTS ")) {
+        path = in + 17;
+        plen = k - 17;
+    } else if (PREFIX(in, k, "HEADER EXTRACTED ")) {
+        path = in + 17;
+        plen = k - 17;
+    } else if (PREFIX(in, k, "MESSAGE FILE END ")) {
+        path = in + 17;
+        plen = k - 17;
+    } else {
+        return 1;
+    }
+    if (p->state == ENVELOPE_SKIP)
+        return 0;
+    if (!envelope_same(p, path, plen)) {
+        p->out->anomalies++;
+        return 0;
+    }
+    if (envelope_header_flush(p) < 0)
+        return SS_ERR;
+    switch (in[0]) {
+    case 'M':
+        if (in[8] == 'C') {
+            p->state = ENVELOPE_HEADERS;
+            return 0;
+        }
+        return envelope_close(p, true);
+    default: p->state = ENVELOPE_RECORDS; return 0;
+    }
+}
+
+/* Dispatches one line (without its newline). */
+static int envelope_line(struct envelope_parser *p, const char *line, size_t n)
+{
+    int r;
+
+    if (n > 0 && line[n - 1] == '\r')
+        n--;
+    if (n >= 8 && memcmp(line, "*** ", 4) == 0 &&
+        memcmp(line + n - 4, " ***", 4) == 0) {
+        r = envelope_marker(p, line, n);
+        if (r <= 0)
+            return r;
+    }
+    switch (p->state) {
+    case ENVELOPE_RECORDS: return envelope_record(p, line, n);
+    case ENVELOPE_HEADERS: return envelope_header_line(p, line, n);
+    case ENVELOPE_SKIP: return 0;
+    case ENVELOPE_NONE:
+    default:
+        if (n > 0)
+            p->out->anomalies++;
+        return 0;
+    }
+}
+
+/* Walks the text line by line; see postfix.h for what it keeps. */
+int postfix_envelopes_parse(struct postfix_envelopes *out, const char *text,
+                            size_t len, struct errbuf *err)
+{
+    struct envelope_parser p;
+    struct envelope_mem *m;
+    const char *s = text, *end, *nl;
+    size_t i;
+    int r = SS_ERR;
+
+    assert(out != NULL && (text != NULL || len == 0));
+    memset(out, 0, sizeof(*out));
+    memset(&p, 0, sizeof(p));
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    out->mem = m;
+    p.out = out;
+    p.mem = m;
+    p.hdr = HDR_NONE;
+    if ((r = envelope_reserve(&p)) < 0)
+        goto out;
+    end = len > 0 ? text + len : text;
+    while (s < end) {
+        nl = memchr(s, '\n', (size_t)(end - s));
+        if (nl == NULL)
+            nl = end;
+        if ((r = envelope_line(&p, s, (size_t)(nl - s))) < 0)
+            goto out;
+        s = nl < end ? nl + 1 : end;
+    }
+    if ((r = envelope_close(&p, false)) < 0)
+        goto out;
+    for (i = 0; i < out->n; i++)
+        out->msgs[i].recipients =
+            out->msgs[i].n_recipients ? m->rcpts + m->rcpt_first[i] : NULL;
+    r = 0;
+out:
+    if (r == SS_ETOOBIG)
+        errbuf_set(err, r, "the queue holds more than %u messages",
+                   POSTFIX_ENTRIES_MAX);
+    else if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
+/* Frees everything the parse allocated. */
+void postfix_envelopes_release(struct postfix_envelopes *e)
+{
+    struct envelope_mem *m;
+
+    if (e == NULL)
+        return;
+    m = e->mem;
+    if (m != NULL) {
+        postfix_arena_free(&m->arena);
+        free(m->rcpts);
+        free(m->rcpt_first);
+        free(m->slots);
+        free(m);
+    }
+    free(e->msgs);
+    memset(e, 0, sizeof(*e));
+}

@@ -1,0 +1,656 @@
+/* The identify analysis: who queued the mail, who to flag, and why. */
+#include <assert.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "postfix/arena.h"
+#include "spamstop/postfix.h"
+
+/* A counting hash map from string to (count, index). */
+struct identify_slot {
+    const char *key;
+    size_t count;
+    size_t index;
+};
+
+struct identify_map {
+    struct identify_slot *slots;
+    size_t n_slots; /* a power of two, or 0 */
+    size_t n;
+};
+
+/* An account or script being counted. */
+struct identify_group {
+    const char *name;
+    size_t messages, foreign;
+    long long first, last;
+    struct identify_map clients, helos, domains, subjects;
+};
+
+/* FNV-1a over a string. */
+static size_t identify_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* Doubles the map (at least 8 slots). */
+static int identify_map_grow(struct identify_map *m)
+{
+    size_t want = m->n_slots ? m->n_slots * 2 : 8, i, j;
+    struct identify_slot *slots = calloc(want, sizeof(*slots));
+
+    if (slots == NULL)
+        return SS_ERR;
+    for (i = 0; i < m->n_slots; i++) {
+        if (m->slots[i].key == NULL)
+            continue;
+        j = identify_hash(m->slots[i].key) & (want - 1);
+        while (slots[j].key != NULL)
+            j = (j + 1) & (want - 1);
+        slots[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->n_slots = want;
+    return 0;
+}
+
+/*
+ * Finds key, adding it (with index next_index) when new; key must outlive
+ * the map.  Returns the slot or NULL when out of memory.
+ */
+static struct identify_slot *
+identify_map_get(struct identify_map *m, const char *key, size_t next_index)
+{
+    size_t j;
+
+    if ((m->n + 1) * 2 > m->n_slots && identify_map_grow(m) < 0)
+        return NULL;
+    j = identify_hash(key) & (m->n_slots - 1);
+    while (m->slots[j].key != NULL) {
+        if (strcmp(m->slots[j].key, key) == 0)
+            return &m->slots[j];
+        j = (j + 1) & (m->n_slots - 1);
+    }
+    m->slots[j].key = key;
+    m->slots[j].index = next_index;
+    m->n++;
+    return &m->slots[j];
+}
+
+/* Counts one occurrence of key (NULL keys are not evidence). */
+static int identify_count(struct identify_map *m, const char *key)
+{
+    struct identify_slot *s;
+
+    if (key == NULL)
+        return 0;
+    s = identify_map_get(m, key, 0);
+    if (s == NULL)
+        return SS_ERR;
+    s->count++;
+    return 0;
+}
+
+static void identify_map_free(struct identify_map *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Orders values by count, descending, then by value. */
+static int identify_cmp_slot(const void *a, const void *b)
+{
+    const struct identify_slot *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->key, y->key);
+}
+
+/* Turns a map into a bounded list whose strings live in arena. */
+static int identify_list(struct postfix_value_list *out,
+                         struct postfix_arena *arena,
+                         const struct identify_map *m)
+{
+    struct identify_slot *all = NULL;
+    size_t i, k = 0, keep;
+    int r = SS_ERR;
+
+    memset(out, 0, sizeof(*out));
+    out->distinct = m->n;
+    if (m->n == 0)
+        return 0;
+    all = malloc(m->n * sizeof(*all));
+    if (all == NULL)
+        goto out;
+    for (i = 0; i < m->n_slots; i++)
+        if (m->slots[i].key != NULL)
+            all[k++] = m->slots[i];
+    qsort(all, k, sizeof(*all), identify_cmp_slot);
+    keep = k < POSTFIX_TOP_VALUES ? k : POSTFIX_TOP_VALUES;
+    out->items = postfix_arena_alloc(arena, keep * sizeof(*out->items));
+    if (out->items == NULL)
+        goto out;
+    for (i = 0; i < k; i++) {
+        if (i >= keep) {
+            out->other += all[i].count;
+            continue;
+        }
+        out->items[i].value = postfix_arena_strndup(
+            arena, all[i].key, strlen(all[i].key), POSTFIX_FIELD_MAX);
+        if (out->items[i].value == NULL)
+            goto out;
+        out->items[i].count = all[i].count;
+        out->n++;
+    }
+    r = 0;
+out:
+    free(all);
+    return r;
+}
+
+/* The lower-cased domain of an address ("<>" for the null sender). */
+static const char *identify_domain(struct postfix_arena *tmp, const char *addr)
+{
+    const char *at;
+    char *d;
+    size_t i, n;
+
+    if (addr == NULL || addr[0] == '\0')
+        return "<>";
+    at = strrchr(addr, '@');
+    at = at != NULL ? at + 1 : addr;
+    n = strlen(at);
+    d = postfix_arena_alloc(tmp, n + 1);
+    if (d == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        d[i] = (char)tolower((unsigned char)at[i]);
+    d[n] = '\0';
+    return d;
+}
+
+/* Adds one message to a group's counts. */
+static int identify_add(struct identify_group *g, struct postfix_arena *tmp,
+                        const struct postfix_message *m)
+{
+    const char *domain = identify_domain(tmp, m->sender);
+
+    if (domain == NULL)
+        return SS_ERR;
+    g->messages++;
+    if (m->arrival_time >= 0) {
+        if (g->first < 0 || m->arrival_time < g->first)
+            g->first = m->arrival_time;
+        if (m->arrival_time > g->last)
+            g->last = m->arrival_time;
+    }
+    if (strchr(g->name, '@') != NULL && m->sender != NULL &&
+        strcasecmp(m->sender, g->name) != 0)
+        g->foreign++;
+    if (identify_count(&g->clients, m->client_address) < 0 ||
+        identify_count(&g->helos, m->helo_name) < 0 ||
+        identify_count(&g->domains, domain) < 0 ||
+        identify_count(&g->subjects, m->subject) < 0)
+        return SS_ERR;
+    return 0;
+}
+
+/* Finds or starts the group for name in map/groups. */
+static struct identify_group *identify_group(struct identify_map *map,
+                                             struct identify_group **groups,
+                                             size_t *n, size_t *alloc,
+                                             const char *name)
+{
+    struct identify_slot *s = identify_map_get(map, name, *n);
+    struct identify_group *g;
+
+    if (s == NULL)
+        return NULL;
+    if (s->index < *n)
+        return &(*groups)[s->index];
+    if (*n == *alloc) {
+        size_t want = *alloc ? *alloc * 2 : 16;
+        g = realloc(*groups, want * sizeof(*g));
+        if (g == NULL) {
+            s->key = NULL; /* keep the map consistent for cleanup */
+            map->n--;
+            return NULL;
+        }
+        *groups = g;
+        *alloc = want;
+    }
+    g = &(*groups)[(*n)++];
+    memset(g, 0, sizeof(*g));
+    g->name = name;
+    g->first = g->last = -1;
+    return g;
+}
+
+static void identify_groups_free(struct identify_group *g, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        identify_map_free(&g[i].clients);
+        identify_map_free(&g[i].helos);
+        identify_map_free(&g[i].domains);
+        identify_map_free(&g[i].subjects);
+    }
+    free(g);
+}
+
+/* Ranks suspects: flagged first, then by messages, then by name. */
+static int identify_cmp_account(const void *a, const void *b)
+{
+    const struct postfix_account *x = a, *y = b;
+
+    if (x->flagged != y->flagged)
+        return x->flagged ? -1 : 1;
+    if (x->messages != y->messages)
+        return x->messages < y->messages ? 1 : -1;
+    return strcmp(x->username, y->username);
+}
+
+/* Orders scripts by messages, then by name. */
+static int identify_cmp_script(const void *a, const void *b)
+{
+    const struct postfix_script *x = a, *y = b;
+
+    if (x->messages != y->messages)
+        return x->messages < y->messages ? 1 : -1;
+    return strcmp(x->script, y->script);
+}
+
+/* Copies a string into the findings' arena. */
+static const char *identify_dup(struct postfix_arena *a, const char *s)
+{
+    return postfix_arena_strndup(a, s, strlen(s), POSTFIX_FIELD_MAX);
+}
+
+/* Fills out->accounts from the counted groups and flags them. */
+static int identify_accounts(struct postfix_findings *out,
+                             struct postfix_arena *arena,
+                             struct identify_group *g, size_t n)
+{
+    const struct postfix_thresholds *t = &out->thresholds;
+    size_t i;
+
+    if (n == 0)
+        return 0;
+    out->accounts = calloc(n, sizeof(*out->accounts));
+    if (out->accounts == NULL)
+        return SS_ERR;
+    for (i = 0; i < n; i++) {
+        struct postfix_account *a = &out->accounts[i];
+        a->username = identify_dup(arena, g[i].name);
+        if (a->username == NULL)
+            return SS_ERR;
+        a->messages = g[i].messages;
+        a->share = (double)g[i].messages / (double)out->total;
+        a->flagged = a->messages >= t->min_messages && a->share >= t->min_share;
+        a->foreign_senders = g[i].foreign;
+        a->first_arrival = g[i].first;
+        a->last_arrival = g[i].last;
+        if (identify_list(&a->clients, arena, &g[i].clients) < 0 ||
+            identify_list(&a->helos, arena, &g[i].helos) < 0 ||
+            identify_list(&a->sender_domains, arena, &g[i].domains) < 0 ||
+            identify_list(&a->subjects, arena, &g[i].subjects) < 0)
+            return SS_ERR;
+        if (a->flagged) {
+            out->n_flagged++;
+            out->flagged_messages += a->messages;
+            a->refs =
+                postfix_arena_alloc(arena, a->messages * sizeof(*a->refs));
+            if (a->refs == NULL)
+                return SS_ERR;
+        }
+    }
+    out->n_accounts = n;
+    return 0;
+}
+
+/*
+ * Lists each flagged account's messages by queue and id; runs before the
+ * accounts are ranked, while account i is still group i.
+ */
+static int identify_refs(struct postfix_findings *out,
+                         struct postfix_arena *arena,
+                         struct identify_map *by_name,
+                         const struct postfix_message *msgs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        struct identify_slot *s;
+        struct postfix_account *a;
+        struct postfix_queue_ref *ref;
+        if (msgs[i].sasl_username == NULL || msgs[i].sasl_username[0] == 0)
+            continue;
+        s = identify_map_get(by_name, msgs[i].sasl_username, 0);
+        if (s == NULL)
+            return SS_ERR;
+        a = &out->accounts[s->index];
+        if (!a->flagged)
+            continue;
+        ref = &a->refs[a->n_refs++];
+        ref->queue_name = identify_dup(arena, msgs[i].queue_name);
+        ref->queue_id = identify_dup(arena, msgs[i].queue_id);
+        if (ref->queue_name == NULL || ref->queue_id == NULL)
+            return SS_ERR;
+    }
+    return 0;
+}
+
+/* Fills out->scripts from the counted script groups. */
+static int identify_scripts(struct postfix_findings *out,
+                            struct postfix_arena *arena,
+                            struct identify_group *g, size_t n)
+{
+    size_t i;
+
+    if (n == 0)
+        return 0;
+    out->scripts = calloc(n, sizeof(*out->scripts));
+    if (out->scripts == NULL)
+        return SS_ERR;
+    for (i = 0; i < n; i++) {
+        struct postfix_script *s = &out->scripts[i];
+        s->script = identify_dup(arena, g[i].name);
+        if (s->script == NULL)
+            return SS_ERR;
+        s->messages = g[i].messages;
+        s->first_arrival = g[i].first;
+        s->last_arrival = g[i].last;
+        if (identify_list(&s->sender_domains, arena, &g[i].domains) < 0)
+            return SS_ERR;
+    }
+    out->n_scripts = n;
+    qsort(out->scripts, n, sizeof(*out->scripts), identify_cmp_script);
+    return 0;
+}
+
+/* Counts, flags and ranks; see postfix.h. */
+int postfix_identify(struct postfix_findings *out,
+                     const struct postfix_message *msgs, size_t n,
+                     const struct postfix_thresholds *thresholds,
+                     struct errbuf *err)
+{
+    struct postfix_thresholds defaults = POSTFIX_THRESHOLDS_INIT;
+    struct postfix_arena tmp = POSTFIX_ARENA_INIT, *arena = NULL;
+    struct identify_map acc_map = {NULL, 0, 0}, script_map = {NULL, 0, 0};
+    struct identify_group *accs = NULL, *scripts = NULL, *g;
+    size_t n_accs = 0, a_accs = 0, n_scripts = 0, a_scripts = 0, i;
+    int r = SS_ERR;
+
+    assert(out != NULL && (msgs != NULL || n == 0));
+    memset(out, 0, sizeof(*out));
+    out->thresholds = thresholds != NULL ? *thresholds : defaults;
+    if (out->thresholds.min_messages < 1 || !(out->thresholds.min_share >= 0) ||
+        out->thresholds.min_share > 1)
+        return errbuf_set(err, SS_EINVAL,
+                          "identify thresholds need min_messages >= 1 and "
+                          "min_share within 0..1");
+    arena = calloc(1, sizeof(*arena));
+    if (arena == NULL)
+        goto out;
+    out->mem = arena;
+    out->total = n;
+    for (i = 0; i < n; i++) {
+        const struct postfix_message *m = &msgs[i];
+        if (!m->complete)
+            out->incomplete++;
+        if (m->sasl_username != NULL && m->sasl_username[0] != '\0') {
+            out->authenticated++;
+            g = identify_group(&acc_map, &accs, &n_accs, &a_accs,
+                               m->sasl_username);
+        } else if (m->x_php_script != NULL && m->x_php_script[0] != '\0') {
+            out->scripted++;
+            g = identify_group(&script_map, &scripts, &n_scripts, &a_scripts,
+                               m->x_php_script);
+        } else {
+            out->other++;
+            continue;
+        }
+        if (g == NULL || identify_add(g, &tmp, m) < 0)
+            goto out;
+    }
+    if (identify_accounts(out, arena, accs, n_accs) < 0 ||
+        identify_scripts(out, arena, scripts, n_scripts) < 0)
+        goto out;
+    if (out->n_flagged > 0 && identify_refs(out, arena, &acc_map, msgs, n) < 0)
+        goto out;
+    if (out->n_accounts > 0)
+        qsort(out->accounts, out->n_accounts, sizeof(*out->accounts),
+              identify_cmp_account);
+    out->remainder = out->total - out->flagged_messages;
+    r = 0;
+out:
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    identify_groups_free(accs, n_accs);
+    identify_groups_free(scripts, n_scripts);
+    identify_map_free(&acc_map);
+    identify_map_free(&script_map);
+    postfix_arena_free(&tmp);
+    return r;
+}
+
+/* Runs postfix_identify over a parsed pass, carrying its anomalies. */
+int postfix_identify_envelopes(struct postfix_findings *out,
+                               const struct postfix_envelopes *env,
+                               const struct postfix_thresholds *thresholds,
+                               struct errbuf *err)
+{
+    int r = postfix_identify(out, env->msgs, env->n, thresholds, err);
+
+    out->anomalies = env->anomalies;
+    return r;
+}
+
+/* Frees the findings (NULL-safe members). */
+void postfix_findings_release(struct postfix_findings *f)
+{
+    if (f == NULL)
+        return;
+    if (f->mem != NULL) {
+        postfix_arena_free(f->mem);
+        free(f->mem);
+    }
+    free(f->accounts);
+    free(f->scripts);
+    memset(f, 0, sizeof(*f));
+}
+
+/* A JSON string of a remote value, made valid UTF-8 first. */
+static json_t *identify_jstr(const char *s)
+{
+    size_t n = strlen(s);
+    char *c = malloc(n + 1);
+    json_t *j;
+
+    if (c == NULL)
+        return NULL;
+    postfix_utf8_clean(c, s, n);
+    j = json_stringn(c, n);
+    free(c);
+    return j;
+}
+
+/* Adds key: value to obj, consuming value; false when anything failed. */
+static bool identify_jset(json_t *obj, const char *key, json_t *value)
+{
+    return value != NULL && json_object_set_new(obj, key, value) == 0;
+}
+
+/* {"top": [{"value", "count"}...], "distinct", "other"} */
+static json_t *identify_jlist(const struct postfix_value_list *l)
+{
+    json_t *o = json_object(), *top = json_array();
+    size_t i;
+
+    if (o == NULL || top == NULL)
+        goto fail;
+    for (i = 0; i < l->n; i++) {
+        json_t *it = json_object();
+        if (it == NULL || json_array_append_new(top, it) < 0 ||
+            !identify_jset(it, "value", identify_jstr(l->items[i].value)) ||
+            !identify_jset(it, "count",
+                           json_integer((json_int_t)l->items[i].count)))
+            goto fail;
+    }
+    if (!identify_jset(o, "top", top)) {
+        top = NULL;
+        goto fail;
+    }
+    if (!identify_jset(o, "distinct", json_integer((json_int_t)l->distinct)) ||
+        !identify_jset(o, "other", json_integer((json_int_t)l->other)))
+        goto fail;
+    return o;
+fail:
+    json_decref(top);
+    json_decref(o);
+    return NULL;
+}
+
+/* Why an account is (not) flagged, in words for the plan and report. */
+static json_t *identify_reason(const struct postfix_findings *f,
+                               const struct postfix_account *a)
+{
+    char text[160];
+
+    snprintf(text, sizeof(text),
+             "%zu messages (%.1f%% of %zu queued) %s threshold %zu and "
+             "%.1f%%",
+             a->messages, a->share * 100.0, f->total,
+             a->flagged ? "reach" : "stay under", f->thresholds.min_messages,
+             f->thresholds.min_share * 100.0);
+    return json_string(text);
+}
+
+/* One suspect's JSON object. */
+static json_t *identify_jaccount(const struct postfix_findings *f,
+                                 const struct postfix_account *a)
+{
+    json_t *o = json_object(), *ids = NULL;
+    size_t i;
+
+    if (o == NULL)
+        return NULL;
+    if (!identify_jset(o, "username", identify_jstr(a->username)) ||
+        !identify_jset(o, "messages", json_integer((json_int_t)a->messages)) ||
+        !identify_jset(o, "share", json_real(a->share)) ||
+        !identify_jset(o, "flagged", json_boolean(a->flagged)) ||
+        !identify_jset(o, "reason", identify_reason(f, a)) ||
+        !identify_jset(o, "foreign_senders",
+                       json_integer((json_int_t)a->foreign_senders)) ||
+        !identify_jset(o, "first_arrival", json_integer(a->first_arrival)) ||
+        !identify_jset(o, "last_arrival", json_integer(a->last_arrival)) ||
+        !identify_jset(o, "clients", identify_jlist(&a->clients)) ||
+        !identify_jset(o, "helos", identify_jlist(&a->helos)) ||
+        !identify_jset(o, "sender_domains",
+                       identify_jlist(&a->sender_domains)) ||
+        !identify_jset(o, "subjects", identify_jlist(&a->subjects)))
+        goto fail;
+    if (a->flagged) {
+        ids = json_array();
+        if (!identify_jset(o, "queue_ids", ids))
+            goto fail;
+        for (i = 0; i < a->n_refs; i++)
+            if (json_array_append_new(ids, json_string(a->refs[i].queue_id)) <
+                0)
+                goto fail;
+    }
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+/* One web script's JSON object. */
+static json_t *identify_jscript(const struct postfix_script *s)
+{
+    json_t *o = json_object();
+
+    if (o == NULL)
+        return NULL;
+    if (!identify_jset(o, "script", identify_jstr(s->script)) ||
+        !identify_jset(o, "messages", json_integer((json_int_t)s->messages)) ||
+        !identify_jset(o, "first_arrival", json_integer(s->first_arrival)) ||
+        !identify_jset(o, "last_arrival", json_integer(s->last_arrival)) ||
+        !identify_jset(o, "sender_domains",
+                       identify_jlist(&s->sender_domains))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Renders the findings; see postfix.h. */
+int postfix_findings_to_json(char **out, const struct postfix_findings *f,
+                             struct errbuf *err)
+{
+    json_t *root = json_object(), *th = json_object(), *arr = NULL;
+    size_t i;
+    int r = SS_ERR;
+
+    *out = NULL;
+    if (root == NULL || th == NULL)
+        goto out;
+    if (!identify_jset(th, "min_messages",
+                       json_integer((json_int_t)f->thresholds.min_messages)) ||
+        !identify_jset(th, "min_share", json_real(f->thresholds.min_share)))
+        goto out;
+    if (!identify_jset(root, "thresholds", th)) {
+        th = NULL;
+        goto out;
+    }
+    th = NULL;
+    if (!identify_jset(root, "total", json_integer((json_int_t)f->total)) ||
+        !identify_jset(root, "authenticated",
+                       json_integer((json_int_t)f->authenticated)) ||
+        !identify_jset(root, "scripted",
+                       json_integer((json_int_t)f->scripted)) ||
+        !identify_jset(root, "other", json_integer((json_int_t)f->other)) ||
+        !identify_jset(root, "flagged_messages",
+                       json_integer((json_int_t)f->flagged_messages)) ||
+        !identify_jset(root, "remainder",
+                       json_integer((json_int_t)f->remainder)) ||
+        !identify_jset(root, "incomplete",
+                       json_integer((json_int_t)f->incomplete)) ||
+        !identify_jset(root, "anomalies",
+                       json_integer((json_int_t)f->anomalies)))
+        goto out;
+    arr = json_array();
+    if (!identify_jset(root, "suspects", arr))
+        goto out;
+    for (i = 0; i < f->n_accounts; i++)
+        if (json_array_append_new(arr, identify_jaccount(f, &f->accounts[i])) <
+            0)
+            goto out;
+    arr = json_array();
+    if (!identify_jset(root, "scripts", arr))
+        goto out;
+    for (i = 0; i < f->n_scripts; i++)
+        if (json_array_append_new(arr, identify_jscript(&f->scripts[i])) < 0)
+            goto out;
+    *out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (*out != NULL)
+        r = 0;
+out:
+    json_decref(th);
+    json_decref(root);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory rendering the findings");
+    return r;
+}

@@ -1,0 +1,331 @@
+/* Unit tests of lib/accounts: passwords, hashes, backend scripts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spamstop/accounts.h"
+#include "spamstop/error.h"
+#include "spamstop/fsio.h"
+
+/* 2,000 passwords: right length and alphabet, every character used. */
+static void test_password_generate(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char pw[ACCOUNTS_PASSWORD_LEN + 1], prev[ACCOUNTS_PASSWORD_LEN + 1] = "";
+    size_t seen[256] = {0}, i, j, alphabet = strlen(accounts_password_alphabet);
+
+    (void)state;
+    assert_int_equal(alphabet, 56);
+    for (i = 0; i < 2000; i++) {
+        assert_int_equal(accounts_password_generate(pw, sizeof(pw), &err), 0);
+        assert_int_equal(strlen(pw), ACCOUNTS_PASSWORD_LEN);
+        assert_string_not_equal(pw, prev);
+        for (j = 0; j < ACCOUNTS_PASSWORD_LEN; j++) {
+            assert_non_null(strchr(accounts_password_alphabet, pw[j]));
+            seen[(unsigned char)pw[j]]++;
+        }
+        memcpy(prev, pw, sizeof(pw));
+    }
+    /* 40,000 draws over 56 symbols: each about 714; no symbol starved */
+    for (j = 0; j < alphabet; j++) {
+        size_t c = seen[(unsigned char)accounts_password_alphabet[j]];
+        assert_true(c > 550 && c < 900);
+    }
+    assert_int_equal(accounts_password_generate(pw, 20, &err), SS_EINVAL);
+}
+
+/* Runs a shell command line; returns its exit status. */
+static int sh(const char *cmd)
+{
+    int st = system(cmd);
+
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* SHA512-CRYPT with a fresh salt; verified by us and by doveadm. */
+static void test_hash(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char h1[ACCOUNTS_HASH_MAX], h2[ACCOUNTS_HASH_MAX], cmd[600];
+
+    (void)state;
+    assert_int_equal(accounts_hash_password(h1, sizeof(h1), "s3cret", &err), 0);
+    assert_int_equal(accounts_hash_password(h2, sizeof(h2), "s3cret", &err), 0);
+    assert_memory_equal(h1, "{SHA512-CRYPT}$6$", 17);
+    assert_string_not_equal(h1, h2); /* salted */
+    assert_true(accounts_password_matches("s3cret", h1));
+    assert_true(accounts_password_matches("s3cret", h1 + 14));
+    assert_false(accounts_password_matches("s3creT", h1));
+    assert_int_equal(accounts_hash_password(h1, 10, "x", &err), SS_EINVAL);
+    if (access("/usr/bin/doveadm", X_OK) == 0) {
+        snprintf(cmd, sizeof(cmd),
+                 "doveadm pw -t '%s' -p s3cret >/dev/null 2>&1", h2);
+        assert_int_equal(sh(cmd), 0);
+        snprintf(cmd, sizeof(cmd),
+                 "doveadm pw -t '%s' -p wrong >/dev/null 2>&1", h2);
+        assert_int_not_equal(sh(cmd), 0);
+    }
+}
+
+/* Runs script with input on stdin, fake tools first on PATH. */
+static int run_script(const char *dir, const char *script, const char *input,
+                      size_t input_len)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char path[512], cmd[1200];
+
+    snprintf(path, sizeof(path), "%s/script.sh", dir);
+    assert_int_equal(
+        fsio_write_atomic(path, script, strlen(script), 0600, &err), 0);
+    snprintf(path, sizeof(path), "%s/stdin", dir);
+    assert_int_equal(fsio_write_atomic(path, input, input_len, 0600, &err), 0);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && PATH=%s/bin:$PATH sh script.sh <stdin >stdout "
+             "2>stderr",
+             dir, dir);
+    return sh(cmd);
+}
+
+/* Reads dir/name into a static buffer. */
+static const char *slurp(const char *dir, const char *name)
+{
+    static char *data;
+    struct errbuf err = ERRBUF_INIT;
+    char path[512];
+    size_t len;
+
+    free(data);
+    data = NULL;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (fsio_read_file(&data, &len, path, 1 << 20, &err) < 0)
+        return "";
+    return data;
+}
+
+static const char users[] =
+    "alice@example.test:{SHA512-CRYPT}$6$old$alice::::::userdb_quota_rule=*:"
+    "storage=1G\n"
+    "bob@example.test:{SHA512-CRYPT}$6$old$bob\n"
+    "alice@example.test.evil:{SHA512-CRYPT}$6$old$evil\n";
+
+/*
+ * Rotation on a real file with /bin/sh: only alice's hash changes, owner
+ * and mode stay, the backup keeps the state before the first rotation,
+ * and restore puts alice's old hash back (bob's later change stays).
+ */
+static void test_dovecot_rotate_restore(void **state)
+{
+    char dir[] = "/tmp/test_accounts.XXXXXX", file[300], backup[300];
+    char hash[ACCOUNTS_HASH_MAX], hash2[ACCOUNTS_HASH_MAX], want[1024];
+    struct errbuf err = ERRBUF_INIT;
+    char *rot = NULL, *res = NULL, *chk = NULL, *in = NULL;
+    size_t in_len;
+    struct stat st;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/users", dir);
+    snprintf(backup, sizeof(backup), "%s/run 1/backup", dir);
+    assert_int_equal(fsio_write_atomic(file, users, strlen(users), 0640, &err),
+                     0);
+    assert_int_equal(chmod(file, 0640), 0);
+    assert_int_equal(accounts_dovecot_rotate_command(&rot, file, backup, &err),
+                     0);
+    assert_int_equal(accounts_dovecot_restore_command(&res, file, backup, &err),
+                     0);
+    assert_int_equal(accounts_dovecot_check_command(&chk, file, &err), 0);
+
+    assert_int_equal(accounts_hash_password(hash, sizeof(hash), "n1", &err), 0);
+    assert_int_equal(
+        accounts_dovecot_input(&in, &in_len, "alice@example.test", hash, &err),
+        0);
+    assert_int_equal(run_script(dir, rot, in, in_len), 0);
+    free(in);
+    snprintf(want, sizeof(want),
+             "alice@example.test:%s::::::userdb_quota_rule=*:storage=1G\n"
+             "bob@example.test:{SHA512-CRYPT}$6$old$bob\n"
+             "alice@example.test.evil:{SHA512-CRYPT}$6$old$evil\n",
+             hash);
+    assert_string_equal(slurp(dir, "users"), want);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    {
+        char name[400];
+        snprintf(name, sizeof(name), "run 1/backup/%s", file);
+        for (char *p = name + strlen("run 1/backup/"); *p; p++)
+            if (*p == '/')
+                *p = '_';
+        assert_string_equal(slurp(dir, name), users);
+    }
+    /* bob rotated too, then alice rotated again: backup unchanged */
+    assert_int_equal(accounts_hash_password(hash2, sizeof(hash2), "n2", &err),
+                     0);
+    assert_int_equal(
+        accounts_dovecot_input(&in, &in_len, "bob@example.test", hash2, &err),
+        0);
+    assert_int_equal(run_script(dir, rot, in, in_len), 0);
+    free(in);
+    /* undo alice: her old hash back, bob keeps his new one */
+    assert_int_equal(
+        accounts_address_input(&in, &in_len, "alice@example.test", &err), 0);
+    assert_int_equal(run_script(dir, res, in, in_len), 0);
+    assert_int_equal(run_script(dir, res, in, in_len), 0); /* twice: same */
+    assert_int_equal(run_script(dir, chk, in, in_len), 0);
+    free(in);
+    snprintf(want, sizeof(want),
+             "alice@example.test:{SHA512-CRYPT}$6$old$alice::::::"
+             "userdb_quota_rule=*:storage=1G\n"
+             "bob@example.test:%s\n"
+             "alice@example.test.evil:{SHA512-CRYPT}$6$old$evil\n",
+             hash2);
+    assert_string_equal(slurp(dir, "users"), want);
+
+    /* an unknown account changes nothing and says so (exit 4) */
+    assert_int_equal(
+        accounts_dovecot_input(&in, &in_len, "nobody@example.test", hash, &err),
+        0);
+    assert_int_equal(run_script(dir, rot, in, in_len), 4);
+    assert_int_equal(run_script(dir, chk, in, in_len), 4);
+    free(in);
+    assert_string_equal(slurp(dir, "users"), want);
+    /* hostile stdin is refused by the script itself (exit 2) */
+    assert_int_equal(run_script(dir, rot, "a:b\nx\n", 6), 2);
+    assert_int_equal(run_script(dir, rot, "alice@example.test\nplain\n", 25),
+                     2);
+    assert_string_equal(slurp(dir, "users"), want);
+    /* ... and by the input builders before that */
+    assert_int_equal(accounts_dovecot_input(&in, &in_len, "a b", hash, &err),
+                     SS_EINVAL);
+    assert_int_equal(accounts_dovecot_input(&in, &in_len, "a\n@b", hash, &err),
+                     SS_EINVAL);
+    assert_int_equal(accounts_dovecot_input(&in, &in_len, "a@b", "x:y", &err),
+                     SS_EINVAL);
+    assert_false(accounts_address_valid(""));
+    assert_true(accounts_address_valid("a';touch /tmp/pwned;'@x") == false);
+    assert_true(accounts_address_valid("o'brien@x"));
+    free(rot);
+    free(res);
+    free(chk);
+    snprintf(want, sizeof(want), "rm -rf %s", dir);
+    assert_int_equal(sh(want), 0);
+}
+
+/*
+ * Plesk: a fake plesk records its argv and PSA_PASSWORD: the password is
+ * in the environment it was given, never in argv or the command text.
+ */
+static void test_plesk(void **state)
+{
+    char dir[] = "/tmp/test_accounts.XXXXXX", path[300], cmd[600];
+    struct errbuf err = ERRBUF_INIT;
+    char pw[ACCOUNTS_PASSWORD_LEN + 1], *s = NULL, *in = NULL, *old = NULL;
+    size_t in_len;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/bin", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/bin/plesk", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "#!/bin/sh\n"
+            "if [ \"$2\" = mail_auth_view ]; then\n"
+            "echo '+---------+-------+----------+'\n"
+            "echo '| address | flags | password |'\n"
+            "echo '| o'\\''b@x.test |       | old pw x  |'\n"
+            "echo '| c@x.test |       | other |'\n"
+            "exit 0; fi\n"
+            "printf '%%s\\n' \"$@\" >%s/argv\n"
+            "printf '%%s' \"$PSA_PASSWORD\" >%s/env\n",
+            dir, dir);
+    fclose(f);
+    chmod(path, 0700);
+    assert_int_equal(accounts_password_generate(pw, sizeof(pw), &err), 0);
+    assert_int_equal(accounts_plesk_set_command(&s, "o'b@x.test", &err), 0);
+    assert_null(strstr(s, pw));
+    assert_non_null(strstr(s, "--update 'o'\\''b@x.test' -passwd ''"));
+    assert_int_equal(accounts_plesk_input(&in, &in_len, pw, &err), 0);
+    assert_int_equal(run_script(dir, s, in, in_len), 0);
+    explicit_bzero(in, in_len);
+    free(in);
+    free(s);
+    assert_string_equal(slurp(dir, "env"), pw);
+    assert_null(strstr(slurp(dir, "argv"), pw));
+    assert_string_equal(slurp(dir, "argv"),
+                        "bin\nmail\n--update\no'b@x.test\n-passwd\n\n");
+    /* reading the old password back (undo where recoverable) */
+    assert_int_equal(accounts_plesk_read_command(&s, "O'B@x.test", &err), 0);
+    assert_int_equal(run_script(dir, s, "", 0), 0);
+    assert_int_equal(accounts_plesk_parse_password(&old, slurp(dir, "stdout"),
+                                                   strlen(slurp(dir, "stdout")),
+                                                   &err),
+                     0);
+    assert_string_equal(old, "old pw x");
+    explicit_bzero(old, strlen(old));
+    free(old);
+    free(s);
+    assert_int_equal(accounts_plesk_read_command(&s, "none@x.test", &err), 0);
+    assert_int_equal(run_script(dir, s, "", 0), 3);
+    free(s);
+    assert_int_equal(accounts_plesk_set_command(&s, "x\n@y", &err), SS_EINVAL);
+    assert_int_equal(accounts_plesk_input(&in, &in_len, "a\nb", &err),
+                     SS_EINVAL);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(sh(cmd), 0);
+}
+
+/* The detection output and its checks. */
+static void test_detect(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    struct accounts_host h;
+    char *s = accounts_detect_command();
+    const char *t;
+
+    (void)state;
+    assert_non_null(strstr(s, "mail_auth_view"));
+    free(s);
+    t = "backend plesk\nrecoverable no\n";
+    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), 0);
+    assert_int_equal(h.backend, ACCOUNTS_BACKEND_PLESK);
+    assert_false(h.recoverable);
+    t = "backend dovecot\nrecoverable yes\npasswd_file /etc/dovecot/users\n";
+    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), 0);
+    assert_int_equal(h.backend, ACCOUNTS_BACKEND_DOVECOT);
+    assert_true(h.recoverable);
+    assert_string_equal(h.passwd_file, "/etc/dovecot/users");
+    t = "backend dovecot\npasswd_file /etc/dovecot/%d/users\n";
+    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), SS_EINVAL);
+    t = "backend dovecot\n";
+    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), SS_EINVAL);
+    t = "hello\n";
+    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), SS_EINVAL);
+    t = "backend none\n";
+    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), 0);
+    assert_int_equal(h.backend, ACCOUNTS_BACKEND_NONE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_password_generate),
+        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_dovecot_rotate_restore),
+        cmocka_unit_test(test_plesk),
+        cmocka_unit_test(test_detect),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

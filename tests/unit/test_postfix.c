@@ -1,0 +1,849 @@
+/* Unit tests of lib/postfix: parsers, identify, remote command texts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spamstop/buf.h"
+#include "spamstop/error.h"
+#include "spamstop/fsio.h"
+#include "spamstop/postfix.h"
+
+/* Reads tests/fixtures/postfix/name (caller frees). */
+static char *fixture(const char *name, size_t *len)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char path[512];
+    char *data = NULL;
+
+    snprintf(path, sizeof(path), "%s/postfix/%s", FIXTURES_DIR, name);
+    if (fsio_read_file(&data, len, path, 64u << 20, &err) < 0)
+        fail_msg("%s", err.msg);
+    return data;
+}
+
+/* The lab's postqueue -j: 40 deferred messages, all fields read. */
+static void test_queue_lab(void **state)
+{
+    struct postfix_queue q = POSTFIX_QUEUE_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    size_t len, i, with_reason = 0;
+    char *text = fixture("postqueue-lab.jsonl", &len);
+
+    (void)state;
+    assert_int_equal(postfix_queue_parse_string(&q, text, len, &err), 0);
+    assert_int_equal(q.n, 40);
+    assert_int_equal(q.malformed, 0);
+    for (i = 0; i < q.n; i++) {
+        assert_string_equal(q.entries[i].queue_name, "deferred");
+        assert_true(postfix_queue_id_valid(q.entries[i].queue_id));
+        assert_true(q.entries[i].arrival_time > 1700000000);
+        assert_true(q.entries[i].message_size > 0);
+        assert_true(q.entries[i].n_recipients >= 1);
+        if (q.entries[i].recipients[0].delay_reason != NULL &&
+            strstr(q.entries[i].recipients[0].delay_reason, "refused"))
+            with_reason++;
+    }
+    assert_int_equal(with_reason, 40);
+    postfix_queue_release(&q);
+    free(text);
+}
+
+/* Odd lines are skipped and counted; the rest is still read. */
+static void test_queue_malformed(void **state)
+{
+    static const char text[] =
+        "{\"queue_name\": \"hold\", \"queue_id\": \"ABC123\", "
+        "\"arrival_time\": 5, \"message_size\": 7, \"future\": {\"x\": 1}, "
+        "\"sender\": \"\", \"recipients\": [{\"address\": \"a@b\"}]}\r\n"
+        "not json\n"
+        "\n"
+        "{\"queue_name\": \"deferred\", \"queue_id\": \"../etc\"}\n"
+        "{\"queue_name\": \"nowhere\", \"queue_id\": \"ABC\"}\n"
+        "[1, 2]\n"
+        "{\"queue_name\": \"deferred\", \"queue_id\": \"4Xb5Zp0qRTz8Kd\", "
+        "\"sender\": \"caf\xe9@x\\u0001y\"}";
+    struct postfix_queue q = POSTFIX_QUEUE_INIT;
+    struct errbuf err = ERRBUF_INIT;
+
+    (void)state;
+    assert_int_equal(
+        postfix_queue_parse_string(&q, text, sizeof(text) - 1, &err), 0);
+    assert_int_equal(q.n, 2);
+    assert_int_equal(q.malformed, 4);
+    assert_int_equal(q.first_malformed_line, 2);
+    assert_string_equal(q.entries[0].queue_name, "hold");
+    assert_string_equal(q.entries[0].sender, "");
+    assert_int_equal(q.entries[0].arrival_time, 5);
+    assert_int_equal(q.entries[0].n_recipients, 1);
+    assert_null(q.entries[0].recipients[0].delay_reason);
+    /* Latin-1 byte and a control character made visible, not fatal */
+    assert_string_equal(q.entries[1].sender, "caf?@x?y");
+    assert_int_equal(q.entries[1].arrival_time, -1);
+    postfix_queue_release(&q);
+    assert_int_equal(postfix_queue_parse_string(&q, "", 0, &err), 0);
+    assert_int_equal(q.n, 0);
+    postfix_queue_release(&q);
+}
+
+/* A line over 64 KiB fails the whole parse with SS_ETOOBIG. */
+static void test_queue_too_big(void **state)
+{
+    struct postfix_queue q = POSTFIX_QUEUE_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    size_t n = POSTFIX_LINE_MAX + 10;
+    char *text = malloc(n);
+
+    (void)state;
+    memset(text, 'x', n);
+    assert_int_equal(postfix_queue_parse_string(&q, text, n, &err), SS_ETOOBIG);
+    assert_non_null(strstr(err.msg, "line 1"));
+    postfix_queue_release(&q);
+    free(text);
+}
+
+/* Short hex ids and long ids pass; anything else does not. */
+static void test_queue_id_syntax(void **state)
+{
+    (void)state;
+    assert_true(postfix_queue_id_valid("C92481E53E3"));
+    assert_true(postfix_queue_id_valid("654D1F6"));
+    assert_true(postfix_queue_id_valid("4Xb5Zp0qRTz8Kd"));
+    assert_false(postfix_queue_id_valid(""));
+    assert_false(postfix_queue_id_valid(NULL));
+    assert_false(postfix_queue_id_valid("abcdef")); /* vowels, lower hex */
+    assert_false(postfix_queue_id_valid("ABC-123"));
+    assert_false(postfix_queue_id_valid("ABC 123"));
+    assert_false(postfix_queue_id_valid("A';rm -rf /;'"));
+    assert_false(postfix_queue_id_valid("ALL"));
+    assert_false(postfix_queue_id_valid(
+        "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0"));
+}
+
+/* Finds a message by id or fails the test. */
+static const struct postfix_message *find_msg(const struct postfix_envelopes *e,
+                                              const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < e->n; i++)
+        if (strcmp(e->msgs[i].queue_id, id) == 0)
+            return &e->msgs[i];
+    fail_msg("no message %s", id);
+    return NULL;
+}
+
+/* The identify output captured on a lab host: 40 messages, all evidence. */
+static void test_envelopes_lab(void **state)
+{
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    size_t len, i, alice = 0, scripts = 0, complete = 0;
+    char *text = fixture("identify-lab.txt", &len);
+    const struct postfix_message *m;
+
+    (void)state;
+    assert_int_equal(postfix_envelopes_parse(&e, text, len, &err), 0);
+    assert_int_equal(e.n, 40);
+    assert_int_equal(e.anomalies, 0);
+    assert_true(e.end_seen);
+    for (i = 0; i < e.n; i++) {
+        m = &e.msgs[i];
+        complete += m->complete;
+        assert_string_equal(m->queue_name, "deferred");
+        assert_true(m->n_recipients >= 1);
+        assert_int_equal(m->n_recipients, m->recipients_total);
+        assert_non_null(m->message_id);
+        if (m->sasl_username != NULL &&
+            strcmp(m->sasl_username, "alice@example.test") == 0) {
+            alice++;
+            assert_string_equal(m->sasl_method, "PLAIN");
+            assert_non_null(m->client_address);
+            assert_non_null(m->helo_name);
+        }
+        if (m->x_php_script != NULL) {
+            scripts++;
+            assert_string_equal(m->x_php_script, "33:mailer.php");
+            assert_null(m->sasl_username);
+        }
+    }
+    assert_int_equal(complete, 40);
+    assert_int_equal(alice, 30);
+    assert_int_equal(scripts, 3);
+    m = find_msg(&e, "50DEEF3");
+    assert_string_equal(m->sasl_username, "carol@example.test");
+    assert_string_equal(m->client_address, "10.80.0.1");
+    assert_string_equal(m->helo_name, "workstation.example.test");
+    assert_string_equal(m->from_header, "carol@example.test");
+    assert_string_equal(m->subject, "legit note 1");
+    assert_string_equal(m->recipients[0], "ww00ixi@remote.test");
+    /* Sat Nov 28 09:33:03 2026 UTC */
+    assert_int_equal(m->arrival_time, 1795858383LL);
+    postfix_envelopes_release(&e);
+    free(text);
+}
+
+/* Raw postcat -e -h output (every record and header) parses the same way. */
+static void test_envelopes_raw_postcat(void **state)
+{
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    size_t len, i;
+    char *text = fixture("postcat-raw.txt", &len);
+    size_t rcpts = 0;
+
+    (void)state;
+    assert_int_equal(postfix_envelopes_parse(&e, text, len, &err), 0);
+    assert_int_equal(e.n, 12);
+    assert_int_equal(e.anomalies, 0);
+    assert_false(e.end_seen);
+    for (i = 0; i < e.n; i++) {
+        assert_true(e.msgs[i].complete);
+        assert_non_null(e.msgs[i].subject);
+        assert_true(e.msgs[i].recipients_total >= 1);
+        rcpts += e.msgs[i].recipients_total;
+    }
+    assert_int_equal(rcpts, 26); /* grep -c ^recipient: on the file */
+    postfix_envelopes_release(&e);
+    free(text);
+}
+
+static const char article[] =
+    "*** ENVELOPE RECORDS deferred/C/C92481E53E3 ***\n"
+    "message_size:           51990             761               1\n"
+    "message_arrival_time: Wed Mar  4 18:51:02 2015\n"
+    "named_attribute: sasl_method=CRAM-MD5\n"
+    "named_attribute: sasl_username=utente@mioserver.it\n"
+    "sender: packagetechsupport@package.lt\n"
+    "named_attribute: log_client_address=79.59.237.73\n"
+    "named_attribute: log_helo_name=User\n"
+    "recipient: a@x.example\n"
+    "recipient: b@x.example\n"
+    "spamstop_recipients: 250\n"
+    "*** MESSAGE CONTENTS deferred/C/C92481E53E3 ***\n"
+    "Subject: =?utf-8?B?SGVsbG8=?=\n"
+    "\t folded part\n"
+    "Received: from x\n"
+    "\tby y\n"
+    "SUBJECT: second subject is ignored\n"
+    "*** HEADER EXTRACTED deferred/C/C92481E53E3 ***\n"
+    "*** MESSAGE FILE END deferred/C/C92481E53E3 ***\n";
+
+/* The article's envelope: SASL evidence, folded headers, recipient count. */
+static void test_envelopes_article(void **state)
+{
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    const struct postfix_message *m;
+
+    (void)state;
+    assert_int_equal(
+        postfix_envelopes_parse(&e, article, sizeof(article) - 1, &err), 0);
+    assert_int_equal(e.n, 1);
+    m = &e.msgs[0];
+    assert_string_equal(m->queue_id, "C92481E53E3");
+    assert_string_equal(m->sasl_username, "utente@mioserver.it");
+    assert_string_equal(m->sasl_method, "CRAM-MD5");
+    assert_string_equal(m->client_address, "79.59.237.73");
+    assert_string_equal(m->sender, "packagetechsupport@package.lt");
+    assert_int_equal(m->arrival_time, 1425495062LL);
+    assert_int_equal(m->n_recipients, 2);
+    assert_int_equal(m->recipients_total, 250);
+    assert_string_equal(m->subject, "=?utf-8?B?SGVsbG8=?=\t folded part");
+    assert_true(m->complete);
+    postfix_envelopes_release(&e);
+}
+
+/* A batch re-read after a vanished id lists messages twice: kept once. */
+static void test_envelopes_duplicates(void **state)
+{
+    static const char text[] = "*** ENVELOPE RECORDS deferred/A/AAA111 ***\n"
+                               "named_attribute: sasl_username=first@x\n"
+                               "*** ENVELOPE RECORDS deferred/B/BBB222 ***\n"
+                               "sender: b@x\n"
+                               "*** MESSAGE FILE END deferred/B/BBB222 ***\n"
+                               "*** ENVELOPE RECORDS deferred/A/AAA111 ***\n"
+                               "named_attribute: sasl_username=again@x\n"
+                               "*** MESSAGE FILE END deferred/A/AAA111 ***\n"
+                               "*** ENVELOPE RECORDS deferred/B/BBB222 ***\n"
+                               "sender: b2@x\n"
+                               "*** MESSAGE FILE END deferred/B/BBB222 ***\n"
+                               "*** SPAMSTOP IDENTIFY END ***\n";
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+
+    (void)state;
+    assert_int_equal(postfix_envelopes_parse(&e, text, sizeof(text) - 1, &err),
+                     0);
+    assert_int_equal(e.n, 2);
+    assert_true(e.end_seen);
+    assert_string_equal(find_msg(&e, "AAA111")->sasl_username, "again@x");
+    assert_true(find_msg(&e, "AAA111")->complete);
+    assert_string_equal(find_msg(&e, "BBB222")->sender, "b2@x");
+    /* the first AAA111 was cut short by the next marker */
+    assert_int_equal(e.anomalies, 1);
+    postfix_envelopes_release(&e);
+}
+
+/*
+ * Text imitating markers (a forged envelope inside a record, stray
+ * markers, bad ids) shows up as anomalies; bad paths are never messages.
+ */
+static void test_envelopes_hostile(void **state)
+{
+    static const char text[] =
+        "garbage before\n"
+        "*** ENVELOPE RECORDS deferred/A/AB12 ***\n"
+        "sender: x\n"
+        "*** ENVELOPE RECORDS deferred/F/FKK1 ***\n"
+        "named_attribute: sasl_username=victim@x\n"
+        "*** MESSAGE FILE END deferred/F/FKK1 ***\n"
+        "*** MESSAGE CONTENTS deferred/A/AB12 ***\n"
+        "*** ENVELOPE RECORDS deferred/A/../../etc/passwd ***\n"
+        "named_attribute: sasl_username=ghost@x\n"
+        "*** MESSAGE FILE END deferred/A/../../etc/passwd ***\n"
+        "*** ENVELOPE RECORDS nowhere/A1 ***\n"
+        "*** ENVELOPE RECORDS deferred/E/E1 ***\n"
+        "message_arrival_time: Xyz Abc 99 99:99:99 1\n"
+        "sender: \x01\x7f\n"
+        "*** MESSAGE FILE END deferred/E/E1 ***\n"
+        "*** ENVELOPE RECORDS deferred/E/E2 ***\n"
+        "recipient: cut";
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    const struct postfix_message *m;
+
+    (void)state;
+    assert_int_equal(postfix_envelopes_parse(&e, text, sizeof(text) - 1, &err),
+                     0);
+    assert_false(e.end_seen);
+    /* AB12 (cut), FKK1 (lives, but flagged by anomalies), E1, E2 (cut) */
+    assert_int_equal(e.n, 4);
+    assert_true(e.anomalies >= 5);
+    assert_false(find_msg(&e, "AB12")->complete);
+    m = find_msg(&e, "E1");
+    assert_int_equal(m->arrival_time, -1);
+    assert_string_equal(m->sender, "??");
+    assert_false(find_msg(&e, "E2")->complete);
+    assert_string_equal(find_msg(&e, "E2")->recipients[0], "cut");
+    postfix_envelopes_release(&e);
+}
+
+/* Builds a message list for identify from a compact description. */
+static struct postfix_message mk(const char *id, const char *user,
+                                 const char *client, const char *script,
+                                 long long t)
+{
+    struct postfix_message m;
+
+    memset(&m, 0, sizeof(m));
+    m.queue_name = "deferred";
+    m.queue_id = id;
+    m.sasl_username = user;
+    m.sender = user != NULL ? user : "www-data@h";
+    m.client_address = client;
+    m.helo_name = client != NULL ? "helo" : NULL;
+    m.x_php_script = script;
+    m.arrival_time = t;
+    m.complete = true;
+    return m;
+}
+
+/* Thresholds: both count and share must hold; ranking; refs; scripts. */
+static void test_identify_flags(void **state)
+{
+    struct postfix_message msgs[200];
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct postfix_thresholds t = POSTFIX_THRESHOLDS_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    static char ids[200][16];
+    size_t i, n = 0;
+
+    (void)state;
+    for (i = 0; i < 120; i++) { /* alice: 120, from two clients */
+        snprintf(ids[n], sizeof(ids[n]), "A%05zX", i);
+        msgs[n] = mk(ids[n], "alice@x.test", i % 3 ? "1.2.3.4" : "5.6.7.8",
+                     NULL, 1000 + (long long)i);
+        n++;
+    }
+    for (i = 0; i < 55; i++) { /* bob: 55 >= 50 but 27.5% of 200 ... */
+        snprintf(ids[n], sizeof(ids[n]), "B%05zX", i);
+        msgs[n] = mk(ids[n], "bob@x.test", "9.9.9.9", NULL, 5);
+        n++;
+    }
+    for (i = 0; i < 10; i++) {
+        snprintf(ids[n], sizeof(ids[n]), "C%05zX", i);
+        msgs[n] = mk(ids[n], "carol@x.test", "8.8.8.8", NULL, 5);
+        n++;
+    }
+    for (i = 0; i < 12; i++) {
+        snprintf(ids[n], sizeof(ids[n]), "D%05zX", i);
+        msgs[n] = mk(ids[n], NULL, NULL, "33:mailer.php", 7);
+        n++;
+    }
+    for (i = 0; i < 3; i++) {
+        snprintf(ids[n], sizeof(ids[n]), "E%05zX", i);
+        msgs[n] = mk(ids[n], NULL, NULL, NULL, 7);
+        n++;
+    }
+    assert_int_equal(n, 200);
+    t.min_share = 0.3;
+    assert_int_equal(postfix_identify(&f, msgs, n, &t, &err), 0);
+    assert_int_equal(f.total, 200);
+    assert_int_equal(f.authenticated, 185);
+    assert_int_equal(f.scripted, 12);
+    assert_int_equal(f.other, 3);
+    assert_int_equal(f.n_accounts, 3);
+    assert_int_equal(f.n_flagged, 1);
+    assert_string_equal(f.accounts[0].username, "alice@x.test");
+    assert_true(f.accounts[0].flagged);
+    assert_int_equal(f.accounts[0].n_refs, 120);
+    assert_string_equal(f.accounts[0].refs[0].queue_id, "A00000");
+    assert_int_equal(f.accounts[0].first_arrival, 1000);
+    assert_int_equal(f.accounts[0].last_arrival, 1119);
+    assert_int_equal(f.accounts[0].clients.distinct, 2);
+    assert_string_equal(f.accounts[0].clients.items[0].value, "1.2.3.4");
+    assert_int_equal(f.accounts[0].clients.items[0].count, 80);
+    assert_int_equal(f.accounts[0].sender_domains.items[0].count, 120);
+    assert_string_equal(f.accounts[1].username, "bob@x.test");
+    assert_false(f.accounts[1].flagged); /* 27.5% < 30% */
+    assert_int_equal(f.accounts[1].n_refs, 0);
+    assert_int_equal(f.flagged_messages, 120);
+    assert_int_equal(f.remainder, 80);
+    assert_int_equal(f.n_scripts, 1);
+    assert_string_equal(f.scripts[0].script, "33:mailer.php");
+    assert_int_equal(f.scripts[0].messages, 12);
+    postfix_findings_release(&f);
+
+    /* lower share: bob too; higher count: nobody */
+    t.min_share = 0.2;
+    assert_int_equal(postfix_identify(&f, msgs, n, &t, &err), 0);
+    assert_int_equal(f.n_flagged, 2);
+    assert_int_equal(f.flagged_messages, 175);
+    postfix_findings_release(&f);
+    t.min_messages = 121;
+    assert_int_equal(postfix_identify(&f, msgs, n, &t, &err), 0);
+    assert_int_equal(f.n_flagged, 0);
+    assert_int_equal(f.remainder, 200);
+    postfix_findings_release(&f);
+    t.min_share = 1.5;
+    assert_int_equal(postfix_identify(&f, msgs, n, &t, &err), SS_EINVAL);
+    postfix_findings_release(&f);
+    /* an empty queue is fine */
+    assert_int_equal(postfix_identify(&f, NULL, 0, NULL, &err), 0);
+    assert_int_equal(f.n_accounts, 0);
+    postfix_findings_release(&f);
+}
+
+/* More distinct values than kept: the rest is counted as other. */
+static void test_identify_bounded_lists(void **state)
+{
+    struct postfix_message msgs[40];
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    static char ids[40][16], ips[40][16];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 40; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "F%05zX", i);
+        snprintf(ips[i], sizeof(ips[i]), "10.0.0.%zu", i < 11 ? 1 : i);
+        msgs[i] = mk(ids[i], "u@x", ips[i], NULL, 1);
+    }
+    assert_int_equal(postfix_identify(&f, msgs, 40, NULL, &err), 0);
+    assert_int_equal(f.accounts[0].clients.distinct, 30);
+    assert_int_equal(f.accounts[0].clients.n, POSTFIX_TOP_VALUES);
+    assert_int_equal(f.accounts[0].clients.items[0].count, 11);
+    assert_int_equal(f.accounts[0].clients.other, 40 - 11 - 9);
+    assert_false(f.accounts[0].flagged); /* 40 < 50 */
+    postfix_findings_release(&f);
+}
+
+/* The lab capture end to end: parse, identify, render, read back. */
+static void test_identify_lab_json(void **state)
+{
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct postfix_thresholds t = {20, 0.2};
+    struct errbuf err = ERRBUF_INIT;
+    size_t len;
+    char *text = fixture("identify-lab.txt", &len), *js = NULL;
+    json_t *root, *s0;
+    json_error_t jerr;
+
+    (void)state;
+    assert_int_equal(postfix_envelopes_parse(&e, text, len, &err), 0);
+    assert_int_equal(postfix_identify_envelopes(&f, &e, &t, &err), 0);
+    assert_int_equal(f.n_flagged, 1);
+    assert_string_equal(f.accounts[0].username, "alice@example.test");
+    assert_int_equal(f.accounts[0].messages, 30);
+    assert_int_equal(f.remainder, 10);
+    assert_int_equal(f.scripted, 3);
+    assert_int_equal(f.other, 2);
+    assert_int_equal(postfix_findings_to_json(&js, &f, &err), 0);
+    root = json_loads(js, 0, &jerr);
+    assert_non_null(root);
+    assert_int_equal(json_integer_value(json_object_get(root, "total")), 40);
+    s0 = json_array_get(json_object_get(root, "suspects"), 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "username")),
+                        "alice@example.test");
+    assert_true(json_is_true(json_object_get(s0, "flagged")));
+    assert_int_equal(json_array_size(json_object_get(s0, "queue_ids")), 30);
+    assert_non_null(strstr(json_string_value(json_object_get(s0, "reason")),
+                           "30 messages (75.0% of 40 queued) reach"));
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(root, "scripts"), 0), "script")),
+        "33:mailer.php");
+    json_decref(root);
+    free(js);
+    postfix_findings_release(&f);
+    postfix_envelopes_release(&e);
+    free(text);
+}
+
+/* Runs sh script in dir with fake tools first on PATH; returns status. */
+static int run_sh(const char *dir, const char *script, const char *input,
+                  char **out)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char path[512], cmd[2048];
+    size_t len;
+    int st;
+
+    snprintf(path, sizeof(path), "%s/script.sh", dir);
+    assert_int_equal(
+        fsio_write_atomic(path, script, strlen(script), 0600, &err), 0);
+    snprintf(path, sizeof(path), "%s/stdin", dir);
+    assert_int_equal(fsio_write_atomic(path, input, strlen(input), 0600, &err),
+                     0);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && PATH=%s/bin:$PATH sh script.sh <stdin >stdout "
+             "2>stderr",
+             dir, dir);
+    st = system(cmd);
+    snprintf(path, sizeof(path), "%s/stdout", dir);
+    assert_int_equal(fsio_read_file(out, &len, path, 1 << 24, &err), 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Writes an executable fake tool into dir/bin. */
+static void fake_tool(const char *dir, const char *name, const char *body)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/bin", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/bin/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n%s", body);
+    fclose(f);
+    chmod(path, 0700);
+}
+
+/*
+ * The identify script with a fake postcat that loses a file in the middle
+ * of a batch (as when a message is delivered between find and read): every
+ * other message is still read, each once.
+ */
+static void test_identify_command_vanished(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", path[600];
+    char *script = postfix_identify_command(), *out = NULL;
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    const char *ids[] = {"1A01", "1A02", "2B03", "2B04", "3C05"};
+    size_t i;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path),
+             "mkdir -p %s/q/deferred/1 %s/q/deferred/2 "
+             "%s/q/hold %s/q/active",
+             dir, dir, dir, dir);
+    assert_int_equal(system(path), 0);
+    for (i = 0; i < 5; i++) {
+        snprintf(path, sizeof(path), "%s/q/%s%s", dir,
+                 i == 4  ? "hold/"
+                 : i < 2 ? "deferred/1/"
+                         : "deferred/2/",
+                 ids[i]);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "user%zu@x\n", i);
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "echo %s/q\n", dir);
+    fake_tool(dir, "postconf", path);
+    /* deletes 2B03 on its first multi-file call, then dies on it */
+    fake_tool(dir, "postcat",
+              "shift 2\n"
+              "if [ $# -gt 1 ] && [ -f deferred/2/2B03 ]; then "
+              "rm deferred/2/2B03; fi\n"
+              "for f do\n"
+              "  [ -f \"$f\" ] || { echo \"fatal: open $f\" >&2; exit 1; }\n"
+              "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
+              "  echo \"named_attribute: sasl_username=$(cat $f)\"\n"
+              "  echo \"named_attribute: client_port=1\"\n"
+              "  echo \"*** MESSAGE CONTENTS $f ***\"\n"
+              "  echo \"Received: x\"\n"
+              "  echo \"Subject: s $f\"\n"
+              "  echo \"*** HEADER EXTRACTED $f ***\"\n"
+              "  echo \"*** MESSAGE FILE END $f ***\"\n"
+              "done\n");
+    assert_int_equal(run_sh(dir, script, "", &out), 0);
+    assert_null(strstr(out, "Received"));    /* filtered on the host */
+    assert_null(strstr(out, "client_port")); /* idem */
+    assert_int_equal(postfix_envelopes_parse(&e, out, strlen(out), &err), 0);
+    assert_true(e.end_seen);
+    assert_int_equal(e.n, 4);
+    for (i = 0; i < e.n; i++)
+        assert_true(e.msgs[i].complete);
+    assert_string_equal(find_msg(&e, "3C05")->queue_name, "hold");
+    assert_string_equal(find_msg(&e, "1A02")->sasl_username, "user1@x");
+    assert_string_equal(find_msg(&e, "1A02")->subject, "s deferred/1/1A02");
+    postfix_envelopes_release(&e);
+    free(out);
+    free(script);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
+/* Remote values enter commands only quoted; ids only on stdin. */
+static void test_commands_quoting(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    const char *ids[] = {"ABC123", "4Xb5Zp0qRTz8Kd"};
+    const char *bad[] = {"ABC123", "A;reboot"};
+    char *s = NULL, *in = NULL;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(
+        postfix_snapshot_command(&s, "/var/lib/spamstop/r'1", false, &err), 0);
+    assert_non_null(strstr(s, "d='/var/lib/spamstop/r'\\''1'\n"));
+    assert_non_null(strstr(s, "--numeric-owner"));
+    assert_non_null(strstr(s, "grep -E '^[0-9A-Za-z]+$'"));
+    free(s);
+    assert_int_equal(postfix_snapshot_command(&s, "relative", true, &err),
+                     SS_EINVAL);
+    assert_null(s);
+    assert_int_equal(
+        postfix_snapshot_fetch_command(&s, "/x/y", "queue.tar", &err), 0);
+    assert_string_equal(s, "exec cat -- '/x/y/queue.tar'");
+    free(s);
+    assert_int_equal(postfix_snapshot_fetch_command(&s, "/x/y", "../etc", &err),
+                     SS_EINVAL);
+    assert_int_equal(postfix_restore_command(&s, "/x/$(reboot)/queue.tar",
+                                             POSTFIX_RESTORE_TO_HOLD, &err),
+                     0);
+    assert_non_null(strstr(s, "t='/x/$(reboot)/queue.tar'\n"));
+    free(s);
+    assert_int_equal(postfix_postsuper_command(&s, POSTFIX_DELETE, true, &err),
+                     0);
+    assert_non_null(strstr(s, "postsuper -d - hold"));
+    assert_non_null(strstr(s, "exit 75"));
+    free(s);
+    assert_int_equal(postfix_postsuper_command(&s, POSTFIX_HOLD, false, &err),
+                     0);
+    assert_non_null(strstr(s, "postsuper -h -"));
+    assert_null(strstr(s, "exit 75"));
+    free(s);
+    assert_int_equal(postfix_ids_input(&in, &len, ids, 2, &err), 0);
+    assert_string_equal(in, "ABC123\n4Xb5Zp0qRTz8Kd\n");
+    assert_int_equal(len, 22);
+    free(in);
+    assert_int_equal(postfix_ids_input(&in, &len, bad, 2, &err), SS_EINVAL);
+    assert_null(in);
+    assert_non_null(strstr(err.msg, "A;reboot"));
+}
+
+/* Service detection, start/stop/status texts and postsuper totals. */
+static void test_commands_service(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    enum postfix_service svc;
+    const char *totals = "postsuper: warning: x\n"
+                         "postsuper: Placed on hold: 412 messages\n"
+                         "postsuper: Deleted: 1 message\n";
+    char *s = NULL;
+    size_t n;
+
+    (void)state;
+    s = postfix_service_detect_command();
+    assert_non_null(strstr(s, "/etc/init.d/postfix"));
+    free(s);
+    assert_int_equal(postfix_service_parse(&svc, "sysv\n", 5, &err), 0);
+    assert_int_equal(svc, POSTFIX_SERVICE_SYSV);
+    assert_int_equal(postfix_service_parse(&svc, "postfix", 7, &err), 0);
+    assert_int_equal(svc, POSTFIX_SERVICE_POSTFIX);
+    assert_int_equal(postfix_service_parse(&svc, "none\n", 5, &err), SS_EINVAL);
+    assert_int_equal(postfix_service_parse(&svc, "", 0, &err), SS_EINVAL);
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_SYSTEMD,
+                                             POSTFIX_STOP, 20, &err),
+                     0);
+    assert_non_null(strstr(s, "systemctl stop postfix.service"));
+    assert_non_null(strstr(s, "[ $i -ge 20 ]"));
+    free(s);
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_SYSV,
+                                             POSTFIX_START, 5, &err),
+                     0);
+    assert_non_null(strstr(s, "if ! postfix status"));
+    assert_non_null(strstr(s, "/etc/init.d/postfix start"));
+    free(s);
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
+                                             POSTFIX_STOP, 5, &err),
+                     SS_EINVAL);
+    assert_int_equal(
+        postfix_postsuper_parse_count(&n, totals, strlen(totals), &err), 0);
+    assert_int_equal(n, 413);
+    assert_int_equal(postfix_postsuper_parse_count(&n, "", 0, &err), 0);
+    assert_int_equal(n, 0);
+}
+
+/*
+ * Service commands against a fake postfix whose state is a file: stop and
+ * start are idempotent and wait for postfix status to agree.
+ */
+static void test_commands_service_run(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", cmd[600];
+    struct errbuf err = ERRBUF_INIT;
+    char *s = NULL, *out = NULL;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "case $1 in status) [ -f %s/running ];;\n"
+             "start) [ -f %s/running ] && exit 1; touch %s/running;;\n"
+             "stop) [ -f %s/running ] || exit 1; rm %s/running;;\n"
+             "esac\n",
+             dir, dir, dir, dir, dir);
+    fake_tool(dir, "postfix", cmd);
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
+                                             POSTFIX_STATUS, 0, &err),
+                     0);
+    assert_int_equal(run_sh(dir, s, "", &out), 1);
+    free(out);
+    free(s);
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
+                                             POSTFIX_START, 2, &err),
+                     0);
+    assert_int_equal(run_sh(dir, s, "", &out), 0);
+    free(out);
+    assert_int_equal(run_sh(dir, s, "", &out), 0); /* again: no harm */
+    free(out);
+    free(s);
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
+                                             POSTFIX_STOP, 2, &err),
+                     0);
+    assert_int_equal(run_sh(dir, s, "", &out), 0);
+    free(out);
+    assert_int_equal(run_sh(dir, s, "", &out), 0);
+    free(out);
+    free(s);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Builds n synthetic messages of postcat text like the identify output. */
+static void synth(struct buf *b, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char p[32];
+        snprintf(p, sizeof(p), "deferred/%X/%zX", (unsigned)(i % 16),
+                 (size_t)0x100000 + i);
+        buf_printf(b,
+                   "*** ENVELOPE RECORDS %s ***\n"
+                   "message_arrival_time: Sat Nov 28 09:33:03 2026\n"
+                   "named_attribute: sasl_method=PLAIN\n"
+                   "named_attribute: sasl_username=user%zu@example.test\n"
+                   "sender: user%zu@example.test\n"
+                   "named_attribute: log_client_address=10.0.%zu.%zu\n"
+                   "named_attribute: log_helo_name=helo%zu.example\n"
+                   "*** MESSAGE CONTENTS %s ***\n"
+                   "From: <user%zu@example.test>\n"
+                   "Subject: Cheap watches number %zu for you\n"
+                   "Message-ID: <%zu.abcdef@example.test>\n"
+                   "*** HEADER EXTRACTED %s ***\n"
+                   "recipient: rcpt%zu@remote.example\n"
+                   "*** MESSAGE FILE END %s ***\n",
+                   p, i % 7, i % 7, i % 200, i % 250, i % 5, p, i % 7, i, i, p,
+                   i, p);
+    }
+    buf_adds(b, "*** SPAMSTOP IDENTIFY END ***\n");
+}
+
+/* 50,000 messages: parse and identify; prints MB/s (not asserted). */
+static void test_throughput(void **state)
+{
+    struct buf b = BUF_INIT;
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct timespec t0, t1, t2;
+    double parse_s, ident_s;
+
+    (void)state;
+    synth(&b, 50000);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(postfix_envelopes_parse(&e, b.data, b.len, &err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(postfix_identify_envelopes(&f, &e, NULL, &err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    assert_int_equal(e.n, 50000);
+    assert_int_equal(e.anomalies, 0);
+    assert_int_equal(f.n_accounts, 7);
+    assert_int_equal(f.n_flagged, 0); /* 1/7 of the queue < 20% */
+    parse_s = (double)(t1.tv_sec - t0.tv_sec) +
+              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ident_s = (double)(t2.tv_sec - t1.tv_sec) +
+              (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+    printf("postcat parse: %zu bytes, 50000 messages in %.3f s = %.0f MB/s; "
+           "identify %.3f s\n",
+           b.len, parse_s, (double)b.len / 1e6 / parse_s, ident_s);
+    postfix_findings_release(&f);
+    postfix_envelopes_release(&e);
+    buf_release(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_queue_lab),
+        cmocka_unit_test(test_queue_malformed),
+        cmocka_unit_test(test_queue_too_big),
+        cmocka_unit_test(test_queue_id_syntax),
+        cmocka_unit_test(test_envelopes_lab),
+        cmocka_unit_test(test_envelopes_raw_postcat),
+        cmocka_unit_test(test_envelopes_article),
+        cmocka_unit_test(test_envelopes_duplicates),
+        cmocka_unit_test(test_envelopes_hostile),
+        cmocka_unit_test(test_identify_flags),
+        cmocka_unit_test(test_identify_bounded_lists),
+        cmocka_unit_test(test_identify_lab_json),
+        cmocka_unit_test(test_identify_command_vanished),
+        cmocka_unit_test(test_commands_quoting),
+        cmocka_unit_test(test_commands_service),
+        cmocka_unit_test(test_commands_service_run),
+        cmocka_unit_test(test_throughput),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
