@@ -44,6 +44,7 @@ static void print_plan(const struct playbook *pb)
         show("undo", s->undo);
         show("probe", s->probe);
         show("commit", s->commit);
+        show("uncommit", s->uncommit);
         show("register", s->register_name);
         show("when", s->when);
     }

@@ -1,5 +1,6 @@
 /* spamstop respond (and the driver rollback and resume share). */
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "cmd.h"
 #include "spamstop/audit.h"
 #include "spamstop/engine.h"
+#include "spamstop/inventory.h"
 #include "spamstop/rundir.h"
 
 enum respond_opt {
@@ -19,10 +21,12 @@ enum respond_opt {
     OPT_MAX_FAIL,
     OPT_PARAM,
     OPT_HOST,
+    OPT_LIMIT,
 };
 
 static const char respond_help[] =
-    "usage: spamstop respond [OPTIONS] [-p PLAYBOOK] HOST...\n"
+    "usage: spamstop respond [OPTIONS] [-p PLAYBOOK] [-i INVENTORY] "
+    "[HOST...]\n"
     "\n"
     "Runs the playbook on every HOST in parallel, each host as a saga: every\n"
     "change is journaled before it is made, a failed host is rolled back.\n"
@@ -32,6 +36,10 @@ static const char respond_help[] =
     "\n"
     "Options:\n"
     "  -p, --playbook FILE     the playbook (default: compromised-account)\n"
+    "  -i, --inventory FILE    hosts from an Ansible INI or JSON inventory\n"
+    "                          (with HOSTs: both)\n"
+    "  -l, --limit PATTERN     only these hosts or groups (Ansible syntax,\n"
+    "                          see docs/inventory.md)\n"
     "      --param K=V         set a playbook parameter (repeatable)\n"
     "  -n, --dry-run           run read-only steps and probes only; print\n"
     "                          what each host would get; change nothing\n"
@@ -91,19 +99,126 @@ static void put_clean(FILE *f, const char *s)
 /* What the progress and host-end callbacks need. */
 struct ui {
     struct rundir *rd;
+    struct audit *audit; /* its anchor goes into run.json */
     struct engine_host *hosts;
     size_t n;
     bool json;
-    bool save; /* update run.json as hosts end */
+    bool dry_run; /* the engine pass running now is a dry run */
+    bool save;    /* update run.json as hosts end */
 };
 
-/* engine: progress lines on stderr. */
+/* Writes one JSON object as a line on stdout (the --json event stream). */
+static void json_line(json_t *o)
+{
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+    if (text != NULL) {
+        flockfile(stdout);
+        printf("%s\n", text);
+        fflush(stdout);
+        funlockfile(stdout);
+    }
+    free(text);
+    json_decref(o);
+}
+
+/* The --json object for a host that ended (from its engine_host). */
+static json_t *host_json(const struct engine_host *h, const char *event)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "event", json_string(event));
+    json_object_set_new(o, "host", json_string(h->target.name));
+    json_object_set_new(o, "state", json_string(host_state_name(h->state)));
+    json_object_set_new(o, "failed_step",
+                        h->failed_step >= 0 ? json_integer(h->failed_step + 1)
+                                            : json_null());
+    json_object_set_new(
+        o, "error", h->err.code != 0 ? json_string(h->err.msg) : json_null());
+    json_object_set_new(
+        o, "plan", h->plan.len > 0 ? json_string(h->plan.data) : json_null());
+    return o;
+}
+
+/* How an engine event word reads in the --json stream. */
+struct event_map {
+    const char *what;
+    const char *event; /* "step-start" or "step-end" */
+    const char *phase; /* "run", "undo", "commit", "uncommit" */
+    int ok;            /* step-end: 1 ok, 0 failed, -1 skipped */
+};
+
+static const struct event_map event_maps[] = {
+    {"start", "step-start", "run", 1},
+    {"done", "step-end", "run", 1},
+    {"failed", "step-end", "run", 0},
+    {"skipped", "step-end", "run", -1},
+    {"undo", "step-start", "undo", 1},
+    {"undone", "step-end", "undo", 1},
+    {"undo-failed", "step-end", "undo", 0},
+    {"commit", "step-start", "commit", 1},
+    {"committed", "step-end", "commit", 1},
+    {"commit-failed", "step-end", "commit", 0},
+    {"uncommit", "step-start", "uncommit", 1},
+    {"uncommitted", "step-end", "uncommit", 1},
+    {"uncommit-failed", "step-end", "uncommit", 0},
+};
+
+/* engine (--json): one event object per line on stdout. */
+static void json_event(struct ui *ui, const struct engine_event *ev)
+{
+    json_t *o;
+    size_t i;
+
+    if (strcmp(ev->what, "state") == 0) {
+        for (i = 0; i < ui->n; i++)
+            if (strcmp(ui->hosts[i].target.name, ev->host) == 0) {
+                o = host_json(&ui->hosts[i], "host-end");
+                json_object_set_new(o, "dry_run", json_boolean(ui->dry_run));
+                json_line(o);
+            }
+        return;
+    }
+    o = json_object();
+    if (strcmp(ev->what, "connected") == 0) {
+        json_object_set_new(o, "event", json_string("host-start"));
+        json_object_set_new(o, "host", json_string(ev->host));
+        json_object_set_new(o, "fingerprint", json_string(ev->detail));
+        json_line(o);
+        return;
+    }
+    for (i = 0; i < sizeof(event_maps) / sizeof(event_maps[0]); i++)
+        if (strcmp(event_maps[i].what, ev->what) == 0)
+            break;
+    if (i == sizeof(event_maps) / sizeof(event_maps[0])) {
+        json_object_set_new(o, "event", json_string("progress"));
+        json_object_set_new(o, "what", json_string(ev->what));
+    } else {
+        json_object_set_new(o, "event", json_string(event_maps[i].event));
+        json_object_set_new(o, "phase", json_string(event_maps[i].phase));
+        if (strcmp(event_maps[i].event, "step-end") == 0)
+            json_object_set_new(o, "ok",
+                                event_maps[i].ok < 0
+                                    ? json_null()
+                                    : json_boolean(event_maps[i].ok));
+    }
+    json_object_set_new(o, "host", json_string(ev->host));
+    if (ev->step != NULL)
+        json_object_set_new(o, "step", json_string(ev->step));
+    if (ev->detail != NULL)
+        json_object_set_new(o, "detail", json_string(ev->detail));
+    json_line(o);
+}
+
+/* engine: progress lines on stderr (or the --json stream on stdout). */
 static void on_event(void *arg, const struct engine_event *ev)
 {
     struct ui *ui = arg;
 
-    if (ui->json)
+    if (ui->json) {
+        json_event(ui, ev);
         return;
+    }
     flockfile(stderr);
     fprintf(stderr, "%s: ", ev->host);
     if (ev->step != NULL) {
@@ -120,6 +235,21 @@ static void on_event(void *arg, const struct engine_event *ev)
     funlockfile(stderr);
 }
 
+/* Syncs the trail and copies its anchor (count, head) into run.json's info. */
+static void take_anchor(struct ui *ui)
+{
+    struct audit_anchor an;
+    struct errbuf e = ERRBUF_INIT;
+
+    if (ui->audit == NULL)
+        return;
+    if (audit_sync(ui->audit, &e) < 0)
+        cmd_error("cannot sync the audit trail: %s", e.msg);
+    audit_get_anchor(ui->audit, &an);
+    ui->rd->info.audit_records = an.records;
+    memcpy(ui->rd->info.audit_head, an.head, sizeof(an.head));
+}
+
 /* engine (under its lock): records a host's state in run.json. */
 static void on_host_end(void *arg, size_t i)
 {
@@ -130,6 +260,7 @@ static void on_host_end(void *arg, size_t i)
 
     if (!ui->save || ui->hosts[i].state == HOST_NOTHING)
         return;
+    take_anchor(ui);
     for (k = 0; k < ui->rd->info.hosts.n; k++) {
         if (strcmp(ui->rd->info.hosts.v[k], ui->hosts[i].target.name) != 0)
             continue;
@@ -197,38 +328,32 @@ static int exit_of(const struct engine_host *h, size_t n, bool interrupted,
     return failed ? EXIT_ROLLED_BACK : EXIT_OK;
 }
 
-/* Prints each host's outcome and the recap. */
+/* Prints each host's outcome and the recap (--json: the run-end event). */
 static void print_recap(const struct ui *ui, const char *what,
                         const char *outcome, int code)
 {
     json_t *o;
-    char *text;
     size_t i;
 
+    if (ui->json) {
+        o = json_object();
+        json_object_set_new(o, "event", json_string("run-end"));
+        json_object_set_new(o, "run_id", json_string(ui->rd->info.run_id));
+        json_object_set_new(o, "command", json_string(what));
+        json_object_set_new(o, "outcome", json_string(outcome));
+        json_object_set_new(o, "exit", json_integer(code));
+        json_object_set_new(
+            o, "audit_records",
+            json_integer((json_int_t)ui->rd->info.audit_records));
+        json_object_set_new(o, "audit_head",
+                            ui->rd->info.audit_records > 0
+                                ? json_string(ui->rd->info.audit_head)
+                                : json_null());
+        json_line(o);
+        return;
+    }
     for (i = 0; i < ui->n; i++) {
         const struct engine_host *h = &ui->hosts[i];
-        if (ui->json) {
-            o = json_object();
-            json_object_set_new(o, "host", json_string(h->target.name));
-            json_object_set_new(o, "state",
-                                json_string(host_state_name(h->state)));
-            json_object_set_new(o, "failed_step",
-                                h->failed_step >= 0
-                                    ? json_integer(h->failed_step + 1)
-                                    : json_null());
-            json_object_set_new(o, "error",
-                                h->err.code != 0 ? json_string(h->err.msg)
-                                                 : json_null());
-            json_object_set_new(o, "plan",
-                                h->plan.len > 0 ? json_string(h->plan.data)
-                                                : json_null());
-            text = json_dumps(o, JSON_COMPACT);
-            if (text != NULL)
-                printf("%s\n", text);
-            free(text);
-            json_decref(o);
-            continue;
-        }
         if (h->plan.len > 0) {
             printf("== %s: plan ==\n", h->target.name);
             put_clean(stdout, h->plan.data);
@@ -240,22 +365,33 @@ static void print_recap(const struct ui *ui, const char *what,
         }
         putchar('\n');
     }
-    if (ui->json) {
-        o = json_object();
-        json_object_set_new(o, "run_id", json_string(ui->rd->info.run_id));
-        json_object_set_new(o, "command", json_string(what));
-        json_object_set_new(o, "outcome", json_string(outcome));
-        json_object_set_new(o, "exit", json_integer(code));
-        text = json_dumps(o, JSON_COMPACT);
-        if (text != NULL)
-            printf("%s\n", text);
-        free(text);
-        json_decref(o);
-    } else {
-        printf("%s: run %s: %s (exit %d)\n", what, ui->rd->info.run_id, outcome,
-               code);
-    }
+    printf("%s: run %s: %s (exit %d)\n", what, ui->rd->info.run_id, outcome,
+           code);
+    if (ui->rd->info.audit_records > 0)
+        printf("audit: %" PRIu64 ":%s\n", ui->rd->info.audit_records,
+               ui->rd->info.audit_head);
     fflush(stdout);
+}
+
+/* --json: the run-start event. */
+static void print_start(const struct ui *ui, const char *what)
+{
+    json_t *o, *a;
+    size_t i;
+
+    if (!ui->json)
+        return;
+    o = json_object();
+    a = json_array();
+    for (i = 0; i < ui->n; i++)
+        json_array_append_new(a, json_string(ui->hosts[i].target.name));
+    json_object_set_new(o, "event", json_string("run-start"));
+    json_object_set_new(o, "run_id", json_string(ui->rd->info.run_id));
+    json_object_set_new(o, "command", json_string(what));
+    json_object_set_new(o, "playbook", json_string(ui->rd->info.playbook));
+    json_object_set_new(o, "dry_run", json_boolean(ui->dry_run));
+    json_object_set_new(o, "hosts", a);
+    json_line(o);
 }
 
 /* Asks on the terminal; true only for an explicit yes. */
@@ -330,11 +466,59 @@ static int apply_params(struct playbook *pb, char **params, size_t n)
     return 0;
 }
 
+/*
+ * The hosts to act on: the inventory's (-i) and the named ones, narrowed
+ * by --limit.  Prints the error and returns -1 when there is one.  The
+ * caller frees *out with inventory_targets_free.
+ */
+static int select_targets(struct exec_target **out, size_t *out_n,
+                          const char *inv_path, char *const *names,
+                          size_t nnames, const char *limit)
+{
+    struct inventory *inv = NULL;
+    struct errbuf e = ERRBUF_INIT;
+    size_t i;
+    int r = -1;
+
+    *out = NULL;
+    *out_n = 0;
+    if (inv_path != NULL) {
+        if (inventory_load(&inv, inv_path, &e) < 0) {
+            cmd_error("%s", e.msg);
+            goto out;
+        }
+    } else if ((inv = inventory_new()) == NULL) {
+        cmd_error("out of memory");
+        goto out;
+    }
+    for (i = 0; i < nnames; i++) {
+        if (inventory_add_host(inv, names[i], &e) < 0) {
+            cmd_error("%s", e.msg);
+            goto out;
+        }
+    }
+    if (inventory_count(inv) == 0) {
+        cmd_error("respond: no hosts (name some, or give an inventory with "
+                  "-i)");
+        goto out;
+    }
+    if (inventory_select(out, out_n, inv, limit, &e) < 0) {
+        cmd_error("%s", e.msg);
+        goto out;
+    }
+    r = 0;
+out:
+    inventory_free(inv);
+    return r;
+}
+
 int cmd_respond(int argc, char **argv)
 {
     static const struct option longopts[] = {
         CMD_COMMON_LONG_OPTIONS,
         {"playbook", required_argument, NULL, 'p'},
+        {"inventory", required_argument, NULL, 'i'},
+        {"limit", required_argument, NULL, 'l'},
         {"dry-run", no_argument, NULL, 'n'},
         {"yes", no_argument, NULL, 'y'},
         {"max-fail", required_argument, NULL, OPT_MAX_FAIL},
@@ -350,10 +534,11 @@ int cmd_respond(int argc, char **argv)
     struct executor *ex = NULL;
     struct audit *audit = NULL;
     struct engine_host *hosts = NULL;
+    struct exec_target *targets = NULL;
     struct ui ui;
-    const char *pbpath = NULL, *outcome;
+    const char *pbpath = NULL, *outcome, *inv_path = NULL, *limit = NULL;
     char defpath[4096];
-    char **params = NULL;
+    char **params = NULL, **names = NULL;
     size_t nparams = 0, n = 0, i;
     bool dry_run = false, yes = false;
     int c, code = EXIT_USAGE;
@@ -362,7 +547,7 @@ int cmd_respond(int argc, char **argv)
     engine_opts_init(&eo);
     params = calloc((size_t)argc + 1, sizeof(*params));
     optind = 1;
-    while ((c = getopt_long(argc, argv, "F:p:nyh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "F:p:i:l:nyh", longopts, NULL)) != -1) {
         int k = cmd_common_option(&co, c, optarg);
         if (k < 0)
             goto out;
@@ -370,6 +555,8 @@ int cmd_respond(int argc, char **argv)
             continue;
         switch (c) {
         case 'p': pbpath = optarg; break;
+        case 'i': inv_path = optarg; break;
+        case 'l': limit = optarg; break;
         case 'n': dry_run = true; break;
         case 'y': yes = true; break;
         case OPT_MAX_FAIL:
@@ -385,11 +572,19 @@ int cmd_respond(int argc, char **argv)
         default: fputs(respond_help, stderr); goto out;
         }
     }
-    n = (size_t)(argc - optind);
-    if (n == 0) {
-        cmd_error("respond: name at least one host");
+    if (argc == optind && inv_path == NULL) {
+        cmd_error("respond: name at least one host, or an inventory (-i)");
         goto out;
     }
+    if (select_targets(&targets, &n, inv_path, argv + optind,
+                       (size_t)(argc - optind), limit) < 0)
+        goto out;
+    if ((names = calloc(n + 1, sizeof(*names))) == NULL) {
+        cmd_error("out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        names[i] = targets[i].name;
     if (pbpath == NULL) {
         if (playbook_default_path(defpath, sizeof(defpath), &e) < 0) {
             cmd_error("%s", e.msg);
@@ -409,10 +604,14 @@ int cmd_respond(int argc, char **argv)
                   "for confirmation on");
         goto out;
     }
-    if (rundir_create(&rd, cmd_state_dir(&co), pb,
-                      (const char *const *)(argv + optind), n, dry_run,
-                      &e) < 0) {
+    if (rundir_create(&rd, cmd_state_dir(&co), pb, (const char *const *)names,
+                      n, dry_run, &e) < 0) {
         cmd_error("%s", e.msg);
+        goto out;
+    }
+    if (run_info_set_targets(&rd->info, targets, n) < 0 ||
+        rundir_save(rd, &e) < 0) {
+        cmd_error("cannot record the hosts in run.json: %s", e.msg);
         goto out;
     }
     if ((audit = open_audit(rd)) == NULL)
@@ -424,7 +623,7 @@ int cmd_respond(int argc, char **argv)
     }
     for (i = 0; i < n; i++) {
         engine_host_init(&hosts[i]);
-        if ((hosts[i].target.name = strdup(argv[optind + i])) == NULL) {
+        if (exec_target_copy(&hosts[i].target, &targets[i]) < 0) {
             cmd_error("out of memory");
             goto out;
         }
@@ -432,6 +631,7 @@ int cmd_respond(int argc, char **argv)
     catch_signals();
     memset(&ui, 0, sizeof(ui));
     ui.rd = rd;
+    ui.audit = audit;
     ui.hosts = hosts;
     ui.n = n;
     ui.json = co.json;
@@ -452,6 +652,8 @@ int cmd_respond(int argc, char **argv)
         /* on a terminal: show the plan from the real data, then ask */
         eo.dry_run = true;
         ui.save = false;
+        ui.dry_run = true;
+        print_start(&ui, "plan");
         engine_respond(hosts, n, &eo, &e);
         print_recap(&ui, "plan", "dry-run", EXIT_OK);
         if (!confirm("proceed?")) {
@@ -459,6 +661,7 @@ int cmd_respond(int argc, char **argv)
             free(rd->info.outcome);
             rd->info.outcome = strdup("dry-run");
             rd->info.finished = time(NULL);
+            take_anchor(&ui);
             rundir_save(rd, &e);
             goto out;
         }
@@ -471,6 +674,8 @@ int cmd_respond(int argc, char **argv)
         ui.save = true;
     }
     eo.dry_run = dry_run;
+    ui.dry_run = dry_run;
+    print_start(&ui, dry_run ? "dry-run" : "respond");
     if (engine_respond(hosts, n, &eo, &e) < 0) {
         cmd_error("%s", e.msg);
         goto out;
@@ -482,6 +687,7 @@ int cmd_respond(int argc, char **argv)
     rd->info.finished = time(NULL);
     for (i = 0; i < n && !dry_run; i++)
         on_host_end(&ui, i);
+    take_anchor(&ui);
     if (rd->info.outcome == NULL || rundir_save(rd, &e) < 0)
         cmd_error("cannot update run.json: %s", e.msg);
     print_recap(&ui, dry_run ? "dry-run" : "respond", outcome, code);
@@ -494,6 +700,8 @@ out:
     rundir_free(rd);
     playbook_free(pb);
     free(params);
+    free(names);
+    inventory_targets_free(targets, n);
     return code;
 }
 
@@ -538,8 +746,9 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         case 'h':
             printf(again_help, mode,
                    rollback ? "Undoes what run RUN-ID changed, host by host, "
-                              "newest step first,\nstopping at a pivot or "
-                              "a committed step."
+                              "newest step first\n(a committed step by its "
+                              "uncommit), stopping at a pivot or at a\n"
+                              "committed step without an uncommit."
                             : "Finishes an interrupted run: what was going "
                               "forward goes on (steps,\nthen commit), what "
                               "was rolling back is rolled back.");
@@ -579,7 +788,13 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         if (!take)
             continue;
         engine_host_init(&hosts[n]);
-        hosts[n].target.name = strdup(name);
+        if (rd->info.targets != NULL
+                ? exec_target_copy(&hosts[n].target, &rd->info.targets[i]) < 0
+                : (hosts[n].target.name = strdup(name)) == NULL) {
+            cmd_error("out of memory");
+            n++;
+            goto out;
+        }
         st = host_state_parse(rd->info.host_states.v[i]);
         hosts[n].state = st < 0 ? HOST_PENDING : (enum host_state)st;
         n++;
@@ -616,6 +831,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     catch_signals();
     memset(&ui, 0, sizeof(ui));
     ui.rd = rd;
+    ui.audit = audit;
     ui.hosts = hosts;
     ui.n = n;
     ui.json = co.json;
@@ -632,6 +848,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     eo.event_arg = &ui;
     eo.on_host_end = on_host_end;
     eo.host_end_arg = &ui;
+    print_start(&ui, mode);
     if ((rollback ? engine_rollback(hosts, n, &eo, &e)
                   : engine_resume(hosts, n, &eo, &e)) < 0) {
         cmd_error("%s", e.msg);
@@ -651,6 +868,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         free(rd->info.outcome);
         rd->info.outcome = strdup(outcome);
         rd->info.finished = time(NULL);
+        take_anchor(&ui);
         if (rd->info.outcome == NULL || rundir_save(rd, &e) < 0)
             cmd_error("cannot update run.json: %s", e.msg);
         print_recap(&ui, mode, rd->info.outcome ? rd->info.outcome : "?", code);

@@ -112,4 +112,5 @@ const struct action_ops action_require = {
     require_parse, require_free,
     NULL,          require_apply,
     NULL,          NULL,
+    NULL,
 };

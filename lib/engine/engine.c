@@ -669,6 +669,7 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
 
     step_reset(hr, i, "read");
     memset(o, 0, sizeof(*o));
+    emit(hr, s->name, "start", NULL);
     if (s->ops != NULL) {
         ctx_fill(&ctx, hr);
         r = s->ops->prepare != NULL ? s->ops->prepare(&ctx, s->params, &e) : 0;
@@ -676,13 +677,16 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
             r = s->ops->apply(&ctx, s->params, &e);
         action_outcome(o, r, &e);
     } else {
-        if ((r = render_dup(hr, &cmd, s->run, &o->err)) < 0)
+        if ((r = render_dup(hr, &cmd, s->run, &o->err)) < 0) {
+            emit(hr, s->name, "failed", o->err.msg);
             return r;
+        }
         if (hr->missing) {
             plan_line(hr,
                       "  [%zu] %s (read-only): not run, it needs "
                       "results that only a real run produces",
                       i + 1, s->name);
+            emit(hr, s->name, "skipped", "needs results of a real run");
             free(cmd);
             return 1;
         }
@@ -691,6 +695,7 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
     }
     if (hr->dead)
         return SS_ERR;
+    emit(hr, s->name, o->ok ? "done" : "failed", o->ok ? NULL : o->err.msg);
     if (!o->ok)
         return 0;
     if (hr->o->dry_run)
@@ -715,7 +720,8 @@ static int step_dry(struct hostrun *hr, size_t i)
     struct action_ctx ctx;
     struct errbuf e = ERRBUF_INIT;
     struct outcome o;
-    char *run = NULL, *undo = NULL, *commit = NULL, *probe = NULL;
+    char *run = NULL, *undo = NULL, *commit = NULL, *uncommit = NULL;
+    char *probe = NULL;
     size_t k;
     int r = 0;
 
@@ -732,6 +738,10 @@ static int step_dry(struct hostrun *hr, size_t i)
             errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
             return hr->dead ? SS_ERR : r;
         }
+        if (s->ops->commit != NULL && s->ops->uncommit == NULL &&
+            s->kind != STEP_PIVOT)
+            plan_line(hr, "      no uncommit: a rollback after the commit "
+                          "stops here");
         keep_results(hr, i);
         return 0;
     }
@@ -739,7 +749,8 @@ static int step_dry(struct hostrun *hr, size_t i)
         if ((r = render_dup(hr, &probe, s->probe, &e)) < 0)
             goto out;
         if (!hr->missing) {
-            run_shell(hr, "probe", probe, s->register_name != NULL, &o);
+            /* kept also without "register": the plan shows the output */
+            run_shell(hr, "probe", probe, true, &o);
             if (hr->dead) {
                 r = SS_ERR;
                 goto out;
@@ -761,19 +772,26 @@ static int step_dry(struct hostrun *hr, size_t i)
     }
     if ((r = render_dup(hr, &run, s->run, &e)) < 0 ||
         (r = render_dup(hr, &undo, s->undo, &e)) < 0 ||
-        (r = render_dup(hr, &commit, s->commit, &e)) < 0)
+        (r = render_dup(hr, &commit, s->commit, &e)) < 0 ||
+        (r = render_dup(hr, &uncommit, s->uncommit, &e)) < 0)
         goto out;
     plan_line(hr, "      would run: %s", run);
     if (undo != NULL)
         plan_line(hr, "      undo:      %s", undo);
     if (commit != NULL)
         plan_line(hr, "      at commit: %s", commit);
+    if (uncommit != NULL)
+        plan_line(hr, "      uncommit:  %s", uncommit);
+    else if (commit != NULL && s->kind != STEP_PIVOT)
+        plan_line(hr, "      no uncommit: a rollback after the commit "
+                      "stops here");
 out:
     if (r < 0 && hr->h->err.code == 0)
         errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
     free(run);
     free(undo);
     free(commit);
+    free(uncommit);
     free(probe);
     return r;
 }
@@ -825,7 +843,8 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
     struct journal_record rec;
     struct action_ctx ctx;
     struct errbuf e = ERRBUF_INIT;
-    char *run = NULL, *undo = NULL, *commit = NULL, *undo_file = NULL;
+    char *run = NULL, *undo = NULL, *commit = NULL, *uncommit = NULL;
+    char *undo_file = NULL;
     int r = 0;
 
     step_reset(hr, i, "prepare");
@@ -855,7 +874,8 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
         hr->cur_has_results = false;
     } else if ((r = render_dup(hr, &run, s->run, &o->err)) < 0 ||
                (r = render_dup(hr, &undo, s->undo, &o->err)) < 0 ||
-               (r = render_dup(hr, &commit, s->commit, &o->err)) < 0) {
+               (r = render_dup(hr, &commit, s->commit, &o->err)) < 0 ||
+               (r = render_dup(hr, &uncommit, s->uncommit, &o->err)) < 0) {
         o->ok = false;
         r = 0;
         goto out;
@@ -866,6 +886,7 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
     set_str(&st->command, run);
     set_str(&st->undo, undo);
     set_str(&st->commit, commit);
+    set_str(&st->uncommit, uncommit);
     set_str(&st->undo_file, undo_file);
     set_str(&st->undo_data, hr->undo_secret ? NULL : hr->undo_data);
     journal_record_init(&rec, JOURNAL_INTENT, (int)i);
@@ -874,6 +895,7 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
     rec.command = run;
     rec.undo = undo;
     rec.commit = commit;
+    rec.uncommit = uncommit;
     rec.undo_file = undo_file;
     rec.undo_data = st->undo_data;
     if ((r = jwrite(hr, &rec)) < 0)
@@ -923,6 +945,7 @@ out:
     free(run);
     free(undo);
     free(commit);
+    free(uncommit);
     free(undo_file);
     return r;
 }
@@ -989,6 +1012,103 @@ static void run_undo(struct hostrun *hr, size_t i, struct outcome *o)
     }
 }
 
+/*
+ * Runs the uncommit of step i (whose commit ran or may have run) as the
+ * journal recorded it.  Built-in actions get the undo and commit JSON.
+ */
+static void run_uncommit(struct hostrun *hr, size_t i, struct outcome *o)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct jstep *st = &hr->js.steps[i];
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    char *data = NULL;
+    int r;
+
+    step_reset(hr, i, "uncommit");
+    if (st->uncommit != NULL) {
+        run_shell(hr, "uncommit", st->uncommit, false, o);
+        return;
+    }
+    if (s->ops == NULL || s->ops->uncommit == NULL) {
+        memset(o, 0, sizeof(*o));
+        errbuf_set(&o->err, SS_ERR, "no uncommit for step '%s'", s->name);
+        return;
+    }
+    if (st->undo_file != NULL &&
+        (r = read_secret_undo(hr, st->undo_file, &data, &e)) < 0) {
+        action_outcome(o, r, &e);
+        return;
+    }
+    ctx_fill(&ctx, hr);
+    r = s->ops->uncommit(
+        &ctx, data != NULL ? data : (st->undo_data ? st->undo_data : "{}"),
+        st->commit_data ? st->commit_data : "{}", &e);
+    action_outcome(o, r, &e);
+    if (data != NULL) {
+        explicit_bzero(data, strlen(data));
+        free(data);
+    }
+}
+
+/* True when step i's commit ran, may have run, or its uncommit is due. */
+static bool commit_touched(const struct jstep *st)
+{
+    return st->commit_status != JCOMMIT_NONE &&
+           st->commit_status != JCOMMIT_UNCOMMITTED;
+}
+
+/* Whether step i has an uncommit (journaled command or action's). */
+static bool has_uncommit(struct hostrun *hr, size_t i)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+
+    if (hr->js.steps[i].uncommit != NULL)
+        return true;
+    return hr->js.steps[i].commit == NULL && s->ops != NULL &&
+           s->ops->uncommit != NULL;
+}
+
+/* Uncommits step i, journaled; *ok says whether it worked. */
+static int step_uncommit(struct hostrun *hr, size_t i, bool *ok)
+{
+    struct jstep *st = &hr->js.steps[i];
+    const char *name = hr->pb->steps[i].name;
+    struct journal_record rec;
+    struct outcome o;
+    int r;
+
+    *ok = false;
+    journal_record_init(&rec, JOURNAL_UNCOMMIT_INTENT, (int)i);
+    rec.name = name;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    st->commit_status = JCOMMIT_UNCOMMIT_INTENT;
+    emit(hr, name, "uncommit", NULL);
+    run_uncommit(hr, i, &o);
+    if (hr->dead)
+        return SS_ERR;
+    journal_record_init(
+        &rec, o.ok ? JOURNAL_UNCOMMITTED : JOURNAL_UNCOMMIT_FAILED, (int)i);
+    rec.name = name;
+    rec.exit_status = o.exit_status;
+    rec.error = o.ok ? NULL : o.err.msg;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    if (o.ok) {
+        st->commit_status = JCOMMIT_UNCOMMITTED;
+        st->status = JSTEP_UNDONE;
+        emit(hr, name, "uncommitted", NULL);
+        *ok = true;
+        return 0;
+    }
+    st->commit_status = JCOMMIT_UNCOMMIT_FAILED;
+    emit(hr, name, "uncommit-failed", o.err.msg);
+    errbuf_set(&hr->h->err, o.err.code, "uncommit of step %zu '%s' failed: %s",
+               i + 1, name, o.err.msg);
+    return 0;
+}
+
 /* True when step i may have changed the host and is not undone. */
 static bool maybe_done(const struct jstep *st)
 {
@@ -1026,9 +1146,11 @@ static bool needs_undo(struct hostrun *hr)
 }
 
 /*
- * Undoes, newest first, every step that may have changed the host.  Stops
- * at a pivot, at a committed step, or at the first failing undo: the host
- * then needs attention and the journal says where it stopped.
+ * Undoes, newest first, every step that may have changed the host; a step
+ * whose commit ran (or may have) gets its uncommit instead of its undo.
+ * Stops at a pivot, at a committed step without an uncommit, or at the
+ * first failing undo or uncommit: the host then needs attention and the
+ * journal says where it stopped.
  */
 static int saga_rollback(struct hostrun *hr)
 {
@@ -1049,10 +1171,21 @@ static int saga_rollback(struct hostrun *hr)
                        name);
             return host_end(hr, HOST_ATTENTION, "rollback");
         }
-        if (st->commit_status != JCOMMIT_NONE) {
-            errbuf_set(&hr->h->err, SS_ERR,
-                       "step %zu '%s' was already committed", i + 1, name);
-            return host_end(hr, HOST_ATTENTION, "rollback");
+        if (commit_touched(st)) {
+            bool ok;
+
+            if (!has_uncommit(hr, i)) {
+                errbuf_set(&hr->h->err, SS_ERR,
+                           "step %zu '%s' was committed and has no "
+                           "uncommit: it cannot be rolled back",
+                           i + 1, name);
+                return host_end(hr, HOST_ATTENTION, "rollback");
+            }
+            if ((r = step_uncommit(hr, i, &ok)) < 0)
+                return r;
+            if (!ok)
+                return host_end(hr, HOST_ATTENTION, "rollback");
+            continue;
         }
         journal_record_init(&rec, JOURNAL_UNDO_INTENT, (int)i);
         rec.name = name;
@@ -1071,6 +1204,8 @@ static int saga_rollback(struct hostrun *hr)
         if ((r = jwrite(hr, &rec)) < 0)
             return r;
         st->status = o.ok ? JSTEP_UNDONE : JSTEP_UNDO_FAILED;
+        if (o.ok)
+            emit(hr, name, "undone", NULL);
         if (!o.ok) {
             emit(hr, name, "undo-failed", o.err.msg);
             errbuf_set(&hr->h->err, o.err.code,
@@ -1136,6 +1271,7 @@ static int saga_commit(struct hostrun *hr)
         if ((r = jwrite(hr, &rec)) < 0)
             return r;
         st->commit_status = JCOMMIT_INTENT;
+        emit(hr, name, "commit", NULL);
         run_commit(hr, i, &o);
         if (hr->dead)
             return SS_ERR;
@@ -1147,6 +1283,8 @@ static int saga_commit(struct hostrun *hr)
         if ((r = jwrite(hr, &rec)) < 0)
             return r;
         st->commit_status = o.ok ? JCOMMIT_DONE : JCOMMIT_FAILED;
+        emit(hr, name, o.ok ? "committed" : "commit-failed",
+             o.ok ? NULL : o.err.msg);
         if (!o.ok) {
             errbuf_set(&hr->h->err, o.err.code,
                        "commit of step %zu '%s' failed: %s", i + 1, name,
@@ -1490,6 +1628,11 @@ static void host_resume(struct hostrun *hr)
     if (hr->js.ended && hr->js.end_state != NULL &&
         (strcmp(hr->js.end_state, "committed") == 0 ||
          strcmp(hr->js.end_state, "rolled-back") == 0)) {
+        hr->h->state = HOST_NOTHING;
+        return;
+    }
+    if (hr->js.rollback_begun && !needs_undo(hr)) {
+        /* a rollback that was cut just before its "end" */
         hr->h->state = HOST_NOTHING;
         return;
     }

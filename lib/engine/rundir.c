@@ -18,10 +18,42 @@ void run_info_init(struct run_info *ri)
     memset(ri, 0, sizeof(*ri));
 }
 
+/* Frees n targets and the array; NULL-safe. */
+static void targets_free(struct exec_target *t, size_t n)
+{
+    size_t i;
+
+    for (i = 0; t != NULL && i < n; i++)
+        exec_target_release(&t[i]);
+    free(t);
+}
+
+int run_info_set_targets(struct run_info *ri, const struct exec_target *t,
+                         size_t n)
+{
+    struct exec_target *copy;
+    size_t i;
+
+    if (n != ri->hosts.n)
+        return SS_EINVAL;
+    if ((copy = calloc(n + 1, sizeof(*copy))) == NULL)
+        return SS_ERR;
+    for (i = 0; i < n; i++) {
+        if (exec_target_copy(&copy[i], &t[i]) < 0) {
+            targets_free(copy, i);
+            return SS_ERR;
+        }
+    }
+    targets_free(ri->targets, ri->hosts.n);
+    ri->targets = copy;
+    return 0;
+}
+
 void run_info_release(struct run_info *ri)
 {
     if (ri == NULL)
         return;
+    targets_free(ri->targets, ri->hosts.n);
     free(ri->playbook);
     free(ri->outcome);
     strlist_release(&ri->hosts);
@@ -89,6 +121,76 @@ static json_t *list_json(const struct strlist *l)
     return a;
 }
 
+/* {"host": {"address", "port", "user", "become"}} for the set fields. */
+static json_t *targets_json(const struct run_info *ri)
+{
+    json_t *o = json_object(), *t;
+    size_t i;
+    int bad = o == NULL;
+
+    for (i = 0; !bad && i < ri->hosts.n; i++) {
+        const struct exec_target *x = &ri->targets[i];
+
+        if ((t = json_object()) == NULL) {
+            bad = 1;
+            break;
+        }
+        if (x->address != NULL)
+            bad |= json_object_set_new(t, "address", json_string(x->address));
+        if (x->port > 0)
+            bad |= json_object_set_new(t, "port", json_integer(x->port));
+        if (x->user != NULL)
+            bad |= json_object_set_new(t, "user", json_string(x->user));
+        if (x->become)
+            bad |= json_object_set_new(t, "become", json_true());
+        bad |= json_object_set_new(o, ri->hosts.v[i], t);
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Reads "targets" (optional) of run.json into ri; -1 when malformed. */
+static int targets_take(struct run_info *ri, json_t *o)
+{
+    json_t *all = json_object_get(o, "targets"), *t, *v;
+    size_t i;
+
+    if (all == NULL)
+        return 0;
+    if (!json_is_object(all) ||
+        (ri->targets = calloc(ri->hosts.n + 1, sizeof(*ri->targets))) == NULL)
+        return -1;
+    for (i = 0; i < ri->hosts.n; i++) {
+        struct exec_target *x = &ri->targets[i];
+
+        if ((x->name = strdup(ri->hosts.v[i])) == NULL)
+            return -1;
+        if ((t = json_object_get(all, ri->hosts.v[i])) == NULL)
+            continue;
+        if (!json_is_object(t))
+            return -1;
+        if ((v = json_object_get(t, "address")) != NULL &&
+            (!json_is_string(v) ||
+             (x->address = strdup(json_string_value(v))) == NULL))
+            return -1;
+        if ((v = json_object_get(t, "user")) != NULL &&
+            (!json_is_string(v) ||
+             (x->user = strdup(json_string_value(v))) == NULL))
+            return -1;
+        if ((v = json_object_get(t, "port")) != NULL) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > 65535)
+                return -1;
+            x->port = (int)json_integer_value(v);
+        }
+        x->become = json_is_true(json_object_get(t, "become"));
+    }
+    return 0;
+}
+
 int rundir_save(struct rundir *rd, struct errbuf *err)
 {
     const struct run_info *ri = &rd->info;
@@ -121,6 +223,16 @@ int rundir_save(struct rundir *rd, struct errbuf *err)
                                    json_string(ri->param_values.v[i]));
     bad |= json_object_set(o, "host_states", states);
     bad |= json_object_set(o, "params", params);
+    if (ri->targets != NULL)
+        bad |= json_object_set_new(o, "targets", targets_json(ri));
+    if (ri->audit_records > 0) {
+        bad |= json_object_set_new(o, "audit_records",
+                                   json_integer((json_int_t)ri->audit_records));
+        bad |= json_object_set_new(o, "audit_head",
+                                   ri->audit_head[0] != '\0'
+                                       ? json_string(ri->audit_head)
+                                       : json_null());
+    }
     if (bad ||
         (text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
         errbuf_set(err, SS_ERR, "cannot encode run.json");
@@ -204,6 +316,14 @@ int run_info_parse(struct run_info *out, const char *text, size_t len,
             strlist_push(&out->param_values, json_string_value(v)) < 0)
             goto bad;
     }
+    if (targets_take(out, o) < 0)
+        goto bad;
+    v = json_object_get(o, "audit_records");
+    if (json_is_integer(v) && json_integer_value(v) > 0)
+        out->audit_records = (uint64_t)json_integer_value(v);
+    v = json_object_get(o, "audit_head");
+    if (json_is_string(v) && strlen(json_string_value(v)) == SHA256_HEX_LEN)
+        strcpy(out->audit_head, json_string_value(v));
     json_decref(o);
     return 0;
 bad:

@@ -11,9 +11,11 @@
 #include "spamstop/journal.h"
 
 static const char *const type_names[JOURNAL_TYPE_COUNT] = {
-    "begin",         "read",        "intent",        "done",        "failed",
-    "rollback",      "undo-intent", "undone",        "undo-failed", "commit",
-    "commit-intent", "commit-done", "commit-failed", "end",
+    "begin",           "read",     "intent",          "done",
+    "failed",          "rollback", "undo-intent",     "undone",
+    "undo-failed",     "commit",   "commit-intent",   "commit-done",
+    "commit-failed",   "end",      "uncommit-intent", "uncommitted",
+    "uncommit-failed",
 };
 
 struct journal {
@@ -124,6 +126,7 @@ static json_t *record_json(const struct journal_record *rec, unsigned long seq)
     bad |= put_str(o, "undo_data", rec->undo_data);
     bad |= put_str(o, "undo_file", rec->undo_file);
     bad |= put_str(o, "commit", rec->commit);
+    bad |= put_str(o, "uncommit", rec->uncommit);
     bad |= put_str(o, "commit_data", rec->commit_data);
     bad |= put_str(o, "register", rec->register_name);
     if (rec->results != NULL) {
@@ -135,7 +138,10 @@ static json_t *record_json(const struct journal_record *rec, unsigned long seq)
     }
     if (rec->type == JOURNAL_DONE || rec->type == JOURNAL_FAILED ||
         rec->type == JOURNAL_UNDONE || rec->type == JOURNAL_UNDO_FAILED ||
-        rec->type == JOURNAL_COMMIT_DONE || rec->type == JOURNAL_COMMIT_FAILED)
+        rec->type == JOURNAL_COMMIT_DONE ||
+        rec->type == JOURNAL_COMMIT_FAILED ||
+        rec->type == JOURNAL_UNCOMMITTED ||
+        rec->type == JOURNAL_UNCOMMIT_FAILED)
         bad |= json_object_set_new(o, "exit", json_integer(rec->exit_status));
     if (rec->unknown)
         bad |= json_object_set_new(o, "unknown", json_true());

@@ -21,6 +21,7 @@ static void jstep_release(struct jstep *st)
     free(st->undo_data);
     free(st->undo_file);
     free(st->commit);
+    free(st->uncommit);
     free(st->commit_data);
     free(st->register_name);
     strlist_release(&st->results);
@@ -159,7 +160,8 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
             take_str(&st->undo, o, "undo") < 0 ||
             take_str(&st->undo_data, o, "undo_data") < 0 ||
             take_str(&st->undo_file, o, "undo_file") < 0 ||
-            take_str(&st->commit, o, "commit") < 0)
+            take_str(&st->commit, o, "commit") < 0 ||
+            take_str(&st->uncommit, o, "uncommit") < 0)
             return "bad intent record";
         if (st->kind == NULL)
             return "intent without a kind";
@@ -220,6 +222,25 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
             type == JOURNAL_COMMIT_DONE ? JCOMMIT_DONE : JCOMMIT_FAILED;
         if (take_str(&s->last_error, o, "error") < 0)
             return "bad commit record";
+        return NULL;
+    case JOURNAL_UNCOMMIT_INTENT:
+        if (st->status != JSTEP_DONE || st->commit_status == JCOMMIT_NONE ||
+            st->commit_status == JCOMMIT_UNCOMMITTED)
+            return "'uncommit-intent' of a step whose commit never began";
+        st->commit_status = JCOMMIT_UNCOMMIT_INTENT;
+        return NULL;
+    case JOURNAL_UNCOMMITTED:
+    case JOURNAL_UNCOMMIT_FAILED:
+        if (st->commit_status != JCOMMIT_UNCOMMIT_INTENT)
+            return "uncommit outcome without 'uncommit-intent'";
+        if (type == JOURNAL_UNCOMMITTED) {
+            st->commit_status = JCOMMIT_UNCOMMITTED;
+            st->status = JSTEP_UNDONE;
+        } else {
+            st->commit_status = JCOMMIT_UNCOMMIT_FAILED;
+        }
+        if (take_str(&s->last_error, o, "error") < 0)
+            return "bad uncommit record";
         return NULL;
     case JOURNAL_END:
         s->ended = true;

@@ -153,6 +153,7 @@ void playbook_free(struct playbook *pb)
         free(s->undo);
         free(s->probe);
         free(s->commit);
+        free(s->uncommit);
         free(s->register_name);
         free(s->when);
     }
@@ -309,7 +310,8 @@ static int check_with_refs(struct parser *p, json_t *v, const char *field)
 /* Reads the "shell" object of a step. */
 static int parse_shell(struct parser *p, struct playbook_step *s, json_t *sh)
 {
-    static const char *const keys[] = {"run", "undo", "probe", "commit", NULL};
+    static const char *const keys[] = {"run",    "undo",     "probe",
+                                       "commit", "uncommit", NULL};
     int r;
 
     if (!json_is_object(sh))
@@ -318,7 +320,8 @@ static int parse_shell(struct parser *p, struct playbook_step *s, json_t *sh)
         (r = get_string(p, &s->run, sh, "run", "shell.", 1)) < 0 ||
         (r = get_string(p, &s->undo, sh, "undo", "shell.", 0)) < 0 ||
         (r = get_string(p, &s->probe, sh, "probe", "shell.", 0)) < 0 ||
-        (r = get_string(p, &s->commit, sh, "commit", "shell.", 0)) < 0)
+        (r = get_string(p, &s->commit, sh, "commit", "shell.", 0)) < 0 ||
+        (r = get_string(p, &s->uncommit, sh, "uncommit", "shell.", 0)) < 0)
         return r;
     if (s->kind == STEP_COMPENSABLE && (s->undo == NULL || !*s->undo))
         return perr(p, "a compensable step needs 'shell.undo'");
@@ -330,10 +333,17 @@ static int parse_shell(struct parser *p, struct playbook_step *s, json_t *sh)
                        "run is the probe)");
     if (s->kind == STEP_READ_ONLY && s->commit != NULL)
         return perr(p, "a read-only step cannot have 'shell.commit'");
+    if (s->uncommit != NULL && s->commit == NULL)
+        return perr(p, "'shell.uncommit' needs 'shell.commit' (it rolls "
+                       "back what the commit did)");
+    if (s->uncommit != NULL && s->kind == STEP_PIVOT)
+        return perr(p, "a pivot step cannot have 'shell.uncommit' (it "
+                       "cannot be rolled back)");
     if ((r = check_template(p, "shell.run", s->run)) < 0 ||
         (r = check_template(p, "shell.undo", s->undo)) < 0 ||
         (r = check_template(p, "shell.probe", s->probe)) < 0 ||
-        (r = check_template(p, "shell.commit", s->commit)) < 0)
+        (r = check_template(p, "shell.commit", s->commit)) < 0 ||
+        (r = check_template(p, "shell.uncommit", s->uncommit)) < 0)
         return r;
     return 0;
 }

@@ -329,14 +329,26 @@ static const char real[] =
     "'%s\\\\n' {{files}} > files.txt\",\"undo\":\"rm -f "
     "files.txt\"@COMMIT@}}]}";
 
-/* Builds the "real" playbook, with a commit on m4 or not. */
-static struct playbook *real_playbook(bool with_commit)
+/* How the "real" playbook's m4 ends. */
+enum real_commit {
+    REAL_NO_COMMIT = 0,
+    REAL_COMMIT,          /* commit, no uncommit */
+    REAL_COMMIT_UNCOMMIT, /* commit and uncommit */
+};
+
+/* Builds the "real" playbook, with a commit (and uncommit) on m4 or not. */
+static struct playbook *real_playbook(enum real_commit how)
 {
     const char *at = strstr(real, "@COMMIT@");
+    const char *extra = "";
     char text[4096];
 
-    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - real), real,
-             with_commit ? ",\"commit\":\"touch committed\"" : "",
+    if (how == REAL_COMMIT)
+        extra = ",\"commit\":\"touch committed\"";
+    else if (how == REAL_COMMIT_UNCOMMIT)
+        extra = ",\"commit\":\"touch committed\","
+                "\"uncommit\":\"rm -f committed files.txt\"";
+    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - real), real, extra,
              at + strlen("@COMMIT@"));
     return parse(text);
 }
@@ -364,7 +376,7 @@ static void snapshot(struct buf *b, const char *dir)
 
 static void test_hostile_values_stay_data(void **state)
 {
-    struct playbook *pb = real_playbook(true);
+    struct playbook *pb = real_playbook(REAL_COMMIT);
     struct executor *ex = fake_exec_new();
     struct buf snap = BUF_INIT;
     struct scratch s;
@@ -435,9 +447,10 @@ static int crash_hook(void *arg, const char *host, size_t write_no)
  * written, or half a line), then rollback must give the state before the
  * run and resume the state of an uninterrupted run.  Returns the count.
  */
-static size_t crash_matrix(bool with_commit)
+static size_t crash_matrix(enum real_commit how_commit)
 {
-    struct playbook *pb = real_playbook(with_commit);
+    struct playbook *pb = real_playbook(how_commit);
+    bool with_commit = how_commit == REAL_COMMIT;
     struct buf before = BUF_INIT, after = BUF_INIT, snap = BUF_INIT;
     struct engine_opts o;
     struct crash c;
@@ -519,27 +532,37 @@ static size_t crash_matrix(bool with_commit)
     buf_release(&after);
     buf_release(&snap);
     playbook_free(pb);
-    print_message("crash matrix (%s commit): %zu writes, %zu crash runs\n",
-                  with_commit ? "with" : "without", writes, tested);
+    print_message("crash matrix (%s): %zu writes, %zu crash runs\n",
+                  how_commit == REAL_NO_COMMIT ? "without commit"
+                  : with_commit                ? "with commit"
+                                               : "with commit and uncommit",
+                  writes, tested);
     return tested;
 }
 
 static void test_crash_every_write(void **state)
 {
     (void)state;
-    assert_true(crash_matrix(false) > 0);
+    assert_true(crash_matrix(REAL_NO_COMMIT) > 0);
 }
 
 static void test_crash_every_write_commit(void **state)
 {
     (void)state;
-    assert_true(crash_matrix(true) > 0);
+    assert_true(crash_matrix(REAL_COMMIT) > 0);
+}
+
+/* With an uncommit, rollback restores the host after a crash anywhere. */
+static void test_crash_every_write_uncommit(void **state)
+{
+    (void)state;
+    assert_true(crash_matrix(REAL_COMMIT_UNCOMMIT) > 0);
 }
 
 /* A crash in the middle of a rollback; the next rollback finishes it. */
 static void test_crash_during_rollback(void **state)
 {
-    struct playbook *pb = real_playbook(false);
+    struct playbook *pb = real_playbook(REAL_NO_COMMIT);
     struct buf before = BUF_INIT, snap = BUF_INIT;
     struct engine_opts o;
     struct crash c;
@@ -571,6 +594,240 @@ static void test_crash_during_rollback(void **state)
         scratch_rm(&s);
     }
     buf_release(&before);
+    buf_release(&snap);
+    playbook_free(pb);
+}
+
+/* Steps with commits: b and c can be uncommitted, x cannot. */
+static const char committing[] =
+    "{\"name\":\"committing\",\"steps\":["
+    "{\"name\":\"a\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do a\","
+    "\"undo\":\"undo a\"}},"
+    "{\"name\":\"b\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do b\","
+    "\"undo\":\"undo b\",\"commit\":\"commit b\",\"uncommit\":\"uncommit "
+    "b\"}},"
+    "{\"name\":\"r\",\"kind\":\"read-only\",\"shell\":{\"run\":\"look\"}},"
+    "@X@"
+    "{\"name\":\"c\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do c\","
+    "\"undo\":\"undo c\",\"commit\":\"commit c\",\"uncommit\":\"uncommit "
+    "c\"}},"
+    "{\"name\":\"d\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do d\","
+    "\"undo\":\"undo d\"}}]}";
+
+/* The committing playbook, with step x (commit, no uncommit) or not. */
+static struct playbook *committing_playbook(bool with_x)
+{
+    const char *at = strstr(committing, "@X@");
+    char text[4096];
+
+    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - committing), committing,
+             with_x ? "{\"name\":\"x\",\"kind\":\"compensable\",\"shell\":{"
+                      "\"run\":\"do x\",\"undo\":\"undo x\",\"commit\":"
+                      "\"commit x\"}},"
+                    : "",
+             at + 3);
+    return parse(text);
+}
+
+/* Asserts that the fake's log is exactly the NULL-terminated list want. */
+static void assert_log(struct executor *ex, const char *const *want)
+{
+    size_t i;
+
+    for (i = 0; want[i] != NULL; i++) {
+        if (fake_exec_command(ex, i) == NULL)
+            fail_msg("command %zu: none, want '%s'", i, want[i]);
+        assert_string_equal(fake_exec_command(ex, i), want[i]);
+    }
+    assert_int_equal(fake_exec_count(ex), i);
+}
+
+static void test_rollback_after_commit(void **state)
+{
+    static const char *const forward[] = {
+        "do a", "do b", "look", "do c", "do d", "commit b", "commit c", NULL};
+    static const char *const back[] = {"undo d", "uncommit c", "uncommit b",
+                                       "undo a", NULL};
+    struct playbook *pb = committing_playbook(false);
+    struct executor *ex = fake_exec_new();
+    struct journal_state js;
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+    char path[512];
+
+    (void)state;
+    scratch_make(&s);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+    assert_log(ex, forward);
+    /* rollback: uncommit instead of undo where the commit ran, every
+     * other mutating step undone, newest first */
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_log(ex, back);
+    assert_int_equal(engine_journal_path(path, sizeof(path), s.run, "h1"), 0);
+    assert_int_equal(journal_replay_file(&js, path, &e), 0);
+    assert_int_equal(js.steps[1].status, JSTEP_UNDONE);
+    assert_int_equal(js.steps[1].commit_status, JCOMMIT_UNCOMMITTED);
+    assert_int_equal(js.steps[3].commit_status, JCOMMIT_UNCOMMITTED);
+    assert_int_equal(js.steps[0].status, JSTEP_UNDONE);
+    assert_string_equal(js.end_state, "rolled-back");
+    journal_state_release(&js);
+    /* again, and resume: nothing to do, nothing connected */
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_NOTHING);
+    assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_NOTHING);
+    assert_int_equal(fake_exec_connects(ex), 0);
+    executor_free(ex);
+    scratch_rm(&s);
+
+    /* a commit that failed may have done part of its work: uncommit it */
+    ex = fake_exec_new();
+    scratch_make(&s);
+    fake_exec_rule(ex, NULL, "commit c", 1, 0, 1, NULL, "half");
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_ATTENTION);
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_log(ex, back);
+    executor_free(ex);
+    scratch_rm(&s);
+    playbook_free(pb);
+}
+
+static void test_rollback_committed_without_uncommit(void **state)
+{
+    struct playbook *pb = committing_playbook(true);
+    struct executor *ex = fake_exec_new();
+    struct engine_host *h = hosts_new(1);
+    struct engine_opts o;
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+
+    (void)state;
+    scratch_make(&s);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+    fake_exec_clear_log(ex);
+    opts_for(&o, ex, pb, &s);
+    assert_int_equal(engine_rollback(h, 1, &o, &e), 0);
+    assert_int_equal(h[0].state, HOST_ATTENTION);
+    assert_non_null(strstr(h[0].err.msg, "step 4 'x'"));
+    assert_non_null(strstr(h[0].err.msg, "no uncommit"));
+    {
+        static const char *const want[] = {"undo d", "uncommit c", NULL};
+        assert_log(ex, want);
+    }
+    /* b and a stay as they are: x is in the way; a second rollback stops
+     * at the same place without touching anything else */
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ATTENTION);
+    assert_int_equal(fake_exec_count(ex), 0);
+    hosts_free(h, 1);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_uncommit_fails_then_retried(void **state)
+{
+    static const char *const retry[] = {"uncommit b", "undo a", NULL};
+    struct playbook *pb = committing_playbook(false);
+    struct executor *ex = fake_exec_new();
+    struct scratch s;
+
+    (void)state;
+    scratch_make(&s);
+    assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+    fake_exec_rule(ex, NULL, "uncommit b", 1, 0, 2, NULL, "busy");
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ATTENTION);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo a"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "undo b"), 0);
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ROLLED_BACK);
+    assert_log(ex, retry);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/*
+ * A committed run with an uncommit: crash (nothing written or half a line)
+ * at every journal write of its rollback, then rollback or resume again:
+ * the host must be as before the run, and a third time changes nothing.
+ */
+static void test_crash_during_uncommit_rollback(void **state)
+{
+    struct playbook *pb = real_playbook(REAL_COMMIT_UNCOMMIT);
+    struct buf before = BUF_INIT, committed = BUF_INIT, snap = BUF_INIT;
+    struct engine_opts o;
+    struct crash c;
+    size_t k, writes = 0, tested = 0;
+    int how, mode;
+    char dir[400];
+
+    (void)state;
+    for (k = 0; k == 0 || k <= writes; k++) {
+        for (how = JOURNAL_HOOK_CRASH; how <= JOURNAL_HOOK_TEAR; how++) {
+            for (mode = 1; mode <= 2; mode++) {
+                struct executor *ex = fake_exec_new();
+                struct scratch s;
+                enum host_state st;
+
+                scratch_make(&s);
+                fake_exec_shell_root(ex, s.hosts);
+                snprintf(dir, sizeof(dir), "%s/h1", s.hosts);
+                mkdir(dir, 0700);
+                snapshot(&before, dir);
+                assert_int_equal(run1(0, ex, pb, &s, NULL), HOST_COMMITTED);
+                snapshot(&committed, dir);
+                assert_non_null(strstr(committed.data, "./committed:"));
+                memset(&c, 0, sizeof(c));
+                c.at = k; /* 0: no crash, counts the rollback's writes */
+                c.how = how;
+                opts_for(&o, ex, pb, &s);
+                o.journal_hook = crash_hook;
+                o.journal_hook_arg = &c;
+                st = run1(1, ex, pb, &s, &o);
+                if (k == 0) {
+                    assert_int_equal(st, HOST_ROLLED_BACK);
+                    writes = c.seen;
+                } else {
+                    assert_int_equal(st, HOST_ATTENTION);
+                    st = run1(mode, ex, pb, &s, NULL);
+                    tested++;
+                }
+                if (mode == 2 && k >= 1 && k <= 2) {
+                    /* the crash came before the "rollback" record: as far
+                     * as the journal knows, the run is committed, and
+                     * resume leaves it so (or finds the commits done) */
+                    assert_true(st == HOST_NOTHING || st == HOST_COMMITTED);
+                    snapshot(&snap, dir);
+                    assert_string_equal(snap.data, committed.data);
+                    st = run1(1, ex, pb, &s, NULL);
+                }
+                assert_true(st == HOST_ROLLED_BACK || st == HOST_NOTHING);
+                snapshot(&snap, dir);
+                if (strcmp(snap.data, before.data) != 0)
+                    fail_msg("%s after a crash at rollback write %zu (%d): "
+                             "state differs:\n%s\nwant\n%s",
+                             mode == 1 ? "rollback" : "resume", k, how,
+                             snap.data, before.data);
+                assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_NOTHING);
+                assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_NOTHING);
+                executor_free(ex);
+                scratch_rm(&s);
+                if (k == 0)
+                    break;
+            }
+            if (k == 0)
+                break;
+        }
+    }
+    assert_true(writes >= 8);
+    print_message("crash during the rollback of a committed run: %zu "
+                  "writes, %zu crash runs\n",
+                  writes, tested);
+    buf_release(&before);
+    buf_release(&committed);
     buf_release(&snap);
     playbook_free(pb);
 }
@@ -747,7 +1004,12 @@ int main(void)
         cmocka_unit_test(test_nul_in_output_refused),
         cmocka_unit_test(test_crash_every_write),
         cmocka_unit_test(test_crash_every_write_commit),
+        cmocka_unit_test(test_crash_every_write_uncommit),
         cmocka_unit_test(test_crash_during_rollback),
+        cmocka_unit_test(test_rollback_after_commit),
+        cmocka_unit_test(test_rollback_committed_without_uncommit),
+        cmocka_unit_test(test_uncommit_fails_then_retried),
+        cmocka_unit_test(test_crash_during_uncommit_rollback),
         cmocka_unit_test(test_dry_run_sends_no_change),
         cmocka_unit_test(test_parallel_hosts),
         cmocka_unit_test(test_max_fail),

@@ -96,6 +96,64 @@ static void test_damage_refused(void **state)
     expect_corrupt(",\"kind\":\"compensable\"", "");
 }
 
+/* A committed step, then its rollback by uncommit. */
+static const char uncommitted[] =
+    "{\"seq\":1,\"type\":\"begin\",\"host\":\"h\",\"run_id\":\"r\"}\n"
+    "{\"seq\":2,\"type\":\"intent\",\"step\":0,\"kind\":\"compensable\","
+    "\"command\":\"hold\",\"undo\":\"release\",\"commit\":\"delete\","
+    "\"uncommit\":\"restore\"}\n"
+    "{\"seq\":3,\"type\":\"done\",\"step\":0,\"exit\":0}\n"
+    "{\"seq\":4,\"type\":\"commit\"}\n"
+    "{\"seq\":5,\"type\":\"commit-intent\",\"step\":0}\n"
+    "{\"seq\":6,\"type\":\"commit-done\",\"step\":0,\"exit\":0}\n"
+    "{\"seq\":7,\"type\":\"end\",\"state\":\"committed\"}\n"
+    "{\"seq\":8,\"type\":\"rollback\"}\n"
+    "{\"seq\":9,\"type\":\"uncommit-intent\",\"step\":0}\n"
+    "{\"seq\":10,\"type\":\"uncommitted\",\"step\":0,\"exit\":0}\n";
+
+static void test_replay_uncommit(void **state)
+{
+    struct journal_state s;
+    struct errbuf e = ERRBUF_INIT;
+    char text[2048];
+    size_t n;
+
+    (void)state;
+    assert_int_equal(
+        journal_replay_string(&s, uncommitted, strlen(uncommitted), &e), 0);
+    assert_string_equal(s.steps[0].uncommit, "restore");
+    assert_int_equal(s.steps[0].commit_status, JCOMMIT_UNCOMMITTED);
+    assert_int_equal(s.steps[0].status, JSTEP_UNDONE);
+    assert_true(s.rollback_begun);
+    journal_state_release(&s);
+    /* without its outcome: the uncommit may have run */
+    n = strstr(uncommitted, "{\"seq\":10") - uncommitted;
+    assert_int_equal(journal_replay_string(&s, uncommitted, n, &e), 0);
+    assert_int_equal(s.steps[0].commit_status, JCOMMIT_UNCOMMIT_INTENT);
+    assert_int_equal(s.steps[0].status, JSTEP_DONE);
+    journal_state_release(&s);
+    /* an uncommit of a step whose commit never began is corrupt */
+    n = strstr(uncommitted, "{\"seq\":4") - uncommitted;
+    snprintf(text, sizeof(text),
+             "%.*s{\"seq\":4,\"type\":\"uncommit-intent\",\"step\":0}\n",
+             (int)n, uncommitted);
+    assert_int_equal(journal_replay_string(&s, text, strlen(text), &e),
+                     SS_ECORRUPT);
+    /* and so is an outcome without its intent */
+    n = strstr(uncommitted, "{\"seq\":9") - uncommitted;
+    snprintf(text, sizeof(text),
+             "%.*s{\"seq\":9,\"type\":\"uncommit-failed\",\"step\":0}\n",
+             (int)n, uncommitted);
+    assert_int_equal(journal_replay_string(&s, text, strlen(text), &e),
+                     SS_ECORRUPT);
+    /* after an uncommit the step cannot be uncommitted again */
+    snprintf(text, sizeof(text),
+             "%s{\"seq\":11,\"type\":\"uncommit-intent\",\"step\":0}\n",
+             uncommitted);
+    assert_int_equal(journal_replay_string(&s, text, strlen(text), &e),
+                     SS_ECORRUPT);
+}
+
 static int tear_at_3(void *arg, size_t n)
 {
     (void)arg;
@@ -167,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_replay_good),
         cmocka_unit_test(test_torn_last_line),
         cmocka_unit_test(test_damage_refused),
+        cmocka_unit_test(test_replay_uncommit),
         cmocka_unit_test(test_write_tear_reopen),
     };
 

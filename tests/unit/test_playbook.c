@@ -137,6 +137,36 @@ static void test_bad_steps(void **state)
                "step 1: missing key 'name'");
     expect_bad("{\"name\":\"p\",\"steps\":[" STEP0 ",\"timeout\":0}]}",
                "'timeout' must be seconds");
+    expect_bad("{\"name\":\"p\",\"steps\":[{\"name\":\"a\",\"kind\":"
+               "\"compensable\",\"shell\":{\"run\":\"x\",\"undo\":\"y\","
+               "\"uncommit\":\"z\"}}]}",
+               "step 1 'a': 'shell.uncommit' needs 'shell.commit'");
+    expect_bad("{\"name\":\"p\",\"steps\":[{\"name\":\"a\",\"kind\":"
+               "\"pivot\",\"shell\":{\"run\":\"x\",\"commit\":\"y\","
+               "\"uncommit\":\"z\"}}]}",
+               "a pivot step cannot have 'shell.uncommit'");
+    expect_bad("{\"name\":\"p\",\"steps\":[{\"name\":\"a\",\"kind\":"
+               "\"compensable\",\"shell\":{\"run\":\"x\",\"undo\":\"y\","
+               "\"commit\":\"c\",\"uncommit\":\"z {{nope}}\"}}]}",
+               "'shell.uncommit' refers to result 'nope'");
+}
+
+static void test_uncommit_kept(void **state)
+{
+    static const char text[] =
+        "{\"name\":\"p\",\"steps\":[" STEP0 ",\"register\":\"ids\"},"
+        "{\"name\":\"b\",\"kind\":\"compensable\",\"shell\":{\"run\":"
+        "\"hold {{ids}}\",\"undo\":\"release {{ids}}\",\"commit\":"
+        "\"delete {{ids}}\",\"uncommit\":\"restore {{ids}}\"}}]}";
+    struct playbook *pb = NULL;
+    struct errbuf e = ERRBUF_INIT;
+
+    (void)state;
+    assert_int_equal(
+        playbook_parse_string(&pb, text, strlen(text), "x.json", &e), 0);
+    assert_string_equal(pb->steps[1].uncommit, "restore {{ids}}");
+    assert_null(pb->steps[0].uncommit);
+    playbook_free(pb);
 }
 
 static void test_bad_refs(void **state)
@@ -235,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_top),
         cmocka_unit_test(test_bad_steps),
+        cmocka_unit_test(test_uncommit_kept),
         cmocka_unit_test(test_bad_refs),
         cmocka_unit_test(test_bad_actions),
         cmocka_unit_test(test_tmpl_walk),

@@ -47,6 +47,15 @@ struct action_ops {
     /* NULL when the action has nothing to do at commit */
     int (*commit)(struct action_ctx *ctx, const char *commit_json,
                   struct errbuf *err);
+    /*
+     * Rollback of a step whose commit ran (or may have run, or failed):
+     * called INSTEAD of undo, with the undo and the commit JSON, it puts
+     * the host in the safest state equivalent to "before the commit"
+     * (e.g. purged mail back from the snapshot, on hold).  Idempotent.
+     * NULL: a committed step cannot be rolled back (needs-attention).
+     */
+    int (*uncommit)(struct action_ctx *ctx, const char *undo_json,
+                    const char *commit_json, struct errbuf *err);
 };
 
 /* The action named name, or NULL. */
@@ -141,7 +150,11 @@ void engine_host_release(struct engine_host *h);
 struct engine_event {
     const char *host;
     const char *step; /* NULL for host-level events */
-    const char *what; /* "start", "done", "failed", "undo", "state" ... */
+    /* "connected" (detail: fingerprint), "start", "done", "failed",
+       "skipped", "undo", "undone", "undo-failed", "commit", "committed",
+       "commit-failed", "uncommit", "uncommitted", "uncommit-failed",
+       "state" (detail: "STATE[: why]", the host ended) */
+    const char *what;
     const char *detail;
 };
 
@@ -181,8 +194,10 @@ int engine_respond(struct engine_host *hosts, size_t n,
 
 /*
  * Undoes, from the journals in the run folder, what the run changed on the
- * hosts (newest step first), stopping at a pivot or a committed step.  A
- * host with nothing left to undo is not contacted (state HOST_NOTHING).
+ * hosts (newest step first): a step whose commit ran gets its uncommit
+ * instead of its undo.  Stops at a pivot, at a committed step without an
+ * uncommit, or at a failing undo (HOST_ATTENTION).  A host with nothing
+ * left to undo is not contacted (state HOST_NOTHING).
  */
 int engine_rollback(struct engine_host *hosts, size_t n,
                     const struct engine_opts *o, struct errbuf *err);

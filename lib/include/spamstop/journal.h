@@ -13,21 +13,25 @@
 
 /* Record types; their names in the file are in docs/journal.md. */
 enum journal_type {
-    JOURNAL_BEGIN = 0,     /* "begin": the host's saga started */
-    JOURNAL_READ,          /* "read": a read-only step ran (its results) */
-    JOURNAL_INTENT,        /* "intent": a mutating step is about to run */
-    JOURNAL_DONE,          /* "done": it succeeded (results, commit data) */
-    JOURNAL_FAILED,        /* "failed": it failed (unknown: maybe done) */
-    JOURNAL_ROLLBACK,      /* "rollback": rolling back begins (why) */
-    JOURNAL_UNDO_INTENT,   /* "undo-intent": an undo is about to run */
-    JOURNAL_UNDONE,        /* "undone" */
-    JOURNAL_UNDO_FAILED,   /* "undo-failed" */
-    JOURNAL_COMMIT,        /* "commit": the commit phase begins */
-    JOURNAL_COMMIT_INTENT, /* "commit-intent": a step's commit runs */
-    JOURNAL_COMMIT_DONE,   /* "commit-done" */
-    JOURNAL_COMMIT_FAILED, /* "commit-failed" */
-    JOURNAL_END,           /* "end": the host's state (may be followed by
-                              more records from rollback or resume) */
+    JOURNAL_BEGIN = 0,       /* "begin": the host's saga started */
+    JOURNAL_READ,            /* "read": a read-only step ran (its results) */
+    JOURNAL_INTENT,          /* "intent": a mutating step is about to run */
+    JOURNAL_DONE,            /* "done": it succeeded (results, commit data) */
+    JOURNAL_FAILED,          /* "failed": it failed (unknown: maybe done) */
+    JOURNAL_ROLLBACK,        /* "rollback": rolling back begins (why) */
+    JOURNAL_UNDO_INTENT,     /* "undo-intent": an undo is about to run */
+    JOURNAL_UNDONE,          /* "undone" */
+    JOURNAL_UNDO_FAILED,     /* "undo-failed" */
+    JOURNAL_COMMIT,          /* "commit": the commit phase begins */
+    JOURNAL_COMMIT_INTENT,   /* "commit-intent": a step's commit runs */
+    JOURNAL_COMMIT_DONE,     /* "commit-done" */
+    JOURNAL_COMMIT_FAILED,   /* "commit-failed" */
+    JOURNAL_END,             /* "end": the host's state (may be followed by
+                                more records from rollback or resume) */
+    JOURNAL_UNCOMMIT_INTENT, /* "uncommit-intent": rollback of a step whose
+                                commit ran, instead of its undo */
+    JOURNAL_UNCOMMITTED,     /* "uncommitted" */
+    JOURNAL_UNCOMMIT_FAILED, /* "uncommit-failed" */
     JOURNAL_TYPE_COUNT
 };
 
@@ -47,6 +51,7 @@ struct journal_record {
     const char *undo_data;   /* intent: action undo information (JSON) */
     const char *undo_file;   /* intent: secret undo data, relative path */
     const char *commit;      /* intent: the rendered commit command */
+    const char *uncommit;    /* intent: the rendered uncommit command */
     const char *commit_data; /* done: action commit data (JSON) */
     const struct strlist *results; /* read/done: the step's results */
     const char *register_name;     /* read/done */
@@ -121,6 +126,9 @@ enum jcommit_status {
     JCOMMIT_INTENT,
     JCOMMIT_DONE,
     JCOMMIT_FAILED,
+    JCOMMIT_UNCOMMIT_INTENT, /* uncommit begun, no outcome: maybe done */
+    JCOMMIT_UNCOMMITTED,     /* the step is then JSTEP_UNDONE too */
+    JCOMMIT_UNCOMMIT_FAILED,
 };
 
 /* One step's replayed state.  Owns its strings. */
@@ -135,6 +143,7 @@ struct jstep {
     char *undo_data;
     char *undo_file;
     char *commit;
+    char *uncommit;
     char *commit_data;
     char *register_name;
     struct strlist results;

@@ -60,9 +60,10 @@ struct playbook_step {
     void *params;    /* what ops->parse made of it; ops->free frees it */
     /* shell step: templates, see docs/playbooks.md */
     char *run;
-    char *undo;   /* compensable only */
-    char *probe;  /* mutating steps: what dry-run runs instead */
-    char *commit; /* mutating steps: runs when the whole host succeeded */
+    char *undo;     /* compensable only */
+    char *probe;    /* mutating steps: what dry-run runs instead */
+    char *commit;   /* mutating steps: runs when the whole host succeeded */
+    char *uncommit; /* only with commit: rollback after the commit ran */
     /* both */
     char *register_name; /* result name this step's output is kept under */
     char *when;          /* run only if this result is non-empty ("!x":

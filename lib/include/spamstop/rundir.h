@@ -4,9 +4,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "spamstop/error.h"
+#include "spamstop/exec.h"
 #include "spamstop/playbook.h"
 
 #define RUNDIR_ID_MAX 64
@@ -25,6 +27,13 @@ struct run_info {
     bool dry_run;
     char *outcome; /* running|committed|partial|attention|dry-run|
                       interrupted */
+    /* hosts.n connection settings (address, port, user, become), so
+       rollback and resume reach inventory hosts as respond did; NULL =
+       the names only */
+    struct exec_target *targets;
+    /* the audit trail's anchor (docs/audit.md); 0 records = none yet */
+    uint64_t audit_records;
+    char audit_head[SHA256_HEX_LEN + 1];
 };
 
 void run_info_init(struct run_info *ri);
@@ -57,6 +66,10 @@ int rundir_open(struct rundir **out, const char *state_dir, const char *run_id,
 /* Loads the run's playbook copy with the run's parameters applied. */
 int rundir_load_playbook(struct playbook **out, const struct rundir *rd,
                          struct errbuf *err);
+
+/* Keeps a copy of the n targets (n == hosts.n, same order) in ri. */
+int run_info_set_targets(struct run_info *ri, const struct exec_target *t,
+                         size_t n);
 
 /* Rewrites run.json atomically from rd->info. */
 int rundir_save(struct rundir *rd, struct errbuf *err);
