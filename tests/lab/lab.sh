@@ -491,7 +491,7 @@ need_lab() { [[ -f $LAB_DIR/lab.env ]] || die "lab '$LAB_NAME' is not up (no $LA
 password_of() { awk -v u="$1" '$1 == u { print $2 }' "$LAB_DIR/passwords"; }
 
 # Count messages in host H's queue.
-queue_count() { on_host "$1" "$PY" "$here/lab_host.py" count; }
+queue_count() { on_host "$1" "$PY" - count <"$here/lab_host.py"; }
 
 do_stage() {
     local h=${1:-}
@@ -535,15 +535,15 @@ do_stage() {
         total=$((total + legit))
     fi
     if ((script > 0)); then
-        on_host "$h" "$PY" "$here/smtp_stage.py" local --kind script --count "$script" --host "$h" >>"$tmp"
+        on_host "$h" "$PY" - local --kind script --count "$script" --host "$h" <"$here/smtp_stage.py" >>"$tmp"
         total=$((total + script))
     fi
     if ((local_n > 0)); then
-        on_host "$h" "$PY" "$here/smtp_stage.py" local --kind local --count "$local_n" --host "$h" >>"$tmp"
+        on_host "$h" "$PY" - local --kind local --count "$local_n" --host "$h" <"$here/smtp_stage.py" >>"$tmp"
         total=$((total + local_n))
     fi
     [[ $(wc -l <"$tmp") == "$total" ]] || die "stage: manifest has $(wc -l <"$tmp") lines, expected $total"
-    on_host "$h" "$PY" "$here/lab_host.py" wait "$((before + total))" ||
+    on_host "$h" "$PY" - wait "$((before + total))" <"$here/lab_host.py" ||
         die "stage: $h's queue did not settle at $((before + total)) deferred messages"
     cat "$tmp" >>"$man"
     rm -f "$tmp"
@@ -651,7 +651,7 @@ stage) do_stage "$@" ;;
 clear) do_clear "$@" ;;
 state)
     (($# == 1)) || usage
-    on_host "$1" "$PY" "$here/lab_host.py" state | LC_ALL=C sort
+    on_host "$1" "$PY" - state <"$here/lab_host.py" | LC_ALL=C sort
     ;;
 auth)
     (($# == 3)) || usage
