@@ -1,0 +1,522 @@
+/* Action "rotate": new passwords for the flagged accounts, secrets on stdin
+ * only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runbook.h"
+#include "spamstop/accounts.h"
+#include "spamstop/digest.h"
+#include "spamstop/shquote.h"
+
+/* The parsed "with": {"accounts": "{{suspects}}", "backend": "auto"}. */
+struct rotate_params {
+    char result[PLAYBOOK_NAME_MAX + 1];
+    enum accounts_backend backend; /* NONE = detect per host */
+};
+
+/* What prepare found on the host; also the undo data. */
+struct rotate_plan {
+    struct accounts_host host;
+    struct strlist accounts;
+    char backup_dir[300];
+};
+
+/* Frees what rotate_parse made. */
+static void rotate_free(void *p)
+{
+    free(p);
+}
+
+/* Checks "with". */
+static int rotate_parse(void **out, const char *with_json, struct errbuf *err)
+{
+    struct rotate_params *rp = NULL;
+    json_t *root = NULL, *v;
+    const char *key, *s;
+    int r = SS_EINVAL;
+
+    *out = NULL;
+    if ((root = json_loads(with_json, 0, NULL)) == NULL)
+        return errbuf_set(err, SS_EINVAL, "'with' is not valid JSON");
+    if ((rp = calloc(1, sizeof(*rp))) == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    json_object_foreach(root, key, v)
+    {
+        s = json_is_string(v) ? json_string_value(v) : NULL;
+        if (strcmp(key, "accounts") == 0 && s != NULL) {
+            if ((r = runbook_result_name(rp->result, sizeof(rp->result), s,
+                                         err)) < 0)
+                goto out;
+            r = SS_EINVAL;
+        } else if (strcmp(key, "backend") == 0 && s != NULL &&
+                   (strcmp(s, "auto") == 0 || strcmp(s, "plesk") == 0 ||
+                    strcmp(s, "dovecot") == 0)) {
+            rp->backend = strcmp(s, "plesk") == 0     ? ACCOUNTS_BACKEND_PLESK
+                          : strcmp(s, "dovecot") == 0 ? ACCOUNTS_BACKEND_DOVECOT
+                                                      : ACCOUNTS_BACKEND_NONE;
+        } else {
+            errbuf_set(err, SS_EINVAL, "bad or unknown key 'with.%.64s'", key);
+            goto out;
+        }
+    }
+    if (rp->result[0] == '\0') {
+        errbuf_set(err, SS_EINVAL,
+                   "'with.accounts' must name identify's result");
+        goto out;
+    }
+    *out = rp;
+    rp = NULL;
+    r = 0;
+out:
+    free(rp);
+    json_decref(root);
+    return r;
+}
+
+/* Detects the backend (one command) and applies the playbook's override. */
+static int rotate_detect(struct accounts_host *out, struct action_ctx *ctx,
+                         const struct rotate_params *rp, struct errbuf *err)
+{
+    struct exec_result res;
+    char *cmd = accounts_detect_command();
+    int r;
+
+    if (cmd == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    r = runbook_run(ctx, "account backend detection", cmd, NULL, 0, false, &res,
+                    err);
+    if (r == 0)
+        r = accounts_detect_parse(out, res.out.data ? res.out.data : "",
+                                  res.out.len, err);
+    exec_result_release(&res);
+    free(cmd);
+    if (r < 0)
+        return r;
+    if (rp->backend != ACCOUNTS_BACKEND_NONE && rp->backend != out->backend)
+        return errbuf_set(err, SS_EINVAL,
+                          "the playbook asks for the %s backend, the host has "
+                          "%s",
+                          accounts_backend_name(rp->backend),
+                          accounts_backend_name(out->backend));
+    if (out->backend == ACCOUNTS_BACKEND_NONE)
+        return errbuf_set(err, SS_EREMOTE,
+                          "no account backend (plesk or a dovecot "
+                          "passwd-file) on the host");
+    return 0;
+}
+
+/* Checks that the backend knows addr (one command, read-only). */
+static int rotate_check(struct action_ctx *ctx, const struct accounts_host *h,
+                        const char *addr, struct errbuf *err)
+{
+    struct exec_result res;
+    char *cmd = NULL, *in = NULL;
+    size_t in_len = 0;
+    int r;
+
+    if (h->backend == ACCOUNTS_BACKEND_PLESK)
+        r = accounts_plesk_check_command(&cmd, addr, err);
+    else if ((r = accounts_dovecot_check_command(&cmd, h->passwd_file, err)) ==
+             0)
+        r = accounts_address_input(&in, &in_len, addr, err);
+    if (r < 0)
+        goto out;
+    r = runbook_run(ctx, "the account check", cmd, in, in_len, false, &res,
+                    err);
+    exec_result_release(&res);
+    if (r == SS_EREMOTE)
+        r = errbuf_set(err, SS_EREMOTE, "account '%s' is not in %s", addr,
+                       h->backend == ACCOUNTS_BACKEND_PLESK ? "plesk"
+                                                            : h->passwd_file);
+out:
+    free(cmd);
+    free(in);
+    return r;
+}
+
+/* The undo data: backend, files and accounts; never a secret. */
+static char *rotate_undo_json(const struct rotate_plan *p)
+{
+    json_t *o, *a;
+    char *s;
+    size_t i;
+
+    o = json_pack("{s:s,s:b,s:s,s:s}", "backend",
+                  accounts_backend_name(p->host.backend), "recoverable",
+                  p->host.recoverable, "passwd_file", p->host.passwd_file,
+                  "backup_dir", p->backup_dir);
+    a = json_array();
+    for (i = 0; o != NULL && a != NULL && i < p->accounts.n; i++)
+        json_array_append_new(a, json_string(p->accounts.v[i]));
+    if (o == NULL || a == NULL) {
+        json_decref(o);
+        json_decref(a);
+        return NULL;
+    }
+    json_object_set_new(o, "accounts", a);
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+/* Reads the undo data back into p. */
+static int rotate_undo_parse(struct rotate_plan *p, const char *text,
+                             struct errbuf *err)
+{
+    json_t *o = json_loads(text, 0, NULL), *a, *v;
+    const char *b, *f, *d;
+    size_t i;
+    int r = SS_ECORRUPT;
+
+    memset(p, 0, sizeof(*p));
+    if (o == NULL)
+        return errbuf_set(err, SS_ECORRUPT, "rotate undo data is not JSON");
+    b = json_string_value(json_object_get(o, "backend"));
+    f = json_string_value(json_object_get(o, "passwd_file"));
+    d = json_string_value(json_object_get(o, "backup_dir"));
+    a = json_object_get(o, "accounts");
+    if (b == NULL || f == NULL || d == NULL || !json_is_array(a) ||
+        strlen(f) >= sizeof(p->host.passwd_file) ||
+        strlen(d) >= sizeof(p->backup_dir))
+        goto bad;
+    p->host.backend = strcmp(b, "plesk") == 0     ? ACCOUNTS_BACKEND_PLESK
+                      : strcmp(b, "dovecot") == 0 ? ACCOUNTS_BACKEND_DOVECOT
+                                                  : ACCOUNTS_BACKEND_NONE;
+    if (p->host.backend == ACCOUNTS_BACKEND_NONE)
+        goto bad;
+    p->host.recoverable = json_is_true(json_object_get(o, "recoverable"));
+    strcpy(p->host.passwd_file, f);
+    strcpy(p->backup_dir, d);
+    json_array_foreach(a, i, v)
+    {
+        if (!json_is_string(v) || !accounts_address_valid(json_string_value(v)))
+            goto bad;
+        if (strlist_push(&p->accounts, json_string_value(v)) < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+    }
+    r = 0;
+    goto out;
+bad:
+    errbuf_set(err, SS_ECORRUPT, "rotate undo data is incomplete");
+out:
+    json_decref(o);
+    return r;
+}
+
+/* Looks at the host: backend, recoverability, every account known. */
+static int rotate_look(struct rotate_plan *out, struct action_ctx *ctx,
+                       const struct rotate_params *rp, struct errbuf *err)
+{
+    const struct strlist *l = action_result(ctx, rp->result);
+    struct buf dir = BUF_INIT;
+    size_t i;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if ((r = runbook_host_dir(&dir, ctx, "accounts", err)) < 0)
+        goto out;
+    snprintf(out->backup_dir, sizeof(out->backup_dir), "%s", dir.data);
+    for (i = 0; l != NULL && i < l->n; i++) {
+        if (!accounts_address_valid(l->v[i])) {
+            r = errbuf_set(err, SS_EINVAL, "'%.80s' is not an account name",
+                           l->v[i]);
+            goto out;
+        }
+        if (strlist_push(&out->accounts, l->v[i]) < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+    }
+    if (out->accounts.n == 0)
+        goto out;
+    if ((r = rotate_detect(&out->host, ctx, rp, err)) < 0)
+        goto out;
+    for (i = 0; i < out->accounts.n; i++)
+        if ((r = rotate_check(ctx, &out->host, out->accounts.v[i], err)) < 0)
+            goto out;
+out:
+    if (r < 0)
+        strlist_release(&out->accounts);
+    buf_release(&dir);
+    return r;
+}
+
+/* Plans the rotation; a Plesk host that hashes passwords is a pivot. */
+static int rotate_prepare(struct action_ctx *ctx, const void *params,
+                          struct errbuf *err)
+{
+    struct rotate_plan p;
+    char *undo = NULL;
+    size_t i;
+    int r;
+
+    if (runbook_nothing(ctx, ((const struct rotate_params *)params)->result))
+        return 0;
+    if ((r = rotate_look(&p, ctx, params, err)) < 0)
+        return r;
+    for (i = 0; i < p.accounts.n; i++) {
+        if (p.host.backend == ACCOUNTS_BACKEND_DOVECOT)
+            action_describe(ctx,
+                            "would set a new password for %s (dovecot "
+                            "passwd-file %s; undo puts the old hash back)",
+                            p.accounts.v[i], p.host.passwd_file);
+        else if (p.host.recoverable)
+            action_describe(ctx,
+                            "would set a new password for %s (plesk; the "
+                            "old one is kept on the host for undo)",
+                            p.accounts.v[i]);
+        else
+            action_describe(ctx, "would set a new password for %s (plesk)",
+                            p.accounts.v[i]);
+    }
+    if (p.accounts.n > 0 && p.host.backend == ACCOUNTS_BACKEND_PLESK &&
+        !p.host.recoverable)
+        action_describe(ctx, "PIVOT on this host: plesk hashes mail "
+                             "passwords, the old ones cannot be put back; a "
+                             "rollback stops here (needs attention)");
+    if (p.accounts.n > 0)
+        action_describe(ctx, "new passwords go only to %s/credentials (0600)",
+                        ctx->run_dir);
+    if ((undo = rotate_undo_json(&p)) == NULL ||
+        action_set_undo(ctx, undo, false) < 0)
+        r = errbuf_set(err, SS_ERR, "out of memory");
+    free(undo);
+    strlist_release(&p.accounts);
+    return r;
+}
+
+/*
+ * Appends "HOST ACCOUNT PASSWORD" to RUN/credentials (0600, locked,
+ * fsynced) before the password is set, so a crash cannot lose it.
+ */
+static int rotate_credential(struct action_ctx *ctx, const char *addr,
+                             const char *password, struct errbuf *err)
+{
+    struct buf path = BUF_INIT, line = BUF_INIT;
+    int fd = -1, r = 0;
+
+    if (buf_printf(&path, "%s/credentials", ctx->run_dir) < 0 ||
+        buf_printf(&line, "%s %s %s\n", ctx->host, addr, password) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    fd = open(path.data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    if (fd < 0 || fchmod(fd, 0600) < 0 || flock(fd, LOCK_EX) < 0) {
+        r = errbuf_errno(err, SS_ERR, "cannot write '%s'", path.data);
+        goto out;
+    }
+    if (write(fd, line.data, line.len) != (ssize_t)line.len || fsync(fd) < 0)
+        r = errbuf_errno(err, SS_ERR, "cannot write '%s'", path.data);
+out:
+    if (fd >= 0)
+        close(fd);
+    buf_release(&path);
+    buf_wipe(&line);
+    return r;
+}
+
+/* The Plesk backup file of addr: named by its SHA-256, not its text. */
+static int rotate_plesk_file(struct buf *out, const struct rotate_plan *p,
+                             const char *addr, struct errbuf *err)
+{
+    char hex[SHA256_HEX_LEN + 1];
+
+    buf_reset(out);
+    if (sha256_hex(hex, addr, strlen(addr)) < 0 ||
+        buf_printf(out, "%s/plesk-%s", p->backup_dir, hex) < 0)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    return 0;
+}
+
+/*
+ * Plesk: keeps addr's current password in a root-only file on the host
+ * (once per run), so it never crosses the wire nor enters the trail.
+ */
+static int rotate_plesk_backup(struct action_ctx *ctx,
+                               const struct rotate_plan *p, const char *addr,
+                               struct errbuf *err)
+{
+    struct buf b = BUF_INIT, k = BUF_INIT;
+    struct exec_result res;
+    char *read = NULL;
+    int r;
+
+    if ((r = rotate_plesk_file(&k, p, addr, err)) < 0 ||
+        (r = accounts_plesk_read_command(&read, addr, err)) < 0)
+        goto out;
+    if (buf_adds(&b, "umask 077\nmkdir -p ") < 0 ||
+        shquote_add(&b, p->backup_dir) < 0 ||
+        buf_adds(&b, " || exit 3\nk=") < 0 || shquote_add(&b, k.data) < 0 ||
+        buf_printf(&b,
+                   "\nif [ ! -s \"$k\" ]; then\n(\n%s) >\"$k.tmp\" && "
+                   "mv -f \"$k.tmp\" \"$k\" || "
+                   "{ rm -f \"$k.tmp\"; echo 'cannot read the old "
+                   "password' >&2; exit 3; }\nfi\n",
+                   read) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    r = runbook_run(ctx, "keeping the old plesk password", b.data, NULL, 0,
+                    false, &res, err);
+    exec_result_release(&res);
+out:
+    buf_release(&b);
+    buf_release(&k);
+    free(read);
+    return r;
+}
+
+/* Sets one account's new password (or hash) through stdin. */
+static int rotate_one(struct action_ctx *ctx, const struct rotate_plan *p,
+                      const char *addr, struct errbuf *err)
+{
+    char password[ACCOUNTS_PASSWORD_LEN + 1], hash[ACCOUNTS_HASH_MAX];
+    struct exec_result res;
+    char *cmd = NULL, *in = NULL;
+    size_t in_len = 0;
+    int r;
+
+    exec_result_init(&res);
+    if ((r = accounts_password_generate(password, sizeof(password), err)) < 0)
+        goto out;
+    if (p->host.backend == ACCOUNTS_BACKEND_DOVECOT) {
+        if ((r = accounts_hash_password(hash, sizeof(hash), password, err)) <
+                0 ||
+            (r = accounts_dovecot_rotate_command(&cmd, p->host.passwd_file,
+                                                 p->backup_dir, err)) < 0 ||
+            (r = accounts_dovecot_input(&in, &in_len, addr, hash, err)) < 0)
+            goto out;
+    } else {
+        if (p->host.recoverable &&
+            (r = rotate_plesk_backup(ctx, p, addr, err)) < 0)
+            goto out;
+        if ((r = accounts_plesk_set_command(&cmd, addr, err)) < 0 ||
+            (r = accounts_plesk_input(&in, &in_len, password, err)) < 0)
+            goto out;
+    }
+    if ((r = rotate_credential(ctx, addr, password, err)) < 0)
+        goto out;
+    exec_result_release(&res);
+    r = runbook_run(ctx, "the password change", cmd, in, in_len, true, &res,
+                    err);
+out:
+    exec_result_release(&res);
+    explicit_bzero(password, sizeof(password));
+    explicit_bzero(hash, sizeof(hash));
+    if (in != NULL) {
+        explicit_bzero(in, in_len);
+        free(in);
+    }
+    free(cmd);
+    return r;
+}
+
+/* Rotates every flagged account of this host. */
+static int rotate_apply(struct action_ctx *ctx, const void *params,
+                        struct errbuf *err)
+{
+    struct rotate_plan p;
+    size_t i;
+    int r;
+
+    if ((r = rotate_look(&p, ctx, params, err)) < 0)
+        return r;
+    for (i = 0; i < p.accounts.n && r == 0; i++) {
+        r = rotate_one(ctx, &p, p.accounts.v[i], err);
+        if (r == 0)
+            r = action_add_result(ctx, p.accounts.v[i]) < 0
+                    ? errbuf_set(err, SS_ERR, "out of memory")
+                    : 0;
+    }
+    strlist_release(&p.accounts);
+    return r;
+}
+
+/* Puts one account's old secret back from the host's backup. */
+static int rotate_restore_one(struct action_ctx *ctx,
+                              const struct rotate_plan *p, const char *addr,
+                              struct errbuf *err)
+{
+    struct buf b = BUF_INIT, k = BUF_INIT;
+    struct exec_result res;
+    char *cmd = NULL, *in = NULL, *set = NULL;
+    size_t in_len = 0;
+    int r;
+
+    exec_result_init(&res);
+    if (p->host.backend == ACCOUNTS_BACKEND_DOVECOT) {
+        if ((r = accounts_dovecot_restore_command(&cmd, p->host.passwd_file,
+                                                  p->backup_dir, err)) < 0 ||
+            (r = accounts_address_input(&in, &in_len, addr, err)) < 0)
+            goto out;
+    } else {
+        if (!p->host.recoverable) {
+            r = errbuf_set(err, SS_ERR,
+                           "the old password of '%s' cannot be put back: "
+                           "plesk hashes mail passwords on this host (the "
+                           "new one is in the run's credentials file)",
+                           addr);
+            goto out;
+        }
+        /* the kept password goes from its file to the stdin of the set */
+        if ((r = rotate_plesk_file(&k, p, addr, err)) < 0 ||
+            (r = accounts_plesk_set_command(&set, addr, err)) < 0)
+            goto out;
+        if (buf_adds(&b, "k=") < 0 || shquote_add(&b, k.data) < 0 ||
+            buf_printf(&b,
+                       "\n[ -s \"$k\" ] || { echo 'not rotated: nothing to "
+                       "put back'; exit 0; }\n(\n%s) <\"$k\"\n",
+                       set) < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+        cmd = buf_detach(&b);
+    }
+    r = runbook_run(ctx, "the password restore", cmd, in, in_len, false, &res,
+                    err);
+out:
+    exec_result_release(&res);
+    buf_release(&b);
+    buf_release(&k);
+    free(cmd);
+    free(in);
+    free(set);
+    return r;
+}
+
+/* Puts every rotated account's old password or hash back (idempotent). */
+static int rotate_undo(struct action_ctx *ctx, const char *undo_json,
+                       struct errbuf *err)
+{
+    struct rotate_plan p;
+    size_t i;
+    int r;
+
+    if (strcmp(undo_json, "{}") == 0)
+        return 0; /* prepare found nothing to rotate */
+    if ((r = rotate_undo_parse(&p, undo_json, err)) < 0)
+        return r;
+    for (i = 0; i < p.accounts.n && r == 0; i++)
+        r = rotate_restore_one(ctx, &p, p.accounts.v[i], err);
+    strlist_release(&p.accounts);
+    return r;
+}
+
+const struct action_ops action_rotate = {
+    "rotate",       STEP_KIND_BIT(STEP_COMPENSABLE) | STEP_KIND_BIT(STEP_PIVOT),
+    rotate_parse,   rotate_free,
+    rotate_prepare, rotate_apply,
+    rotate_undo,    NULL,
+    NULL,
+};

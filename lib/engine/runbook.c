@@ -1,0 +1,310 @@
+/* Helpers the runbook actions share: paths, checked runs, the ids file. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runbook.h"
+#include "spamstop/accounts.h"
+#include "spamstop/fsio.h"
+#include "spamstop/postfix.h"
+
+/* Frees every message and the array; NULL-safe. */
+void runbook_msgs_release(struct runbook_msgs *m)
+{
+    size_t i;
+
+    if (m == NULL)
+        return;
+    for (i = 0; i < m->n; i++) {
+        free(m->v[i].queue_name);
+        free(m->v[i].queue_id);
+        free(m->v[i].account);
+    }
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Appends one message with copies of its strings. */
+int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
+                      const char *queue_id, const char *account)
+{
+    struct runbook_msg *v;
+    struct runbook_msg x;
+
+    if (m->n == m->alloc) {
+        size_t na = m->alloc ? m->alloc * 2 : 64;
+        if ((v = realloc(m->v, na * sizeof(*v))) == NULL)
+            return SS_ERR;
+        m->v = v;
+        m->alloc = na;
+    }
+    x.queue_name = strdup(queue_name);
+    x.queue_id = strdup(queue_id);
+    x.account = strdup(account);
+    if (x.queue_name == NULL || x.queue_id == NULL || x.account == NULL) {
+        free(x.queue_name);
+        free(x.queue_id);
+        free(x.account);
+        return SS_ERR;
+    }
+    m->v[m->n++] = x;
+    return 0;
+}
+
+/* Appends name with every byte outside [A-Za-z0-9._-] as %XX (as the
+ * engine names journals), so a host name is one safe path part. */
+static int runbook_safe_name(struct buf *b, const char *name)
+{
+    const unsigned char *p;
+    int r = 0;
+
+    for (p = (const unsigned char *)name; *p != '\0' && r == 0; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+            (*p == '.' && p != (const unsigned char *)name))
+            r = buf_addc(b, (char)*p);
+        else
+            r = buf_printf(b, "%%%02X", *p);
+    }
+    return r;
+}
+
+/* Builds the host folder of this run; see runbook.h. */
+int runbook_host_dir(struct buf *out, const struct action_ctx *ctx,
+                     const char *sub, struct errbuf *err)
+{
+    const char *id = ctx->run_id != NULL ? ctx->run_id : "";
+    size_t n = strlen(id);
+
+    buf_reset(out);
+    if (n == 0 || n > 64 || id[0] == '-' ||
+        strspn(id, "0123456789abcdefghijklmnopqrstuvwxyz-") != n)
+        return errbuf_set(err, SS_EINVAL, "run id '%.64s' cannot name a folder",
+                          id);
+    /* the host's name too: hosts may share a file system (the lab) */
+    if (buf_printf(out, RUNBOOK_HOST_DIR "/%s/", id) < 0 ||
+        runbook_safe_name(out, ctx->host) < 0 ||
+        (sub != NULL && buf_printf(out, "/%s", sub) < 0))
+        return errbuf_set(err, SS_ERR, "out of memory");
+    return 0;
+}
+
+/* Builds RUN/evidence/<host>/<name>; see runbook.h. */
+int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
+                          const char *name, bool make, struct errbuf *err)
+{
+    int r;
+
+    buf_reset(out);
+    if (buf_printf(out, "%s/evidence/", ctx->run_dir) < 0 ||
+        runbook_safe_name(out, ctx->host) < 0)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    if (make && (r = fsio_mkdirs(out->data, 0700, err)) < 0)
+        return r;
+    if (buf_printf(out, "/%s", name) < 0)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    return 0;
+}
+
+/* Runs a command and turns a non-zero exit into SS_EREMOTE. */
+int runbook_run(struct action_ctx *ctx, const char *what, const char *command,
+                const void *in, size_t in_len, bool secret,
+                struct exec_result *res, struct errbuf *err)
+{
+    struct exec_cmd cmd = EXEC_CMD_INIT;
+    const char *e;
+    size_t n;
+    int r;
+
+    cmd.command = command;
+    cmd.input = in;
+    cmd.input_len = in_len;
+    cmd.err_cap = RUNBOOK_ERR_CAP;
+    if ((r = action_run(ctx, &cmd, secret, res, err)) < 0)
+        return r;
+    if (res->exit_status == 0)
+        return 0;
+    e = res->err.data != NULL ? res->err.data : "";
+    n = strcspn(e, "\n");
+    if (n > 200)
+        n = 200;
+    if (res->exit_signal[0] != '\0')
+        return errbuf_set(err, SS_EREMOTE, "%s was killed by signal %s", what,
+                          res->exit_signal);
+    return errbuf_set(err, SS_EREMOTE, "%s exited with status %d%s%.*s", what,
+                      res->exit_status, n > 0 ? ": " : "", (int)n, e);
+}
+
+/* Reads "name" or "{{name}}"; see runbook.h. */
+int runbook_result_name(char *out, size_t size, const char *s,
+                        struct errbuf *err)
+{
+    size_t n = strlen(s), i;
+
+    if (n > 4 && strncmp(s, "{{", 2) == 0 && strcmp(s + n - 2, "}}") == 0) {
+        s += 2;
+        n -= 4;
+    }
+    if (n == 0 || n >= size)
+        return errbuf_set(err, SS_EINVAL, "'%.64s' does not name a result", s);
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return errbuf_set(err, SS_EINVAL, "'%.64s' does not name a result",
+                              s);
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* Renders a template scalar and strips its quotes; see runbook.h. */
+int runbook_scalar(char **out, struct action_ctx *ctx, const char *tmpl,
+                   struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    char *s = NULL;
+    size_t n;
+    int r;
+
+    *out = NULL;
+    if ((r = action_render(&b, ctx, tmpl, err)) < 0)
+        goto out;
+    n = b.len;
+    if (n >= 2 && b.data[0] == '\'' && b.data[n - 1] == '\'') {
+        if (memchr(b.data + 1, '\'', n - 2) != NULL) {
+            r = errbuf_set(err, SS_EINVAL, "'%.64s' is not a plain value",
+                           tmpl);
+            goto out;
+        }
+        s = strndup(b.data + 1, n - 2);
+    } else {
+        s = strdup(b.data != NULL ? b.data : "");
+    }
+    if (s == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    *out = s;
+    r = 0;
+out:
+    buf_release(&b);
+    return r;
+}
+
+/* True when account is one of the items of l. */
+static bool runbook_in_list(const struct strlist *l, const char *account)
+{
+    size_t i;
+
+    for (i = 0; l != NULL && i < l->n; i++)
+        if (strcmp(l->v[i], account) == 0)
+            return true;
+    return false;
+}
+
+/* Splits one "QUEUE ID ACCOUNT" line in place; false when malformed. */
+static bool runbook_split(char *line, char **q, char **id, char **acct)
+{
+    char *a = strchr(line, ' '), *b;
+
+    if (a == NULL)
+        return false;
+    *a++ = '\0';
+    if ((b = strchr(a, ' ')) == NULL)
+        return false;
+    *b++ = '\0';
+    *q = line;
+    *id = a;
+    *acct = b;
+    return postfix_queue_name_valid(*q) && postfix_queue_id_valid(*id) &&
+           accounts_address_valid(*acct);
+}
+
+/* Loads the ids file of result name; see runbook.h. */
+int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
+                      const char *name, struct errbuf *err)
+{
+    const struct strlist *accounts = action_result(ctx, name);
+    struct buf path = BUF_INIT, file = BUF_INIT;
+    char *text = NULL, *line, *nl, *q, *id, *acct;
+    size_t len = 0, lineno = 0;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (accounts == NULL || accounts->n == 0)
+        return 0;
+    buf_printf(&file, "%s.ids", name);
+    if (file.data == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    if ((r = runbook_evidence_path(&path, ctx, file.data, false, err)) < 0)
+        goto out;
+    if ((r = fsio_read_file(&text, &len, path.data, RUNBOOK_IDS_MAX, err)) <
+        0) {
+        errbuf_prefix(err, "the queue ids identify found for '%s'", name);
+        goto out;
+    }
+    for (line = text; line < text + len; line = nl + 1) {
+        lineno++;
+        if ((nl = memchr(line, '\n', (size_t)(text + len - line))) == NULL) {
+            r = errbuf_set(err, SS_ECORRUPT, "'%s': line %zu is cut", path.data,
+                           lineno);
+            goto out;
+        }
+        *nl = '\0';
+        if (lineno == 1 && strncmp(line, "total ", 6) == 0) {
+            out->total = strtoul(line + 6, NULL, 10);
+            continue;
+        }
+        if (!runbook_split(line, &q, &id, &acct)) {
+            r = errbuf_set(err, SS_ECORRUPT, "'%s': line %zu is malformed",
+                           path.data, lineno);
+            goto out;
+        }
+        if (!runbook_in_list(accounts, acct))
+            continue;
+        if (runbook_msgs_push(out, q, id, acct) < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    if (r < 0)
+        runbook_msgs_release(out);
+    free(text);
+    buf_release(&path);
+    buf_release(&file);
+    return r;
+}
+
+/* Formats the ids file: "total N", then one "QUEUE ID ACCOUNT" a line. */
+int runbook_msgs_format(struct buf *out, const struct runbook_msgs *msgs)
+{
+    size_t i;
+
+    if (buf_printf(out, "total %zu\n", msgs->total) < 0)
+        return SS_ERR;
+    for (i = 0; i < msgs->n; i++)
+        if (buf_printf(out, "%s %s %s\n", msgs->v[i].queue_name,
+                       msgs->v[i].queue_id, msgs->v[i].account) < 0)
+            return SS_ERR;
+    return 0;
+}
+
+/* Says so in the plan when result name is absent or empty here. */
+bool runbook_nothing(struct action_ctx *ctx, const char *name)
+{
+    const struct strlist *l = action_result(ctx, name);
+
+    if (l == NULL)
+        action_describe(ctx,
+                        "nothing to do here: the step that makes "
+                        "result '%s' did not run on this host",
+                        name);
+    else if (l->n == 0)
+        action_describe(ctx, "nothing to do here: result '%s' is empty", name);
+    return l == NULL || l->n == 0;
+}

@@ -1,0 +1,106 @@
+/* Shared by the runbook actions (service, identify, snapshot, rotate, purge).
+ */
+#ifndef SPAMSTOP_ENGINE_RUNBOOK_H
+#define SPAMSTOP_ENGINE_RUNBOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "spamstop/buf.h"
+#include "spamstop/engine.h"
+#include "spamstop/error.h"
+
+/* Where a run keeps its files on a host: RUNBOOK_HOST_DIR/<run-id>/<host>/. */
+#define RUNBOOK_HOST_DIR "/var/lib/spamstop"
+
+/* Largest identify output read (a million messages fit; 50,000 take ~30 MB). */
+#define RUNBOOK_IDENTIFY_CAP (512u * 1024 * 1024)
+
+/*
+ * stderr kept per command: postsuper prints a line per message it moves
+ * (about 45 bytes), so a million ids fit.
+ */
+#define RUNBOOK_ERR_CAP (64u * 1024 * 1024)
+
+/* Largest ids file or undo data read back. */
+#define RUNBOOK_IDS_MAX (256u * 1024 * 1024)
+
+/* One flagged message: where it is, and whose it is. */
+struct runbook_msg {
+    char *queue_name;
+    char *queue_id;
+    char *account;
+};
+
+/* The flagged messages of the accounts of one result. */
+struct runbook_msgs {
+    struct runbook_msg *v;
+    size_t n;
+    size_t alloc;
+    size_t total; /* every message of the pass, flagged or not */
+};
+
+#define RUNBOOK_MSGS_INIT                                                      \
+    {                                                                          \
+        NULL, 0, 0, 0                                                          \
+    }
+
+void runbook_msgs_release(struct runbook_msgs *m);
+
+/*
+ * Writes "/var/lib/spamstop/<run-id>/<host>[/sub]" into out (reset first),
+ * the host name made file-safe; the run id must be [a-z0-9-] (rundir's
+ * ids are).
+ */
+int runbook_host_dir(struct buf *out, const struct action_ctx *ctx,
+                     const char *sub, struct errbuf *err);
+
+/*
+ * Writes "RUN/evidence/<host>/<name>" into out (reset first), the host
+ * name made file-safe; with make, creates the folder (0700).
+ */
+int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
+                          const char *name, bool make, struct errbuf *err);
+
+/*
+ * Runs command (stdin: in, in_len; secret marks it for the audit trail) and
+ * fails with SS_EREMOTE, naming what and quoting stderr's first line, when
+ * it exits non-zero.  res is left for the caller to read and release.
+ */
+int runbook_run(struct action_ctx *ctx, const char *what, const char *command,
+                const void *in, size_t in_len, bool secret,
+                struct exec_result *res, struct errbuf *err);
+
+/*
+ * The result name a "with" string names: "name" or "{{name}}".  *out
+ * points into s (n bytes).  SS_EINVAL when it is neither.
+ */
+int runbook_result_name(char *out, size_t size, const char *s,
+                        struct errbuf *err);
+
+/*
+ * Renders a "with" scalar (a template such as "{{params.min_share}}") and
+ * strips the quotes the engine puts around every value.  Caller frees.
+ */
+int runbook_scalar(char **out, struct action_ctx *ctx, const char *tmpl,
+                   struct errbuf *err);
+
+/*
+ * Loads the flagged messages that identify wrote for result name on this
+ * host (RUN/evidence/<host>/<name>.ids), keeping those whose account is
+ * in the result now.  Every id and account is checked again.
+ */
+int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
+                      const char *name, struct errbuf *err);
+
+/* The ".ids" file text for msgs (identify writes it). */
+int runbook_msgs_format(struct buf *out, const struct runbook_msgs *msgs);
+
+/* Appends one message (copies the strings). */
+int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
+                      const char *queue_id, const char *account);
+
+/* True (and a plan line) when result name is absent or empty here. */
+bool runbook_nothing(struct action_ctx *ctx, const char *name);
+
+#endif

@@ -1,0 +1,754 @@
+/* The runbook actions and the default playbook on a simulated Postfix host. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_exec.h"
+#include "spamstop/accounts.h"
+#include "spamstop/audit.h"
+#include "spamstop/digest.h"
+#include "spamstop/engine.h"
+#include "spamstop/fsio.h"
+
+/* What the snapshot files hold on the simulated host. */
+#define QJSON "{\"queue_id\":\"X\"}\n"
+#define QTAR  "tar bytes"
+
+/* A simulated host: Postfix's state and the faults a test asks for. */
+struct sim {
+    bool running;
+    int backend; /* ACCOUNTS_BACKEND_* */
+    bool recoverable;
+    char *identify;     /* the identify pass's output */
+    int start_failures; /* this many starts fail first */
+    bool bad_fetch;     /* the fetched tar is not what the host hashed */
+    bool short_delete;  /* the commit deletes one message less */
+    int stops, starts;
+};
+
+/* A scratch run folder per test. */
+struct scratch {
+    char root[64];
+    char run[96];
+};
+
+static void scratch_make(struct scratch *s)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char sub[160];
+
+    snprintf(s->root, sizeof(s->root), "/tmp/ss-actions-XXXXXX");
+    assert_non_null(mkdtemp(s->root));
+    snprintf(s->run, sizeof(s->run), "%s/run", s->root);
+    snprintf(sub, sizeof(sub), "%s/journal", s->run);
+    assert_int_equal(fsio_mkdirs(sub, 0700, &e), 0);
+    snprintf(sub, sizeof(sub), "%s/evidence", s->run);
+    assert_int_equal(fsio_mkdirs(sub, 0700, &e), 0);
+}
+
+static void scratch_rm(struct scratch *s)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->root);
+    assert_int_equal(system(cmd), 0);
+}
+
+static char *fixture(const char *name)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char path[512], *data = NULL;
+
+    snprintf(path, sizeof(path), "%s/postfix/%s", FIXTURES_DIR, name);
+    if (fsio_read_file(&data, NULL, path, 64u << 20, &e) < 0)
+        fail_msg("fixture: %s", e.msg);
+    return data;
+}
+
+/* The fixture with every occurrence of from replaced by to. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    struct buf b = BUF_INIT;
+    const char *p = text, *q;
+
+    while ((q = strstr(p, from)) != NULL) {
+        buf_add(&b, p, (size_t)(q - p));
+        buf_adds(&b, to);
+        p = q + strlen(from);
+    }
+    buf_adds(&b, p);
+    return buf_detach(&b);
+}
+
+static size_t lines_of(const struct exec_cmd *cmd)
+{
+    const char *p = cmd->input;
+    size_t i, n = 0;
+
+    for (i = 0; p != NULL && i < cmd->input_len; i++)
+        n += p[i] == '\n';
+    return n;
+}
+
+static int reply(struct exec_result *res, const struct exec_cmd *cmd,
+                 int status, const char *out, const char *err)
+{
+    return fake_exec_fill(res, cmd, status, out, out ? strlen(out) : 0, err,
+                          err ? strlen(err) : 0);
+}
+
+/* A file fetch: the bytes go to out_fd, as the real executor does. */
+static int fetch(struct exec_result *res, const struct exec_cmd *cmd,
+                 const char *data)
+{
+    size_t n = strlen(data);
+
+    assert_true(cmd->out_fd >= 0);
+    assert_int_equal(write(cmd->out_fd, data, n), (ssize_t)n);
+    return fake_exec_fill(res, cmd, 0, data, n, NULL, 0);
+}
+
+/* The simulated host: answers each command the runbook actions send. */
+static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
+                   struct exec_result *res, struct errbuf *err)
+{
+    struct sim *s = arg;
+    const char *c = cmd->command;
+    char out[512], a[SHA256_HEX_LEN + 1], b[SHA256_HEX_LEN + 1];
+    size_t n = lines_of(cmd);
+
+    (void)host;
+    (void)err;
+    if (strstr(c, "exec cat -- ") != NULL)
+        return fetch(res, cmd,
+                     strstr(c, "queue.json") ? QJSON
+                     : s->bad_fetch          ? "other bytes"
+                                             : QTAR);
+    if (strstr(c, "sha256sum queue.json queue.tar") != NULL) {
+        sha256_hex(a, QJSON, strlen(QJSON));
+        sha256_hex(b, QTAR, strlen(QTAR));
+        snprintf(out, sizeof(out), "%s  queue.json\n%s  queue.tar\n", a, b);
+        return reply(res, cmd, 0, out, NULL);
+    }
+    if (strstr(c, "SPAMSTOP IDENTIFY END") != NULL)
+        return reply(res, cmd, 0, s->identify, NULL);
+    if (strstr(c, "systemctl cat postfix.service") != NULL)
+        return reply(res, cmd, 0, "postfix\n", NULL);
+    if (strstr(c, "postfix stop") != NULL) {
+        s->stops++;
+        s->running = false;
+        return reply(res, cmd, 0, NULL, NULL);
+    }
+    if (strstr(c, "postfix start") != NULL) {
+        s->starts++;
+        if (s->start_failures > 0) {
+            s->start_failures--;
+            return reply(res, cmd, 1, NULL, "postfix did not start\n");
+        }
+        s->running = true;
+        return reply(res, cmd, 0, NULL, NULL);
+    }
+    if (strstr(c, "postsuper -h -") != NULL) {
+        if (strstr(c, "postfix is running") != NULL && s->running)
+            return reply(res, cmd, 75, NULL, "postfix is running\n");
+        snprintf(out, sizeof(out), "postsuper: Placed on hold: %zu messages\n",
+                 n);
+        return reply(res, cmd, 0, NULL, out);
+    }
+    if (strstr(c, "postsuper -H -") != NULL) {
+        snprintf(out, sizeof(out),
+                 "postsuper: Released from hold: %zu "
+                 "messages\n",
+                 n);
+        return reply(res, cmd, 0, NULL, out);
+    }
+    if (strstr(c, "postsuper -d - hold") != NULL) {
+        char e2[128];
+        snprintf(out, sizeof(out), "checked %zu matched %zu\n", n, n);
+        snprintf(e2, sizeof(e2), "postsuper: Deleted: %zu messages\n",
+                 s->short_delete ? n - 1 : n);
+        return reply(res, cmd, 0, out, e2);
+    }
+    if (strstr(c, "restore.$$") != NULL)
+        return reply(res, cmd, 0, "restored 30\n", NULL);
+    if (strstr(c, "postfix status") != NULL)
+        return reply(res, cmd, s->running ? 0 : 1, NULL, NULL);
+    if (strstr(c, "doveconf -n") != NULL) {
+        if (s->backend == ACCOUNTS_BACKEND_PLESK)
+            snprintf(out, sizeof(out), "backend plesk\nrecoverable %s\n",
+                     s->recoverable ? "yes" : "no");
+        else
+            snprintf(out, sizeof(out),
+                     "backend dovecot\nrecoverable yes\n"
+                     "passwd_file /etc/dovecot/users\n");
+        return reply(res, cmd, 0, out, NULL);
+    }
+    /* rotation, restore, checks, plesk: succeed quietly */
+    return reply(res, cmd, 0, NULL, NULL);
+}
+
+static void sim_init(struct sim *s, int backend)
+{
+    memset(s, 0, sizeof(*s));
+    s->running = true;
+    s->backend = backend;
+    s->recoverable = true;
+    s->identify = fixture("identify-lab.txt");
+}
+
+static struct playbook *default_playbook(void)
+{
+    struct playbook *pb = NULL;
+    struct errbuf e = ERRBUF_INIT;
+
+    if (playbook_load(&pb, PLAYBOOK_DIR "/compromised-account.json", &e) < 0)
+        fail_msg("playbook: %s", e.msg);
+    /* the fixture's queue is small: alice has 30 of its 40 messages */
+    assert_int_equal(playbook_set_param(pb, "min_messages", "10", &e), 0);
+    return pb;
+}
+
+/* Runs mode (0 respond, 1 rollback) on host h1; keeps its plan in plan. */
+static enum host_state run_h1(int mode, struct executor *ex,
+                              const struct playbook *pb,
+                              const struct scratch *s, bool dry_run,
+                              struct audit *audit, struct buf *plan,
+                              struct errbuf *herr)
+{
+    struct engine_host h;
+    struct engine_opts o;
+    struct errbuf e = ERRBUF_INIT;
+    enum host_state st;
+
+    engine_host_init(&h);
+    h.target.name = strdup("h1");
+    engine_opts_init(&o);
+    o.ex = ex;
+    o.pb = pb;
+    o.run_dir = s->run;
+    o.run_id = "20261128-101500-ab12";
+    o.dry_run = dry_run;
+    o.audit = audit;
+    if (mode == 0)
+        assert_int_equal(engine_respond(&h, 1, &o, &e), 0);
+    else
+        assert_int_equal(engine_rollback(&h, 1, &o, &e), 0);
+    st = h.state;
+    if (plan != NULL && h.plan.data != NULL)
+        buf_adds(plan, h.plan.data);
+    if (herr != NULL)
+        *herr = h.err;
+    engine_host_release(&h);
+    return st;
+}
+
+static struct executor *sim_exec(struct sim *s)
+{
+    struct executor *ex = fake_exec_new();
+
+    fake_exec_set_handler(ex, sim_run, s);
+    return ex;
+}
+
+/* Index of the first logged command containing s at or after from. */
+static size_t find_cmd(struct executor *ex, const char *s, size_t from)
+{
+    size_t i;
+
+    for (i = from; i < fake_exec_count(ex); i++)
+        if (strstr(fake_exec_command(ex, i), s) != NULL)
+            return i;
+    return (size_t)-1;
+}
+
+/* The credentials file's one line for h1: its password (caller frees). */
+static char *credential(const struct scratch *s, const char *addr)
+{
+    struct errbuf e = ERRBUF_INIT;
+    struct stat st;
+    char path[160], *text = NULL, want[128], *p, *nl, *pw;
+
+    snprintf(path, sizeof(path), "%s/credentials", s->run);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 1 << 20, &e), 0);
+    snprintf(want, sizeof(want), "h1 %s ", addr);
+    p = strstr(text, want);
+    assert_non_null(p);
+    p += strlen(want);
+    nl = strchr(p, '\n');
+    assert_non_null(nl);
+    pw = strndup(p, (size_t)(nl - p));
+    assert_int_equal(strlen(pw), ACCOUNTS_PASSWORD_LEN);
+    free(text);
+    return pw;
+}
+
+/* No logged command text holds s, nor any stdin except the one allowed. */
+static void assert_nowhere(struct executor *ex, const char *s,
+                           const char *stdin_ok_cmd)
+{
+    size_t i;
+
+    for (i = 0; i < fake_exec_count(ex); i++) {
+        const char *in = fake_exec_stdin(ex, i);
+        assert_null(strstr(fake_exec_command(ex, i), s));
+        if (in != NULL && strstr(in, s) != NULL)
+            assert_non_null(stdin_ok_cmd != NULL
+                                ? strstr(fake_exec_command(ex, i), stdin_ok_cmd)
+                                : NULL);
+    }
+}
+
+static void test_dovecot_host_end_to_end(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf e = ERRBUF_INIT;
+    char *pw, *data = NULL, path[256];
+    size_t i_stop, i_ident, i_snap, i_rot, i_hold, i_start, i_del, i;
+    const char *in;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    /* the article's order, with the identify pass the run acts on after
+     * the stop, and the delete only at commit */
+    i_stop = find_cmd(ex, "postfix stop", 0);
+    i_ident = find_cmd(ex, "SPAMSTOP IDENTIFY END", i_stop);
+    i_snap = find_cmd(ex, "sha256sum queue.json", i_ident);
+    i_rot = find_cmd(ex, "no hash on stdin", i_snap);
+    i_hold = find_cmd(ex, "postsuper -h -", i_rot);
+    i_start = find_cmd(ex, "postfix start", i_hold);
+    i_del = find_cmd(ex, "postsuper -d - hold", i_start);
+    assert_true(i_stop < i_ident && i_ident < i_snap && i_snap < i_rot &&
+                i_rot < i_hold && i_hold < i_start && i_start < i_del &&
+                i_del != (size_t)-1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "IDENTIFY END"), 2);
+    assert_true(sim.running);
+    /* the host gets the hash only; the password is only in credentials */
+    pw = credential(&s, "alice@example.test");
+    in = fake_exec_stdin(ex, i_rot);
+    assert_non_null(in);
+    assert_int_equal(strncmp(in, "alice@example.test\n{SHA512-CRYPT}$6$", 36),
+                     0);
+    {
+        char hash[ACCOUNTS_HASH_MAX];
+        snprintf(hash, sizeof(hash), "%s", in + 19);
+        hash[strcspn(hash, "\n")] = '\0';
+        assert_true(accounts_password_matches(pw, hash));
+    }
+    assert_nowhere(ex, pw, NULL);
+    /* hold and delete exactly alice's 30 messages, all ids checked */
+    in = fake_exec_stdin(ex, i_hold);
+    for (i = 0; in != NULL && *in != '\0'; in = strchr(in, '\n') + 1)
+        i++;
+    assert_int_equal(i, 30);
+    in = fake_exec_stdin(ex, i_del);
+    assert_non_null(strstr(in, " alice@example.test\n"));
+    assert_null(strstr(in, "bob@"));
+    /* the evidence copies are here */
+    snprintf(path, sizeof(path), "%s/evidence/h1/queue.tar", s.run);
+    assert_int_equal(fsio_read_file(&data, NULL, path, 1024, &e), 0);
+    assert_string_equal(data, QTAR);
+    free(data);
+    free(pw);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_dry_run_changes_nothing(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct buf plan = BUF_INIT;
+    char path[160];
+    size_t i;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
+                     HOST_DRY_RUN);
+    for (i = 0; i < fake_exec_count(ex); i++) {
+        const char *c = fake_exec_command(ex, i);
+        assert_null(strstr(c, "postfix stop"));
+        assert_null(strstr(c, "postfix start"));
+        assert_null(strstr(c, "postsuper"));
+        assert_null(strstr(c, "no hash on stdin"));
+        assert_null(strstr(c, "sha256sum queue.json"));
+    }
+    assert_true(sim.running);
+    assert_non_null(strstr(plan.data, "would stop postfix (via postfix)"));
+    assert_non_null(strstr(plan.data, "would hold 30 messages of "
+                                      "alice@example.test"));
+    assert_non_null(strstr(plan.data, "would set a new password for "
+                                      "alice@example.test (dovecot"));
+    assert_null(strstr(plan.data, "would hold 3 messages of bob"));
+    snprintf(path, sizeof(path), "%s/credentials", s.run);
+    assert_int_not_equal(access(path, F_OK), 0);
+    buf_release(&plan);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_failed_start_rolls_back(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    size_t i_fail, i_rel, i_res, i_start2;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.start_failures = 1;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_ROLLED_BACK);
+    /* newest first: release the held mail, old hash back, start again */
+    i_fail = find_cmd(ex, "postfix start", 0);
+    i_rel = find_cmd(ex, "postsuper -H -", i_fail);
+    i_res = find_cmd(ex, "no backup of", i_rel);
+    i_start2 = find_cmd(ex, "postfix start", i_res);
+    assert_true(i_fail < i_rel && i_rel < i_res && i_res < i_start2 &&
+                i_start2 != (size_t)-1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
+    assert_string_equal(fake_exec_stdin(ex, i_res), "alice@example.test\n");
+    assert_true(sim.running);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_rollback_after_commit(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    size_t from, i_stop, i_restore, i_hash, i_start;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    from = fake_exec_count(ex);
+    assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_ROLLED_BACK);
+    /* stop (undo of start), purged mail back on hold from the snapshot,
+     * old hash back, start (undo of stop) */
+    i_stop = find_cmd(ex, "postfix stop", from);
+    i_restore = find_cmd(ex, "restore.$$", i_stop);
+    i_hash = find_cmd(ex, "no backup of", i_restore);
+    i_start = find_cmd(ex, "postfix start", i_hash);
+    assert_true(i_stop < i_restore && i_restore < i_hash && i_hash < i_start &&
+                i_start != (size_t)-1);
+    assert_non_null(strstr(fake_exec_command(ex, i_restore),
+                           "/var/lib/spamstop/20261128-101500-ab12/h1/"
+                           "snapshot/queue.tar"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -H"), 0);
+    assert_true(sim.running);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_plesk_hashed_is_a_pivot_in_the_plan(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct buf plan = BUF_INIT;
+    struct errbuf herr = ERRBUF_INIT;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    sim.recoverable = false;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
+                     HOST_DRY_RUN);
+    assert_non_null(strstr(plan.data, "PIVOT on this host"));
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    /* nothing to keep: no copy of the old password is attempted */
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "$k.tmp"), 0);
+    /* no old password to put back: rollback stops and says why */
+    assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_ATTENTION);
+    assert_non_null(strstr(herr.msg, "cannot be put back"));
+    buf_release(&plan);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_plesk_secrets_stay_off_the_wire(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct audit *audit = NULL;
+    struct errbuf e = ERRBUF_INIT;
+    char path[160], *trail = NULL, *pw;
+    size_t i_keep, i_set, from, i_put;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    ex = sim_exec(&sim);
+    snprintf(path, sizeof(path), "%s/audit.jsonl", s.run);
+    assert_int_equal(audit_open(&audit, path, "20261128-101500-ab12", &e), 0);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, audit, NULL, NULL),
+                     HOST_COMMITTED);
+    pw = credential(&s, "alice@example.test");
+    /* the old password goes from mail_auth_view into a file on the host */
+    i_keep = find_cmd(ex, ">\"$k.tmp\"", 0);
+    assert_true(i_keep != (size_t)-1);
+    assert_non_null(strstr(fake_exec_command(ex, i_keep), "mail_auth_view"));
+    i_set = find_cmd(ex, "PSA_PASSWORD", i_keep);
+    assert_true(i_set != (size_t)-1);
+    assert_non_null(fake_exec_stdin(ex, i_set));
+    assert_int_equal(strncmp(fake_exec_stdin(ex, i_set), pw, strlen(pw)), 0);
+    assert_nowhere(ex, pw, "PSA_PASSWORD");
+    /* rollback sets it back from that file, still on the host */
+    from = fake_exec_count(ex);
+    assert_int_equal(run_h1(1, ex, pb, &s, false, audit, NULL, NULL),
+                     HOST_ROLLED_BACK);
+    i_put = find_cmd(ex, "PSA_PASSWORD", from);
+    assert_non_null(strstr(fake_exec_command(ex, i_put), "<\"$k\""));
+    assert_null(fake_exec_stdin(ex, i_put));
+    audit_close(audit);
+    assert_int_equal(fsio_read_file(&trail, NULL, path, 64u << 20, &e), 0);
+    assert_null(strstr(trail, pw));
+    assert_non_null(strstr(trail, "\"stdin_secret\":true"));
+    free(trail);
+    free(pw);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_thresholds_from_params(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf e = ERRBUF_INIT;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    ex = sim_exec(&sim);
+    /* 30 of 40 is 75%: under 31 messages nobody is flagged */
+    assert_int_equal(playbook_set_param(pb, "min_messages", "31", &e), 0);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    assert_int_equal(fake_exec_count(ex), 1); /* the survey, nothing else */
+    assert_int_equal(playbook_set_param(pb, "min_messages", "30", &e), 0);
+    assert_int_equal(playbook_set_param(pb, "min_share", "0.76", &e), 0);
+    fake_exec_clear_log(ex);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    assert_int_equal(fake_exec_count(ex), 1);
+    assert_int_equal(playbook_set_param(pb, "min_share", "x", &e), 0);
+    fake_exec_clear_log(ex);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_ROLLED_BACK);
+    assert_int_equal(fake_exec_count(ex), 0);
+    assert_int_equal(sim.stops, 0);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_cut_identify_output_acts_on_nothing(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+    char *cut;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    cut = replace_all(sim.identify, "*** SPAMSTOP IDENTIFY END ***\n", "");
+    free(sim.identify);
+    sim.identify = cut;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_ROLLED_BACK);
+    assert_non_null(strstr(herr.msg, "no end marker"));
+    assert_int_equal(sim.stops, 0);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_hostile_account_name_stays_data(void **state)
+{
+    static const char evil[] = "a';touch${IFS}/tmp/pwned;'$(id)`id`@x";
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    char *hostile, *pw;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    hostile = replace_all(sim.identify, "alice@example.test", evil);
+    free(sim.identify);
+    sim.identify = hostile;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    /* the name travels on stdin only (dovecot backend) */
+    assert_nowhere(ex, evil, "");
+    pw = credential(&s, evil);
+    free(pw);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_commit_that_leaves_spam_needs_attention(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.short_delete = true;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_ATTENTION);
+    assert_non_null(strstr(herr.msg, "deleted 29 of the 30"));
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_bad_evidence_copy_fails_the_snapshot(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+    char path[160];
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.bad_fetch = true;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_ROLLED_BACK);
+    assert_non_null(strstr(herr.msg, "'queue.tar' has SHA-256"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "no hash on stdin"), 0);
+    snprintf(path, sizeof(path), "%s/evidence/h1/queue.tar", s.run);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_true(sim.running);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_with_is_checked(void **state)
+{
+    static const char *const bad[] = {
+        "{\"action\":\"service\",\"kind\":\"compensable\","
+        "\"with\":{\"state\":\"paused\"}}",
+        "{\"action\":\"service\",\"kind\":\"read-only\","
+        "\"with\":{\"state\":\"stopped\"}}",
+        "{\"action\":\"purge\",\"kind\":\"compensable\",\"with\":{}}",
+        "{\"action\":\"purge\",\"kind\":\"compensable\","
+        "\"with\":{\"accounts\":\"a b\"}}",
+        "{\"action\":\"rotate\",\"kind\":\"compensable\","
+        "\"with\":{\"accounts\":\"x\",\"backend\":\"ldap\"}}",
+        "{\"action\":\"identify\",\"kind\":\"read-only\","
+        "\"with\":{\"min_count\":5}}",
+        "{\"action\":\"snapshot\",\"kind\":\"compensable\","
+        "\"with\":{\"accounts\":[\"x\"]}}",
+    };
+    struct playbook *pb = NULL;
+    struct errbuf e = ERRBUF_INIT;
+    char text[512];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"t\",\"steps\":[{\"name\":\"s\",%s]}", bad[i] + 1);
+        assert_int_equal(
+            playbook_parse_string(&pb, text, strlen(text), "t.json", &e),
+            SS_EINVAL);
+        assert_null(pb);
+    }
+    pb = default_playbook();
+    playbook_free(pb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dovecot_host_end_to_end),
+        cmocka_unit_test(test_dry_run_changes_nothing),
+        cmocka_unit_test(test_failed_start_rolls_back),
+        cmocka_unit_test(test_rollback_after_commit),
+        cmocka_unit_test(test_plesk_hashed_is_a_pivot_in_the_plan),
+        cmocka_unit_test(test_plesk_secrets_stay_off_the_wire),
+        cmocka_unit_test(test_thresholds_from_params),
+        cmocka_unit_test(test_cut_identify_output_acts_on_nothing),
+        cmocka_unit_test(test_hostile_account_name_stays_data),
+        cmocka_unit_test(test_commit_that_leaves_spam_needs_attention),
+        cmocka_unit_test(test_bad_evidence_copy_fails_the_snapshot),
+        cmocka_unit_test(test_with_is_checked),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
