@@ -30,7 +30,7 @@ trap cleanup EXIT
 # the postfix command (no PID namespace for start-stop-daemon): say so.
 run() {
     "$ss" "$@" -F "$LAB_SSH_CONFIG" --known-hosts "$LAB_KNOWN_HOSTS" \
-        --state-dir "$work/state" --param service=postfix
+        --state-dir "$work/state"
 }
 pw() { awk -v a="$1@example.test" '$1 == a { print $2 }' "$LAB_PASSWORDS"; }
 auth() { "$lab" auth "$1" "$2" "$3" >/dev/null 2>&1; }

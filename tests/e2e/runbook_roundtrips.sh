@@ -47,7 +47,7 @@ one() {
     "$lab" stage "$h" "$@" >/dev/null
     mkdir -m 700 "$st"
     "$ss" respond --yes -F "$LAB_SSH_CONFIG" --known-hosts "$LAB_KNOWN_HOSTS" \
-        --state-dir "$st" --param service=postfix "$h" >"$st.out" 2>&1 ||
+        --state-dir "$st" "$h" >"$st.out" 2>&1 ||
         fail "respond failed: $(tail -5 "$st.out")"
     grep -q "^$h *committed" "$st.out" || fail "$h did not commit"
     [[ $("$lab" state "$h" | grep -c '^queue ') == "$(grep -c '^legit ' "$LAB_DIR/stage-$h.txt")" ]] ||

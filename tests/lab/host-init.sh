@@ -30,6 +30,10 @@ for f in hosts resolv.conf hostname passwd group shadow; do
     bind "$d/etc/$f" "/etc/$f"
 done
 mount -t tmpfs -o mode=0755,size=16m "lab-$host-run" /run
+# No init scripts: hosts share one PID space, so the machine's SysV
+# /etc/init.d/postfix (start-stop-daemon looks processes up machine-wide)
+# would see another host's master.  Lab hosts are "postfix command" servers.
+mount -t tmpfs -o mode=0755,size=1m "lab-$host-initd" /etc/init.d
 mkdir -m 0755 /run/sshd
 hostname "$host"
 
