@@ -102,6 +102,7 @@ int cmd_playbook(int argc, char **argv);
 int cmd_respond(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* rollback and resume share their driver (cmd/respond.c); mode is
  * "rollback" or "resume". */

@@ -18,6 +18,8 @@ static const struct cmd commands[] = {
     {"respond", cmd_respond, CMD_DESTRUCTIVE,
      "run a playbook on hosts as a transaction (default: compromised "
      "account)"},
+    {"report", cmd_report, 0,
+     "write a run's incident report (md, html or json)"},
     {"resume", cmd_resume, CMD_DESTRUCTIVE, "finish an interrupted run"},
     {"rollback", cmd_rollback, CMD_DESTRUCTIVE,
      "undo what a run changed, newest step first"},

@@ -1,0 +1,133 @@
+/* spamstop report: the incident report of a run, as Markdown, HTML or JSON. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "spamstop/fsio.h"
+#include "spamstop/report.h"
+#include "spamstop/rundir.h"
+
+static const char report_help[] =
+    "usage: spamstop report RUN [--format md|html|json] [-o FILE]\n"
+    "                       [--state-dir DIR]\n\n"
+    "Writes the incident report of run RUN for the ticket and the customer:\n"
+    "per host the queue before and after (by queue, and age by sender\n"
+    "domain), the suspects and their evidence (messages, client IPs, HELO\n"
+    "names, sender domains, first and last seen), web-script findings, what\n"
+    "was changed and what was kept, the rollback state, the evidence files\n"
+    "with their SHA-256, and for each account whose password was reset a\n"
+    "draft notice to the customer.  No password is ever in a report: the\n"
+    "run's credentials file is never read.\n\n"
+    "  -f, --format FMT      md (default), html (one self-contained file)\n"
+    "                        or json; -o FILE.html or .json picks it too\n"
+    "  -o, --output FILE     write to FILE (mode 0600) instead of stdout\n"
+    "      --state-dir DIR   where runs are kept (default\n"
+    "                        $SPAMSTOP_STATE_DIR, else "
+    "$XDG_STATE_HOME/spamstop)\n"
+    "  -h, --help            show this help\n\n"
+    "Exit status: 0 written, 2 usage, 4 written but the run's audit trail\n"
+    "does not verify (or a journal is damaged: nothing written), 5 no such\n"
+    "run or the report could not be written.\n";
+
+/* The format a file name implies, or -1. */
+static int report_format_of(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+
+    if (dot == NULL)
+        return -1;
+    if (strcmp(dot, ".html") == 0 || strcmp(dot, ".htm") == 0)
+        return REPORT_HTML;
+    if (strcmp(dot, ".json") == 0)
+        return REPORT_JSON;
+    if (strcmp(dot, ".md") == 0)
+        return REPORT_MD;
+    return -1;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    struct errbuf err = ERRBUF_INIT;
+    struct report *rep = NULL;
+    struct buf out = BUF_INIT, dir = BUF_INIT;
+    struct cmd_opts o;
+    enum report_format fmt = REPORT_MD;
+    const char *output = NULL, *run;
+    bool fmt_given = false;
+    int c, r, rc = EXIT_NOT_STARTED;
+
+    cmd_opts_init(&o);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (report_format_parse(&fmt, optarg) < 0) {
+                cmd_error("unknown format '%s': use md, html or json", optarg);
+                return EXIT_USAGE;
+            }
+            fmt_given = true;
+            break;
+        case 'o': output = optarg; break;
+        case OPT_STATE_DIR: o.state_dir = optarg; break;
+        case 'h': fputs(report_help, stdout); return EXIT_OK;
+        default: fputs(report_help, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        cmd_error("report needs one run id (see 'spamstop audit list')");
+        return EXIT_USAGE;
+    }
+    run = argv[optind];
+    if (!rundir_valid_id(run)) {
+        cmd_error("'%s' is not a run id (see 'spamstop audit list')", run);
+        return EXIT_USAGE;
+    }
+    if (!fmt_given && output != NULL && report_format_of(output) >= 0)
+        fmt = (enum report_format)report_format_of(output);
+    if (buf_printf(&dir, "%s/runs/%s", cmd_state_dir(&o), run) < 0) {
+        cmd_error("out of memory");
+        goto out;
+    }
+    if ((r = report_load(&rep, dir.data, &err)) < 0) {
+        if (r == SS_ENOENT)
+            cmd_error("no run '%s' in '%s/runs' (see 'spamstop audit list')",
+                      run, cmd_state_dir(&o));
+        else
+            cmd_error("%s", err.msg);
+        rc = r == SS_ECORRUPT ? EXIT_TAMPERED : EXIT_NOT_STARTED;
+        goto out;
+    }
+    if (report_render(&out, rep, fmt, &err) < 0) {
+        cmd_error("%s", err.msg);
+        goto out;
+    }
+    if (output != NULL && strcmp(output, "-") != 0) {
+        if (fsio_write_atomic(output, out.data, out.len, 0600, &err) < 0) {
+            cmd_error("%s", err.msg);
+            goto out;
+        }
+    } else if (fwrite(out.data, 1, out.len, stdout) != out.len ||
+               fflush(stdout) != 0) {
+        cmd_error("cannot write the report to stdout");
+        goto out;
+    }
+    rc = EXIT_OK;
+    if (!rep->audit_present || !rep->audit_ok) {
+        cmd_error("the run's audit trail %s: the report says so",
+                  rep->audit_present ? "does not verify" : "is missing");
+        rc = EXIT_TAMPERED;
+    }
+out:
+    report_free(rep);
+    buf_release(&out);
+    buf_release(&dir);
+    return rc;
+}

@@ -1,0 +1,260 @@
+/* The incident report: a model read from a run folder, in three formats. */
+#ifndef SPAMSTOP_REPORT_H
+#define SPAMSTOP_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "spamstop/buf.h"
+#include "spamstop/digest.h"
+#include "spamstop/error.h"
+#include "spamstop/playbook.h"
+
+/*
+ * Every string in the model went through report_clean: valid UTF-8, no
+ * control characters, at most REPORT_VALUE_MAX bytes.  Renderers still
+ * escape for their format: remote data is hostile.  The model never holds
+ * a password: the readers never open the run's credentials file nor its
+ * secrets/ folder.
+ */
+#define REPORT_VALUE_MAX 1024
+#define REPORT_FILE_MAX  (512u * 1024 * 1024) /* largest file read */
+#define REPORT_NQUEUES   5  /* maildrop incoming active deferred hold */
+#define REPORT_NAGES     10 /* qshape's age buckets, see report_age_label */
+#define REPORT_SHAPE_MAX 10 /* sender domains shown; the rest in one row */
+
+/* A value seen in evidence and how many messages carried it. */
+struct report_value {
+    char *value;
+    size_t count;
+};
+
+/* The most frequent values of one kind (identify keeps the top 10). */
+struct report_values {
+    struct report_value *v;
+    size_t n;
+    size_t distinct; /* distinct values in all */
+    size_t other;    /* messages whose value is not listed */
+};
+
+/* One SASL account that queued mail, with its evidence. */
+struct report_suspect {
+    char *username;
+    size_t messages;
+    double share;
+    bool flagged;
+    char *reason; /* identify's words: why (not) flagged */
+    size_t foreign_senders;
+    long long first_arrival, last_arrival; /* epoch; -1 unknown */
+    struct report_values clients, helos, sender_domains, subjects;
+    size_t n_queue_ids; /* messages listed for hold (flagged only) */
+};
+
+/* A web script (no SASL, X-PHP-Originating-Script) that queued mail. */
+struct report_script {
+    char *script;
+    size_t messages;
+    long long first_arrival, last_arrival;
+    struct report_values sender_domains;
+};
+
+/* One identify pass (postfix_findings_to_json), as the report needs it. */
+struct report_findings {
+    bool present;
+    char *step; /* the step whose evidence it is */
+    size_t total, authenticated, scripted, other;
+    size_t flagged_messages, remainder, incomplete, anomalies;
+    size_t min_messages;
+    double min_share;
+    struct report_suspect *suspects;
+    size_t n_suspects;
+    struct report_script *scripts;
+    size_t n_scripts;
+};
+
+/* One row of the age-by-sender-domain table (qshape -s). */
+struct report_shape_row {
+    char *domain;
+    size_t total;
+    size_t ages[REPORT_NAGES];
+};
+
+/* A queue listing (postqueue -j), counted. */
+struct report_queue {
+    bool present;
+    bool derived; /* computed from the journal, not listed on the host */
+    size_t counts[REPORT_NQUEUES];
+    size_t total;
+    size_t malformed; /* listing lines that could not be read */
+    long long at;     /* epoch the ages are measured from; 0 unknown */
+    struct report_shape_row *rows; /* by total, descending; the last one
+                                      may be "(other domains)" */
+    size_t n_rows;
+    size_t ages[REPORT_NAGES]; /* all rows together */
+};
+
+/* One playbook step on one host, as its journal tells it. */
+struct report_step {
+    char *name;
+    char *action; /* built-in action, or "shell" */
+    char *kind;   /* read-only, compensable, pivot */
+    char *reg;    /* the result name it registers, or NULL */
+    char *status; /* "not started", "read", "done", "failed", "undone", ... */
+    char *commit; /* "", "committed", "commit failed", "uncommitted", ... */
+    char *error;  /* the last error journaled for it, or NULL */
+    long long at; /* epoch of its last journal record; 0 none */
+    struct strlist results;
+};
+
+/* An evidence file of a host and its digest. */
+struct report_file {
+    char *path; /* relative to the run folder */
+    char sha256[SHA256_HEX_LEN + 1];
+    long long bytes;
+    bool in_trail; /* the same digest is recorded in the audit trail */
+};
+
+/* What the run did on one host. */
+struct report_host {
+    char *name;
+    char *state;      /* run.json host_states */
+    bool journaled;   /* a journal exists */
+    char *end_state;  /* the journal's last "end" record, or NULL */
+    char *end_phase;  /* forward, rollback, commit */
+    char *last_error; /* the journal's last error, or NULL */
+    bool rollback_begun;
+    bool commit_begun;
+    long long begun_at, ended_at; /* epoch of first and last record; 0 */
+    struct report_step *steps;
+    size_t n_steps;
+    struct report_findings findings; /* the pass the run acted on */
+    struct report_queue before;      /* the snapshot's listing */
+    struct report_queue after;       /* derived: before minus the purge */
+    struct strlist rotated;          /* accounts whose new password stands */
+    struct strlist restored;   /* accounts whose old password was put back */
+    char *backend;             /* plesk, dovecot, or NULL */
+    bool recoverable;          /* the old passwords could be put back */
+    struct strlist purged_ids; /* queue ids purge held */
+    struct strlist purged_accounts; /* per account held by purge ... */
+    size_t *purged_counts;          /* ... and how many messages */
+    char *purge_fate; /* "deleted", "on hold", "released", "restored to
+                         hold", or NULL when purge did not run */
+    size_t purged_total;
+    struct report_file *files;
+    size_t n_files;
+    struct strlist notes; /* what the run folder does not say */
+};
+
+/* A whole report. */
+struct report {
+    char *run_id;
+    char *playbook;
+    char *outcome;
+    bool dry_run;
+    long long started, finished; /* epoch; 0 unknown */
+    struct strlist param_names, param_values;
+    bool audit_present;
+    bool audit_ok;
+    size_t audit_records;
+    char *audit_reason; /* verify's words when not ok */
+    char audit_head[SHA256_HEX_LEN + 1];
+    size_t anchor_records; /* run.json's anchor; 0 none */
+    char anchor_head[SHA256_HEX_LEN + 1];
+    long long generated; /* when the report was made */
+    struct report_host *hosts;
+    size_t n_hosts;
+};
+
+enum report_format {
+    REPORT_MD = 0,
+    REPORT_HTML,
+    REPORT_JSON,
+};
+
+/* "md"/"markdown", "html", "json"; SS_EINVAL otherwise. */
+int report_format_parse(enum report_format *out, const char *s);
+
+/* The queue name of index i (0 .. REPORT_NQUEUES-1). */
+const char *report_queue_name(size_t i);
+
+/* The column head of age bucket i: "5", "10", ... "1280", "1280+". */
+const char *report_age_label(size_t i);
+
+/* ---- building the model ---------------------------------------------- */
+
+void report_init(struct report *r);
+void report_release(struct report *r);
+
+/*
+ * Copies at most REPORT_VALUE_MAX bytes of s as valid UTF-8 with control
+ * characters replaced by '?'.  Caller frees; NULL when out of memory.
+ */
+char *report_clean(const char *s);
+
+/* Fills run-level fields and one host per run host from run.json text. */
+int report_parse_run(struct report *r, const char *text, size_t len,
+                     struct errbuf *err);
+
+/*
+ * Gives every host the steps of the run's playbook copy (names, actions,
+ * kinds).  Call after report_parse_run.
+ */
+int report_parse_playbook(struct report *r, const char *text, size_t len,
+                          struct errbuf *err);
+
+/*
+ * Replays one host's journal into its steps and state; also reads the
+ * rotate and purge steps' journaled data.  Call after report_parse_playbook.
+ */
+int report_parse_journal(struct report_host *h, const char *text, size_t len,
+                         struct errbuf *err);
+
+/* Reads identify's findings JSON (postfix_findings_to_json). */
+int report_parse_findings(struct report_findings *out, const char *text,
+                          size_t len, struct errbuf *err);
+
+/*
+ * Counts a postqueue -j listing by queue and by sender domain and age,
+ * ages measured from at (epoch; 0 = from the newest arrival).
+ */
+int report_parse_queue(struct report_queue *out, const char *text, size_t len,
+                       long long at, struct errbuf *err);
+
+/*
+ * The queue after the run, derived from before and the purge step's
+ * journaled queue ids and fate (nothing lists the queue after a run).
+ * Needs the listing text again to find each purged id's queue.
+ */
+int report_derive_after(struct report_host *h, const char *listing, size_t len,
+                        struct errbuf *err);
+
+/*
+ * Marks the files whose digest appears in the audit trail text (records'
+ * stdout_sha256 or data.sha256 of the same host).
+ */
+int report_match_trail(struct report_host *h, const char *trail, size_t len,
+                       struct errbuf *err);
+
+/*
+ * Reads the run folder run_dir (run.json, playbook.json, journals,
+ * evidence, audit trail) into *out.  Caller frees with report_free.
+ */
+int report_load(struct report **out, const char *run_dir, struct errbuf *err);
+
+void report_free(struct report *r);
+
+/* ---- rendering --------------------------------------------------------- */
+
+/* Appends the whole report in format f to out. */
+int report_render(struct buf *out, const struct report *r, enum report_format f,
+                  struct errbuf *err);
+
+/*
+ * Appends the plain-text draft notice for account on host h (what
+ * happened, that the password was reset, how to get the new one, advice).
+ * It never holds a password.
+ */
+int report_notice(struct buf *out, const struct report *r,
+                  const struct report_host *h, const char *account);
+
+#endif

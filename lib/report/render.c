@@ -1,0 +1,1032 @@
+/* Renders the report model as Markdown or one self-contained HTML file. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report/report_int.h"
+#include "spamstop/report.h"
+
+/* A writer: the structure comes from here, every text is escaped. */
+struct rw {
+    struct buf *b;
+    enum report_format f;
+    int rc; /* the first failure; later calls do nothing */
+};
+
+/* Appends s (already escaped or ours) unless an earlier call failed. */
+static void rw_raw(struct rw *w, const char *s)
+{
+    if (w->rc == 0 && buf_adds(w->b, s) < 0)
+        w->rc = SS_ERR;
+}
+
+/* Appends text escaped for the format, cleaned of control bytes first. */
+static void rw_esc(struct rw *w, const char *text)
+{
+    char *c = report_clean(text != NULL ? text : "");
+    const char *p;
+    char one[3] = {'\\', 0, 0};
+
+    if (c == NULL) {
+        w->rc = SS_ERR;
+        return;
+    }
+    for (p = c; *p != '\0' && w->rc == 0; p++) {
+        if (w->f == REPORT_HTML) {
+            switch (*p) {
+            case '&': rw_raw(w, "&amp;"); continue;
+            case '<': rw_raw(w, "&lt;"); continue;
+            case '>': rw_raw(w, "&gt;"); continue;
+            case '"': rw_raw(w, "&quot;"); continue;
+            case '\'': rw_raw(w, "&#39;"); continue;
+            default: break;
+            }
+        } else if (strchr("\\`*_[]<>|~&!#{}", *p) != NULL) {
+            one[1] = *p;
+            rw_raw(w, one);
+            continue;
+        }
+        if (buf_addc(w->b, *p) < 0)
+            w->rc = SS_ERR;
+    }
+    free(c);
+}
+
+/* Formats (our text, remote values as arguments) and escapes the result. */
+static void rw_escf(struct rw *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void rw_escf(struct rw *w, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (s = malloc((size_t)n + 1)) == NULL) {
+        w->rc = SS_ERR;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    rw_esc(w, s);
+    free(s);
+}
+
+/* A heading of level 1-4. */
+static void rw_h(struct rw *w, int level, const char *text)
+{
+    char tag[8];
+
+    if (w->f == REPORT_HTML) {
+        snprintf(tag, sizeof(tag), "<h%d>", level);
+        rw_raw(w, tag);
+        rw_esc(w, text);
+        snprintf(tag, sizeof(tag), "</h%d>\n", level);
+        rw_raw(w, tag);
+    } else {
+        rw_raw(w, "\n");
+        rw_raw(w, &"####"[4 - level]);
+        rw_raw(w, " ");
+        rw_esc(w, text);
+        rw_raw(w, "\n\n");
+    }
+}
+
+/* Starts a paragraph (class is for HTML: "note", "warn", or NULL). */
+static void rw_p_begin(struct rw *w, const char *cls)
+{
+    if (w->f != REPORT_HTML)
+        return;
+    rw_raw(w, cls != NULL ? "<p class=\"" : "<p>");
+    if (cls != NULL) {
+        rw_raw(w, cls);
+        rw_raw(w, "\">");
+    }
+}
+
+static void rw_p_end(struct rw *w)
+{
+    rw_raw(w, w->f == REPORT_HTML ? "</p>\n" : "\n\n");
+}
+
+static void rw_ul_begin(struct rw *w)
+{
+    if (w->f == REPORT_HTML)
+        rw_raw(w, "<ul>\n");
+}
+
+static void rw_ul_end(struct rw *w)
+{
+    rw_raw(w, w->f == REPORT_HTML ? "</ul>\n" : "\n");
+}
+
+static void rw_li_begin(struct rw *w)
+{
+    rw_raw(w, w->f == REPORT_HTML ? "<li>" : "- ");
+}
+
+static void rw_li_end(struct rw *w)
+{
+    rw_raw(w, w->f == REPORT_HTML ? "</li>\n" : "\n");
+}
+
+/* Bold our own label ("Client IPs: "). */
+static void rw_label(struct rw *w, const char *label)
+{
+    rw_raw(w, w->f == REPORT_HTML ? "<b>" : "**");
+    rw_esc(w, label);
+    rw_raw(w, w->f == REPORT_HTML ? "</b> " : "** ");
+}
+
+/* A table with n columns and their heads. */
+static void rw_table(struct rw *w, size_t n, const char *const *heads)
+{
+    size_t i;
+
+    if (w->f == REPORT_HTML) {
+        rw_raw(w, "<table>\n<tr>");
+        for (i = 0; i < n; i++) {
+            rw_raw(w, "<th>");
+            rw_esc(w, heads[i]);
+            rw_raw(w, "</th>");
+        }
+        rw_raw(w, "</tr>\n");
+        return;
+    }
+    rw_raw(w, "|");
+    for (i = 0; i < n; i++) {
+        rw_raw(w, " ");
+        rw_esc(w, heads[i]);
+        rw_raw(w, " |");
+    }
+    rw_raw(w, "\n|");
+    for (i = 0; i < n; i++)
+        rw_raw(w, "---|");
+    rw_raw(w, "\n");
+}
+
+/* One row of n cells (numbers right-aligned in HTML by class "n"). */
+static void rw_row(struct rw *w, size_t n, const char *const *cells)
+{
+    size_t i;
+    bool num;
+
+    rw_raw(w, w->f == REPORT_HTML ? "<tr>" : "|");
+    for (i = 0; i < n; i++) {
+        num = cells[i][0] != '\0' &&
+              strspn(cells[i], "0123456789.%") == strlen(cells[i]);
+        if (w->f == REPORT_HTML) {
+            rw_raw(w, num ? "<td class=\"n\">" : "<td>");
+            rw_esc(w, cells[i]);
+            rw_raw(w, "</td>");
+        } else {
+            rw_raw(w, " ");
+            rw_esc(w, cells[i]);
+            rw_raw(w, " |");
+        }
+    }
+    rw_raw(w, w->f == REPORT_HTML ? "</tr>\n" : "\n");
+}
+
+static void rw_table_end(struct rw *w)
+{
+    rw_raw(w, w->f == REPORT_HTML ? "</table>\n" : "\n");
+}
+
+/* A block of preformatted text (the notices). */
+static void rw_pre(struct rw *w, const char *text)
+{
+    size_t run = 0, most = 3, i;
+    char fence[64];
+
+    if (w->f == REPORT_HTML) {
+        const char *nl;
+        char *line;
+        rw_raw(w, "<pre class=\"notice\">");
+        while (*text != '\0' && w->rc == 0) {
+            nl = strchr(text, '\n');
+            i = nl != NULL ? (size_t)(nl - text) : strlen(text);
+            if ((line = strndup(text, i)) == NULL) {
+                w->rc = SS_ERR;
+                break;
+            }
+            rw_esc(w, line);
+            free(line);
+            if (nl == NULL)
+                break;
+            rw_raw(w, "\n");
+            text = nl + 1;
+        }
+        rw_raw(w, "</pre>\n");
+        return;
+    }
+    /* a fence longer than any run of '~' inside cannot be closed early */
+    for (i = 0; text[i] != '\0'; i++) {
+        run = text[i] == '~' ? run + 1 : 0;
+        if (run > most)
+            most = run;
+    }
+    if (most + 1 >= sizeof(fence))
+        most = sizeof(fence) - 2;
+    memset(fence, '~', most + 1);
+    fence[most + 1] = '\0';
+    rw_raw(w, fence);
+    rw_raw(w, "text\n");
+    rw_raw(w, text);
+    rw_raw(w, "\n");
+    rw_raw(w, fence);
+    rw_raw(w, "\n\n");
+}
+
+/* "2026-11-28 09:58:50 UTC", or "unknown". */
+static const char *rw_time(char out[40], long long t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+        return strcpy(out, "unknown");
+    strftime(out, 40, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return out;
+}
+
+/* A decimal number as text (cells are strings). */
+static const char *rw_num(char out[32], size_t n)
+{
+    snprintf(out, 32, "%zu", n);
+    return out;
+}
+
+/* "v1 (n1), v2 (n2), ... and K more distinct" (escaped by the caller). */
+static int rw_values_text(struct buf *t, const struct report_values *v)
+{
+    size_t i;
+
+    if (v->n == 0)
+        return buf_adds(t, "none recorded");
+    for (i = 0; i < v->n; i++)
+        if (buf_printf(t, "%s%s (%zu)", i > 0 ? ", " : "", v->v[i].value,
+                       v->v[i].count) < 0)
+            return SS_ERR;
+    if (v->distinct > v->n &&
+        buf_printf(t, "; %zu more distinct values in %zu messages",
+                   v->distinct - v->n, v->other) < 0)
+        return SS_ERR;
+    return 0;
+}
+
+/* One labelled list item of values. */
+static void rw_values(struct rw *w, const char *label,
+                      const struct report_values *v)
+{
+    struct buf t = BUF_INIT;
+
+    rw_li_begin(w);
+    rw_label(w, label);
+    if (rw_values_text(&t, v) < 0)
+        w->rc = SS_ERR;
+    rw_esc(w, t.data != NULL ? t.data : "");
+    rw_li_end(w);
+    buf_release(&t);
+}
+
+static const char rw_css[] =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
+    "max-width:1100px;margin:2em auto;padding:0 1em;color:#1b1f24;"
+    "line-height:1.45}"
+    "h1{border-bottom:3px solid #b42318;padding-bottom:.3em}"
+    "h2{margin-top:2em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}"
+    "h3{margin-top:1.5em}"
+    "table{border-collapse:collapse;margin:.5em 0 1em;font-size:.92em}"
+    "th,td{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;"
+    "vertical-align:top;overflow-wrap:anywhere}"
+    "th{background:#f3f5f7}td.n{text-align:right;"
+    "font-variant-numeric:tabular-nums}"
+    "tr:nth-child(even) td{background:#fafbfc}"
+    "code,pre{font-family:ui-monospace,Menlo,Consolas,monospace}"
+    "pre.notice{background:#f6f8fa;border:1px solid #d0d7de;padding:1em;"
+    "white-space:pre-wrap}"
+    "p.note{color:#57606a;font-size:.92em}"
+    "p.warn{background:#fff4e5;border-left:4px solid #d97706;"
+    "padding:.4em .8em}"
+    "p.bad{background:#fde8e8;border-left:4px solid #b42318;"
+    "padding:.4em .8em}"
+    "li{margin:.15em 0}";
+
+/* The page head (HTML) or nothing. */
+static void rw_begin(struct rw *w, const struct report *r)
+{
+    if (w->f != REPORT_HTML)
+        return;
+    rw_raw(w, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+              "<meta charset=\"utf-8\">\n"
+              "<meta http-equiv=\"Content-Security-Policy\" "
+              "content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+              "<meta name=\"viewport\" content=\"width=device-width\">\n"
+              "<title>");
+    rw_escf(w, "Incident report %s", r->run_id != NULL ? r->run_id : "");
+    rw_raw(w, "</title>\n<style>");
+    rw_raw(w, rw_css);
+    rw_raw(w, "</style>\n</head>\n<body>\n");
+}
+
+static void rw_end(struct rw *w)
+{
+    if (w->f == REPORT_HTML)
+        rw_raw(w, "</body>\n</html>\n");
+}
+
+/* The run's facts and the audit trail's state. */
+static void rw_run(struct rw *w, const struct report *r)
+{
+    static const char *const heads[] = {"Run", ""};
+    struct buf t = BUF_INIT;
+    char a[40], b[40], n[32];
+    size_t i;
+    const char *cells[2];
+
+    rw_h(w, 1, "Incident report: spam from stolen mailbox passwords");
+    rw_table(w, 2, heads);
+    cells[0] = "Run id";
+    cells[1] = r->run_id;
+    rw_row(w, 2, cells);
+    cells[0] = "Playbook";
+    cells[1] = r->playbook;
+    rw_row(w, 2, cells);
+    cells[0] = "Started";
+    cells[1] = rw_time(a, r->started);
+    rw_row(w, 2, cells);
+    cells[0] = "Finished";
+    cells[1] = rw_time(b, r->finished);
+    rw_row(w, 2, cells);
+    cells[0] = "Outcome";
+    cells[1] = r->outcome;
+    rw_row(w, 2, cells);
+    cells[0] = "Dry run";
+    cells[1] = r->dry_run ? "yes: nothing was changed" : "no";
+    rw_row(w, 2, cells);
+    for (i = 0; i < r->param_names.n; i++)
+        buf_printf(&t, "%s%s=%s", i > 0 ? ", " : "", r->param_names.v[i],
+                   r->param_values.v[i]);
+    cells[0] = "Parameters";
+    cells[1] = t.data != NULL ? t.data : "";
+    rw_row(w, 2, cells);
+    buf_reset(&t);
+    if (!r->audit_present)
+        buf_adds(&t, "MISSING: the run has no audit trail");
+    else if (!r->audit_ok)
+        buf_printf(&t, "ALTERED: %s",
+                   r->audit_reason != NULL ? r->audit_reason : "");
+    else
+        buf_printf(&t, "intact: %s records, head %s%s%s",
+                   rw_num(n, r->audit_records), r->audit_head,
+                   r->audit_reason != NULL ? "; " : "",
+                   r->audit_reason != NULL ? r->audit_reason : "");
+    cells[0] = "Audit trail";
+    cells[1] = t.data != NULL ? t.data : "";
+    rw_row(w, 2, cells);
+    cells[0] = "Report made";
+    cells[1] = rw_time(a, r->generated);
+    rw_row(w, 2, cells);
+    rw_table_end(w);
+    buf_release(&t);
+}
+
+/* The number of flagged suspects of a host. */
+static size_t rw_flagged(const struct report_host *h)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < h->findings.n_suspects; i++)
+        n += h->findings.suspects[i].flagged;
+    return n;
+}
+
+/* One line per host. */
+static void rw_summary(struct rw *w, const struct report *r)
+{
+    static const char *const heads[] = {"Host",
+                                        "State",
+                                        "Queued (identify)",
+                                        "Flagged accounts",
+                                        "Passwords reset",
+                                        "Spam purged",
+                                        "Queue before",
+                                        "Queue after"};
+    char c[6][32];
+    const char *cells[8];
+    size_t i;
+
+    rw_h(w, 2, "Summary");
+    rw_table(w, 8, heads);
+    for (i = 0; i < r->n_hosts; i++) {
+        const struct report_host *h = &r->hosts[i];
+        cells[0] = h->name;
+        cells[1] = h->state != NULL ? h->state : "";
+        cells[2] = h->findings.present ? rw_num(c[0], h->findings.total) : "-";
+        cells[3] = h->findings.present ? rw_num(c[1], rw_flagged(h)) : "-";
+        cells[4] = rw_num(c[2], h->rotated.n);
+        cells[5] = rw_num(c[3], h->purged_total);
+        cells[6] = h->before.present ? rw_num(c[4], h->before.total) : "-";
+        cells[7] = h->after.present ? rw_num(c[5], h->after.total) : "-";
+        rw_row(w, 8, cells);
+    }
+    rw_table_end(w);
+}
+
+/* Counts by queue, before and after. */
+static void rw_queues(struct rw *w, const struct report_host *h)
+{
+    static const char *const heads[] = {"Queue", "Before", "After"};
+    char c[2][32], t[40];
+    const char *cells[3];
+    size_t i;
+
+    rw_h(w, 3, "Queue before and after");
+    if (!h->before.present) {
+        rw_p_begin(w, "note");
+        if (h->findings.present)
+            rw_escf(w,
+                    "No queue listing was kept on this host. The identify "
+                    "pass read %zu queued messages.",
+                    h->findings.total);
+        else
+            rw_esc(w, "No queue listing was kept on this host.");
+        rw_p_end(w);
+        return;
+    }
+    rw_table(w, 3, heads);
+    for (i = 0; i < REPORT_NQUEUES; i++) {
+        cells[0] = report_queue_name(i);
+        cells[1] = rw_num(c[0], h->before.counts[i]);
+        cells[2] =
+            h->after.present ? rw_num(c[1], h->after.counts[i]) : "unknown";
+        rw_row(w, 3, cells);
+    }
+    cells[0] = "total";
+    cells[1] = rw_num(c[0], h->before.total);
+    cells[2] = h->after.present ? rw_num(c[1], h->after.total) : "unknown";
+    rw_row(w, 3, cells);
+    rw_table_end(w);
+    rw_p_begin(w, "note");
+    rw_escf(w, "Before: the postqueue -j listing of the snapshot, at %s",
+            rw_time(t, h->before.at));
+    if (h->before.malformed > 0)
+        rw_escf(w, " (%zu lines could not be read)", h->before.malformed);
+    rw_esc(w, h->after.derived
+                  ? ". After: derived from it and the purge step's journal "
+                    "(the queue was not listed again after the run)."
+                  : ". After: unknown (purge did not run).");
+    rw_p_end(w);
+}
+
+/* The age-by-sender-domain table, like qshape -s. */
+static void rw_shape(struct rw *w, const struct report_queue *q)
+{
+    const char *heads[REPORT_NAGES + 2];
+    const char *cells[REPORT_NAGES + 2];
+    char c[REPORT_NAGES + 1][32];
+    size_t i, k;
+
+    if (!q->present || q->n_rows == 0)
+        return;
+    rw_h(w, 4, "Queue age by sender domain (minutes, like qshape -s)");
+    heads[0] = "Sender domain";
+    heads[1] = "T";
+    for (k = 0; k < REPORT_NAGES; k++)
+        heads[k + 2] = report_age_label(k);
+    rw_table(w, REPORT_NAGES + 2, heads);
+    cells[0] = "TOTAL";
+    cells[1] = rw_num(c[0], q->total);
+    for (k = 0; k < REPORT_NAGES; k++)
+        cells[k + 2] = rw_num(c[k + 1], q->ages[k]);
+    rw_row(w, REPORT_NAGES + 2, cells);
+    for (i = 0; i < q->n_rows; i++) {
+        cells[0] = q->rows[i].domain;
+        cells[1] = rw_num(c[0], q->rows[i].total);
+        for (k = 0; k < REPORT_NAGES; k++)
+            cells[k + 2] = rw_num(c[k + 1], q->rows[i].ages[k]);
+        rw_row(w, REPORT_NAGES + 2, cells);
+    }
+    rw_table_end(w);
+}
+
+/* One suspect in detail. */
+static void rw_suspect(struct rw *w, const struct report_suspect *s)
+{
+    char a[40], b[40];
+
+    rw_h(w, 4, s->username);
+    rw_ul_begin(w);
+    rw_li_begin(w);
+    rw_label(w, s->flagged ? "FLAGGED:" : "Not flagged:");
+    rw_escf(w, "%zu queued messages (%.1f%% of the queue)%s%s", s->messages,
+            s->share * 100.0, s->reason != NULL ? "; " : "",
+            s->reason != NULL ? s->reason : "");
+    rw_li_end(w);
+    rw_li_begin(w);
+    rw_label(w, "Seen:");
+    rw_escf(w, "first %s, last %s", rw_time(a, s->first_arrival),
+            rw_time(b, s->last_arrival));
+    rw_li_end(w);
+    rw_li_begin(w);
+    rw_label(w, "Envelope sender not the account:");
+    rw_escf(w, "%zu messages", s->foreign_senders);
+    rw_li_end(w);
+    rw_values(w, "Client IPs:", &s->clients);
+    rw_values(w, "HELO names:", &s->helos);
+    rw_values(w, "Sender domains:", &s->sender_domains);
+    rw_values(w, "Subjects:", &s->subjects);
+    rw_ul_end(w);
+}
+
+/* Suspects: the flagged ones in detail, the others in a table. */
+static void rw_suspects(struct rw *w, const struct report_host *h)
+{
+    static const char *const heads[] = {"Account", "Messages",   "Share",
+                                        "Clients", "First seen", "Last seen"};
+    const struct report_findings *f = &h->findings;
+    const char *cells[6];
+    char c[3][32], a[40], b[40];
+    size_t i, shown = 0, others = 0;
+
+    rw_h(w, 3, "Suspects and their evidence");
+    if (!f->present) {
+        rw_p_begin(w, "note");
+        rw_esc(w, "No identify findings were kept for this host.");
+        rw_p_end(w);
+        return;
+    }
+    rw_p_begin(w, NULL);
+    rw_escf(w,
+            "The identify pass (step '%s') read %zu queued messages: %zu "
+            "sent with a mailbox login (SASL), %zu from web scripts, %zu "
+            "other. An account is flagged with at least %zu messages and "
+            "%.0f%% of the queue.",
+            f->step != NULL ? f->step : "?", f->total, f->authenticated,
+            f->scripted, f->other, f->min_messages, f->min_share * 100.0);
+    rw_p_end(w);
+    if (f->anomalies > 0 || f->incomplete > 0) {
+        rw_p_begin(w, "warn");
+        rw_escf(w,
+                "%zu anomalies and %zu incomplete messages in the queue "
+                "files: a corrupt file, or a value imitating postcat's "
+                "markers. Look at the queue by hand.",
+                f->anomalies, f->incomplete);
+        rw_p_end(w);
+    }
+    for (i = 0; i < f->n_suspects; i++)
+        if (f->suspects[i].flagged)
+            rw_suspect(w, &f->suspects[i]);
+    for (i = 0; i < f->n_suspects; i++)
+        others += !f->suspects[i].flagged;
+    if (others == 0)
+        return;
+    rw_p_begin(w, NULL);
+    rw_escf(w, "%zu other accounts had queued mail (not flagged):", others);
+    rw_p_end(w);
+    rw_table(w, 6, heads);
+    for (i = 0; i < f->n_suspects && shown < 20; i++) {
+        const struct report_suspect *s = &f->suspects[i];
+        if (s->flagged)
+            continue;
+        shown++;
+        cells[0] = s->username;
+        cells[1] = rw_num(c[0], s->messages);
+        snprintf(c[1], sizeof(c[1]), "%.1f%%", s->share * 100.0);
+        cells[2] = c[1];
+        cells[3] = rw_num(c[2], s->clients.distinct);
+        cells[4] = rw_time(a, s->first_arrival);
+        cells[5] = rw_time(b, s->last_arrival);
+        rw_row(w, 6, cells);
+    }
+    rw_table_end(w);
+    if (others > shown) {
+        rw_p_begin(w, "note");
+        rw_escf(w, "and %zu more (see the JSON report).", others - shown);
+        rw_p_end(w);
+    }
+}
+
+/* Web scripts that queued mail (reported, never acted on). */
+static void rw_scripts(struct rw *w, const struct report_host *h)
+{
+    static const char *const heads[] = {"Script", "Messages", "First seen",
+                                        "Last seen", "Sender domains"};
+    const char *cells[5];
+    char c[32], a[40], b[40];
+    struct buf t = BUF_INIT;
+    size_t i;
+
+    if (!h->findings.present)
+        return;
+    rw_h(w, 3, "Web-script findings");
+    if (h->findings.n_scripts == 0) {
+        rw_p_begin(w, "note");
+        rw_esc(w, "No queued message carried X-PHP-Originating-Script.");
+        rw_p_end(w);
+        return;
+    }
+    rw_p_begin(w, "warn");
+    rw_esc(w, "Mail queued by web scripts (no mailbox login): a vulnerable "
+              "or malicious script on the server. spamstop reports these "
+              "and does not act on them; check the scripts by hand.");
+    rw_p_end(w);
+    rw_table(w, 5, heads);
+    for (i = 0; i < h->findings.n_scripts; i++) {
+        const struct report_script *s = &h->findings.scripts[i];
+        buf_reset(&t);
+        if (rw_values_text(&t, &s->sender_domains) < 0)
+            w->rc = SS_ERR;
+        cells[0] = s->script;
+        cells[1] = rw_num(c, s->messages);
+        cells[2] = rw_time(a, s->first_arrival);
+        cells[3] = rw_time(b, s->last_arrival);
+        cells[4] = t.data != NULL ? t.data : "";
+        rw_row(w, 5, cells);
+    }
+    rw_table_end(w);
+    buf_release(&t);
+}
+
+/* The step of h running action, or NULL. */
+static const struct report_step *rw_step(const struct report_host *h,
+                                         const char *action, bool last)
+{
+    const struct report_step *found = NULL;
+    size_t i;
+
+    for (i = 0; i < h->n_steps; i++)
+        if (strcmp(h->steps[i].action, action) == 0) {
+            found = &h->steps[i];
+            if (!last)
+                break;
+        }
+    return found;
+}
+
+/* True when a step may have changed the host and was not undone. */
+static bool rw_changed(const struct report_step *s)
+{
+    return s != NULL && (strcmp(s->status, "done") == 0 ||
+                         strncmp(s->status, "begun", 5) == 0 ||
+                         strcmp(s->status, "failed, outcome unknown") == 0 ||
+                         strcmp(s->status, "undo failed") == 0 ||
+                         strncmp(s->status, "undo begun", 10) == 0);
+}
+
+/* Joins a list as "a, b, c" into t. */
+static void rw_join(struct buf *t, const struct strlist *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        buf_printf(t, "%s%s", i > 0 ? ", " : "", l->v[i]);
+}
+
+/* What changed on the host and what was deliberately kept. */
+static void rw_changes(struct rw *w, const struct report_host *h)
+{
+    const struct report_step *stop = rw_step(h, "service", false);
+    const struct report_step *start = rw_step(h, "service", true);
+    const struct report_findings *f = &h->findings;
+    struct buf t = BUF_INIT;
+    size_t i, kept = 0;
+
+    rw_h(w, 3, "What was changed");
+    rw_ul_begin(w);
+    if (rw_changed(stop) && stop != start) {
+        rw_li_begin(w);
+        rw_escf(w, "Postfix was stopped (step '%s')", stop->name);
+        if (rw_changed(start))
+            rw_escf(w, " and started again (step '%s').", start->name);
+        else
+            rw_escf(w, "; the start step '%s' is %s.",
+                    start != NULL ? start->name : "?",
+                    start != NULL ? start->status : "missing");
+        rw_li_end(w);
+    }
+    if (h->rotated.n > 0) {
+        rw_join(&t, &h->rotated);
+        rw_li_begin(w);
+        rw_escf(w,
+                "New password set for: %s (%s%s). The new passwords are "
+                "only in the run's credentials file (mode 0600), never in "
+                "this report.",
+                t.data, h->backend != NULL ? h->backend : "backend unknown",
+                h->recoverable ? "; the old ones are kept on the host for a "
+                                 "rollback"
+                               : "; the old ones cannot be put back");
+        rw_li_end(w);
+    }
+    if (h->restored.n > 0) {
+        buf_reset(&t);
+        rw_join(&t, &h->restored);
+        rw_li_begin(w);
+        rw_escf(w, "Old password put back (rolled back) for: %s", t.data);
+        rw_li_end(w);
+    }
+    for (i = 0; i < h->purged_accounts.n; i++) {
+        rw_li_begin(w);
+        rw_escf(w, "%zu queued messages of %s: %s", h->purged_counts[i],
+                h->purged_accounts.v[i],
+                strcmp(h->purge_fate, "deleted") == 0
+                    ? "put on hold, then deleted when the run committed"
+                : strcmp(h->purge_fate, "on hold") == 0
+                    ? "put on hold (not delivered; deleted only at commit)"
+                : strcmp(h->purge_fate, "released") == 0
+                    ? "put on hold, then released by the rollback"
+                    : "deleted, then restored to hold from the snapshot by "
+                      "the rollback");
+        rw_li_end(w);
+    }
+    if (!rw_changed(stop) && h->rotated.n == 0 && h->purged_total == 0 &&
+        h->restored.n == 0) {
+        rw_li_begin(w);
+        rw_esc(w, "Nothing.");
+        rw_li_end(w);
+    }
+    rw_ul_end(w);
+    rw_h(w, 3, "What was kept");
+    rw_ul_begin(w);
+    if (f->present) {
+        rw_li_begin(w);
+        rw_escf(w, "%zu queued messages of other senders stay in the queue.",
+                h->purged_total <= f->total ? f->total - h->purged_total
+                                            : f->remainder);
+        rw_li_end(w);
+        for (i = 0; i < f->n_suspects; i++)
+            kept += !f->suspects[i].flagged;
+        if (kept > 0) {
+            rw_li_begin(w);
+            rw_escf(w, "%zu accounts under the thresholds were not touched.",
+                    kept);
+            rw_li_end(w);
+        }
+        if (f->n_scripts > 0) {
+            rw_li_begin(w);
+            rw_escf(w,
+                    "%zu messages of %zu web scripts were reported, not "
+                    "acted on.",
+                    f->scripted, f->n_scripts);
+            rw_li_end(w);
+        }
+    }
+    if (rw_changed(rw_step(h, "snapshot", true))) {
+        rw_li_begin(w);
+        rw_esc(w, "The snapshot (queue listing and a tar of the flagged "
+                  "messages) stays on the host and in the evidence folder.");
+        rw_li_end(w);
+    } else if (!f->present) {
+        rw_li_begin(w);
+        rw_esc(w, "Everything: nothing on this host was looked at.");
+        rw_li_end(w);
+    }
+    rw_ul_end(w);
+    buf_release(&t);
+}
+
+/* Every step's journaled state, and what a rollback would still do. */
+static void rw_steps(struct rw *w, const struct report *r,
+                     const struct report_host *h)
+{
+    static const char *const heads[] = {"#",      "Step",   "Action", "Kind",
+                                        "Status", "Commit", "Error"};
+    const char *cells[7];
+    char c[32], ta[40], tb[40];
+    struct buf t = BUF_INIT;
+    size_t i;
+
+    rw_h(w, 3, "Rollback state");
+    rw_p_begin(w, strcmp(h->state, "needs-attention") == 0 ? "bad" : NULL);
+    rw_escf(w, "Host state: %s.", h->state);
+    if (h->end_state != NULL)
+        rw_escf(w, " The journal ends with '%s' in the %s phase.", h->end_state,
+                h->end_phase != NULL ? h->end_phase : "?");
+    if (h->rollback_begun)
+        rw_esc(w, " A rollback was begun.");
+    if (h->last_error != NULL)
+        rw_escf(w, " Last error: %s", h->last_error);
+    if (h->begun_at > 0)
+        rw_escf(w, " Journal from %s to %s.", rw_time(ta, h->begun_at),
+                rw_time(tb, h->ended_at));
+    rw_p_end(w);
+    for (i = h->n_steps; i-- > 0;)
+        if (rw_changed(&h->steps[i]) && strcmp(h->steps[i].kind, "read-only"))
+            buf_printf(&t, "%s%s", t.len > 0 ? ", " : "", h->steps[i].name);
+    rw_p_begin(w, NULL);
+    if (t.len > 0)
+        rw_escf(w,
+                "'spamstop rollback %s' would undo, newest first: %s "
+                "(stopping at a pivot that cannot be undone).",
+                r->run_id, t.data);
+    else
+        rw_esc(w, "Nothing on this host is left to undo.");
+    rw_p_end(w);
+    rw_table(w, 7, heads);
+    for (i = 0; i < h->n_steps; i++) {
+        const struct report_step *s = &h->steps[i];
+        snprintf(c, sizeof(c), "%zu", i + 1);
+        cells[0] = c;
+        cells[1] = s->name;
+        cells[2] = s->action;
+        cells[3] = s->kind;
+        cells[4] = s->status;
+        cells[5] = s->commit;
+        cells[6] = s->error != NULL ? s->error : "";
+        rw_row(w, 7, cells);
+    }
+    rw_table_end(w);
+    buf_release(&t);
+}
+
+/* The host's evidence files and their digests. */
+static void rw_files(struct rw *w, const struct report_host *h)
+{
+    static const char *const heads[] = {"File", "Bytes", "SHA-256",
+                                        "In audit trail"};
+    const char *cells[4];
+    char c[32];
+    size_t i;
+
+    rw_h(w, 3, "Evidence files");
+    if (h->n_files == 0) {
+        rw_p_begin(w, "note");
+        rw_esc(w, "None.");
+        rw_p_end(w);
+        return;
+    }
+    rw_table(w, 4, heads);
+    for (i = 0; i < h->n_files; i++) {
+        snprintf(c, sizeof(c), "%lld", h->files[i].bytes);
+        cells[0] = h->files[i].path;
+        cells[1] = c;
+        cells[2] = h->files[i].sha256;
+        cells[3] = h->files[i].in_trail ? "yes" : "not in trail";
+        rw_row(w, 4, cells);
+    }
+    rw_table_end(w);
+}
+
+/* Everything about one host. */
+static void rw_host(struct rw *w, const struct report *r,
+                    const struct report_host *h)
+{
+    struct buf t = BUF_INIT;
+    size_t i;
+
+    buf_printf(&t, "Host %s", h->name);
+    rw_h(w, 2, t.data != NULL ? t.data : "Host");
+    rw_queues(w, h);
+    rw_shape(w, &h->before);
+    rw_suspects(w, h);
+    rw_scripts(w, h);
+    rw_changes(w, h);
+    rw_steps(w, r, h);
+    rw_files(w, h);
+    if (h->notes.n > 0) {
+        rw_h(w, 3, "What this report cannot tell");
+        rw_ul_begin(w);
+        for (i = 0; i < h->notes.n; i++) {
+            rw_li_begin(w);
+            rw_esc(w, h->notes.v[i]);
+            rw_li_end(w);
+        }
+        rw_ul_end(w);
+    }
+    for (i = 0; i < h->rotated.n; i++) {
+        buf_reset(&t);
+        buf_printf(&t, "Draft notice to the customer: %s", h->rotated.v[i]);
+        rw_h(w, 3, t.data != NULL ? t.data : "Draft notice");
+        buf_reset(&t);
+        if (report_notice(&t, r, h, h->rotated.v[i]) < 0)
+            w->rc = SS_ERR;
+        rw_pre(w, t.data != NULL ? t.data : "");
+    }
+    buf_release(&t);
+}
+
+/* The suspect record of account on h, or NULL. */
+static const struct report_suspect *rw_find(const struct report_host *h,
+                                            const char *account)
+{
+    size_t i;
+
+    for (i = 0; i < h->findings.n_suspects; i++)
+        if (strcmp(h->findings.suspects[i].username, account) == 0)
+            return &h->findings.suspects[i];
+    return NULL;
+}
+
+/* Writes the customer notice; see report.h. */
+int report_notice(struct buf *out, const struct report *r,
+                  const struct report_host *h, const char *account)
+{
+    const struct report_suspect *s = rw_find(h, account);
+    char *acct = report_clean(account), *host = report_clean(h->name);
+    char a[40], b[40], c[40];
+    size_t held = 0, i;
+    int rc = SS_ERR;
+
+    if (acct == NULL || host == NULL)
+        goto out;
+    for (i = 0; i < h->purged_accounts.n; i++)
+        if (strcmp(h->purged_accounts.v[i], acct) == 0)
+            held = h->purged_counts[i];
+    if (buf_printf(out,
+                   "Subject: Security notice: the password of %s was reset\n"
+                   "\n"
+                   "Hello,\n"
+                   "\n"
+                   "On %s our mail server %s found that the mailbox %s was "
+                   "being used\nto send unsolicited mail (spam).",
+                   acct, rw_time(a, r->started), host, acct) < 0)
+        goto out;
+    if (s != NULL &&
+        buf_printf(out,
+                   " Between %s and %s,\n%zu messages were handed to the "
+                   "server with this mailbox's own password, from\n%zu "
+                   "different network addresses.",
+                   rw_time(b, s->first_arrival), rw_time(c, s->last_arrival),
+                   s->messages, s->clients.distinct) < 0)
+        goto out;
+    if (buf_adds(out, "\nThis almost always means the password was stolen: "
+                      "by malware on a computer or\nphone that uses the "
+                      "mailbox, by a phishing message, or because the same\n"
+                      "password was used on another site that was "
+                      "breached.\n\nWhat we have done:\n"
+                      "- We stopped the outgoing mail on the server while we "
+                      "investigated.\n"
+                      "- We reset the password of the mailbox. The old "
+                      "password no longer works,\n  so whoever stole it "
+                      "cannot use it any more.\n") < 0)
+        goto out;
+    if (held > 0 &&
+        buf_printf(out,
+                   "- We removed the %zu spam messages still waiting in our "
+                   "queue. Your other\n  mail was not affected.\n",
+                   held) < 0)
+        goto out;
+    if (buf_adds(out,
+                 "\nHow to get your new password:\n"
+                 "For your safety we never send passwords by e-mail. Please "
+                 "call our support\nteam or open a ticket in your customer "
+                 "control panel: once we have checked\nwho you are, we give "
+                 "you the new password, or you can set one of your own\nin "
+                 "the control panel.\n"
+                 "\nWhat we advise:\n"
+                 "- Scan every computer and phone that uses this mailbox for "
+                 "malware before\n  you enter the new password on it.\n"
+                 "- Enter the new password in every mail program and phone "
+                 "that uses the\n  mailbox.\n"
+                 "- Choose a password you use nowhere else, and change the "
+                 "old one on any\n  other site where you used it.\n"
+                 "- Check the mailbox for forwarding rules or automatic "
+                 "replies you did not\n  set up.\n"
+                 "- We will never ask for your password by e-mail: treat "
+                 "such messages as\n  phishing.\n"
+                 "\nKind regards,\nYour hosting support team\n") < 0)
+        goto out;
+    rc = 0;
+out:
+    free(acct);
+    free(host);
+    return rc;
+}
+
+/* Renders Markdown or HTML. */
+static int rw_document(struct buf *out, const struct report *r,
+                       enum report_format f, struct errbuf *err)
+{
+    struct rw w = {out, f, 0};
+    size_t i;
+
+    rw_begin(&w, r);
+    rw_run(&w, r);
+    if (r->dry_run) {
+        rw_p_begin(&w, "warn");
+        rw_esc(&w, "This was a dry run: the hosts were only looked at.");
+        rw_p_end(&w);
+    }
+    rw_summary(&w, r);
+    for (i = 0; i < r->n_hosts; i++)
+        rw_host(&w, r, &r->hosts[i]);
+    rw_end(&w);
+    if (w.rc < 0)
+        return errbuf_set(err, w.rc, "out of memory rendering the report");
+    return 0;
+}
+
+/* Renders in any format; see report.h. */
+int report_render(struct buf *out, const struct report *r, enum report_format f,
+                  struct errbuf *err)
+{
+    if (f == REPORT_JSON)
+        return report_render_json(out, r, err);
+    return rw_document(out, r, f, err);
+}

@@ -1,0 +1,153 @@
+#!/bin/bash
+# e2e: a staged incident (h1: alice's stolen password and a web script; h2:
+# bob and carol; h3: clean), `respond --yes`, then `report` in md, html and
+# json: the numbers match what was staged, no new password appears in any
+# report, the HTML holds no markup from the queue.  With chromium installed
+# the HTML is also rendered to $BUILD_DIR/test-artifacts/report.png.
+set -euo pipefail
+
+SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+SPAMSTOP=${SPAMSTOP:-$SOURCE_DIR/build/spamstop}
+LAB=$SOURCE_DIR/tests/lab/lab.sh
+PY=/usr/bin/python3
+# shellcheck disable=SC1090
+. "$("$LAB" env)"
+TMP=$(mktemp -d /tmp/spamstop-e2e-report.XXXXXX)
+SD=$TMP/state
+T0=$(date +%s.%N)
+fails=0
+pass() { echo "ok - $*"; }
+fail() {
+    echo "FAIL - $*" >&2
+    fails=$((fails + 1))
+}
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+cleanup() {
+    local h
+    for h in h1 h2 h3; do "$LAB" clear "$h" >/dev/null 2>&1 || true; done
+    [[ -n ${KEEP_TMP:-} ]] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+ss() { "$SPAMSTOP" "$1" -F "$LAB_SSH_CONFIG" --state-dir "$SD" "${@:2}"; }
+rep() { "$SPAMSTOP" report --state-dir "$SD" "$@"; }
+
+for h in h1 h2 h3; do "$LAB" clear "$h" >/dev/null; done
+"$LAB" stage h1 --spam alice:120 --legit 10 --script 3 >/dev/null 2>&1
+"$LAB" stage h2 --spam bob:80 --spam carol:60 --legit 5 >/dev/null 2>&1
+"$LAB" stage h3 --legit 4 >/dev/null 2>&1
+# what was staged, message by message: "kind account sha256 message-id"
+for h in h1 h2 h3; do cp "$LAB_DIR/stage-$h.txt" "$TMP/stage-$h.txt"; done
+
+rc=0
+ss respond --yes h1 h2 h3 >"$TMP/respond.out" 2>&1 || rc=$?
+check "respond exits 0 (got $rc: $(tail -3 "$TMP/respond.out" | tr '\n' ' '))" \
+    test "$rc" = 0
+run=$(ls -1 "$SD/runs" | sort | tail -n 1)
+
+for f in md html json; do
+    rc=0
+    rep "$run" --format "$f" -o "$TMP/report.$f" 2>"$TMP/report.$f.err" ||
+        rc=$?
+    check "report --format $f exits 0 (got $rc: $(cat "$TMP/report.$f.err"))" \
+        test "$rc" = 0
+    check "report.$f is mode 0600" test "$(stat -c %a "$TMP/report.$f")" = 600
+done
+rep "$run" >"$TMP/stdout.md" 2>/dev/null || true
+check "report to stdout is the md report" \
+    test "$(grep -vc 'Report made' "$TMP/stdout.md")" = \
+    "$(grep -vc 'Report made' "$TMP/report.md")"
+
+# the numbers of the staged incident, from the JSON report
+out=$("$PY" - "$TMP" <<'EOF'
+import json, sys, collections
+tmp = sys.argv[1]
+r = json.load(open(tmp + "/report.json"))
+hosts = {x["host"]: x for x in r["hosts"]}
+errs = []
+def want(what, got, exp):
+    if got != exp:
+        errs.append(f"{what}: got {got!r}, want {exp!r}")
+want("audit ok", r["audit"]["ok"], True)
+for name, h in sorted(hosts.items()):
+    lines = [l.split() for l in open(f"{tmp}/stage-{name}.txt")]
+    total = len(lines)
+    per = collections.Counter(l[1] for l in lines if l[1] != "-")
+    # identify's rule: at least 50 messages and 20% of the queue
+    flagged = {a: n for a, n in per.items() if n >= 50 and n >= 0.2 * total}
+    scripts = sum(1 for l in lines if l[0] == "script")
+    f = h["findings"]
+    want(f"{name} identify total", f["total"], total)
+    want(f"{name} flagged", sorted(s["username"] for s in f["suspects"] if s["flagged"]),
+         sorted(flagged))
+    for s in f["suspects"]:
+        want(f"{name} {s['username']} messages", s["messages"], per[s["username"]])
+        want(f"{name} {s['username']} has client IPs", bool(s["clients"]["top"]), True)
+    want(f"{name} script messages", sum(s["messages"] for s in f["scripts"]), scripts)
+    if not flagged:
+        want(f"{name} state", h["state"], "committed")
+        want(f"{name} no listing without suspects", h["queue_before"], None)
+        want(f"{name} nothing rotated", h["rotated"], [])
+        continue
+    want(f"{name} before total", h["queue_before"]["total"], total)
+    want(f"{name} before deferred", h["queue_before"]["counts"]["deferred"], total)
+    want(f"{name} purged", h["purge"]["by_account"], flagged)
+    want(f"{name} queue.json digest in trail",
+         any(e["path"].endswith("/queue.json") and e["in_trail"] for e in h["evidence"]), True)
+    if h["state"] == "committed":
+        want(f"{name} after total", h["queue_after"]["total"], total - sum(flagged.values()))
+        want(f"{name} rotated", sorted(h["rotated"]), sorted(flagged))
+        want(f"{name} purge fate", h["purge"]["fate"], "deleted")
+        want(f"{name} notices", sorted(n["account"] for n in h["notices"]), sorted(flagged))
+    else:
+        # a rolled-back host: the report must say everything was put back
+        want(f"{name} restored", sorted(h["restored"]), sorted(flagged))
+        want(f"{name} after total", h["queue_after"]["total"], total)
+        want(f"{name} no notices", h["notices"], [])
+print("; ".join(errs) if errs else "ok")
+EOF
+)
+check "report numbers match the staged incident ($out)" test "$out" = ok
+
+# no new password in any report (the credentials file has them)
+check "the run wrote a credentials file" test -s "$SD/runs/$run/credentials"
+leaks=0
+while read -r _host _acct pw; do
+    for f in md html json; do
+        if grep -qF -- "$pw" "$TMP/report.$f"; then leaks=$((leaks + 1)); fi
+    done
+done <"$SD/runs/$run/credentials"
+check "no password from the credentials file in any report ($leaks found)" \
+    test "$leaks" = 0
+check "md has a customer notice for alice" \
+    grep -q "Security notice: the password of alice@example.test" "$TMP/report.md"
+check "html is one self-contained file" \
+    bash -c "! grep -Eq '<(script|link|img|iframe)|src=\"|href=\"' '$TMP/report.html'"
+
+# a look in a real browser, when there is one
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [[ -n $browser ]]; then
+    art=${BUILD_DIR:-$TMP}/test-artifacts
+    mkdir -p "$art"
+    prof=$(mktemp -d)
+    timeout 60 "$browser" --headless --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update \
+        --disable-sync --user-data-dir="$prof" --screenshot="$art/report.png" \
+        --window-size=1200,1600 "file://$TMP/report.html" >/dev/null 2>&1 || true
+    rm -rf "$prof"
+    check "chromium rendered the HTML report ($art/report.png)" test -s "$art/report.png"
+    cp "$TMP/report.html" "$art/report.html"
+else
+    echo "# chromium not installed: no screenshot"
+fi
+
+echo "# $(basename "$0"): $(awk -v a="$T0" -v b="$(date +%s.%N)" \
+    'BEGIN { printf "%.1f", b - a }') s"
+if ((fails > 0)); then
+    echo "$fails check(s) failed" >&2
+    exit 1
+fi
+echo "all checks passed"
