@@ -28,7 +28,4 @@ int audit_scan_string(struct audit_verify_result *out, struct audit_scan *scan,
  */
 json_t *audit_json_text(const char *s, size_t n, size_t *replaced);
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
-size_t audit_utf8_len(const unsigned char *s, size_t n);
-
 #endif

@@ -10,41 +10,8 @@
 
 #include "audit/audit_int.h"
 #include "spamstop/audit.h"
+#include "spamstop/text.h"
 #include "spamstop/fsio.h"
-
-size_t audit_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need, i;
-    uint32_t cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    for (i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* No overlong forms, no surrogates, nothing past U+10FFFF. */
-    if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return need;
-}
 
 json_t *audit_json_text(const char *s, size_t n, size_t *replaced)
 {
@@ -55,7 +22,7 @@ json_t *audit_json_text(const char *s, size_t n, size_t *replaced)
     json_t *v = NULL;
 
     while (i < n) {
-        size_t k = audit_utf8_len(p + i, n - i);
+        size_t k = utf8_seq_len(p + i, n - i);
         if (k == 0) {
             if (buf_add(&b, fffd, 3) < 0)
                 goto out;

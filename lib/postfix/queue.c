@@ -6,6 +6,7 @@
 
 #include "postfix/arena.h"
 #include "spamstop/postfix.h"
+#include "spamstop/text.h"
 
 static const char *const queue_names[] = {"maildrop", "incoming", "active",
                                           "deferred", "hold"};
@@ -54,43 +55,6 @@ bool postfix_queue_id_valid(const char *id)
 }
 
 /*
- * Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes are
- * not one (overlong, surrogate, above U+10FFFF, cut short).
- */
-static size_t queue_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need, i;
-    unsigned long cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    for (i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return need;
-}
-
-/*
  * Copies a line into dst replacing bytes that are not UTF-8 by '?': Postfix
  * prints 8-bit envelope data as it is, and jansson refuses non-UTF-8, so a
  * Latin-1 sender must not make a whole line unreadable.
@@ -101,7 +65,7 @@ void postfix_utf8_clean(char *dst, const char *src, size_t n)
     size_t i = 0, k;
 
     while (i < n) {
-        k = queue_utf8_len(s + i, n - i);
+        k = utf8_seq_len(s + i, n - i);
         if (k == 0) {
             dst[i++] = '?';
             continue;

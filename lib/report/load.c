@@ -14,24 +14,8 @@
 #include "spamstop/engine.h"
 #include "spamstop/fsio.h"
 #include "spamstop/report.h"
+#include "spamstop/text.h"
 #include "report/report_int.h"
-
-/* Appends name made file-safe as the engine's actions do (runbook.c). */
-static int report_safe_name(struct buf *b, const char *name)
-{
-    const unsigned char *p;
-    int r = 0;
-
-    for (p = (const unsigned char *)name; *p != '\0' && r == 0; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-            (*p == '.' && p != (const unsigned char *)name))
-            r = buf_addc(b, (char)*p);
-        else
-            r = buf_printf(b, "%%%02X", *p);
-    }
-    return r;
-}
 
 /* Reads path; *out NULL (and 0) when it does not exist. */
 static int report_read(char **out, size_t *len, const char *path, size_t max,
@@ -199,8 +183,7 @@ static int report_load_host(struct report_host *h, const char *run_dir,
         goto nomem;
     free(text);
     text = NULL;
-    if (buf_adds(&rel, "evidence/") < 0 ||
-        report_safe_name(&rel, h->name) < 0 ||
+    if (buf_adds(&rel, "evidence/") < 0 || fsname_escape(&rel, h->name) < 0 ||
         buf_printf(&ev, "%s/%s", run_dir, rel.data) < 0)
         goto nomem;
     if ((r = report_evidence(h, ev.data, rel.data, err)) < 0)

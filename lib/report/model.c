@@ -7,6 +7,7 @@
 #include "spamstop/journal.h"
 #include "spamstop/postfix.h"
 #include "spamstop/report.h"
+#include "spamstop/text.h"
 #include "spamstop/rundir.h"
 #include "report/report_int.h"
 
@@ -45,34 +46,15 @@ const char *report_age_label(size_t i)
     return i < REPORT_NAGES ? report_age_labels[i] : "?";
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+/* Length of the UTF-8 sequence at s, 0 if invalid or a C1 control. */
 static size_t report_utf8_len(const unsigned char *s, size_t n)
 {
-    size_t need, k;
-    unsigned cp;
+    size_t k = utf8_seq_len(s, n);
 
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        need = 1, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        need = 2, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        need = 3, cp = s[0] & 0x07;
-    else
+    /* U+0080..U+009F are C1 controls: not text for a reader. */
+    if (k == 2 && s[0] == 0xc2 && s[1] <= 0x9f)
         return 0;
-    if (need >= n)
-        return 0;
-    for (k = 1; k <= need; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3f);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-        (cp >= 0x80 && cp <= 0x9f))
-        return 0; /* overlong, surrogate, out of range, or a C1 control */
-    return need + 1;
+    return k;
 }
 
 /* Copies s as clean text; see report.h. */
