@@ -1,6 +1,7 @@
 /* Unit tests of lib/util: buffers, quoting, files, the pool, digests. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@
 #include "spamstop/fsio.h"
 #include "spamstop/pool.h"
 #include "spamstop/shquote.h"
+#include "spamstop/text.h"
 
 /* A buffer with a cap takes exactly cap bytes and refuses one more. */
 static void test_buf_cap(void **state)
@@ -413,10 +415,56 @@ static void test_errbuf(void **state)
     assert_string_equal(ss_code_name(-999), "error");
 }
 
+/* UTF-8: valid sequences pass, every malformed kind is refused. */
+static void test_utf8(void **state)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"plain ascii", true},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa7", true},
+        {"\xc3", false},             /* truncated */
+        {"\xc0\xaf", false},         /* overlong '/' */
+        {"\xe0\x80\xaf", false},     /* overlong, 3 bytes */
+        {"\xed\xa0\x80", false},     /* surrogate */
+        {"\xf4\x90\x80\x80", false}, /* past U+10FFFF */
+        {"\xff", false},
+        {"ok \x80 then", false}, /* lone continuation byte */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(utf8_valid(cases[i].s, strlen(cases[i].s)),
+                         cases[i].ok);
+    assert_int_equal(utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
+    assert_int_equal(utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 2), 0);
+}
+
+/* Host names become file names: nothing can climb out of the folder. */
+static void test_fsname_escape(void **state)
+{
+    struct buf b = BUF_INIT;
+
+    (void)state;
+    assert_int_equal(fsname_escape(&b, "mx1.example-net_2"), 0);
+    assert_string_equal(b.data, "mx1.example-net_2");
+    buf_reset(&b);
+    assert_int_equal(fsname_escape(&b, "../etc/passwd"), 0);
+    assert_string_equal(b.data, "%2E.%2Fetc%2Fpasswd");
+    buf_reset(&b);
+    assert_int_equal(fsname_escape(&b, "a b:c"), 0);
+    assert_string_equal(b.data, "a%20b%3Ac");
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_fsname_escape),
         cmocka_unit_test(test_buf_cap_overflow_math),
         cmocka_unit_test(test_buf_grow_detach),
         cmocka_unit_test(test_shquote_roundtrip),
