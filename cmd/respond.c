@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "progress.h"
 #include "spamstop/audit.h"
 #include "spamstop/engine.h"
 #include "spamstop/inventory.h"
@@ -22,6 +23,7 @@ enum respond_opt {
     OPT_PARAM,
     OPT_HOST,
     OPT_LIMIT,
+    OPT_SYSLOG,
 };
 
 static const char respond_help[] =
@@ -43,7 +45,10 @@ static const char respond_help[] =
     "      --param K=V         set a playbook parameter (repeatable)\n"
     "  -n, --dry-run           run read-only steps and probes only; print\n"
     "                          what each host would get; change nothing\n"
-    "  -y, --yes               do not ask for confirmation\n"
+    "  -y, --yes               do not ask for confirmation (needed when\n"
+    "                          there is no terminal to ask on)\n"
+    "      --syslog            also log every step's outcome to syslog\n"
+    "                          (LOG_AUTHPRIV)\n"
     "      --max-fail N|P%     start no new host once more than N hosts\n"
     "                          (or P% of them) failed\n"
     "  -h, --help              show this help\n"
@@ -58,8 +63,13 @@ static const char again_help[] =
     "\n"
     "Options:\n"
     "      --host H            only this host (repeatable)\n"
-    "  -y, --yes               do not ask for confirmation\n"
+    "  -y, --yes               do not ask for confirmation (needed when\n"
+    "                          there is no terminal to ask on)\n"
+    "      --syslog            also log every step's outcome to syslog\n"
+    "                          (LOG_AUTHPRIV)\n"
     "  -h, --help              show this help\n"
+    "\n"
+    "Find RUN-ID with 'spamstop audit list'.\n"
     "\n";
 
 static volatile sig_atomic_t stop_flag;
@@ -103,8 +113,11 @@ struct ui {
     struct engine_host *hosts;
     size_t n;
     bool json;
-    bool dry_run; /* the engine pass running now is a dry run */
-    bool save;    /* update run.json as hosts end */
+    bool dry_run;          /* the engine pass running now is a dry run */
+    bool save;             /* update run.json as hosts end */
+    struct progress *prog; /* counts for the recap; live view on a TTY */
+    bool live;             /* stderr is a terminal: live view, recap table */
+    bool color;            /* stdout may be coloured */
 };
 
 /* Writes one JSON object as a line on stdout (the --json event stream). */
@@ -215,10 +228,15 @@ static void on_event(void *arg, const struct engine_event *ev)
 {
     struct ui *ui = arg;
 
+    progress_syslog_event(ui->rd->info.run_id, ev);
     if (ui->json) {
         json_event(ui, ev);
         return;
     }
+    if (ui->prog != NULL)
+        progress_event(ui->prog, ev);
+    if (ui->live)
+        return;
     flockfile(stderr);
     fprintf(stderr, "%s: ", ev->host);
     if (ev->step != NULL) {
@@ -358,6 +376,8 @@ static void print_recap(const struct ui *ui, const char *what,
             printf("== %s: plan ==\n", h->target.name);
             put_clean(stdout, h->plan.data);
         }
+        if (ui->live && h->err.code == 0)
+            continue; /* the recap table says it */
         printf("%-24s %s", h->target.name, host_state_name(h->state));
         if (h->err.code != 0) {
             fputs(": ", stdout);
@@ -365,6 +385,8 @@ static void print_recap(const struct ui *ui, const char *what,
         }
         putchar('\n');
     }
+    if (ui->live && ui->prog != NULL && strcmp(what, "plan") != 0)
+        progress_recap(ui->prog, stdout, what, ui->rd->info.run_id, ui->color);
     printf("%s: run %s: %s (exit %d)\n", what, ui->rd->info.run_id, outcome,
            code);
     if (ui->rd->info.audit_records > 0)
@@ -392,6 +414,114 @@ static void print_start(const struct ui *ui, const char *what)
     json_object_set_new(o, "dry_run", json_boolean(ui->dry_run));
     json_object_set_new(o, "hosts", a);
     json_line(o);
+}
+
+/* Prints the words after marker on each plan line holding it, joined. */
+static void plan_pick(FILE *f, const char *plan, const char *marker,
+                      const char *label)
+{
+    const char *p = plan, *q, *end;
+    char item[160];
+    int n = 0;
+
+    while ((q = strstr(p, marker)) != NULL) {
+        q += strlen(marker);
+        end = q + strcspn(q, "\n");
+        snprintf(item, sizeof(item), "%.*s", (int)(end - q), q);
+        progress_clean(item, sizeof(item), item);
+        fprintf(f, "%s%s", n++ == 0 ? label : ", ", item);
+        p = end;
+    }
+    if (n > 0)
+        fputc('\n', f);
+}
+
+/* Prints each plan line that makes a step a pivot on this host; counts. */
+static int plan_pivots(FILE *f, const char *plan)
+{
+    const char *p = plan, *q, *start, *end;
+    char line[256];
+    int n = 0;
+
+    while ((q = strstr(p, "PIVOT on this host")) != NULL) {
+        start = q;
+        while (start > plan && start[-1] != '\n')
+            start--;
+        while (*start == ' ')
+            start++;
+        end = q + strcspn(q, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)(end - start), start);
+        progress_clean(line, sizeof(line), line);
+        fprintf(f, "    %s\n", line);
+        n++;
+        p = end;
+    }
+    return n;
+}
+
+/*
+ * Prints what the run will change, host by host (accounts, messages held
+ * and kept, from the dry run's plan), and the steps that cannot be undone.
+ */
+static void print_plan_summary(FILE *f, const struct ui *ui,
+                               const struct playbook *pb)
+{
+    const char *plan, *stay;
+    size_t i;
+    long keep;
+    int pivots = 0, host_pivots = 0;
+
+    fprintf(f, "\nPlan: playbook '%s' on %zu host(s):\n", pb->name, ui->n);
+    for (i = 0; i < ui->n; i++) {
+        const struct engine_host *h = &ui->hosts[i];
+        plan = h->plan.len > 0 ? h->plan.data : "";
+        if (h->state == HOST_DRY_RUN)
+            fprintf(f, "  %s:\n", h->target.name);
+        else
+            fprintf(f, "  %s: %s\n", h->target.name, host_state_name(h->state));
+        if (h->err.code != 0) {
+            fputs("    problem: ", f);
+            put_clean(f, h->err.msg);
+            fputs(" (the run will roll this host back or skip it)\n", f);
+        }
+        plan_pick(f, plan, "would set a new password for ",
+                  "    rotate password: ");
+        plan_pick(f, plan, "would hold ",
+                  "    purge (hold, delete at "
+                  "commit): ");
+        stay = strstr(plan, "other queued messages stay");
+        keep = -1;
+        if (stay != NULL) {
+            while (stay > plan && stay[-1] == ' ')
+                stay--;
+            while (stay > plan && stay[-1] >= '0' && stay[-1] <= '9')
+                stay--;
+            keep = strtol(stay, NULL, 10);
+        }
+        if (keep >= 0)
+            fprintf(f, "    keep queued: %ld message(s)\n", keep);
+        host_pivots += plan_pivots(f, plan);
+        if (strstr(plan, "would ") == NULL && h->err.code == 0)
+            fputs("    nothing to change\n", f);
+    }
+    for (i = 0; i < pb->nsteps; i++) {
+        if (pb->steps[i].kind != STEP_PIVOT)
+            continue;
+        fprintf(f, "%s step %zu '%s'",
+                pivots++ == 0 ? "Pivots (cannot be "
+                                "undone):"
+                              : ",",
+                i + 1, pb->steps[i].name);
+    }
+    if (pivots > 0)
+        fputc('\n', f);
+    else if (host_pivots > 0)
+        fputs("Pivots: only the PIVOT steps named above\n", f);
+    else
+        fputs("Pivots: none (every change can be undone with 'spamstop "
+              "rollback')\n",
+              f);
+    fflush(f);
 }
 
 /* Asks on the terminal; true only for an explicit yes. */
@@ -512,6 +642,43 @@ out:
     return r;
 }
 
+/*
+ * Sets up the terminal view (live on a TTY unless --json) and syslog.
+ * Returns -1 (message printed) when out of memory.
+ */
+static int setup_view(struct ui *ui, const char *const *names,
+                      const struct playbook *pb, bool use_syslog)
+{
+    ui->live = !ui->json && progress_want_live(STDERR_FILENO);
+    ui->color = ui->live && progress_want_color(STDOUT_FILENO);
+    if (progress_new(&ui->prog, stderr, names, ui->n, pb, ui->live,
+                     ui->live && progress_want_color(STDERR_FILENO)) < 0) {
+        cmd_error("out of memory");
+        return -1;
+    }
+    if (use_syslog)
+        progress_syslog_open();
+    return 0;
+}
+
+/* Starts one engine pass in the view (and says so in syslog). */
+static void view_begin(struct ui *ui, bool dry_run, const char *what)
+{
+    progress_reset(ui->prog, dry_run);
+    progress_syslog_run(ui->rd->info.run_id, what, NULL, 0);
+    if (ui->live) {
+        fprintf(stderr, "%s: run %s on %zu host(s)\n", what,
+                ui->rd->info.run_id, ui->n);
+        progress_start(ui->prog);
+    }
+}
+
+/* Ends an engine pass: the live view's last drawing. */
+static void view_end(struct ui *ui)
+{
+    progress_stop(ui->prog);
+}
+
 int cmd_respond(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -523,6 +690,7 @@ int cmd_respond(int argc, char **argv)
         {"yes", no_argument, NULL, 'y'},
         {"max-fail", required_argument, NULL, OPT_MAX_FAIL},
         {"param", required_argument, NULL, OPT_PARAM},
+        {"syslog", no_argument, NULL, OPT_SYSLOG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -540,11 +708,12 @@ int cmd_respond(int argc, char **argv)
     char defpath[4096];
     char **params = NULL, **names = NULL;
     size_t nparams = 0, n = 0, i;
-    bool dry_run = false, yes = false;
-    int c, code = EXIT_USAGE;
+    bool dry_run = false, yes = false, use_syslog = false;
+    int c, code = EXIT_USAGE, r;
 
     cmd_opts_init(&co);
     engine_opts_init(&eo);
+    memset(&ui, 0, sizeof(ui));
     params = calloc((size_t)argc + 1, sizeof(*params));
     optind = 1;
     while ((c = getopt_long(argc, argv, "F:p:i:l:nyh", longopts, NULL)) != -1) {
@@ -564,6 +733,7 @@ int cmd_respond(int argc, char **argv)
                 goto out;
             break;
         case OPT_PARAM: params[nparams++] = optarg; break;
+        case OPT_SYSLOG: use_syslog = true; break;
         case 'h':
             fputs(respond_help, stdout);
             fputs(cmd_common_help, stdout);
@@ -573,7 +743,8 @@ int cmd_respond(int argc, char **argv)
         }
     }
     if (argc == optind && inv_path == NULL) {
-        cmd_error("respond: name at least one host, or an inventory (-i)");
+        cmd_error("respond: name at least one host, or an inventory (-i); "
+                  "start with 'spamstop respond --dry-run HOST...'");
         goto out;
     }
     if (select_targets(&targets, &n, inv_path, argv + optind,
@@ -601,7 +772,8 @@ int cmd_respond(int argc, char **argv)
     code = EXIT_NOT_STARTED;
     if (!dry_run && !yes && !isatty(0)) {
         cmd_error("respond: not started: no --yes and no terminal to ask "
-                  "for confirmation on");
+                  "for confirmation on (check the plan with --dry-run, then "
+                  "run again with --yes)");
         goto out;
     }
     if (rundir_create(&rd, cmd_state_dir(&co), pb, (const char *const *)names,
@@ -629,13 +801,14 @@ int cmd_respond(int argc, char **argv)
         }
     }
     catch_signals();
-    memset(&ui, 0, sizeof(ui));
     ui.rd = rd;
     ui.audit = audit;
     ui.hosts = hosts;
     ui.n = n;
     ui.json = co.json;
     ui.save = !dry_run;
+    if (setup_view(&ui, (const char *const *)names, pb, use_syslog) < 0)
+        goto out;
     eo.ex = ex;
     eo.pb = pb;
     eo.run_dir = rd->path;
@@ -654,10 +827,16 @@ int cmd_respond(int argc, char **argv)
         ui.save = false;
         ui.dry_run = true;
         print_start(&ui, "plan");
+        view_begin(&ui, true, "plan");
         engine_respond(hosts, n, &eo, &e);
+        view_end(&ui);
         print_recap(&ui, "plan", "dry-run", EXIT_OK);
+        if (!co.json)
+            print_plan_summary(stdout, &ui, pb);
         if (!confirm("proceed?")) {
-            cmd_error("respond: not started: not confirmed");
+            cmd_error("respond: not started: not confirmed; nothing was "
+                      "changed (run %s kept as a dry run)",
+                      rd->info.run_id);
             free(rd->info.outcome);
             rd->info.outcome = strdup("dry-run");
             rd->info.finished = time(NULL);
@@ -676,7 +855,10 @@ int cmd_respond(int argc, char **argv)
     eo.dry_run = dry_run;
     ui.dry_run = dry_run;
     print_start(&ui, dry_run ? "dry-run" : "respond");
-    if (engine_respond(hosts, n, &eo, &e) < 0) {
+    view_begin(&ui, dry_run, dry_run ? "dry-run" : "respond");
+    r = engine_respond(hosts, n, &eo, &e);
+    view_end(&ui);
+    if (r < 0) {
         cmd_error("%s", e.msg);
         goto out;
     }
@@ -691,7 +873,11 @@ int cmd_respond(int argc, char **argv)
     if (rd->info.outcome == NULL || rundir_save(rd, &e) < 0)
         cmd_error("cannot update run.json: %s", e.msg);
     print_recap(&ui, dry_run ? "dry-run" : "respond", outcome, code);
+    progress_syslog_run(rd->info.run_id, dry_run ? "dry-run" : "respond",
+                        outcome, code);
 out:
+    progress_free(ui.prog);
+    progress_syslog_close();
     for (i = 0; hosts != NULL && i < n; i++)
         engine_host_release(&hosts[i]);
     free(hosts);
@@ -711,6 +897,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         CMD_COMMON_LONG_OPTIONS,
         {"host", required_argument, NULL, OPT_HOST},
         {"yes", no_argument, NULL, 'y'},
+        {"syslog", no_argument, NULL, OPT_SYSLOG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -724,14 +911,15 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     struct audit *audit = NULL;
     struct engine_host *hosts = NULL;
     struct ui ui;
-    char **only = NULL, question[256];
+    char **only = NULL, **names = NULL, question[256];
     size_t nonly = 0, n = 0, i, k;
-    bool yes = false;
+    bool yes = false, use_syslog = false;
     const char *outcome;
     int c, code = EXIT_USAGE, st;
 
     cmd_opts_init(&co);
     engine_opts_init(&eo);
+    memset(&ui, 0, sizeof(ui));
     only = calloc((size_t)argc + 1, sizeof(*only));
     optind = 1;
     while ((c = getopt_long(argc, argv, "F:yh", longopts, NULL)) != -1) {
@@ -742,6 +930,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
             continue;
         switch (c) {
         case OPT_HOST: only[nonly++] = optarg; break;
+        case OPT_SYSLOG: use_syslog = true; break;
         case 'y': yes = true; break;
         case 'h':
             printf(again_help, mode,
@@ -759,13 +948,18 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         }
     }
     if (argc - optind != 1) {
-        cmd_error("%s: name one run id", mode);
+        cmd_error("%s: name one run id (list them with 'spamstop audit "
+                  "list')",
+                  mode);
         goto out;
     }
     code = EXIT_NOT_STARTED;
     if (rundir_open(&rd, cmd_state_dir(&co), argv[optind], &e) < 0 ||
         rundir_load_playbook(&pb, rd, &e) < 0) {
-        cmd_error("%s", e.msg);
+        cmd_error("%s%s", e.msg,
+                  e.code == SS_ENOENT ? " (list the runs with 'spamstop "
+                                        "audit list', check --state-dir)"
+                                      : "");
         if (e.code == SS_ECORRUPT)
             code = EXIT_TAMPERED;
         if (e.code == SS_EINVAL)
@@ -813,14 +1007,22 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     if (!yes) {
         if (!isatty(0)) {
             cmd_error("%s: not started: no --yes and no terminal to ask "
-                      "for confirmation on",
+                      "for confirmation on (add --yes to go ahead)",
                       mode);
             goto out;
         }
+        printf("%s of run %s (%s, playbook '%s'):\n", mode, rd->info.run_id,
+               rd->info.outcome != NULL ? rd->info.outcome : "unfinished",
+               pb->name);
+        for (i = 0; i < n; i++)
+            printf("  %-24s now %s\n", hosts[i].target.name,
+                   host_state_name(hosts[i].state));
+        fflush(stdout);
         snprintf(question, sizeof(question), "%s run %s on %zu host(s)?", mode,
                  rd->info.run_id, n);
         if (!confirm(question)) {
-            cmd_error("%s: not started: not confirmed", mode);
+            cmd_error("%s: not started: not confirmed; nothing was changed",
+                      mode);
             goto out;
         }
     }
@@ -829,13 +1031,18 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     if ((ex = exec_ssh_new(&co.exec)) == NULL)
         goto out;
     catch_signals();
-    memset(&ui, 0, sizeof(ui));
     ui.rd = rd;
     ui.audit = audit;
     ui.hosts = hosts;
     ui.n = n;
     ui.json = co.json;
     ui.save = true;
+    if ((names = calloc(n + 1, sizeof(*names))) == NULL)
+        goto out;
+    for (i = 0; i < n; i++)
+        names[i] = hosts[i].target.name;
+    if (setup_view(&ui, (const char *const *)names, pb, use_syslog) < 0)
+        goto out;
     eo.ex = ex;
     eo.pb = pb;
     eo.run_dir = rd->path;
@@ -849,8 +1056,11 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     eo.on_host_end = on_host_end;
     eo.host_end_arg = &ui;
     print_start(&ui, mode);
-    if ((rollback ? engine_rollback(hosts, n, &eo, &e)
-                  : engine_resume(hosts, n, &eo, &e)) < 0) {
+    view_begin(&ui, false, mode);
+    st = rollback ? engine_rollback(hosts, n, &eo, &e)
+                  : engine_resume(hosts, n, &eo, &e);
+    view_end(&ui);
+    if (st < 0) {
         cmd_error("%s", e.msg);
         goto out;
     }
@@ -872,9 +1082,14 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         if (rd->info.outcome == NULL || rundir_save(rd, &e) < 0)
             cmd_error("cannot update run.json: %s", e.msg);
         print_recap(&ui, mode, rd->info.outcome ? rd->info.outcome : "?", code);
+        progress_syslog_run(rd->info.run_id, mode,
+                            rd->info.outcome ? rd->info.outcome : "?", code);
         free(all);
     }
 out:
+    free(names);
+    progress_free(ui.prog);
+    progress_syslog_close();
     for (i = 0; hosts != NULL && i < n; i++)
         engine_host_release(&hosts[i]);
     free(hosts);

@@ -3,7 +3,8 @@
 # builds, starts three real mail servers with a live incident (one Plesk-
 # style host with a stolen mailbox, one plain Postfix+Dovecot host with two,
 # one clean host), then runs spamstop respond --dry-run, the real respond,
-# and verifies the audit trail.  KEEP_LAB=1 leaves the lab running after.
+# writes the incident report (HTML and Markdown) and verifies the audit
+# trail.  KEEP_LAB=1 leaves the lab running after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -41,9 +42,24 @@ rc=0
 
 run=$(ls -1 "$state/runs" | sort | tail -n 1)
 echo
-echo "== spamstop audit verify $run =="
-"$spamstop" audit verify --state-dir "$state" "$run"
+echo "== spamstop report $run (Markdown) =="
+"$spamstop" report --state-dir "$state" "$run"
 echo
+echo "== spamstop report $run -o $LAB_DIR/report.html --format html =="
+"$spamstop" report --state-dir "$state" "$run" -o "$LAB_DIR/report.html" \
+    --format html
+echo
+echo "== spamstop audit verify $run =="
+vrc=0
+"$spamstop" audit verify --state-dir "$state" "$run" || vrc=$?
+echo
+cp "$LAB_DIR/report.html" "$src/build/demo-report.html"
+echo "report:     $LAB_DIR/report.html"
+echo "            (the lab folder goes with the lab unless KEEP_LAB=1; a copy"
+echo "            stays in $src/build/demo-report.html)"
+[ "$vrc" = 0 ] && echo "audit:      verified (spamstop audit verify $run)" ||
+    echo "audit:      NOT verified (exit $vrc)"
 echo "run folder: $state/runs/$run (new passwords: credentials, mode 0600)"
+[ "$vrc" = 0 ] || rc=$vrc
 [ "${KEEP_LAB:-0}" = 1 ] && echo "lab kept: LAB_NAME=$LAB_NAME $lab down"
 exit "$rc"
