@@ -128,7 +128,10 @@ out:
     return r;
 }
 
-/* Writes text to RUN/evidence/<host>/name (0600); keeps its digest. */
+/*
+ * Writes text to RUN/evidence/<host>/name (0600); keeps its digest, also
+ * in the audit trail.
+ */
 static int identify_save(struct action_ctx *ctx, const char *name,
                          const char *text, size_t len,
                          char sha[SHA256_HEX_LEN + 1], struct errbuf *err)
@@ -140,6 +143,9 @@ static int identify_save(struct action_ctx *ctx, const char *name,
         r = fsio_write_atomic(path.data, text, len, 0600, err);
     if (r == 0 && sha256_hex(sha, text, len) < 0)
         r = errbuf_set(err, SS_ERR, "cannot hash '%s'", path.data);
+    if (r == 0 && (r = action_audit_evidence(ctx, path.data, len, sha)) < 0)
+        errbuf_set(err, r, "cannot record evidence '%s' in the audit trail",
+                   path.data);
     buf_release(&path);
     return r;
 }

@@ -280,10 +280,16 @@ static int rotate_prepare(struct action_ctx *ctx, const void *params,
                             p.accounts.v[i]);
     }
     if (p.accounts.n > 0 && p.host.backend == ACCOUNTS_BACKEND_PLESK &&
-        !p.host.recoverable)
-        action_describe(ctx, "PIVOT on this host: plesk hashes mail "
-                             "passwords, the old ones cannot be put back; a "
-                             "rollback stops here (needs attention)");
+        !p.host.recoverable &&
+        action_set_pivot(ctx, "plesk hashes mail passwords here, the old ones "
+                              "cannot be put back; once rotated, this host "
+                              "finishes forward and rollback leaves it "
+                              "as it is") < 0) {
+        strlist_release(&p.accounts);
+        return errbuf_set(err, SS_EINVAL,
+                          "step 'rotate' cannot be read-only: it is a pivot "
+                          "on this host");
+    }
     if (p.accounts.n > 0)
         action_describe(ctx, "new passwords go only to %s/credentials (0600)",
                         ctx->run_dir);

@@ -180,6 +180,11 @@ static int snapshot_fetch(struct action_ctx *ctx, const char *dir,
         r = errbuf_errno(err, SS_ERR, "cannot rename '%s'", tmp.data);
         goto out;
     }
+    if ((r = action_audit_evidence(ctx, path.data, res.out_bytes, got)) < 0) {
+        errbuf_set(err, r, "cannot record evidence '%s' in the audit trail",
+                   path.data);
+        goto out;
+    }
     json_array_append_new(files, json_pack("{s:s,s:s,s:I}", "path", path.data,
                                            "sha256", got, "bytes",
                                            (json_int_t)res.out_bytes));

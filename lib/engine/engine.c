@@ -1,6 +1,7 @@
 /* Per-host sagas: journal before acting, roll back or finish forward. */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,10 +10,12 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "spamstop/digest.h"
 #include "spamstop/engine.h"
 #include "spamstop/fsio.h"
 #include "spamstop/pool.h"
 #include "spamstop/shquote.h"
+#include "spamstop/text.h"
 
 /* stdout kept from one step; its lines become the step's result. */
 #define ENGINE_OUT_CAP (16u * 1024 * 1024)
@@ -51,6 +54,8 @@ struct hostrun {
     bool undo_secret;
     char *commit_data;
     char *evidence;
+    char *pivot_why;   /* action_set_pivot: a pivot on this host, and why */
+    bool *skipped;     /* per step: its "when" kept it from running */
     bool placeholders; /* dry-run: show results no step produced */
     bool missing;      /* render met such a result */
 };
@@ -226,6 +231,23 @@ static void audit_event(struct hostrun *hr, const char *event,
     rec.event = event;
     rec.host = hr->h->target.name;
     rec.fingerprint = hr->conn != NULL ? exec_fingerprint(hr->conn) : NULL;
+    rec.detail = detail;
+    audit_append(hr->o->audit, &rec, &e);
+}
+
+/* Records a step-level event ("pivot", ...) in the trail. */
+static void audit_step_note(struct hostrun *hr, const char *event,
+                            const char *detail)
+{
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct errbuf e = ERRBUF_INIT;
+
+    if (hr->o->audit == NULL)
+        return;
+    rec.event = event;
+    rec.host = hr->h->target.name;
+    rec.fingerprint = hr->conn != NULL ? exec_fingerprint(hr->conn) : NULL;
+    rec.step = hr->cur < hr->pb->nsteps ? hr->pb->steps[hr->cur].name : NULL;
     rec.detail = detail;
     audit_append(hr->o->audit, &rec, &e);
 }
@@ -511,6 +533,71 @@ int action_set_evidence(struct action_ctx *ctx, const char *json)
     return set_str(&ctx_host(ctx)->evidence, json);
 }
 
+int action_set_pivot(struct action_ctx *ctx, const char *why)
+{
+    if (ctx->step->kind == STEP_READ_ONLY)
+        return SS_EINVAL;
+    return set_str(&ctx_host(ctx)->pivot_why, why != NULL && why[0] != '\0'
+                                                  ? why
+                                                  : "cannot be undone here");
+}
+
+/* The path of an evidence file relative to the run folder, or NULL. */
+static const char *evidence_rel(const char *run_dir, const char *path)
+{
+    size_t n = strlen(run_dir);
+
+    if (strncmp(path, run_dir, n) == 0 && path[n] == '/')
+        path += n + 1;
+    if (path[0] == '/' || path[0] == '\0' || strncmp(path, "../", 3) == 0 ||
+        strstr(path, "/../") != NULL || strcmp(path, "..") == 0 ||
+        (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0))
+        return NULL;
+    return path;
+}
+
+int action_audit_evidence(struct action_ctx *ctx, const char *path,
+                          uint64_t size, const char *sha256_hex)
+{
+    struct hostrun *hr = ctx_host(ctx);
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct errbuf e = ERRBUF_INIT;
+    const char *rel = evidence_rel(ctx->run_dir, path);
+    char detail[1024], *data = NULL;
+    json_t *o = NULL;
+    int r = SS_EINVAL;
+
+    if (rel == NULL || strlen(sha256_hex) != SHA256_HEX_LEN ||
+        strspn(sha256_hex, "0123456789abcdef") != SHA256_HEX_LEN ||
+        !utf8_valid(rel, strlen(rel)))
+        return SS_EINVAL;
+    if (hr->dead)
+        return SS_ERR;
+    if (hr->o->audit == NULL)
+        return 0;
+    o = json_pack("{s:s,s:I,s:s}", "path", rel, "size", (json_int_t)size,
+                  "sha256", sha256_hex);
+    if (o == NULL || (data = json_dumps(o, JSON_COMPACT)) == NULL) {
+        r = SS_ERR;
+        goto out;
+    }
+    snprintf(detail, sizeof(detail), "%.800s: %llu bytes, sha256 %s", rel,
+             (unsigned long long)size, sha256_hex);
+    rec.event = "evidence";
+    rec.host = hr->h->target.name;
+    rec.fingerprint = hr->conn != NULL ? exec_fingerprint(hr->conn) : NULL;
+    rec.step = hr->cur < hr->pb->nsteps ? hr->pb->steps[hr->cur].name : NULL;
+    rec.phase = hr->phase;
+    rec.detail = detail;
+    rec.extra_json = data;
+    if ((r = audit_append(hr->o->audit, &rec, &e)) < 0)
+        r = go_dead(hr, r, &e);
+out:
+    json_decref(o);
+    free(data);
+    return r;
+}
+
 int action_describe(struct action_ctx *ctx, const char *fmt, ...)
 {
     struct hostrun *hr = ctx_host(ctx);
@@ -557,7 +644,8 @@ static void step_reset(struct hostrun *hr, size_t i, const char *phase)
     free(hr->undo_data);
     free(hr->commit_data);
     free(hr->evidence);
-    hr->undo_data = hr->commit_data = hr->evidence = NULL;
+    free(hr->pivot_why);
+    hr->undo_data = hr->commit_data = hr->evidence = hr->pivot_why = NULL;
     hr->undo_secret = false;
 }
 
@@ -641,20 +729,80 @@ static void keep_results(struct hostrun *hr, size_t i)
     hr->cur_has_results = false;
 }
 
-/* Whether step i's "when" lets it run. */
-static bool when_ok(struct hostrun *hr, size_t i)
+/*
+ * Whether step i's "when" lets it run; when not, why (into why).  A dry
+ * run shows a step whose result only a real run can make, and skips it
+ * like the real run when the step making the result was itself skipped.
+ */
+static bool when_ok(struct hostrun *hr, size_t i, char *why, size_t size)
 {
-    const char *w = hr->pb->steps[i].when;
+    const char *w = hr->pb->steps[i].when, *name;
     const struct strlist *l;
-    bool neg;
+    bool neg, ok;
+    int p;
 
     if (w == NULL)
         return true;
     neg = w[0] == '!';
-    l = host_result(hr, neg ? w + 1 : w);
-    if (l == NULL && hr->placeholders)
+    name = neg ? w + 1 : w;
+    l = host_result(hr, name);
+    p = result_step(hr->pb, name);
+    if (l == NULL && hr->placeholders &&
+        !(p >= 0 && hr->skipped != NULL && hr->skipped[p]))
         return true; /* dry-run without the data: show it */
-    return neg ? (l == NULL || l->n == 0) : (l != NULL && l->n > 0);
+    ok = neg ? (l == NULL || l->n == 0) : (l != NULL && l->n > 0);
+    if (ok)
+        return true;
+    if (l != NULL)
+        snprintf(why, size, "result '%s' is %s here", name,
+                 neg ? "not empty" : "empty");
+    else if (p >= 0)
+        snprintf(why, size,
+                 "result '%s' was not produced here (step %d '%s' did "
+                 "not run)",
+                 name, p + 1, hr->pb->steps[p].name);
+    else
+        snprintf(why, size, "result '%s' was not produced here", name);
+    return false;
+}
+
+/*
+ * Keeps the evidence an action left for step i as
+ * RUN/evidence/<host>/<step>.evidence.json (0600) and records its digest
+ * in the trail; a failure stops the host like a journal failure.
+ */
+static int save_evidence(struct hostrun *hr, size_t i)
+{
+    struct buf dir = BUF_INIT, path = BUF_INIT;
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    char sha[SHA256_HEX_LEN + 1];
+    size_t len;
+    int r;
+
+    if (hr->evidence == NULL)
+        return 0;
+    len = strlen(hr->evidence);
+    if (buf_printf(&dir, "%s/evidence/", hr->o->run_dir) < 0 ||
+        fsname_escape(&dir, hr->h->target.name) < 0 ||
+        buf_printf(&path, "%s/", dir.data) < 0 ||
+        fsname_escape(&path, hr->pb->steps[i].name) < 0 ||
+        buf_adds(&path, ".evidence.json") < 0 ||
+        sha256_hex(sha, hr->evidence, len) < 0) {
+        r = go_dead(hr, errbuf_set(&e, SS_ERR, "out of memory"), &e);
+        goto out;
+    }
+    if ((r = fsio_mkdirs(dir.data, 0700, &e)) < 0 ||
+        (r = fsio_write_atomic(path.data, hr->evidence, len, 0600, &e)) < 0) {
+        r = go_dead(hr, r, &e);
+        goto out;
+    }
+    ctx_fill(&ctx, hr);
+    r = action_audit_evidence(&ctx, path.data, len, sha);
+out:
+    buf_release(&dir);
+    buf_release(&path);
+    return r;
 }
 
 /* Runs read-only step i (also in dry-run) and journals its results. */
@@ -702,6 +850,8 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
         plan_line(hr, "  [%zu] %s (read-only): ran%s%s", i + 1, s->name,
                   hr->cur_has_results ? ", result " : "",
                   hr->cur_has_results ? s->register_name : "");
+    if ((r = save_evidence(hr, i)) < 0)
+        return r;
     keep_results(hr, i);
     hr->js.steps[i].status = JSTEP_READ;
     journal_record_init(&rec, JOURNAL_READ, (int)i);
@@ -713,6 +863,30 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
     return jwrite(hr, &rec);
 }
 
+/*
+ * Rewrites the heading of step i's plan (at offset at) once prepare made
+ * the step a pivot on this host, so the plan says so before its details.
+ */
+static void plan_pivot_heading(struct hostrun *hr, size_t at, size_t i)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct buf *plan = &hr->h->plan;
+    char *nl, *tail = NULL;
+
+    if (plan->data == NULL || at >= plan->len)
+        return;
+    nl = strchr(plan->data + at, '\n');
+    if (nl != NULL && (tail = strdup(nl + 1)) == NULL)
+        return;
+    plan->len = at;
+    plan->data[at] = '\0';
+    plan_line(hr, "  [%zu] %s (%s): PIVOT on this host, cannot be undone: %s",
+              i + 1, s->name, step_kind_name(s->kind), hr->pivot_why);
+    if (tail != NULL)
+        buf_adds(plan, tail);
+    free(tail);
+}
+
 /* Dry-run of mutating step i: its probe, and what it would do. */
 static int step_dry(struct hostrun *hr, size_t i)
 {
@@ -722,11 +896,12 @@ static int step_dry(struct hostrun *hr, size_t i)
     struct outcome o;
     char *run = NULL, *undo = NULL, *commit = NULL, *uncommit = NULL;
     char *probe = NULL;
-    size_t k;
+    size_t k, at;
     int r = 0;
 
     step_reset(hr, i, "probe");
     hr->missing = false;
+    at = hr->h->plan.len;
     plan_line(hr, "  [%zu] %s (%s)%s", i + 1, s->name, step_kind_name(s->kind),
               s->kind == STEP_PIVOT ? ": PIVOT, cannot be undone" : "");
     if (s->ops != NULL) {
@@ -738,6 +913,8 @@ static int step_dry(struct hostrun *hr, size_t i)
             errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
             return hr->dead ? SS_ERR : r;
         }
+        if (hr->pivot_why != NULL && s->kind != STEP_PIVOT)
+            plan_pivot_heading(hr, at, i);
         if (s->ops->commit != NULL && s->ops->uncommit == NULL &&
             s->kind != STEP_PIVOT)
             plan_line(hr, "      no uncommit: a rollback after the commit "
@@ -845,6 +1022,7 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
     struct errbuf e = ERRBUF_INIT;
     char *run = NULL, *undo = NULL, *commit = NULL, *uncommit = NULL;
     char *undo_file = NULL;
+    const char *kind;
     int r = 0;
 
     step_reset(hr, i, "prepare");
@@ -880,8 +1058,12 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
         r = 0;
         goto out;
     }
+    /* a per-host pivot (action_set_pivot) is journaled as a pivot */
+    kind = hr->pivot_why != NULL ? "pivot" : step_kind_name(s->kind);
+    if (hr->pivot_why != NULL)
+        audit_step_note(hr, "pivot", hr->pivot_why);
     /* what rollback and resume will need, before anything changes */
-    set_str(&st->kind, step_kind_name(s->kind));
+    set_str(&st->kind, kind);
     set_str(&st->name, s->name);
     set_str(&st->command, run);
     set_str(&st->undo, undo);
@@ -891,7 +1073,7 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
     set_str(&st->undo_data, hr->undo_secret ? NULL : hr->undo_data);
     journal_record_init(&rec, JOURNAL_INTENT, (int)i);
     rec.name = s->name;
-    rec.kind = step_kind_name(s->kind);
+    rec.kind = kind;
     rec.command = run;
     rec.undo = undo;
     rec.commit = commit;
@@ -917,6 +1099,8 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
         goto out;
     }
     if (o->ok) {
+        if ((r = save_evidence(hr, i)) < 0)
+            goto out;
         keep_results(hr, i);
         set_str(&st->commit_data, hr->commit_data);
         journal_record_init(&rec, JOURNAL_DONE, (int)i);
@@ -1350,6 +1534,7 @@ static int saga_forward(struct hostrun *hr)
     const struct playbook *pb = hr->pb;
     struct errbuf why = ERRBUF_INIT;
     struct outcome o;
+    char skip[256];
     size_t i;
     int r;
 
@@ -1365,8 +1550,13 @@ static int saga_forward(struct hostrun *hr)
             return saga_failed(hr, i, &why);
         }
         hr->missing = false;
-        if (!when_ok(hr, i))
+        if (!when_ok(hr, i, skip, sizeof(skip))) {
+            if (hr->skipped != NULL)
+                hr->skipped[i] = true;
+            if (hr->o->dry_run)
+                plan_line(hr, "  [%zu] %s: skipped: %s", i + 1, s->name, skip);
             continue;
+        }
         if (s->kind == STEP_READ_ONLY) {
             if ((r = step_read(hr, i, &o)) < 0)
                 return r;
@@ -1580,7 +1770,7 @@ static int start_rollback(struct hostrun *hr, const char *why)
 /* rollback: undo what the journal says may have been done. */
 static void host_rollback(struct hostrun *hr)
 {
-    int r = load_journal(hr);
+    int p, r = load_journal(hr);
 
     if (r < 0) {
         hr->h->state = HOST_ATTENTION;
@@ -1588,6 +1778,22 @@ static void host_rollback(struct hostrun *hr)
     }
     if (r == 1 || !needs_undo(hr)) {
         hr->h->state = HOST_NOTHING;
+        return;
+    }
+    if ((p = pivot_passed(hr)) >= 0) {
+        /* undoing only what came after it would leave the host half-way */
+        hr->h->state = HOST_ATTENTION;
+        errbuf_set(&hr->h->err, SS_ERR,
+                   "not rolled back, nothing changed: step %d '%s' %s and "
+                   "is a pivot here (it cannot be undone); the host stays "
+                   "as the run left it%s",
+                   p + 1, hr->pb->steps[p].name,
+                   hr->js.steps[p].status == JSTEP_DONE ? "ran"
+                                                        : "may have run",
+                   hr->js.ended && hr->js.end_state != NULL &&
+                           strcmp(hr->js.end_state, "committed") == 0
+                       ? " (committed)"
+                       : "; 'resume' finishes it forward");
         return;
     }
     if (host_connect(hr) < 0 || host_journal(hr) < 0)
@@ -1670,6 +1876,7 @@ static void host_job(void *arg, size_t i)
     hr.lock_fd = -1;
     hr.cur = (size_t)-1;
     hr.placeholders = run->o->dry_run;
+    hr.skipped = calloc(hr.pb->nsteps + 1, sizeof(*hr.skipped));
     journal_state_init(&hr.js);
     errbuf_clear(&hr.h->err);
     hr.h->failed_step = -1;
@@ -1696,6 +1903,7 @@ static void host_job(void *arg, size_t i)
     if (hr.lock_fd >= 0)
         close(hr.lock_fd);
     journal_state_release(&hr.js);
+    free(hr.skipped);
     pthread_mutex_lock(&run->lock);
     if (state_failed(hr.h->state))
         run->failed++;

@@ -132,6 +132,30 @@ for h in h1 h2; do
 done
 ok "evidence copied, digests in the audit trail"
 
+# every file under RUN/evidence/ has an "evidence" record with its digest
+python3 - "$rd" <<'EOF' || fail "evidence files without their audit record"
+import hashlib, json, os, sys
+rd = sys.argv[1]
+recs = set()
+for line in open(os.path.join(rd, "audit.jsonl")):
+    r = json.loads(line)
+    if r.get("event") == "evidence":
+        d = r.get("data") or {}
+        recs.add((d.get("path"), d.get("sha256"), d.get("size")))
+n = 0
+for top, _, files in os.walk(os.path.join(rd, "evidence")):
+    for f in files:
+        p = os.path.join(top, f)
+        data = open(p, "rb").read()
+        key = (os.path.relpath(p, rd), hashlib.sha256(data).hexdigest(), len(data))
+        if key not in recs:
+            sys.exit("no evidence record for %s" % (key,))
+        n += 1
+if n < 12:
+    sys.exit("only %d evidence files" % n)
+EOF
+ok "every evidence file has an 'evidence' audit record with its sha256"
+
 # audit: verifies, names every command
 "$ss" audit verify --state-dir "$work/state" "$R" >/dev/null || fail "audit verify failed"
 python3 - "$rd/audit.jsonl" <<'EOF' || fail "audit records without their command"

@@ -1,4 +1,5 @@
 /* The runbook actions and the default playbook on a simulated Postfix host. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -216,7 +217,10 @@ static struct playbook *default_playbook(void)
     return pb;
 }
 
-/* Runs mode (0 respond, 1 rollback) on host h1; keeps its plan in plan. */
+/*
+ * Runs mode (0 respond, 1 rollback, 2 resume) on host h1; keeps its plan
+ * in plan.
+ */
 static enum host_state run_h1(int mode, struct executor *ex,
                               const struct playbook *pb,
                               const struct scratch *s, bool dry_run,
@@ -239,8 +243,10 @@ static enum host_state run_h1(int mode, struct executor *ex,
     o.audit = audit;
     if (mode == 0)
         assert_int_equal(engine_respond(&h, 1, &o, &e), 0);
-    else
+    else if (mode == 1)
         assert_int_equal(engine_rollback(&h, 1, &o, &e), 0);
+    else
+        assert_int_equal(engine_resume(&h, 1, &o, &e), 0);
     st = h.state;
     if (plan != NULL && h.plan.data != NULL)
         buf_adds(plan, h.plan.data);
@@ -306,6 +312,22 @@ static void assert_nowhere(struct executor *ex, const char *s,
                                 ? strstr(fake_exec_command(ex, i), stdin_ok_cmd)
                                 : NULL);
     }
+}
+
+/* How many lines of h1's journal hold s. */
+static int journal_has(const struct scratch *s, const char *str)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char path[160], *text = NULL;
+    const char *p;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/journal/h1.jsonl", s->run);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 64u << 20, &e), 0);
+    for (p = text; (p = strstr(p, str)) != NULL; p++)
+        n++;
+    free(text);
+    return n;
 }
 
 static void test_dovecot_host_end_to_end(void **state)
@@ -495,16 +517,152 @@ static void test_plesk_hashed_is_a_pivot_in_the_plan(void **state)
     ex = sim_exec(&sim);
     assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
                      HOST_DRY_RUN);
-    assert_non_null(strstr(plan.data, "PIVOT on this host"));
+    /* the step's heading says it, before its details */
+    assert_non_null(strstr(plan.data, "  [5] rotate (compensable): PIVOT on "
+                                      "this host, cannot be undone: plesk "
+                                      "hashes mail passwords"));
+    assert_true(strstr(plan.data, "PIVOT") <
+                strstr(plan.data, "would set a new password"));
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
                      HOST_COMMITTED);
     /* nothing to keep: no copy of the old password is attempted */
     assert_int_equal(fake_exec_count_matching(ex, NULL, "$k.tmp"), 0);
-    /* no old password to put back: rollback stops and says why */
+    /* journaled as a pivot on this host */
+    assert_int_equal(journal_has(&s, "\"kind\":\"pivot\",\"command\":"
+                                     "\"action rotate"),
+                     1);
+    /* rollback leaves the host as committed, sends nothing, says why */
+    fake_exec_clear_log(ex);
     assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, &herr),
                      HOST_ATTENTION);
-    assert_non_null(strstr(herr.msg, "cannot be put back"));
+    assert_non_null(strstr(herr.msg, "not rolled back, nothing changed: step "
+                                     "5 'rotate' ran and is a pivot here"));
+    assert_non_null(strstr(herr.msg, "(committed)"));
+    assert_int_equal(fake_exec_count(ex), 0);
+    assert_int_equal(fake_exec_connects(ex), 0);
     buf_release(&plan);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+static void test_plesk_pivot_finishes_forward(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+
+    (void)state;
+    /* a failure after the pivot: no undo at all, resume goes forward */
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    sim.recoverable = false;
+    sim.start_failures = 100;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_ATTENTION);
+    assert_non_null(strstr(herr.msg, "after pivot step 5 'rotate'"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -H"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
+    assert_int_equal(sim.stops, 1);
+    sim.start_failures = 0;
+    fake_exec_clear_log(ex);
+    assert_int_equal(run_h1(2, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "PSA_PASSWORD"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 1);
+    assert_true(sim.running);
+    executor_free(ex);
+    free(sim.identify);
+    scratch_rm(&s);
+
+    /* a failure before it rolls back as usual */
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    sim.recoverable = false;
+    sim.bad_fetch = true;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_ROLLED_BACK);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "PSA_PASSWORD"), 0);
+    assert_true(sim.running);
+    assert_int_equal(journal_has(&s, "\"kind\":\"pivot\""), 0);
+    executor_free(ex);
+    free(sim.identify);
+    scratch_rm(&s);
+    playbook_free(pb);
+}
+
+/* Every file under RUN/evidence/h1 has its "evidence" record in trail. */
+static void assert_evidence_in_trail(const struct scratch *s, const char *trail)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char dir[160], path[512], want[640], sha[SHA256_HEX_LEN + 1];
+    char *data = NULL;
+    size_t len, files = 0, recs = 0;
+    const char *p;
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "%s/evidence/h1", s->run);
+    assert_non_null(d = opendir(dir));
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        assert_int_equal(fsio_read_file(&data, &len, path, 64u << 20, &e), 0);
+        assert_int_equal(sha256_hex(sha, data, len), 0);
+        snprintf(want, sizeof(want),
+                 "\"data\":{\"path\":\"evidence/h1/%s\",\"size\":%zu,"
+                 "\"sha256\":\"%s\"}",
+                 de->d_name, len, sha);
+        if (strstr(trail, want) == NULL)
+            fail_msg("no evidence record %s", want);
+        free(data);
+        data = NULL;
+        files++;
+    }
+    closedir(d);
+    for (p = trail; (p = strstr(p, "\"event\":\"evidence\"")) != NULL; p++)
+        recs++;
+    /* seen.json/.ids, suspects.json/.ids, queue.json/.tar, and the
+     * evidence of survey, identify and snapshot */
+    assert_int_equal(files, 9);
+    assert_int_equal(recs, files);
+}
+
+static void test_evidence_in_the_audit_trail(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct audit *audit = NULL;
+    struct errbuf e = ERRBUF_INIT;
+    char path[160], *trail = NULL, *text = NULL;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    ex = sim_exec(&sim);
+    snprintf(path, sizeof(path), "%s/audit.jsonl", s.run);
+    assert_int_equal(audit_open(&audit, path, "20261128-101500-ab12", &e), 0);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, audit, NULL, NULL),
+                     HOST_COMMITTED);
+    audit_close(audit);
+    assert_int_equal(fsio_read_file(&trail, NULL, path, 64u << 20, &e), 0);
+    assert_evidence_in_trail(&s, trail);
+    /* the step's evidence JSON is kept, not only held in memory */
+    snprintf(path, sizeof(path), "%s/evidence/h1/snapshot.evidence.json",
+             s.run);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 1 << 20, &e), 0);
+    assert_non_null(strstr(text, "\"messages\":30"));
+    assert_non_null(strstr(text, "queue.tar"));
+    free(text);
+    free(trail);
     executor_free(ex);
     free(sim.identify);
     playbook_free(pb);
@@ -741,6 +899,8 @@ int main(void)
         cmocka_unit_test(test_failed_start_rolls_back),
         cmocka_unit_test(test_rollback_after_commit),
         cmocka_unit_test(test_plesk_hashed_is_a_pivot_in_the_plan),
+        cmocka_unit_test(test_plesk_pivot_finishes_forward),
+        cmocka_unit_test(test_evidence_in_the_audit_trail),
         cmocka_unit_test(test_plesk_secrets_stay_off_the_wire),
         cmocka_unit_test(test_thresholds_from_params),
         cmocka_unit_test(test_cut_identify_output_acts_on_nothing),

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "spamstop/audit.h"
 #include "spamstop/buf.h"
@@ -98,8 +99,32 @@ int action_set_undo(struct action_ctx *ctx, const char *json, bool secret);
 /* Leaves the information commit needs (a JSON object text, no secret). */
 int action_set_commit(struct action_ctx *ctx, const char *json);
 
-/* Sets the step's evidence (a JSON object text) for the report. */
+/*
+ * Sets the step's evidence (a JSON object text, no secret).  When the step
+ * succeeds the engine keeps it as RUN/evidence/<host>/<step>.evidence.json
+ * and records that file with action_audit_evidence.
+ */
 int action_set_evidence(struct action_ctx *ctx, const char *json);
+
+/*
+ * Makes this compensable step a pivot on this host only (prepare calls it,
+ * e.g. rotate on a Plesk server that hashes mail passwords): the plan shows
+ * "PIVOT on this host" and why before anything runs, the intent is
+ * journaled with kind "pivot", and once the step may have run a later
+ * failure finishes forward (needs-attention, resume) instead of rolling
+ * back; rollback then leaves the host as it is.  SS_EINVAL on a read-only
+ * step.  why is copied.
+ */
+int action_set_pivot(struct action_ctx *ctx, const char *why);
+
+/*
+ * Records an evidence file in the audit trail: event "evidence", with
+ * data {"path", "size", "sha256"} (path relative to the run folder; an
+ * absolute path must lie inside it).  A trail that cannot be written stops
+ * the host like a journal failure.  SS_EINVAL for a bad path or digest.
+ */
+int action_audit_evidence(struct action_ctx *ctx, const char *path,
+                          uint64_t size, const char *sha256_hex);
 
 /* Adds one line to what the plan shows for this step on this host. */
 int action_describe(struct action_ctx *ctx, const char *fmt, ...)
