@@ -109,23 +109,6 @@ void engine_opts_init(struct engine_opts *o)
     o->max_fail = -1;
 }
 
-/* Appends name to b with every byte outside [A-Za-z0-9._-] as %XX. */
-static int safe_name(struct buf *b, const char *name)
-{
-    const unsigned char *p;
-    int r = 0;
-
-    for (p = (const unsigned char *)name; *p != '\0' && r == 0; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-            (*p == '.' && p != (const unsigned char *)name))
-            r = buf_addc(b, (char)*p);
-        else
-            r = buf_printf(b, "%%%02X", *p);
-    }
-    return r;
-}
-
 int engine_journal_path(char *out, size_t size, const char *run_dir,
                         const char *host)
 {
@@ -134,7 +117,7 @@ int engine_journal_path(char *out, size_t size, const char *run_dir,
 
     r = buf_printf(&b, "%s/journal/", run_dir);
     if (r == 0)
-        r = safe_name(&b, host);
+        r = fsname_escape(&b, host);
     if (r == 0)
         r = buf_adds(&b, ".jsonl");
     if (r == 0 && b.len >= size)
@@ -274,43 +257,6 @@ static int host_exec(struct hostrun *hr, const char *phase,
     return r;
 }
 
-/* True when the bytes are valid UTF-8 (journal and trail are JSON). */
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-    size_t i = 0, k, need;
-    unsigned cp;
-
-    while (i < n) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        if ((s[i] & 0xe0) == 0xc0) {
-            need = 1;
-            cp = s[i] & 0x1f;
-        } else if ((s[i] & 0xf0) == 0xe0) {
-            need = 2;
-            cp = s[i] & 0x0f;
-        } else if ((s[i] & 0xf8) == 0xf0) {
-            need = 3;
-            cp = s[i] & 0x07;
-        } else {
-            return false;
-        }
-        for (k = 1; k <= need; k++) {
-            if (i + k >= n || (s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += need + 1;
-    }
-    return true;
-}
-
 /*
  * Splits stdout into lines (the step's result items).  A NUL byte or
  * bytes that are not UTF-8 are refused: such a value could not be passed
@@ -327,7 +273,7 @@ static int split_lines(struct strlist *out, const struct buf *b,
     end = p + b->len;
     if (memchr(p, '\0', b->len) != NULL)
         return errbuf_set(err, SS_EINVAL, "the output holds a NUL byte");
-    if (!utf8_ok((const unsigned char *)p, b->len))
+    if (!utf8_valid(p, b->len))
         return errbuf_set(err, SS_EINVAL, "the output is not UTF-8");
     while (p < end) {
         line++;
@@ -495,7 +441,7 @@ int action_add_result(struct action_ctx *ctx, const char *item)
 {
     struct hostrun *hr = ctx_host(ctx);
 
-    if (!utf8_ok((const unsigned char *)item, strlen(item)))
+    if (!utf8_valid(item, strlen(item)))
         return SS_EINVAL;
     hr->cur_has_results = true;
     return strlist_push(&hr->cur_results, item);
@@ -983,7 +929,7 @@ static int save_secret_undo(struct hostrun *hr, size_t i, char **out,
     *out = NULL;
     r = buf_adds(&rel, "secrets/");
     if (r == 0)
-        r = safe_name(&rel, hr->h->target.name);
+        r = fsname_escape(&rel, hr->h->target.name);
     if (r == 0)
         r = buf_printf(&rel, ".step%zu.json", i + 1);
     if (r == 0)
@@ -1606,7 +1552,7 @@ static int host_lock(struct hostrun *hr, struct errbuf *err)
     if ((r = fsio_mkdirs(hr->o->lock_dir, 0700, err)) < 0)
         return r;
     if (buf_printf(&path, "%s/", hr->o->lock_dir) < 0 ||
-        safe_name(&path, hr->h->target.name) < 0 ||
+        fsname_escape(&path, hr->h->target.name) < 0 ||
         buf_adds(&path, ".lock") < 0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;

@@ -6,6 +6,7 @@
 #include "spamstop/accounts.h"
 #include "spamstop/fsio.h"
 #include "spamstop/postfix.h"
+#include "spamstop/text.h"
 
 /* Frees every message and the array; NULL-safe. */
 void runbook_msgs_release(struct runbook_msgs *m)
@@ -50,24 +51,6 @@ int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
     return 0;
 }
 
-/* Appends name with every byte outside [A-Za-z0-9._-] as %XX (as the
- * engine names journals), so a host name is one safe path part. */
-static int runbook_safe_name(struct buf *b, const char *name)
-{
-    const unsigned char *p;
-    int r = 0;
-
-    for (p = (const unsigned char *)name; *p != '\0' && r == 0; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-            (*p == '.' && p != (const unsigned char *)name))
-            r = buf_addc(b, (char)*p);
-        else
-            r = buf_printf(b, "%%%02X", *p);
-    }
-    return r;
-}
-
 /* Builds the host folder of this run; see runbook.h. */
 int runbook_host_dir(struct buf *out, const struct action_ctx *ctx,
                      const char *sub, struct errbuf *err)
@@ -82,7 +65,7 @@ int runbook_host_dir(struct buf *out, const struct action_ctx *ctx,
                           id);
     /* the host's name too: hosts may share a file system (the lab) */
     if (buf_printf(out, RUNBOOK_HOST_DIR "/%s/", id) < 0 ||
-        runbook_safe_name(out, ctx->host) < 0 ||
+        fsname_escape(out, ctx->host) < 0 ||
         (sub != NULL && buf_printf(out, "/%s", sub) < 0))
         return errbuf_set(err, SS_ERR, "out of memory");
     return 0;
@@ -96,7 +79,7 @@ int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
 
     buf_reset(out);
     if (buf_printf(out, "%s/evidence/", ctx->run_dir) < 0 ||
-        runbook_safe_name(out, ctx->host) < 0)
+        fsname_escape(out, ctx->host) < 0)
         return errbuf_set(err, SS_ERR, "out of memory");
     if (make && (r = fsio_mkdirs(out->data, 0700, err)) < 0)
         return r;
