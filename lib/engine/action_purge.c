@@ -6,11 +6,6 @@
 #include "runbook.h"
 #include "spamstop/postfix.h"
 
-/* The parsed "with": {"accounts": "{{suspects}}"}. */
-struct purge_params {
-    char result[PLAYBOOK_NAME_MAX + 1];
-};
-
 /*
  * The commit: deletes a held message only when its envelope still names
  * the account identify flagged it for.  Reads "ID ACCOUNT" lines on stdin;
@@ -38,52 +33,6 @@ static const char purge_delete_script[] =
     "\"$t\" \"$t.seen\" >\"$t.del\"\n"
     "echo \"checked $(wc -l <\"$t.seen\") matched $(wc -l <\"$t.del\")\"\n"
     "postsuper -d - hold <\"$t.del\"\n";
-
-/* Frees what purge_parse made. */
-static void purge_free(void *p)
-{
-    free(p);
-}
-
-/* Checks "with". */
-static int purge_parse(void **out, const char *with_json, struct errbuf *err)
-{
-    struct purge_params *pp = NULL;
-    json_t *root = NULL, *v;
-    const char *key;
-    int r = SS_EINVAL;
-
-    *out = NULL;
-    if ((root = json_loads(with_json, 0, NULL)) == NULL)
-        return errbuf_set(err, SS_EINVAL, "'with' is not valid JSON");
-    if ((pp = calloc(1, sizeof(*pp))) == NULL) {
-        r = errbuf_set(err, SS_ERR, "out of memory");
-        goto out;
-    }
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "accounts") != 0 || !json_is_string(v)) {
-            errbuf_set(err, SS_EINVAL, "bad or unknown key 'with.%.64s'", key);
-            goto out;
-        }
-        if ((r = runbook_result_name(pp->result, sizeof(pp->result),
-                                     json_string_value(v), err)) < 0)
-            goto out;
-        r = SS_EINVAL;
-    }
-    if (pp->result[0] == '\0') {
-        errbuf_set(err, SS_EINVAL,
-                   "'with.accounts' must name identify's result");
-        goto out;
-    }
-    *out = pp;
-    pp = NULL;
-    r = 0;
-out:
-    free(pp);
-    json_decref(root);
-    return r;
-}
 
 /* The ids of msgs as postsuper's stdin (checked). */
 static int purge_ids_input(char **out, size_t *out_len,
@@ -143,7 +92,7 @@ static int purge_data(char **undo, char **commit, struct action_ctx *ctx,
 static int purge_prepare(struct action_ctx *ctx, const void *params,
                          struct errbuf *err)
 {
-    const struct purge_params *pp = params;
+    const struct runbook_accounts_with *pp = params;
     const struct strlist *accounts = action_result(ctx, pp->result);
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     char *undo = NULL, *commit = NULL;
@@ -177,7 +126,7 @@ static int purge_prepare(struct action_ctx *ctx, const void *params,
 static int purge_apply(struct action_ctx *ctx, const void *params,
                        struct errbuf *err)
 {
-    const struct purge_params *pp = params;
+    const struct runbook_accounts_with *pp = params;
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct exec_result res;
     char *cmd = NULL, *in = NULL, *undo = NULL, *commit = NULL;
@@ -367,9 +316,13 @@ out:
 }
 
 const struct action_ops action_purge = {
-    "purge",        STEP_KIND_BIT(STEP_COMPENSABLE),
-    purge_parse,    purge_free,
-    purge_prepare,  purge_apply,
-    purge_undo,     purge_commit,
+    "purge",
+    STEP_KIND_BIT(STEP_COMPENSABLE),
+    runbook_accounts_parse,
+    free,
+    purge_prepare,
+    purge_apply,
+    purge_undo,
+    purge_commit,
     purge_uncommit,
 };

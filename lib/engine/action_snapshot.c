@@ -10,65 +10,14 @@
 #include "spamstop/digest.h"
 #include "spamstop/postfix.h"
 
-/* The parsed "with": {"accounts": "{{suspects}}"}. */
-struct snapshot_params {
-    char result[PLAYBOOK_NAME_MAX + 1];
-};
-
 /* The files a snapshot makes on the host. */
 static const char *const snapshot_files[] = {"queue.json", "queue.tar"};
-
-/* Frees what snapshot_parse made. */
-static void snapshot_free(void *p)
-{
-    free(p);
-}
-
-/* Checks "with". */
-static int snapshot_parse(void **out, const char *with_json, struct errbuf *err)
-{
-    struct snapshot_params *sp = NULL;
-    json_t *root = NULL, *v;
-    const char *key;
-    int r = SS_EINVAL;
-
-    *out = NULL;
-    if ((root = json_loads(with_json, 0, NULL)) == NULL)
-        return errbuf_set(err, SS_EINVAL, "'with' is not valid JSON");
-    if ((sp = calloc(1, sizeof(*sp))) == NULL) {
-        r = errbuf_set(err, SS_ERR, "out of memory");
-        goto out;
-    }
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "accounts") != 0 || !json_is_string(v)) {
-            errbuf_set(err, SS_EINVAL, "bad or unknown key 'with.%.64s'", key);
-            goto out;
-        }
-        if ((r = runbook_result_name(sp->result, sizeof(sp->result),
-                                     json_string_value(v), err)) < 0)
-            goto out;
-        r = SS_EINVAL;
-    }
-    if (sp->result[0] == '\0') {
-        errbuf_set(err, SS_EINVAL,
-                   "'with.accounts' must name identify's result");
-        goto out;
-    }
-    *out = sp;
-    sp = NULL;
-    r = 0;
-out:
-    free(sp);
-    json_decref(root);
-    return r;
-}
 
 /* Says what the snapshot will hold; its undo keeps the evidence. */
 static int snapshot_prepare(struct action_ctx *ctx, const void *params,
                             struct errbuf *err)
 {
-    const struct snapshot_params *sp = params;
+    const struct runbook_accounts_with *sp = params;
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct buf dir = BUF_INIT, ev = BUF_INIT;
     json_t *undo = NULL;
@@ -205,7 +154,7 @@ out:
 static int snapshot_apply(struct action_ctx *ctx, const void *params,
                           struct errbuf *err)
 {
-    const struct snapshot_params *sp = params;
+    const struct runbook_accounts_with *sp = params;
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct exec_result res;
     struct buf dir = BUF_INIT;
@@ -286,8 +235,8 @@ static int snapshot_undo(struct action_ctx *ctx, const char *undo_json,
 const struct action_ops action_snapshot = {
     "snapshot",
     STEP_KIND_BIT(STEP_COMPENSABLE),
-    snapshot_parse,
-    snapshot_free,
+    runbook_accounts_parse,
+    free,
     snapshot_prepare,
     snapshot_apply,
     snapshot_undo,

@@ -1,4 +1,5 @@
 /* Helpers the runbook actions share: paths, checked runs, the ids file. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,4 +291,44 @@ bool runbook_nothing(struct action_ctx *ctx, const char *name)
     else if (l->n == 0)
         action_describe(ctx, "nothing to do here: result '%s' is empty", name);
     return l == NULL || l->n == 0;
+}
+
+int runbook_accounts_parse(void **out, const char *with_json,
+                           struct errbuf *err)
+{
+    struct runbook_accounts_with *w = NULL;
+    json_t *root = NULL, *v;
+    const char *key;
+    int r = SS_EINVAL;
+
+    *out = NULL;
+    if ((root = json_loads(with_json, 0, NULL)) == NULL)
+        return errbuf_set(err, SS_EINVAL, "'with' is not valid JSON");
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "accounts") != 0 || !json_is_string(v)) {
+            errbuf_set(err, SS_EINVAL, "bad or unknown key 'with.%.64s'", key);
+            goto out;
+        }
+        if ((r = runbook_result_name(w->result, sizeof(w->result),
+                                     json_string_value(v), err)) < 0)
+            goto out;
+        r = SS_EINVAL;
+    }
+    if (w->result[0] == '\0') {
+        errbuf_set(err, SS_EINVAL,
+                   "'with.accounts' must name identify's result");
+        goto out;
+    }
+    *out = w;
+    w = NULL;
+    r = 0;
+out:
+    free(w);
+    json_decref(root);
+    return r;
 }

@@ -78,6 +78,15 @@ int runbook_run(struct action_ctx *ctx, const char *what, const char *command,
 int runbook_result_name(char *out, size_t size, const char *s,
                         struct errbuf *err);
 
+/* The "with" of snapshot and purge: {"accounts": "{{suspects}}"}. */
+struct runbook_accounts_with {
+    char result[PLAYBOOK_NAME_MAX + 1]; /* identify's result name */
+};
+
+/* Parses that "with" into a struct runbook_accounts_with (free()). */
+int runbook_accounts_parse(void **out, const char *with_json,
+                           struct errbuf *err);
+
 /*
  * Renders a "with" scalar (a template such as "{{params.min_share}}") and
  * strips the quotes the engine puts around every value.  Caller frees.
