@@ -733,6 +733,12 @@ out:
             ssh_channel_request_send_signal(channel, "TERM");
         if (!session_broken(c->session))
             ssh_channel_close(channel);
+        /*
+         * libssh keeps a freed channel in the session until the server's
+         * close arrives, and would then call back into cb: this frame is
+         * gone by then.  Unhook first.
+         */
+        ssh_remove_channel_callbacks(channel, &cb);
         ssh_channel_free(channel);
     }
     if (st.out_md.md != NULL)
