@@ -60,7 +60,7 @@ int audit_open(struct audit **out, const char *path, const char *run_id,
     struct audit_scan scan;
     char *data = NULL;
     const char *sudo = getenv("SUDO_USER");
-    size_t len = 0;
+    size_t len = 0, torn = 0;
     int r = SS_ERR;
 
     *out = NULL;
@@ -90,6 +90,14 @@ int audit_open(struct audit **out, const char *path, const char *run_id,
     r = fsio_read_file(&data, &len, path, AUDIT_FILE_MAX, err);
     if (r < 0)
         goto out;
+    /*
+     * A last line without its newline is a write the controller did not
+     * finish (killed, disk full): cut it, and say so in the trail below.
+     */
+    while (len > 0 && data[len - 1] != '\n') {
+        len--;
+        torn++;
+    }
     r = audit_scan_string(&vr, &scan, data, len, NULL);
     if (r < 0) {
         errbuf_set(err, r, "cannot read audit trail '%s'", path);
@@ -106,12 +114,29 @@ int audit_open(struct audit **out, const char *path, const char *run_id,
                        scan.run, run_id);
         goto out;
     }
+    /* Only an otherwise intact trail loses its torn end. */
+    if (torn > 0 && (ftruncate(a->fd, (off_t)len) < 0 || fsync(a->fd) < 0)) {
+        r = errbuf_errno(err, SS_ERR, "cannot cut the torn end of '%s'", path);
+        goto out;
+    }
     a->seq = vr.records;
     if (vr.records == 0)
         memset(a->prev, '0', SHA256_HEX_LEN);
     else
         memcpy(a->prev, vr.head, SHA256_HEX_LEN);
     a->prev[SHA256_HEX_LEN] = '\0';
+    if (torn > 0) {
+        struct audit_record note = AUDIT_RECORD_INIT;
+        char detail[128];
+
+        snprintf(detail, sizeof(detail),
+                 "cut %zu bytes of a record whose write was not finished",
+                 torn);
+        note.event = "note";
+        note.detail = detail;
+        if ((r = audit_append(a, &note, err)) < 0)
+            goto out;
+    }
     *out = a;
     a = NULL;
     r = 0;

@@ -446,13 +446,29 @@ static void test_audit_reopen(void **state)
     assert_null(a);
     assert_non_null(strstr(err.msg, "belongs to run 'run-1'"));
 
-    /* A half-written last line (a crash mid-write) is refused. */
+    /*
+     * A half-written last line (a crash mid-write) is what a killed
+     * controller leaves: verify reports it, reopening cuts it and says so
+     * in a note, and the chain goes on intact.
+     */
     f = fopen(fx->path, "a");
     assert_non_null(f);
     fputs("{\"seq\":13,", f);
     fclose(f);
-    assert_int_equal(audit_open(&a, fx->path, "run-1", &err), SS_ECORRUPT);
-    assert_non_null(strstr(err.msg, "line 13 is incomplete"));
+    assert_int_equal(audit_verify_file(&vr, fx->path, &err), 0);
+    assert_false(vr.ok);
+    assert_non_null(strstr(vr.reason, "line 13 is incomplete"));
+    assert_int_equal(audit_open(&a, fx->path, "run-1", &err), 0);
+    audit_close(a);
+    a = NULL;
+    assert_int_equal(audit_verify_file(&vr, fx->path, &err), 0);
+    assert_true(vr.ok);
+    assert_int_equal(vr.records, NREC + 3);
+    data = slurp(fx->path, &len);
+    assert_non_null(strstr(data, "\"event\":\"note\""));
+    assert_non_null(strstr(data, "cut 10 bytes"));
+    assert_null(strstr(data, "{\"seq\":13,{"));
+    free(data);
 
     /* An edited record is refused. */
     data = slurp(fx->path, &len);
