@@ -317,12 +317,44 @@ static void test_detect(void **state)
     assert_int_equal(h.backend, ACCOUNTS_BACKEND_NONE);
 }
 
+/*
+ * Restore before any rotation (the controller died after journaling the
+ * intent, before the command went out): nothing to put back, the file is
+ * left alone, and that is success.
+ */
+static void test_dovecot_restore_without_rotation(void **state)
+{
+    char dir[] = "/tmp/test_accounts.XXXXXX", file[300], backup[300];
+    struct errbuf err = ERRBUF_INIT;
+    char *res = NULL, *in = NULL, cmd[400];
+    size_t in_len;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/users", dir);
+    snprintf(backup, sizeof(backup), "%s/run 1/backup", dir);
+    assert_int_equal(fsio_write_atomic(file, users, strlen(users), 0640, &err),
+                     0);
+    assert_int_equal(accounts_dovecot_restore_command(&res, file, backup, &err),
+                     0);
+    assert_int_equal(
+        accounts_address_input(&in, &in_len, "alice@example.test", &err), 0);
+    assert_int_equal(run_script(dir, res, in, in_len), 0);
+    assert_string_equal(slurp(dir, "users"), users);
+    assert_non_null(strstr(slurp(dir, "stdout"), "nothing to put back"));
+    free(res);
+    free(in);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(sh(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_password_generate),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_dovecot_rotate_restore),
+        cmocka_unit_test(test_dovecot_restore_without_rotation),
         cmocka_unit_test(test_plesk),
         cmocka_unit_test(test_detect),
     };

@@ -452,7 +452,7 @@ static void test_failed_start_rolls_back(void **state)
     /* newest first: release the held mail, old hash back, start again */
     i_fail = find_cmd(ex, "postfix start", 0);
     i_rel = find_cmd(ex, "postsuper -H -", i_fail);
-    i_res = find_cmd(ex, "no backup of", i_rel);
+    i_res = find_cmd(ex, "not rotated: nothing to put back", i_rel);
     i_start2 = find_cmd(ex, "postfix start", i_res);
     assert_true(i_fail < i_rel && i_rel < i_res && i_res < i_start2 &&
                 i_start2 != (size_t)-1);
@@ -486,7 +486,7 @@ static void test_rollback_after_commit(void **state)
      * old hash back, start (undo of stop) */
     i_stop = find_cmd(ex, "postfix stop", from);
     i_restore = find_cmd(ex, "restore.$$", i_stop);
-    i_hash = find_cmd(ex, "no backup of", i_restore);
+    i_hash = find_cmd(ex, "not rotated: nothing to put back", i_restore);
     i_start = find_cmd(ex, "postfix start", i_hash);
     assert_true(i_stop < i_restore && i_restore < i_hash && i_hash < i_start &&
                 i_start != (size_t)-1);
