@@ -1,6 +1,8 @@
 /* The per-host rollback journal: durable appends and a strict replay. */
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,14 @@ struct journal {
     int dead;
     int (*hook)(void *arg, size_t write_no);
     void *hook_arg;
+    int crash_counted; /* counts for the SPAMSTOP_TEST_ hooks */
 };
+
+/* Where SPAMSTOP_TEST_CRASH_AT kills the process, relative to the write. */
+enum crash_when { CRASH_NONE, CRASH_BEFORE, CRASH_AFTER, CRASH_TORN };
+
+/* Writes counted so far by the crash hook, across threads and journals. */
+static atomic_ulong crash_writes;
 
 const char *journal_type_name(enum journal_type t)
 {
@@ -41,6 +50,69 @@ void journal_record_init(struct journal_record *r, enum journal_type type,
     r->type = type;
     r->step = step;
     r->exit_status = -1;
+}
+
+/* Says whether the test hooks count the journal at path (env
+ * SPAMSTOP_TEST_CRASH_HOST, when set, names the one host they count). */
+static int journal_crash_counted(const char *path)
+{
+    const char *host = getenv("SPAMSTOP_TEST_CRASH_HOST");
+    const char *base = strrchr(path, '/');
+    size_t n;
+
+    if (getenv("SPAMSTOP_TEST_CRASH_AT") == NULL &&
+        getenv("SPAMSTOP_TEST_STALL_AT") == NULL)
+        return 0;
+    if (host == NULL || *host == '\0')
+        return 1;
+    base = base == NULL ? path : base + 1;
+    n = strlen(host);
+    return strncmp(base, host, n) == 0 && strcmp(base + n, ".jsonl") == 0;
+}
+
+/* Says when, relative to counted write no, the position in env var name
+ * ("N" before write N, "N+" after it, "N~" with half of it written) asks
+ * the hook to act. */
+static enum crash_when journal_hook_when(const char *name, unsigned long no)
+{
+    const char *spec = getenv(name);
+    unsigned long want;
+    char *end = NULL;
+
+    if (spec == NULL)
+        return CRASH_NONE;
+    want = strtoul(spec, &end, 10);
+    if (end == spec || want == 0 || want != no)
+        return CRASH_NONE;
+    if (*end == '+')
+        return CRASH_AFTER;
+    if (*end == '~')
+        return CRASH_TORN;
+    return CRASH_BEFORE;
+}
+
+/* Test hook: holds the host's thread while the file named by env
+ * SPAMSTOP_TEST_STALL_FILE exists (it is created here; the test removes
+ * it), at most 120 s, so a test can inject a fault at an exact point. */
+static void journal_stall(void)
+{
+    const char *file = getenv("SPAMSTOP_TEST_STALL_FILE");
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    int fd, i;
+
+    if (file == NULL)
+        return;
+    if ((fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+        close(fd);
+    for (i = 0; i < 2400 && access(file, F_OK) == 0; i++)
+        nanosleep(&ts, NULL);
+}
+
+/* Kills the whole process as a power cut or kill -9 would. */
+static void journal_crash_now(void)
+{
+    raise(SIGKILL);
+    _exit(137);
 }
 
 int journal_open(struct journal **out, const char *path, struct errbuf *err)
@@ -68,6 +140,7 @@ int journal_open(struct journal **out, const char *path, struct errbuf *err)
     j->fd = fd;
     fd = -1;
     j->seq = st.records;
+    j->crash_counted = journal_crash_counted(path);
     *out = j;
     r = 0;
 out:
@@ -166,6 +239,8 @@ int journal_append(struct journal *j, const struct journal_record *rec,
     char *line = NULL;
     size_t len = 0;
     int verdict = JOURNAL_HOOK_WRITE, r = SS_ERR;
+    enum crash_when crash = CRASH_NONE, stall = CRASH_NONE;
+    unsigned long no;
 
     if (j->dead)
         return errbuf_set(err, SS_ERR, "the journal failed earlier");
@@ -181,6 +256,19 @@ int journal_append(struct journal *j, const struct journal_record *rec,
     line[len] = '\n'; /* json_dumps leaves room: replaces the NUL */
     if (j->hook != NULL)
         verdict = j->hook(j->hook_arg, j->writes);
+    if (j->crash_counted) {
+        no = atomic_fetch_add(&crash_writes, 1) + 1;
+        crash = journal_hook_when("SPAMSTOP_TEST_CRASH_AT", no);
+        stall = journal_hook_when("SPAMSTOP_TEST_STALL_AT", no);
+    }
+    if (stall == CRASH_BEFORE)
+        journal_stall();
+    if (crash == CRASH_BEFORE)
+        journal_crash_now();
+    if (crash == CRASH_TORN) {
+        fsio_append(j->fd, line, (len + 1) / 2, 1, err);
+        journal_crash_now();
+    }
     if (verdict == JOURNAL_HOOK_CRASH) {
         errbuf_set(err, SS_ERR, "journal write %zu: simulated crash",
                    j->writes);
@@ -197,6 +285,10 @@ int journal_append(struct journal *j, const struct journal_record *rec,
         goto out;
     }
     j->seq++;
+    if (crash == CRASH_AFTER)
+        journal_crash_now();
+    if (stall == CRASH_AFTER)
+        journal_stall();
     r = 0;
 out:
     if (r < 0)

@@ -1,0 +1,123 @@
+# Shared by tests/e2e/rel_*.sh (sourced, not a test itself): the lab's
+# environment, a scratch folder, checks, and host snapshots that compare
+# queues by Message-ID.
+set -euo pipefail
+
+SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SPAMSTOP=${SPAMSTOP:-${BUILD_DIR:-$SOURCE_DIR/build}/spamstop}
+LAB=$SOURCE_DIR/tests/lab/lab.sh
+PY=/usr/bin/python3
+# shellcheck disable=SC1090
+. "$("$LAB" env)"
+TMP=$(mktemp -d /tmp/spamstop-rel.XXXXXX)
+chmod 700 "$TMP"
+T0=$(date +%s.%N)
+FULL=${SPAMSTOP_FULL:-0}
+
+fails=0
+pass() { echo "ok - $*"; }
+fail() {
+    echo "FAIL - $*" >&2
+    fails=$((fails + 1))
+}
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+# Seconds since the test started.
+elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+finish() {
+    echo "# $(basename "$0"): $(elapsed) s"
+    if ((fails > 0)); then
+        echo "$fails check(s) failed" >&2
+        exit 1
+    fi
+    echo "all checks passed"
+}
+
+# Extra cleanup steps a test registers; run in reverse at exit.
+cleanups=()
+at_exit() { cleanups+=("$1"); }
+rel_cleanup() {
+    local i
+    for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[$i]}" || true; done
+    for h in $LAB_HOSTS; do "$LAB" clear "$h" >/dev/null 2>&1 || true; done
+    if [[ ${REL_KEEP:-0} == 1 ]]; then echo "# kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap rel_cleanup EXIT
+# Whether scenario NAME runs (env REL_ONLY: a space-separated list).
+want() { [[ -z ${REL_ONLY:-} || " $REL_ONLY " == *" $1 "* ]]; }
+
+# spamstop CMD with the lab's ssh settings and state folder $SD.
+ss() {
+    "$SPAMSTOP" "$1" -F "$LAB_SSH_CONFIG" --known-hosts "$LAB_KNOWN_HOSTS" \
+        --state-dir "$SD" "${@:2}"
+}
+# The newest run id in $SD.
+run_id() { ls -t "$SD/runs" 2>/dev/null | head -1; }
+# A field of a run's run.json: jget RUN 'o["host_states"]["h1"]'.
+jget() {
+    "$PY" -c 'import json, sys
+o = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$SD/runs/$1/run.json" "$2" 2>/dev/null || echo "?"
+}
+# A staged account's original password.
+old_pw() { awk -v a="$1@example.test" '$1 == a { print $2 }' "$LAB_PASSWORDS"; }
+# The last new password of ACCOUNT on HOST in a run's credentials file.
+new_pw() { awk -v h="$2" -v a="$3@example.test" '$1 == h && $2 == a { p = $3 } END { print p }' "$SD/runs/$1/credentials"; }
+# SMTP AUTH as USER with PASS on HOST: exit 0 accepted.
+auth() { "$LAB" auth "$1" "$2" "$3" >/dev/null 2>&1; }
+
+# Sets a host back to a staged queue: clear, then stage ARGS...
+restage() {
+    local h=$1
+    shift
+    "$LAB" clear "$h" >/dev/null 2>&1
+    "$LAB" stage "$h" "$@" >/dev/null 2>&1
+}
+# The set of queued Message-IDs of a host (queue names left out).
+mids() { "$LAB" state "$1" | awk '$1 == "queue" { print $3 }' | sort; }
+# Message-IDs of one kind (spam, legit) in a host's stage manifest.
+staged() { awk -v k="$2" '$1 == k { print $4 }' "$LAB_DIR/stage-$1.txt" | sort; }
+
+# Checks a host is exactly as a saved `lab.sh state` dump; says what differs.
+same_state() {
+    local h=$1 want=$2
+    "$LAB" state "$h" >"$TMP/now-$h"
+    if diff "$want" "$TMP/now-$h" >"$TMP/diff-$h"; then return 0; fi
+    sed 's/^/#   /' "$TMP/diff-$h" | head -8 >&2
+    return 1
+}
+
+# After a rollback of a run whose commit may have run: the same Message-IDs
+# as in the dump, spam only on hold, everything else in its old queue, the
+# old password hash, Postfix running.
+restored_on_hold() {
+    local h=$1 want=$2 bad
+    "$LAB" state "$h" >"$TMP/now-$h"
+    diff <(awk '$1 == "queue" { print $3 }' "$want" | sort) \
+        <(awk '$1 == "queue" { print $3 }' "$TMP/now-$h" | sort) >&2 || return 1
+    bad=$(awk -v m="$LAB_DIR/stage-$h.txt" 'BEGIN { while ((getline l < m) > 0) { split(l, f, " "); k[f[4]] = f[1] } }
+        $1 == "queue" && k[$3] == "spam" && $2 != "hold" { print "spam in " $2 ": " $3 }' "$TMP/now-$h")
+    [[ -z $bad ]] || { echo "# $bad" | head -3 >&2; return 1; }
+    diff <(grep -v '^queue' "$want") <(grep -v '^queue' "$TMP/now-$h") >&2 || return 1
+    diff <(awk '$1 == "queue" && $3 !~ /^<spam/' "$want") \
+        <(awk '$1 == "queue" && $3 !~ /^<spam/' "$TMP/now-$h") >&2
+}
+
+# As after an uninterrupted run: no staged spam left, the legitimate mail
+# in its old queue, Postfix running, the Dovecot users file changed.
+as_committed() {
+    local h=$1 want=$2
+    "$LAB" state "$h" >"$TMP/now-$h"
+    if grep -qF -f <(staged "$h" spam) "$TMP/now-$h"; then
+        echo "# $h: $(grep -cF -f <(staged "$h" spam) "$TMP/now-$h") spam still queued" >&2
+        return 1
+    fi
+    diff <(grep -F -f <(staged "$h" legit) "$want") \
+        <(grep -F -f <(staged "$h" legit) "$TMP/now-$h") >&2 || return 1
+    grep -qx 'postfix running' "$TMP/now-$h" || { echo "# $h: postfix not running" >&2; return 1; }
+    [[ $(grep '^users' "$want") != $(grep '^users' "$TMP/now-$h") ]] ||
+        { echo "# $h: users file unchanged" >&2; return 1; }
+}
