@@ -24,9 +24,18 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Tsan -DSPAMSTOP_WERROR=ON \
 cmake --build build-tsan -j "$jobs" --target unit_engine
 for t in test_parallel_hosts test_max_fail test_lock_refuses \
     test_stop_flag_rolls_back; do
-    CMOCKA_TEST_FILTER=$t TSAN_OPTIONS=halt_on_error=1 \
-        build-tsan/tests/unit_engine | tee /dev/stderr |
-        grep '^\[  PASSED  \] 1 test' >/dev/null
+    out=$(CMOCKA_TEST_FILTER=$t TSAN_OPTIONS=halt_on_error=1 \
+        build-tsan/tests/unit_engine 2>&1) || {
+        echo "$out"
+        exit 1
+    }
+    # a filter that matches nothing runs nothing: that is a failure too
+    grep -q '^\[  PASSED  \] 1 test' <<<"$out" || {
+        echo "$out"
+        echo "tsan: $t did not run"
+        exit 1
+    }
+    echo "tsan: $t passed"
 done
 
 # Every libFuzzer target briefly (clang, ASan+UBSan), new inputs kept in a
