@@ -21,9 +21,9 @@ fi
 "$lab" up 3 plesk plain plain
 . "$("$lab" env)"
 
-echo "== staging an incident: alice@ on h1, bob@ and carol@ on h2 =="
+echo "== staging an incident: alice@ stolen on h1, dave@ and erin@ on h2 (legitimate mail of bob@ and carol@ everywhere) =="
 "$lab" stage h1 --spam alice:300 --legit 20
-"$lab" stage h2 --spam bob:200 --spam carol:150 --legit 10
+"$lab" stage h2 --spam dave:200 --spam erin:150 --legit 10
 "$lab" stage h3 --legit 5
 
 state=$LAB_DIR/spamstop-state
