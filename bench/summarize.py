@@ -22,7 +22,7 @@ md = ["# spamstop benchmark %s" % info["date"], "",
       "Machine: %(nproc)s cores (%(cpu)s), %(mem_mb)s MB; load at start %(load_start)s, "
       "at end %(load_end)s; %(bench_s)s s in all. %(spamstop)s, libssh %(libssh)s, OpenSSH %(openssh)s, "
       "Postfix %(postfix)s, %(ansible)s." % info, ""]
-bad = [r for r in rows if r.get("part") in ("contain", "single")
+bad = [r for r in rows if r.get("part") in ("contain", "single", "scale")
        and (r["check"] != "ok" or r["rc"] != 0)]
 for part, title in (("contain", "time to contain"), ("single", "one host")):
     pr = [r for r in rows if r.get("part") == part]
@@ -111,6 +111,31 @@ if pr:
         md.append("| %d | %d | %.4f | %s | %s |" % (
             n, e["bytes"], m, "%.0f" % e["mb_per_s"] if e["mb_per_s"] else "-",
             e["ir_per_byte"] if cg else "-"))
+    md.append("")
+sc = [r for r in rows if r.get("part") == "scale" and r["check"] == "ok" and r["rc"] == 0]
+if sc:
+    md += ["## scale: wall time and peak RSS by number of hosts (%d messages each)" %
+           info["messages"], "",
+           "| tool | hosts | runs | median s | vs 1 host | peak RSS MB | RSS per extra host MB |",
+           "|---|---|---|---|---|---|---|"]
+    summary["scale"] = {}
+    for t in sorted({r["tool"] for r in sc}):
+        by = {}
+        for r in sc:
+            if r["tool"] == t:
+                by.setdefault(r["hosts"], []).append(r)
+        one = med([r["wall_s"] for r in by[1]]) if 1 in by else None
+        rss1 = max(r["rss_kb"] for r in by[1]) if 1 in by else None
+        for n in sorted(by):
+            w = med([r["wall_s"] for r in by[n]])
+            rss = max(r["rss_kb"] for r in by[n])
+            per = (rss - rss1) / (n - 1) / 1024 if rss1 is not None and n > 1 else None
+            summary["scale"].setdefault(t, {})[str(n)] = {
+                "median_s": w, "runs": len(by[n]), "peak_rss_kb": rss,
+                "vs_one_host": w / one if one else None, "rss_per_extra_host_mb": per}
+            md.append("| %s | %d | %d | %.2f | %s | %.1f | %s |" % (
+                t, n, len(by[n]), w, "%.2fx" % (w / one) if one else "-", rss / 1024,
+                "%.2f" % per if per is not None else "-"))
     md.append("")
 summary["failures"] = bad
 if bad:
