@@ -104,6 +104,10 @@ int cmd_rollback(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
+struct errbuf;
+/* The default playbook's path (docs/playbooks.md: lookup order) into out. */
+int cmd_default_playbook(char *out, size_t size, struct errbuf *err);
+
 /* rollback and resume share their driver (cmd/respond.c); mode is
  * "rollback" or "resume". */
 int cmd_run_again(int argc, char **argv, const char *mode);

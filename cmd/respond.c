@@ -757,7 +757,7 @@ int cmd_respond(int argc, char **argv)
     for (i = 0; i < n; i++)
         names[i] = targets[i].name;
     if (pbpath == NULL) {
-        if (playbook_default_path(defpath, sizeof(defpath), &e) < 0) {
+        if (cmd_default_playbook(defpath, sizeof(defpath), &e) < 0) {
             cmd_error("%s", e.msg);
             goto out;
         }

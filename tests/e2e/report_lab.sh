@@ -132,13 +132,15 @@ browser=$(command -v chromium || command -v chromium-browser || true)
 if [[ -n $browser ]]; then
     art=${BUILD_DIR:-$TMP}/test-artifacts
     mkdir -p "$art"
+    rm -f "$art/report.png" # a stale one from an earlier run proves nothing
     prof=$(mktemp -d)
     timeout 60 "$browser" --headless --no-sandbox --disable-gpu --no-first-run \
         --disable-background-networking --disable-component-update \
         --disable-sync --user-data-dir="$prof" --screenshot="$art/report.png" \
         --window-size=1200,1600 "file://$TMP/report.html" >/dev/null 2>&1 || true
     rm -rf "$prof"
-    check "chromium rendered the HTML report ($art/report.png)" test -s "$art/report.png"
+    check "chromium rendered the HTML report ($art/report.png)" \
+        bash -c "head -c 8 '$art/report.png' | od -An -tx1 | tr -d ' \n' | grep -qx 89504e470d0a1a0a"
     cp "$TMP/report.html" "$art/report.html"
 else
     echo "# chromium not installed: no screenshot"

@@ -575,13 +575,10 @@ do_clear() {
     return 0
 }
 
-do_rekey() {
-    local h=${1:-} d pid i
-    [[ -n $h ]] || die "usage: lab.sh rekey H"
-    need_lab
+# Restarts H's sshd by the PID in its pid file and waits for port 22.
+restart_sshd() {
+    local h=$1 d pid i
     d=$LAB_DIR/hosts/$h
-    rm -f "$d/etc/ssh/ssh_host_ed25519_key" "$d/etc/ssh/ssh_host_ed25519_key.pub"
-    ssh-keygen -q -t ed25519 -N '' -C "$h-rekeyed" -f "$d/etc/ssh/ssh_host_ed25519_key"
     pid=$(on_host "$h" cat /run/sshd.pid)
     kill -TERM "$pid"
     for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.05; done
@@ -590,6 +587,31 @@ do_rekey() {
         listening "$(host_ns "$h")" 22 && break
         sleep 0.05
     done
+    listening "$(host_ns "$h")" 22 || die "$h: sshd did not come back"
+}
+
+# Lets root log in over ssh on H (yes: by key, as at 'up') or refuses it (no).
+do_root_login() {
+    local h=${1:-} v=${2:-} d
+    [[ -n $h && ($v == yes || $v == no) ]] || die "usage: lab.sh root-login H no|yes"
+    need_lab
+    d=$LAB_DIR/hosts/$h
+    [[ -f $d/etc/ssh/sshd_config ]] || die "no host '$h'"
+    [[ $v == yes ]] && v=prohibit-password
+    sed -i "s/^PermitRootLogin .*/PermitRootLogin $v/" "$d/etc/ssh/sshd_config"
+    grep -q "^PermitRootLogin $v\$" "$d/etc/ssh/sshd_config" || die "$h: no PermitRootLogin line"
+    restart_sshd "$h"
+    say "root-login $h: PermitRootLogin $v"
+}
+
+do_rekey() {
+    local h=${1:-} d
+    [[ -n $h ]] || die "usage: lab.sh rekey H"
+    need_lab
+    d=$LAB_DIR/hosts/$h
+    rm -f "$d/etc/ssh/ssh_host_ed25519_key" "$d/etc/ssh/ssh_host_ed25519_key.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "$h-rekeyed" -f "$d/etc/ssh/ssh_host_ed25519_key"
+    restart_sshd "$h"
     say "rekey $h: new host key $(ssh-keygen -lf "$d/etc/ssh/ssh_host_ed25519_key.pub" | cut -d' ' -f2) (known_hosts unchanged)"
 }
 
@@ -615,7 +637,8 @@ do_mem() {
 usage() {
     cat >&2 <<'EOF'
 usage: lab.sh up N [ROLE...] | down | env | on H CMD... | stage H [opts] | clear H
-              | state H | auth H USER PASS | rekey H | sshd-log H | mem
+              | state H | auth H USER PASS | rekey H | root-login H no|yes
+              | sshd-log H | mem
 env: LAB_NAME (default sslab), LAB_NET (default 77); see tests/lab/README.md
 EOF
     exit 2
@@ -659,6 +682,7 @@ auth)
     STAGE_PASSWORD=$3 exec "$PY" "$here/smtp_stage.py" auth --server "$(host_ip "$1")" --account "$2"
     ;;
 rekey) do_rekey "$@" ;;
+root-login) do_root_login "$@" ;;
 sshd-log)
     (($# == 1)) || usage
     cat "$LAB_DIR/hosts/$1/log/sshd.log"
