@@ -597,6 +597,28 @@ static int apply_params(struct playbook *pb, char **params, size_t n)
 }
 
 /*
+ * Copies --user, --port and --become into every target, so run.json records
+ * how the hosts were reached and rollback or resume reach them the same way.
+ */
+static int fold_command_line(struct exec_target *t, size_t n,
+                             const struct exec_options *eo)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (eo->user != NULL) {
+            free(t[i].user);
+            if ((t[i].user = strdup(eo->user)) == NULL)
+                return -1;
+        }
+        if (eo->port > 0)
+            t[i].port = eo->port;
+        t[i].become = t[i].become || eo->become;
+    }
+    return 0;
+}
+
+/*
  * The hosts to act on: the inventory's (-i) and the named ones, narrowed
  * by --limit.  Prints the error and returns -1 when there is one.  The
  * caller frees *out with inventory_targets_free.
@@ -750,7 +772,8 @@ int cmd_respond(int argc, char **argv)
     if (select_targets(&targets, &n, inv_path, argv + optind,
                        (size_t)(argc - optind), limit) < 0)
         goto out;
-    if ((names = calloc(n + 1, sizeof(*names))) == NULL) {
+    if (fold_command_line(targets, n, &co.exec) < 0 ||
+        (names = calloc(n + 1, sizeof(*names))) == NULL) {
         cmd_error("out of memory");
         goto out;
     }

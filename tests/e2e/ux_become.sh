@@ -48,9 +48,9 @@ grep -q "authentication as 'root' on 'h2' refused" "$work/root.err" ||
     fail "exec as root: no authentication error: $(cat "$work/root.err")"
 ok "root refused on h2: exit 1 and '$(head -1 "$work/root.err")'"
 
-# respond as deploy + sudo, then rollback, once per way of saying so.  An
-# inventory's user/become are kept in run.json; command-line --user/--become
-# are not, so that rollback repeats them (docs/inventory.md).
+# respond as deploy + sudo, then rollback, once per way of saying so.  The
+# user/become of either way are kept in run.json: rollback is not told them
+# again (docs/inventory.md).
 contain_and_restore() {
     local how=$1 rbopts=$2 d0 rc R cred u p
     shift 2
@@ -107,7 +107,7 @@ contain_and_restore() {
 }
 contain_and_restore "inventory" "" -i "$work/fleet.ini"
 grep -q 'Host h2' "$LAB_SSH_CONFIG" || fail "no h2 in the lab's ssh config"
-contain_and_restore "--user --become" "-F $LAB_SSH_CONFIG --user deploy --become" -F "$LAB_SSH_CONFIG" --user deploy --become h2
+contain_and_restore "--user --become" "-F $LAB_SSH_CONFIG" -F "$LAB_SSH_CONFIG" --user deploy --become h2
 "$ss" exec -F "$LAB_SSH_CONFIG" -c true h2 >/dev/null 2>&1 &&
     fail "root got in on h2 during the test"
 ok "root still refused on h2 at the end"
