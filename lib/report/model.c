@@ -451,7 +451,9 @@ static int report_purge(struct report_host *h, const struct jstep *js)
         return 0;
     if ((c = json_loads(js->commit_data, 0, NULL)) == NULL)
         return 0;
-    pairs = json_object_get(c, "pairs");
+    /* "held" rows [ID, ACCOUNT, INODE, SIZE, CTIME]; older runs "pairs" */
+    if ((pairs = json_object_get(c, "held")) == NULL)
+        pairs = json_object_get(c, "pairs");
     json_array_foreach(pairs, i, v)
     {
         const char *id = json_string_value(json_array_get(v, 0));
