@@ -338,10 +338,11 @@ int accounts_plesk_read_command(char **out, const char *addr,
     return backends_plesk(
         out, "A=", addr,
         "\nplesk sbin mail_auth_view 2>/dev/null </dev/null | "
-        "A=\"$A\" awk -F'|' 'NF >= 5 { a = $2; "
-        "gsub(/^[ \\t]+|[ \\t]+$/, \"\", a); "
-        "if (tolower(a) == tolower(ENVIRON[\"A\"])) { p = $4; "
-        "sub(/^ /, \"\", p); sub(/ +$/, \"\", p); n++ } } "
+        "A=\"$A\" awk '{ a = tolower(ENVIRON[\"A\"]) } "
+        "index(tolower($0), \"| \" a \" \") == 1 { "
+        "r = substr($0, length(a) + 4); "
+        "if (sub(/^ *\\| [^|]* \\| /, \"\", r) != 1) next; "
+        "sub(/ *\\|[ \\t\\r]*$/, \"\", r); p = r; n++ } "
         "END { if (n != 1 || p == \"\") exit 3; print p }'\n",
         err);
 }

@@ -121,3 +121,38 @@ as_committed() {
     [[ $(grep '^users' "$want") != $(grep '^users' "$TMP/now-$h") ]] ||
         { echo "# $h: users file unchanged" >&2; return 1; }
 }
+
+# Lets Dovecot on a host take any byte in a user name (its default
+# auth_username_chars allows only letters, digits and ".-_@").
+any_user_names() {
+    "$LAB" on "$1" sh -c 'grep -qx "auth_username_chars =" /etc/dovecot/dovecot.conf ||
+        echo "auth_username_chars =" >>/etc/dovecot/dovecot.conf; doveadm reload; postfix reload 2>/dev/null'
+    # Old smtpd processes keep their link to the old auth process: the
+    # postfix reload makes new ones; the auth process restarts meanwhile.
+    sleep 2
+}
+# Undoes any_user_names.
+plain_user_names() {
+    "$LAB" on "$1" sh -c 'sed -i "/^auth_username_chars =\$/d" /etc/dovecot/dovecot.conf; doveadm reload; postfix reload 2>/dev/null'
+}
+# Adds ACCOUNT with PASSWORD to a host's Dovecot passwd-file and, on the
+# Plesk stand-in in recoverable mode, to its store; both go on stdin.
+# `lab.sh clear` takes them out again.
+add_account() {
+    local h=$1 a=$2 pw=$3 hash
+    hash=$(printf '%s\n' "$pw" | openssl passwd -6 -stdin)
+    printf '%s:{SHA512-CRYPT}%s\n' "$a" "$hash" | "$LAB" on "$h" sh -c 'cat >>/etc/dovecot/users'
+    printf '%s %s\n' "$a" "$pw" | "$LAB" on "$h" sh -c \
+        's=/var/lib/dovecot/plesk-standin; if [ -f $s/passwords ]; then cat >>$s/passwords; else cat >/dev/null; fi'
+    sleep 1.1 # Dovecot re-reads the passwd-file at most once a second.
+}
+# Submits N spam over SMTP AUTH as ACCOUNT (any bytes) with PASSWORD to a
+# host, as `lab.sh stage` does; appends manifest lines to FILE.
+stage_spam_as() {
+    local h=$1 a=$2 pw=$3 n=$4 file=$5 ip
+    ip=$(eval echo "\$LAB_ADDR_$h")
+    STAGE_PASSWORD=$pw "$PY" "$SOURCE_DIR/tests/lab/smtp_stage.py" smtp --kind spam --server "$ip" \
+        --account "$a" --count "$n" --conns 1 --sources "10.$LAB_NET.0.2 10.$LAB_NET.0.3" --host "$h" >>"$file"
+}
+# Waits until a host's queue holds N messages.
+queue_settles() { "$LAB" on "$1" "$PY" - wait "$2" <"$SOURCE_DIR/tests/lab/lab_host.py"; }

@@ -246,6 +246,8 @@ static void test_plesk(void **state)
             "echo '| address | flags | password |'\n"
             "echo '| o'\\''b@x.test |       | old pw x  |'\n"
             "echo '| c@x.test |       | other |'\n"
+            "echo '| p|q$(x)@x.test    |       | pipe|pw    |'\n"
+            "echo '| p@x.test |       | wrong |'\n"
             "exit 0; fi\n"
             "printf '%%s\\n' \"$@\" >%s/argv\n"
             "printf '%%s' \"$PSA_PASSWORD\" >%s/env\n",
@@ -275,6 +277,12 @@ static void test_plesk(void **state)
     assert_string_equal(old, "old pw x");
     explicit_bzero(old, strlen(old));
     free(old);
+    free(s);
+    /* an address with the table's separator in it (issue 6) */
+    assert_int_equal(accounts_plesk_read_command(&s, "p|q$(x)@x.test", &err),
+                     0);
+    assert_int_equal(run_script(dir, s, "", 0), 0);
+    assert_string_equal(slurp(dir, "stdout"), "pipe|pw\n");
     free(s);
     assert_int_equal(accounts_plesk_read_command(&s, "none@x.test", &err), 0);
     assert_int_equal(run_script(dir, s, "", 0), 3);
