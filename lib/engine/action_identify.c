@@ -302,8 +302,14 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
                        res.exit_status);
         goto out;
     }
-    if ((r = postfix_envelopes_parse(&env, res.out.data ? res.out.data : "",
-                                     res.out.len, err)) < 0)
+    if (res.out.data == NULL) {
+        r = errbuf_set(err, SS_EREMOTE,
+                       "the identify pass output is cut (no end marker)");
+        goto out;
+    }
+    /* parsed where it lies (the buf keeps a NUL after it): no copy */
+    if ((r = postfix_envelopes_parse_in_place(&env, res.out.data, res.out.len,
+                                              err)) < 0)
         goto out;
     if (!env.end_seen) {
         r = errbuf_set(err, SS_EREMOTE,
@@ -312,6 +318,9 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     }
     if ((r = postfix_identify_envelopes(&f, &env, &t, err)) < 0)
         goto out;
+    /* the findings own their strings: the output can go before the JSON */
+    postfix_envelopes_release(&env);
+    exec_result_release(&res);
     identify_describe(ctx, &f);
     r = identify_keep(ctx, &f, err);
 out:

@@ -7,13 +7,13 @@
 #include "spamstop/postfix.h"
 
 /*
- * The commit: deletes a held message only when its envelope still names
- * the account identify flagged it for.  Reads "ID ACCOUNT" lines on stdin;
- * one find and batched postcat calls, whatever the number of ids.  Only
- * the hold queue is touched (postsuper -d - hold), where a message keeps
- * its id: its file holds the inode a short id is made from.
+ * The commit of a run journaled before holds were recorded (commit data
+ * {"pairs": [[ID, ACCOUNT], ...]}): deletes a held message only when its
+ * envelope still names the account identify flagged it for.  Reads "ID
+ * ACCOUNT" lines on stdin; one find and batched postcat calls.  Only the
+ * hold queue is touched (postsuper -d - hold).
  */
-static const char purge_delete_script[] =
+static const char purge_recheck_script[] =
     "PATH=\"$PATH:/usr/sbin:/sbin:/usr/local/sbin\"; export PATH\n"
     "LC_ALL=C; export LC_ALL\n"
     "q=$(postconf -h queue_directory 2>/dev/null) && cd \"$q\" || "
@@ -51,40 +51,117 @@ static int purge_ids_input(char **out, size_t *out_len,
     return r;
 }
 
-/* Undo data {"ids": [...], "snapshot": TAR}; commit data {"pairs": [...]}. */
-static int purge_data(char **undo, char **commit, struct action_ctx *ctx,
+/* Undo data {"ids": [...], "snapshot": TAR}. */
+static int purge_data(char **undo, struct action_ctx *ctx,
                       const struct runbook_msgs *msgs, struct errbuf *err)
 {
     struct buf tar = BUF_INIT;
-    json_t *u = NULL, *c = NULL, *ids, *pairs;
+    json_t *u = NULL, *ids;
     size_t i;
     int r;
 
-    *undo = *commit = NULL;
+    *undo = NULL;
     if ((r = runbook_host_dir(&tar, ctx, "snapshot/queue.tar", err)) < 0)
         return r;
     ids = json_array();
-    pairs = json_array();
-    for (i = 0; ids != NULL && pairs != NULL && i < msgs->n; i++) {
+    for (i = 0; ids != NULL && i < msgs->n; i++)
         json_array_append_new(ids, json_string(msgs->v[i].queue_id));
-        json_array_append_new(
-            pairs, json_pack("[ss]", msgs->v[i].queue_id, msgs->v[i].account));
-    }
     u = json_pack("{s:o*,s:s}", "ids", ids, "snapshot", tar.data);
-    c = json_pack("{s:o*}", "pairs", pairs);
     if (u != NULL)
         *undo = json_dumps(u, JSON_COMPACT);
-    if (c != NULL)
-        *commit = json_dumps(c, JSON_COMPACT);
-    if (*undo == NULL || *commit == NULL) {
-        free(*undo);
-        free(*commit);
-        *undo = *commit = NULL;
+    if (*undo == NULL)
         r = errbuf_set(err, SS_ERR, "out of memory");
-    }
     json_decref(u);
-    json_decref(c);
     buf_release(&tar);
+    return r;
+}
+
+/* Orders messages by queue id (for bsearch). */
+static int purge_msg_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct runbook_msg *)a)->queue_id,
+                  ((const struct runbook_msg *)b)->queue_id);
+}
+
+/* True when s is n > 0 digits, with one inner '.' when dot. */
+static bool purge_number(const char *s, size_t n, bool dot)
+{
+    size_t i, dots = 0;
+
+    if (n == 0 || n > 32 || s[0] == '.' || s[n - 1] == '.')
+        return false;
+    for (i = 0; i < n; i++)
+        if (s[i] == '.' && dot)
+            dots++;
+        else if (s[i] < '0' || s[i] > '9')
+            return false;
+    return dots <= 1;
+}
+
+/*
+ * Commit data {"held": [[ID, ACCOUNT, INODE, SIZE, CTIME], ...]} from the
+ * hold's record ("ID INODE SIZE CTIME" lines): only ids of msgs (sorted
+ * by id here), each line checked; *n counts the records kept.
+ */
+static int purge_held_data(char **commit, size_t *n, struct runbook_msgs *msgs,
+                           const char *text, size_t len, struct errbuf *err)
+{
+    const char *s = text, *end = text + len, *nl, *f[4];
+    size_t fl[4], k;
+    json_t *c = NULL, *held = json_array();
+    struct runbook_msg key, *m;
+    char id[64], num[3][40];
+    int r = SS_ERR;
+
+    *commit = NULL;
+    *n = 0;
+    qsort(msgs->v, msgs->n, sizeof(*msgs->v), purge_msg_cmp);
+    while (held != NULL && len > 0 && s < end) {
+        if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+            nl = end;
+        for (k = 0; k < 4 && s <= nl; k++) {
+            f[k] = s;
+            while (s < nl && *s != ' ')
+                s++;
+            fl[k] = (size_t)(s - f[k]);
+            s++;
+        }
+        if (k < 4 || s <= nl || fl[0] >= sizeof(id) ||
+            !purge_number(f[1], fl[1], false) ||
+            !purge_number(f[2], fl[2], false) ||
+            !purge_number(f[3], fl[3], true)) {
+            r = errbuf_set(err, SS_EREMOTE, "bad hold record '%.*s'",
+                           (int)(nl - f[0] < 80 ? nl - f[0] : 80), f[0]);
+            goto out;
+        }
+        memcpy(id, f[0], fl[0]);
+        id[fl[0]] = '\0';
+        for (k = 0; k < 3; k++)
+            snprintf(num[k], sizeof(num[k]), "%.*s", (int)fl[k + 1], f[k + 1]);
+        key.queue_id = id;
+        m = msgs->n > 0 ? bsearch(&key, msgs->v, msgs->n, sizeof(*msgs->v),
+                                  purge_msg_cmp)
+                        : NULL;
+        if (m == NULL || !postfix_queue_id_valid(id)) {
+            r = errbuf_set(err, SS_EREMOTE,
+                           "hold record of '%.64s', a message not flagged", id);
+            goto out;
+        }
+        if (json_array_append_new(held, json_pack("[sssss]", id, m->account,
+                                                  num[0], num[1], num[2])) < 0)
+            goto out;
+        (*n)++;
+        s = nl + 1;
+    }
+    c = json_pack("{s:o*}", "held", held);
+    held = NULL;
+    if (c != NULL && (*commit = json_dumps(c, JSON_COMPACT)) != NULL)
+        r = 0;
+out:
+    if (r == SS_ERR)
+        errbuf_set(err, SS_ERR, "out of memory");
+    json_decref(held);
+    json_decref(c);
     return r;
 }
 
@@ -95,7 +172,7 @@ static int purge_prepare(struct action_ctx *ctx, const void *params,
     const struct runbook_accounts_with *pp = params;
     const struct strlist *accounts = action_result(ctx, pp->result);
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
-    char *undo = NULL, *commit = NULL;
+    char *undo = NULL;
     size_t i, k, n;
     int r;
 
@@ -113,33 +190,35 @@ static int purge_prepare(struct action_ctx *ctx, const void *params,
                     "%zu messages on hold in all, deleted when the run "
                     "commits; %zu other queued messages stay",
                     msgs.n, msgs.total >= msgs.n ? msgs.total - msgs.n : 0);
-    if ((r = purge_data(&undo, &commit, ctx, &msgs, err)) == 0 &&
+    if ((r = purge_data(&undo, ctx, &msgs, err)) == 0 &&
         action_set_undo(ctx, undo, false) < 0)
         r = errbuf_set(err, SS_ERR, "out of memory");
     free(undo);
-    free(commit);
     runbook_msgs_release(&msgs);
     return r;
 }
 
-/* Puts the flagged messages on hold, refusing while Postfix runs. */
+/*
+ * Puts the flagged messages on hold, refusing while Postfix runs, and
+ * keeps the identity (inode, size, ctime) of each held file, read in the
+ * same command, as the commit data: the commit deletes only unchanged
+ * files.
+ */
 static int purge_apply(struct action_ctx *ctx, const void *params,
                        struct errbuf *err)
 {
     const struct runbook_accounts_with *pp = params;
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct exec_result res;
-    char *cmd = NULL, *in = NULL, *undo = NULL, *commit = NULL;
-    size_t in_len = 0, held = 0;
+    char *cmd = NULL, *in = NULL, *commit = NULL;
+    size_t in_len = 0, held = 0, recorded = 0;
     int r;
 
     exec_result_init(&res);
     if ((r = runbook_msgs_load(&msgs, ctx, pp->result, err)) < 0 ||
-        (r = purge_ids_input(&in, &in_len, &msgs, err)) < 0 ||
-        (r = postfix_postsuper_command(&cmd, POSTFIX_HOLD, true, err)) < 0 ||
-        (r = purge_data(&undo, &commit, ctx, &msgs, err)) < 0)
+        (r = purge_ids_input(&in, &in_len, &msgs, err)) < 0)
         goto out;
-    if (action_set_commit(ctx, commit) < 0) {
+    if ((cmd = postfix_hold_record_command()) == NULL) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
@@ -149,16 +228,30 @@ static int purge_apply(struct action_ctx *ctx, const void *params,
         goto out;
     postfix_postsuper_parse_count(&held, res.err.data ? res.err.data : "",
                                   res.err.len, err);
+    if ((r = purge_held_data(&commit, &recorded, &msgs,
+                             res.out.data ? res.out.data : "", res.out.len,
+                             err)) < 0)
+        goto out;
+    /* every file just put on hold must have been recorded */
+    if (recorded < held) {
+        r = errbuf_set(err, SS_EREMOTE,
+                       "recorded %zu of the %zu messages put on hold", recorded,
+                       held);
+        goto out;
+    }
+    if (action_set_commit(ctx, commit) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
     action_describe(ctx,
                     "held %zu of %zu messages (the others were on hold "
-                    "already or gone)",
-                    held, msgs.n);
+                    "already or gone); %zu held files recorded",
+                    held, msgs.n, recorded);
 out:
     runbook_msgs_release(&msgs);
     exec_result_release(&res);
     free(cmd);
     free(in);
-    free(undo);
     free(commit);
     return r;
 }
@@ -234,41 +327,68 @@ out:
     return r;
 }
 
-/* Deletes the held messages whose envelope still names their account. */
+/*
+ * The commit's stdin from the commit data: "ID INODE SIZE CTIME" lines
+ * (the hold's record) or, for a run journaled before records, "ID
+ * ACCOUNT" lines for the envelope re-check; *script is the matching one.
+ */
+static int purge_commit_input(struct buf *in, char **script, const json_t *o,
+                              struct errbuf *err)
+{
+    const json_t *held = json_object_get(o, "held");
+    const json_t *list = held != NULL ? held : json_object_get(o, "pairs");
+    json_t *v;
+    const char *f[5];
+    size_t i, k, want = held != NULL ? 5 : 2;
+
+    *script = NULL;
+    if (!json_is_array(list))
+        return errbuf_set(err, SS_ECORRUPT, "purge commit data is incomplete");
+    json_array_foreach(list, i, v)
+    {
+        for (k = 0; k < want; k++)
+            f[k] = json_string_value(json_array_get(v, k));
+        for (k = 0; k < want; k++)
+            if (f[k] == NULL || f[k][0] == '\0' ||
+                strpbrk(f[k], " :\n\r\t") != NULL)
+                break;
+        if (k < want || json_array_size(v) != want ||
+            !postfix_queue_id_valid(f[0]))
+            return errbuf_set(err, SS_ECORRUPT,
+                              "purge commit data has a bad entry");
+        if ((held != NULL
+                 ? buf_printf(in, "%s %s %s %s\n", f[0], f[2], f[3], f[4])
+                 : buf_printf(in, "%s %s\n", f[0], f[1])) < 0)
+            return errbuf_set(err, SS_ERR, "out of memory");
+    }
+    *script = held != NULL ? postfix_held_delete_command()
+                           : strdup(purge_recheck_script);
+    return *script != NULL ? 0 : errbuf_set(err, SS_ERR, "out of memory");
+}
+
+/*
+ * Deletes the held messages whose hold file is the one recorded at the
+ * hold (same inode, size and ctime), or, for older commit data, whose
+ * envelope still names their account.
+ */
 static int purge_commit(struct action_ctx *ctx, const char *commit_json,
                         struct errbuf *err)
 {
-    json_t *o = json_loads(commit_json, 0, NULL), *pairs, *v;
+    json_t *o = json_loads(commit_json, 0, NULL);
     struct buf in = BUF_INIT;
     struct exec_result res;
+    char *script = NULL;
     const char *p;
-    size_t i, matched, deleted = 0;
-    int r = SS_ECORRUPT;
+    size_t matched, deleted = 0;
+    int r;
 
     exec_result_init(&res);
     if (o == NULL)
         return errbuf_set(err, SS_ECORRUPT, "purge commit data is not JSON");
-    pairs = json_object_get(o, "pairs");
-    if (!json_is_array(pairs)) {
-        errbuf_set(err, SS_ECORRUPT, "purge commit data is incomplete");
+    if ((r = purge_commit_input(&in, &script, o, err)) < 0)
         goto out;
-    }
-    json_array_foreach(pairs, i, v)
-    {
-        const char *id = json_string_value(json_array_get(v, 0));
-        const char *acct = json_string_value(json_array_get(v, 1));
-        if (id == NULL || acct == NULL || !postfix_queue_id_valid(id) ||
-            acct[0] == '\0' || strpbrk(acct, " :\n\r\t") != NULL) {
-            errbuf_set(err, SS_ECORRUPT, "purge commit data has a bad pair");
-            goto out;
-        }
-        if (buf_printf(&in, "%s %s\n", id, acct) < 0) {
-            r = errbuf_set(err, SS_ERR, "out of memory");
-            goto out;
-        }
-    }
-    if ((r = runbook_run(ctx, "the delete of held spam", purge_delete_script,
-                         in.data, in.len, false, &res, err)) < 0)
+    if ((r = runbook_run(ctx, "the delete of held spam", script, in.data,
+                         in.len, false, &res, err)) < 0)
         goto out;
     /* every held message that still matched must be gone */
     p = res.out.data != NULL ? strstr(res.out.data, " matched ") : NULL;
@@ -282,6 +402,7 @@ static int purge_commit(struct action_ctx *ctx, const char *commit_json,
 out:
     exec_result_release(&res);
     buf_release(&in);
+    free(script);
     json_decref(o);
     return r;
 }

@@ -81,46 +81,41 @@ out:
 }
 
 /*
- * Finds how the host runs Postfix (one command), unless the playbook says
- * (e.g. --param service=postfix where an init script exists but is not
- * what runs Postfix).
+ * The manager the playbook names (svc), or POSTFIX_SERVICE_NONE when the
+ * host's is detected by the service command itself (e.g. --param
+ * service=postfix where an init script exists but is not what runs
+ * Postfix).
  */
-static int service_detect(enum postfix_service *out, struct action_ctx *ctx,
-                          const struct service_params *sp, struct errbuf *err)
+static int service_via(enum postfix_service *out, struct action_ctx *ctx,
+                       const struct service_params *sp, struct errbuf *err)
 {
-    struct exec_result res;
-    char *cmd = NULL, *via = NULL;
-    int r;
+    char *via = NULL;
+    int r = 0;
 
-    if (sp->via != NULL) {
-        if ((r = runbook_scalar(&via, ctx, sp->via, err)) < 0)
-            return r;
-        if (strcmp(via, "auto") != 0) {
-            r = postfix_service_parse(out, via, strlen(via), err);
-            if (r < 0 || *out == POSTFIX_SERVICE_NONE)
-                r = errbuf_set(err, SS_EINVAL,
-                               "service 'via' must be auto, systemd, sysv or "
-                               "postfix, not '%.64s'",
-                               via);
-            free(via);
-            return r;
-        }
-        free(via);
+    *out = POSTFIX_SERVICE_NONE;
+    if (sp->via == NULL)
+        return 0;
+    if ((r = runbook_scalar(&via, ctx, sp->via, err)) < 0)
+        return r;
+    if (strcmp(via, "auto") != 0) {
+        r = postfix_service_parse(out, via, strlen(via), err);
+        if (r < 0 || *out == POSTFIX_SERVICE_NONE)
+            r = errbuf_set(err, SS_EINVAL,
+                           "service 'via' must be auto, systemd, sysv or "
+                           "postfix, not '%.64s'",
+                           via);
     }
-    if ((cmd = postfix_service_detect_command()) == NULL)
-        return errbuf_set(err, SS_ERR, "out of memory");
-    r = runbook_run(ctx, "service detection", cmd, NULL, 0, false, &res, err);
-    if (r == 0 || r == SS_EREMOTE)
-        r = postfix_service_parse(out, res.out.data ? res.out.data : "",
-                                  res.out.len, err);
-    exec_result_release(&res);
-    free(cmd);
+    free(via);
     return r;
 }
 
-/* Sets *running from postfix status's exit code (never its text). */
-static int service_running(bool *running, struct action_ctx *ctx,
-                           enum postfix_service svc, struct errbuf *err)
+/*
+ * One command: the manager (detected unless svc names it) into *used and
+ * *running from postfix status's exit code (never its text).
+ */
+static int service_look(enum postfix_service *used, bool *running,
+                        struct action_ctx *ctx, enum postfix_service svc,
+                        struct errbuf *err)
 {
     struct exec_cmd c = EXEC_CMD_INIT;
     struct exec_result res;
@@ -132,8 +127,13 @@ static int service_running(bool *running, struct action_ctx *ctx,
     c.command = cmd;
     r = action_run(ctx, &c, false, &res, err);
     if (r == 0 && res.exit_status != 0 && res.exit_status != 1)
-        r = errbuf_set(err, SS_EREMOTE, "postfix status exited with %d",
-                       res.exit_status);
+        r = errbuf_set(err, SS_EREMOTE, "%s",
+                       res.exit_status == 3
+                           ? "no way to control postfix was found on the host"
+                           : "postfix status failed");
+    if (r == 0)
+        r = postfix_service_parse(used, res.out.data ? res.out.data : "",
+                                  res.out.len, err);
     if (r == 0)
         *running = res.exit_status == 0;
     exec_result_release(&res);
@@ -141,13 +141,17 @@ static int service_running(bool *running, struct action_ctx *ctx,
     return r;
 }
 
-/* Stops or starts; with start, checks afterwards that Postfix runs. */
+/*
+ * Stops or starts in one command that detects (unless svc names the
+ * manager), acts and waits until postfix status agrees: a start that
+ * leaves Postfix down, or a stop that leaves it up, fails.
+ */
 static int service_set(struct action_ctx *ctx, enum postfix_service svc,
                        bool start, int wait_s, struct errbuf *err)
 {
     struct exec_result res;
+    enum postfix_service used;
     char *cmd = NULL;
-    bool running = false;
     int r;
 
     r = postfix_service_command(&cmd, svc, start ? POSTFIX_START : POSTFIX_STOP,
@@ -156,17 +160,13 @@ static int service_set(struct action_ctx *ctx, enum postfix_service svc,
         return r;
     r = runbook_run(ctx, start ? "postfix start" : "postfix stop", cmd, NULL, 0,
                     false, &res, err);
+    /* the script exits 0 only once postfix status agrees */
+    if (r == 0)
+        r = postfix_service_parse(&used, res.out.data ? res.out.data : "",
+                                  res.out.len, err);
     exec_result_release(&res);
     free(cmd);
-    if (r < 0)
-        return r;
-    if ((r = service_running(&running, ctx, svc, err)) < 0)
-        return r;
-    if (running != start)
-        return errbuf_set(err, SS_EREMOTE, "postfix %s after %s",
-                          running ? "still runs" : "does not run",
-                          start ? "start" : "stop");
-    return 0;
+    return r;
 }
 
 /* Looks at the host; the undo puts back the state found here. */
@@ -174,24 +174,26 @@ static int service_prepare(struct action_ctx *ctx, const void *params,
                            struct errbuf *err)
 {
     const struct service_params *sp = params;
-    enum postfix_service svc;
+    enum postfix_service svc, used;
     bool running = false;
     char undo[160];
     int r;
 
-    if ((r = service_detect(&svc, ctx, sp, err)) < 0 ||
-        (r = service_running(&running, ctx, svc, err)) < 0)
+    if ((r = service_via(&svc, ctx, sp, err)) < 0 ||
+        (r = service_look(&used, &running, ctx, svc, err)) < 0)
         return r;
     if (running == sp->start)
         action_describe(ctx, "postfix is already %s: nothing to do",
                         running ? "running" : "stopped");
     else
         action_describe(ctx, "would %s postfix (via %s), then check it %s",
-                        sp->start ? "start" : "stop", postfix_service_name(svc),
+                        sp->start ? "start" : "stop",
+                        postfix_service_name(used),
                         sp->start ? "runs" : "stopped");
-    snprintf(
-        undo, sizeof(undo), "{\"service\":\"%s\",\"state\":\"%s\",\"wait\":%d}",
-        postfix_service_name(svc), running ? "started" : "stopped", sp->wait_s);
+    snprintf(undo, sizeof(undo),
+             "{\"service\":\"%s\",\"state\":\"%s\",\"wait\":%d}",
+             postfix_service_name(used), running ? "started" : "stopped",
+             sp->wait_s);
     return action_set_undo(ctx, undo, false) < 0
                ? errbuf_set(err, SS_ERR, "out of memory")
                : 0;
@@ -205,7 +207,7 @@ static int service_apply(struct action_ctx *ctx, const void *params,
     enum postfix_service svc;
     int r;
 
-    if ((r = service_detect(&svc, ctx, sp, err)) < 0)
+    if ((r = service_via(&svc, ctx, sp, err)) < 0)
         return r;
     return service_set(ctx, svc, sp->start, sp->wait_s, err);
 }

@@ -2,6 +2,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -791,6 +792,21 @@ static char *dup_or_null(const char *s, bool *failed)
     return d;
 }
 
+/*
+ * Keeps big buffers (a host's command output, megabytes) out of the malloc
+ * arenas.  glibc raises its mmap threshold to the size of every mmapped
+ * block freed, so after the first output each worker thread's arena would
+ * hold the next ones and keep their pages once freed: ~3 MB per host.
+ * Fixed thresholds return such buffers to the system as soon as they go.
+ */
+static void ssh_malloc_tune(void)
+{
+#if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+#endif
+}
+
 struct executor *exec_ssh_new(const struct exec_options *opts)
 {
     struct ssh_executor *sx = calloc(1, sizeof(*sx));
@@ -798,6 +814,7 @@ struct executor *exec_ssh_new(const struct exec_options *opts)
 
     if (sx == NULL)
         return NULL;
+    ssh_malloc_tune();
     sx->base.ops = &ssh_ops;
     sx->base.priv = sx;
     sx->opts = *opts;

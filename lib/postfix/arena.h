@@ -2,7 +2,9 @@
 #ifndef SPAMSTOP_POSTFIX_ARENA_H
 #define SPAMSTOP_POSTFIX_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct postfix_arena_block;
 
@@ -32,6 +34,25 @@ char *postfix_arena_strndup(struct postfix_arena *a, const char *s, size_t n,
  * UTF-8 replaced by '?' (jansson reads and writes UTF-8 only).
  */
 void postfix_utf8_clean(char *dst, const char *src, size_t n);
+
+/*
+ * True when none of the 8 bytes of w is a control byte (below 0x20 or
+ * 0x7f), so they can be copied as they are: the parsers' fast path.
+ */
+static inline bool postfix_arena_word_plain(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = ones * 0x80;
+    uint64_t del = w ^ (ones * 0x7f);
+
+    return (((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs ? false
+                                                                      : true;
+}
+
+/*
+ * The queue named by s[0..n) as a constant string (it outlives any list),
+ * or NULL when s names none of the five queues.
+ */
+const char *postfix_queue_name_static(const char *s, size_t n);
 
 /* Frees every block (NULL-safe). */
 void postfix_arena_free(struct postfix_arena *a);

@@ -30,27 +30,23 @@
 #define LOG_QUEUES     "defer bounce trace"
 
 /*
- * postcat -e -h over every message file, batched by xargs (as few postcat
- * starts as the command line allows: each costs tens of ms).  One vanished
- * file makes postcat exit 1 for its whole batch, so the batch is read again
- * without the files that are gone, up to three times, then file by file;
- * the parser keeps the later copy of a message printed twice.  awk keeps
- * the markers, the envelope records identify reads (the first RCPT_KEEP
- * recipients, then their number) and, of the headers, only those identify
- * reads with their continuation lines: a fraction of postcat's output.  TZ=UTC0
- * makes postcat print arrival times in UTC.
+ * postcat -e -h over every message file, batched by xargs, one batch per
+ * core run at once (xargs -P; each postcat start costs tens of ms, so no
+ * more batches than that).  One vanished file makes postcat exit 1 for its
+ * whole batch, so the batch is read again without the files that are gone,
+ * up to three times, then file by file; the parser keeps the later copy of
+ * a message printed twice.  awk (program in $F) keeps the markers, the
+ * envelope records identify reads (the first RCPT_KEEP recipients, then
+ * their number) and, of the headers, only those identify reads with their
+ * continuation lines: a fraction of postcat's output.  With several
+ * batches at once, each batch's filtered text goes to its own file and is
+ * copied out whole under flock, so messages never interleave; the end
+ * marker follows only when every batch succeeded.  TZ=UTC0 makes postcat
+ * print arrival times in UTC.
  */
 static const char identify_script[] = PREAMBLE
-    "TZ=UTC0; LC_ALL=C; export TZ LC_ALL\n" ENTER_QUEUE "find " MESSAGE_QUEUES
-    " -type f -print0 2>/dev/null |\n"
-    "xargs -0 -r sh -c '[ $# -gt 0 ] || exit 0\n"
-    "for try in 1 2 3; do\n"
-    "  postcat -e -h \"$@\" </dev/null 2>/dev/null && exit 0\n"
-    "  for f do shift; [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done\n"
-    "done\n"
-    "for f do postcat -e -h \"$f\" </dev/null 2>/dev/null; done; exit 0' sh "
-    "|\n"
-    "awk '/^\\*\\*\\* / { if ($2 == \"MESSAGE\" && $3 == \"FILE\" && r "
+    "TZ=UTC0; LC_ALL=C; export TZ LC_ALL\n" ENTER_QUEUE
+    "F='/^\\*\\*\\* / { if ($2 == \"MESSAGE\" && $3 == \"FILE\" && r "
     "> " RCPT_KEEP ") print \"spamstop_recipients: \" r\n"
     "  if ($2 == \"ENVELOPE\") r = 0\n"
     "  print; h = ($2 == \"MESSAGE\" && $3 == \"CONTENTS\"); k = 0; next }\n"
@@ -60,8 +56,27 @@ static const char identify_script[] = PREAMBLE
     "if (k) print; next }\n"
     "/^recipient: / { if (++r <= " RCPT_KEEP ") print; next }\n"
     "/^(sender|message_arrival_time): |^named_attribute: "
-    "(sasl_(method|username|sender)|log_client_address|log_helo_name)=/' "
-    "&&\n"
+    "(sasl_(method|username|sender)|log_client_address|log_helo_name)=/'\n"
+    "umask 077\n"
+    "w=$(mktemp -d) || exit 3\n"
+    "trap 'rm -rf \"$w\"' EXIT\n"
+    "find " MESSAGE_QUEUES " -type f -print0 >\"$w/files\" 2>/dev/null\n"
+    "p=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || p=1\n"
+    "case $p in '' | *[!0-9]*) p=1 ;; esac\n"
+    "[ \"$p\" -le 8 ] || p=8\n"
+    "command -v flock >/dev/null 2>&1 || p=1\n"
+    "n=$(tr -cd '\\000' <\"$w/files\" | wc -c)\n"
+    "W=; [ \"$p\" -gt 1 ] && W=$w\n"
+    "export F W\n"
+    "xargs -0 -r -P \"$p\" -n $((n / p + 1)) sh -c '[ $# -gt 0 ] || exit 0\n"
+    "{ for try in 1 2 3; do\n"
+    "  postcat -e -h \"$@\" </dev/null 2>/dev/null && exit 0\n"
+    "  for f do shift; [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done\n"
+    "done\n"
+    "for f do postcat -e -h \"$f\" </dev/null 2>/dev/null; done; exit 0; } |\n"
+    "{ if [ -z \"$W\" ]; then awk \"$F\"; exit; fi\n"
+    "awk \"$F\" >\"$W/o.$$\" && flock \"$W/lock\" cat \"$W/o.$$\"\n"
+    "s=$?; rm -f \"$W/o.$$\"; exit $s; }' sh <\"$w/files\" &&\n"
     "echo '*** SPAMSTOP IDENTIFY END ***'\n";
 
 /* Returns a copy of the identify pass's script (caller frees). */
@@ -113,56 +128,88 @@ int postfix_service_parse(enum postfix_service *out, const char *text,
                       "no way to control postfix was found on the host");
 }
 
-/* Builds a service command; see postfix.h. */
+/* Sets v to the way the host runs Postfix, or fails with exit 3. */
+#define DETECT_SERVICE                                                         \
+    "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 "   \
+    "&& systemctl cat postfix.service >/dev/null 2>&1; then v=systemd\n"       \
+    "elif [ -x /etc/init.d/postfix ]; then v=sysv\n"                           \
+    "elif command -v postfix >/dev/null 2>&1; then v=postfix\n"                \
+    "else echo none; echo \"no way to control postfix was found on the "       \
+    "host\" >&2; exit 3; fi\n"
+
+/*
+ * Waits in tenths of a second (a whole second where sleep takes integers
+ * only, counted as ten ticks) while postfix status says "%s"running, up to
+ * %d ticks, then fails naming the verb %s.
+ */
+#define POLL_SERVICE                                                           \
+    "i=0\n"                                                                    \
+    "while %spostfix status >/dev/null 2>&1; do\n"                             \
+    "  if [ $i -ge %d ]; then echo \"postfix did not %s\" >&2; exit 1; fi\n"   \
+    "  if sleep 0.1 2>/dev/null; then i=$((i + 1)); "                          \
+    "else sleep 1; i=$((i + 10)); fi\n"                                        \
+    "done\n"
+
+/* The command that stops or starts Postfix through manager svc. */
+static int commands_service_verb(struct buf *b, enum postfix_service svc,
+                                 const char *verb)
+{
+    switch (svc) {
+    case POSTFIX_SERVICE_SYSTEMD:
+        return buf_printf(b, "systemctl %s postfix.service", verb);
+    case POSTFIX_SERVICE_SYSV:
+        return buf_printf(b, "/etc/init.d/postfix %s", verb);
+    case POSTFIX_SERVICE_POSTFIX: return buf_printf(b, "postfix %s", verb);
+    case POSTFIX_SERVICE_NONE:
+    default:
+        return buf_printf(b,
+                          "case $v in systemd) systemctl %s postfix.service;;"
+                          " sysv) /etc/init.d/postfix %s;; *) postfix %s;; "
+                          "esac",
+                          verb, verb, verb);
+    }
+}
+
+/*
+ * Builds a service command; see postfix.h.  One round trip: detection (when
+ * svc is POSTFIX_SERVICE_NONE), the manager's name on stdout, then the
+ * status, or the idempotent stop/start and the wait until postfix status
+ * agrees.
+ */
 int postfix_service_command(char **out, enum postfix_service svc,
                             enum postfix_service_op op, int wait_s,
                             struct errbuf *err)
 {
     struct buf b = BUF_INIT;
     const char *verb = op == POSTFIX_STOP ? "stop" : "start";
+    const char *neg = op == POSTFIX_STOP ? "" : "! ";
     int r = SS_ERR;
 
     *out = NULL;
     if (wait_s < 0 || wait_s > 3600)
         return errbuf_set(err, SS_EINVAL, "service wait %d s is out of range",
                           wait_s);
+    if ((size_t)svc >= sizeof(service_names) / sizeof(service_names[0]))
+        return errbuf_set(err, SS_EINVAL, "unknown service manager");
     if (buf_adds(&b, PREAMBLE) < 0)
         goto out;
+    if (svc == POSTFIX_SERVICE_NONE)
+        r = buf_adds(&b, DETECT_SERVICE "echo \"$v\"\n");
+    else
+        r = buf_printf(&b, "echo %s\n", service_names[svc]);
+    if (r < 0)
+        goto out;
+    r = SS_ERR;
     if (op == POSTFIX_STATUS) {
         if (buf_adds(&b, "postfix status >/dev/null 2>&1\n") < 0)
             goto out;
         goto done;
     }
     /* running is what postfix status says; start and stop are idempotent */
-    if (buf_printf(&b, "if %spostfix status >/dev/null 2>&1; then ",
-                   op == POSTFIX_STOP ? "" : "! ") < 0)
-        goto out;
-    switch (svc) {
-    case POSTFIX_SERVICE_SYSTEMD:
-        r = buf_printf(&b, "systemctl %s postfix.service", verb);
-        break;
-    case POSTFIX_SERVICE_SYSV:
-        r = buf_printf(&b, "/etc/init.d/postfix %s", verb);
-        break;
-    case POSTFIX_SERVICE_POSTFIX: r = buf_printf(&b, "postfix %s", verb); break;
-    case POSTFIX_SERVICE_NONE:
-    default:
-        buf_release(&b);
-        return errbuf_set(err, SS_EINVAL, "no service manager to %s postfix",
-                          verb);
-    }
-    if (r < 0)
-        goto out;
-    r = SS_ERR;
-    if (buf_printf(&b,
-                   " >/dev/null 2>&1 </dev/null || true; fi\n"
-                   "i=0\n"
-                   "while %spostfix status >/dev/null 2>&1; do\n"
-                   "  if [ $i -ge %d ]; then echo \"postfix did not %s\" >&2; "
-                   "exit 1; fi\n"
-                   "  i=$((i + 1)); sleep 1\n"
-                   "done\n",
-                   op == POSTFIX_STOP ? "" : "! ", wait_s, verb) < 0)
+    if (buf_printf(&b, "if %spostfix status >/dev/null 2>&1; then ", neg) < 0 ||
+        commands_service_verb(&b, svc, verb) < 0 ||
+        buf_printf(&b, " >/dev/null 2>&1 </dev/null || true; fi\n" POLL_SERVICE,
+                   neg, wait_s * 10, verb) < 0)
         goto out;
 done:
     *out = buf_detach(&b);
@@ -366,6 +413,52 @@ out:
     if (r < 0)
         errbuf_set(err, r, "out of memory");
     return r;
+}
+
+/* Prints "ID INODE SIZE CTIME" of the hold/ files named in file $t. */
+#define HELD_RECORD                                                            \
+    "find hold -type f -printf '%f %i %s %C@\\n' 2>/dev/null | "               \
+    "awk 'NR == FNR { want[$1] = 1; next } ($1 in want)' \"$t\" -"
+
+/*
+ * The hold and its record in one command: the record is taken while
+ * Postfix is still stopped, right after postsuper moved the files (a
+ * rename: the inode stays, the ctime becomes the hold's).
+ */
+static const char hold_record_script[] = PREAMBLE REQUIRE_STOPPED
+    "LC_ALL=C; export LC_ALL\n" ENTER_QUEUE "umask 077\n"
+    "t=$(mktemp) || exit 3\n"
+    "trap 'rm -f \"$t\"' EXIT\n"
+    "grep -E '^[0-9A-Za-z]+$' >\"$t\"\n"
+    "postsuper -h - <\"$t\" || exit $?\n" HELD_RECORD "\n";
+
+/* Returns a copy of the hold-and-record script; see postfix.h. */
+char *postfix_hold_record_command(void)
+{
+    return strdup(hold_record_script);
+}
+
+/*
+ * The commit's delete: an id whose hold/ file has the recorded inode, size
+ * and ctime is the file we held (a replaced or re-created file has another
+ * inode or a later ctime; a rewritten one a later ctime), so its envelope
+ * is the one identify read.
+ */
+static const char held_delete_script[] = PREAMBLE
+    "LC_ALL=C; export LC_ALL\n" ENTER_QUEUE "umask 077\n"
+    "t=$(mktemp) || exit 3\n"
+    "trap 'rm -f \"$t\" \"$t.del\"' EXIT\n"
+    "grep -E '^[0-9A-Za-z]+ [0-9]+ [0-9]+ [0-9]+(\\.[0-9]+)?$' >\"$t\"\n"
+    "find hold -type f -printf '%f %i %s %C@\\n' 2>/dev/null | "
+    "awk 'NR == FNR { want[$0] = 1; next } ($0 in want) { print $1 }' "
+    "\"$t\" - >\"$t.del\"\n"
+    "echo \"checked $(wc -l <\"$t\") matched $(wc -l <\"$t.del\")\"\n"
+    "postsuper -d - hold <\"$t.del\"\n";
+
+/* Returns a copy of the commit's delete script; see postfix.h. */
+char *postfix_held_delete_command(void)
+{
+    return strdup(held_delete_script);
 }
 
 /* Builds "ID\n..." after checking every id; see postfix.h. */

@@ -26,9 +26,6 @@ enum envelope_header {
     HDR_COUNT
 };
 
-static const char *const envelope_header_names[HDR_COUNT] = {
-    "from", "message-id", "subject", "x-php-originating-script"};
-
 /* Private memory of struct postfix_envelopes. */
 struct envelope_mem {
     struct postfix_arena arena;
@@ -36,7 +33,7 @@ struct envelope_mem {
     size_t n_rcpts, alloc_rcpts;
     size_t *rcpt_first; /* per message: its first recipient in rcpts */
     size_t alloc_msgs;
-    size_t *slots; /* open addressing: message index + 1, 0 = free */
+    uint64_t *slots; /* open addressing: hash << 32 | (index + 1), 0 = free */
     size_t n_slots;
 };
 
@@ -50,6 +47,10 @@ struct envelope_parser {
     size_t path_len;
     enum envelope_header hdr; /* header being collected */
     const char *hdr_start, *hdr_end;
+    bool in_place;         /* values are kept in the (writable) text */
+    const char *time_text; /* the last arrival time parsed, in the text */
+    size_t time_len;
+    long long time_value;
 };
 
 /* FNV-1a over a queue id. */
@@ -67,7 +68,7 @@ static int envelope_index_grow(struct envelope_parser *p)
 {
     struct envelope_mem *m = p->mem;
     size_t want = 1024, i, j;
-    size_t *slots;
+    uint64_t *slots;
 
     while (want < m->alloc_msgs * 2)
         want *= 2;
@@ -76,11 +77,14 @@ static int envelope_index_grow(struct envelope_parser *p)
     slots = calloc(want, sizeof(*slots));
     if (slots == NULL)
         return SS_ERR;
-    for (i = 0; i < p->out->n; i++) {
-        j = envelope_hash(p->out->msgs[i].queue_id) & (want - 1);
+    /* the stored hashes place the entries: no id is read again */
+    for (i = 0; i < m->n_slots; i++) {
+        if (m->slots[i] == 0)
+            continue;
+        j = (size_t)(m->slots[i] >> 32) & (want - 1);
         while (slots[j] != 0)
             j = (j + 1) & (want - 1);
-        slots[j] = i + 1;
+        slots[j] = m->slots[i];
     }
     free(m->slots);
     m->slots = slots;
@@ -119,45 +123,97 @@ static void envelope_commit(struct envelope_parser *p)
 {
     struct postfix_envelopes *e = p->out;
     struct envelope_mem *m = p->mem;
-    size_t j = envelope_hash(p->cur->queue_id) & (m->n_slots - 1);
+    uint64_t h = envelope_hash(p->cur->queue_id) & 0xffffffffu;
+    size_t j = (size_t)h & (m->n_slots - 1);
 
     while (m->slots[j] != 0) {
-        size_t k = m->slots[j] - 1;
-        if (strcmp(e->msgs[k].queue_id, p->cur->queue_id) == 0) {
+        size_t k = (size_t)(m->slots[j] & 0xffffffffu) - 1;
+        if ((m->slots[j] >> 32) == h &&
+            strcmp(e->msgs[k].queue_id, p->cur->queue_id) == 0) {
             e->msgs[k] = *p->cur;
             m->rcpt_first[k] = m->rcpt_first[e->n];
             goto done;
         }
         j = (j + 1) & (m->n_slots - 1);
     }
-    m->slots[j] = e->n + 1;
+    m->slots[j] = h << 32 | (uint64_t)(e->n + 1);
     e->n++;
 done:
     p->cur = NULL;
     p->state = ENVELOPE_NONE;
 }
 
-/* Copies a header span, unfolding line breaks, into the arena. */
-static const char *envelope_unfold(struct postfix_arena *a, const char *s,
+/*
+ * Copies a header span, unfolding line breaks, into the arena, or compacts
+ * it where it lies when parsing in place (the copy is never longer).
+ */
+static const char *envelope_unfold(struct envelope_parser *p, const char *s,
                                    const char *end)
 {
-    char *d, *q;
-    size_t n = 0;
+    size_t n = (size_t)(end - s), k = 0;
+    char *d;
 
-    n = (size_t)(end - s);
-    d = postfix_arena_alloc(a, (n < POSTFIX_FIELD_MAX ? n : POSTFIX_FIELD_MAX) +
-                                   1);
-    n = 0;
+    if (p->in_place)
+        d = (char *)s;
+    else
+        d = postfix_arena_alloc(
+            &p->mem->arena,
+            (n < POSTFIX_FIELD_MAX ? n : POSTFIX_FIELD_MAX) + 1);
     if (d == NULL)
         return NULL;
-    for (q = d; s < end && n < POSTFIX_FIELD_MAX; s++) {
+    for (; s < end && k < POSTFIX_FIELD_MAX; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '\n' || c == '\r')
-            continue;
-        *q++ = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
-        n++;
+        uint64_t w;
+        /* 8 plain bytes at a time while they fit */
+        if (end - s >= 8 && POSTFIX_FIELD_MAX - k >= 8) {
+            memcpy(&w, s, 8);
+            if (postfix_arena_word_plain(w)) {
+                memcpy(d + k, &w, 8);
+                k += 8;
+                s += 7;
+                continue;
+            }
+        }
+        /* one rarely taken branch for every byte that needs a look */
+        if (c < 0x20 || c == 0x7f) {
+            if (c == '\n' || c == '\r')
+                continue;
+            if (c != '\t')
+                c = '?';
+        }
+        d[k++] = (char)c;
     }
-    *q = '\0';
+    d[k] = '\0';
+    return d;
+}
+
+/*
+ * A value of n bytes at v, cut at max, control bytes made '?': copied to
+ * the arena, or in place (terminated where it ends) when parsing in place.
+ */
+static const char *envelope_str(struct envelope_parser *p, const char *v,
+                                size_t n, size_t max)
+{
+    char *d = (char *)v; /* in place, the text is the caller's to change */
+    size_t i;
+
+    if (!p->in_place)
+        return postfix_arena_strndup(&p->mem->arena, v, n, max);
+    if (n > max)
+        n = max;
+    for (i = 0; i < n; i++) {
+        uint64_t w;
+        if (n - i >= 8) {
+            memcpy(&w, d + i, 8);
+            if (postfix_arena_word_plain(w)) {
+                i += 7;
+                continue;
+            }
+        }
+        if ((unsigned char)d[i] < 0x20 || d[i] == 0x7f)
+            d[i] = '?';
+    }
+    d[n] = '\0';
     return d;
 }
 
@@ -184,7 +240,7 @@ static int envelope_header_flush(struct envelope_parser *p)
     assert(s != NULL);
     for (s++; s < p->hdr_end && (*s == ' ' || *s == '\t'); s++)
         ;
-    *field = envelope_unfold(&p->mem->arena, s, p->hdr_end);
+    *field = envelope_unfold(p, s, p->hdr_end);
     return *field == NULL ? SS_ERR : 0;
 }
 
@@ -213,9 +269,7 @@ static int envelope_close(struct envelope_parser *p, bool complete)
  */
 static bool envelope_path(struct envelope_parser *p, const char *path, size_t n)
 {
-    struct postfix_arena *a = &p->mem->arena;
     const char *end = path + n, *slash = NULL, *s, *comp_end;
-    char name[16];
     size_t len;
 
     for (s = end; s > path; s--)
@@ -226,8 +280,8 @@ static bool envelope_path(struct envelope_parser *p, const char *path, size_t n)
     if (slash == NULL || end - (slash + 1) == 0 ||
         (size_t)(end - (slash + 1)) > POSTFIX_QUEUE_ID_MAX)
         return false;
-    p->cur->queue_id = postfix_arena_strndup(
-        a, slash + 1, (size_t)(end - (slash + 1)), POSTFIX_QUEUE_ID_MAX);
+    p->cur->queue_id = envelope_str(p, slash + 1, (size_t)(end - (slash + 1)),
+                                    POSTFIX_QUEUE_ID_MAX);
     if (p->cur->queue_id == NULL || !postfix_queue_id_valid(p->cur->queue_id))
         return false;
     comp_end = slash;
@@ -235,16 +289,8 @@ static bool envelope_path(struct envelope_parser *p, const char *path, size_t n)
         for (s = comp_end; s > path && s[-1] != '/'; s--)
             ;
         len = (size_t)(comp_end - s);
-        if (len > 0 && len < sizeof(name)) {
-            memcpy(name, s, len);
-            name[len] = '\0';
-            /* a NUL inside the part must not shorten the name */
-            if (strlen(name) == len && postfix_queue_name_valid(name)) {
-                p->cur->queue_name =
-                    postfix_arena_strndup(a, name, len, sizeof(name));
-                return p->cur->queue_name != NULL;
-            }
-        }
+        if ((p->cur->queue_name = postfix_queue_name_static(s, len)) != NULL)
+            return true;
         comp_end = s > path ? s - 1 : path;
     }
     return false;
@@ -323,6 +369,19 @@ static long long envelope_time(const char *s, size_t n)
            v[3];
 }
 
+/* envelope_time, remembering the last text: queued mail comes in bursts. */
+static long long envelope_arrival(struct envelope_parser *p, const char *s,
+                                  size_t n)
+{
+    if (p->time_text == NULL || n != p->time_len ||
+        memcmp(s, p->time_text, n) != 0) {
+        p->time_value = envelope_time(s, n);
+        p->time_text = s;
+        p->time_len = n;
+    }
+    return p->time_value;
+}
+
 /* Keeps a recipient (the first POSTFIX_RCPT_KEEP) and counts it. */
 static int envelope_recipient(struct envelope_parser *p, const char *v,
                               size_t n)
@@ -341,7 +400,7 @@ static int envelope_recipient(struct envelope_parser *p, const char *v,
         m->rcpts = r;
         m->alloc_rcpts = want;
     }
-    s = postfix_arena_strndup(&m->arena, v, n, POSTFIX_FIELD_MAX);
+    s = envelope_str(p, v, n, POSTFIX_FIELD_MAX);
     if (s == NULL)
         return SS_ERR;
     m->rcpts[m->n_rcpts++] = s;
@@ -364,8 +423,23 @@ static int envelope_set(struct envelope_parser *p, const char **field,
 {
     if (*field != NULL && **field != '\0')
         return 0;
-    *field = postfix_arena_strndup(&p->mem->arena, v, n, POSTFIX_FIELD_MAX);
+    *field = envelope_str(p, v, n, POSTFIX_FIELD_MAX);
     return *field == NULL ? SS_ERR : 0;
+}
+
+/* A recipient count the identify script printed instead of the list. */
+static int envelope_rcpt_total(struct postfix_message *m, const char *v,
+                               size_t n)
+{
+    size_t total = 0, k;
+
+    for (k = 0; k < n && v[k] >= '0' && v[k] <= '9' &&
+                total < POSTFIX_ENTRIES_MAX * 1000ul;
+         k++)
+        total = total * 10 + (size_t)(v[k] - '0');
+    if (total > m->recipients_total)
+        m->recipients_total = total;
+    return 0;
 }
 
 /* One envelope record line: "type: value". */
@@ -376,49 +450,57 @@ static int envelope_record(struct envelope_parser *p, const char *line,
     const char *v;
     size_t k;
 
-    if (PREFIX(line, n, "named_attribute: ")) {
+    if (n == 0)
+        return 0;
+    /* the first byte tells which of the few kept records it can be */
+    switch (line[0]) {
+    case 'n':
+        if (!PREFIX(line, n, "named_attribute: "))
+            return 0;
         v = line + 17;
         k = n - 17;
-        if (PREFIX(v, k, "sasl_username="))
-            return envelope_set(p, &m->sasl_username, v + 14, k - 14);
-        if (PREFIX(v, k, "sasl_method="))
-            return envelope_set(p, &m->sasl_method, v + 12, k - 12);
-        if (PREFIX(v, k, "sasl_sender="))
-            return envelope_set(p, &m->sasl_sender, v + 12, k - 12);
-        if (PREFIX(v, k, "log_client_address="))
-            return envelope_set(p, &m->client_address, v + 19, k - 19);
-        if (PREFIX(v, k, "log_helo_name="))
-            return envelope_set(p, &m->helo_name, v + 14, k - 14);
+        switch (k > 0 ? v[0] : 0) {
+        case 's':
+            if (PREFIX(v, k, "sasl_username="))
+                return envelope_set(p, &m->sasl_username, v + 14, k - 14);
+            if (PREFIX(v, k, "sasl_method="))
+                return envelope_set(p, &m->sasl_method, v + 12, k - 12);
+            if (PREFIX(v, k, "sasl_sender="))
+                return envelope_set(p, &m->sasl_sender, v + 12, k - 12);
+            return 0;
+        case 'l':
+            if (PREFIX(v, k, "log_client_address="))
+                return envelope_set(p, &m->client_address, v + 19, k - 19);
+            if (PREFIX(v, k, "log_helo_name="))
+                return envelope_set(p, &m->helo_name, v + 14, k - 14);
+            return 0;
+        default: return 0;
+        }
+    case 'r':
+        if (PREFIX(line, n, "recipient: "))
+            return envelope_recipient(p, line + 11, n - 11);
         return 0;
-    }
-    if (PREFIX(line, n, "recipient: "))
-        return envelope_recipient(p, line + 11, n - 11);
-    if (PREFIX(line, n, "sender: "))
-        return envelope_set(p, &m->sender, line + 8, n - 8);
-    if (PREFIX(line, n, "spamstop_recipients: ")) {
-        size_t total = 0;
-        for (k = 21; k < n && line[k] >= '0' && line[k] <= '9' &&
-                     total < POSTFIX_ENTRIES_MAX * 1000ul;
-             k++)
-            total = total * 10 + (size_t)(line[k] - '0');
-        if (total > m->recipients_total)
-            m->recipients_total = total;
+    case 's':
+        if (PREFIX(line, n, "sender: "))
+            return envelope_set(p, &m->sender, line + 8, n - 8);
+        if (PREFIX(line, n, "spamstop_recipients: "))
+            return envelope_rcpt_total(m, line + 21, n - 21);
         return 0;
-    }
-    if (PREFIX(line, n, "message_arrival_time: ")) {
-        if (m->arrival_time < 0)
-            m->arrival_time = envelope_time(line + 22, n - 22);
+    case 'm':
+        if (PREFIX(line, n, "message_arrival_time: ") && m->arrival_time < 0)
+            m->arrival_time = envelope_arrival(p, line + 22, n - 22);
         return 0;
+    default: return 0;
     }
-    return 0;
 }
 
 /* One header line: starts, continues or ends a kept header. */
 static int envelope_header_line(struct envelope_parser *p, const char *line,
                                 size_t n)
 {
-    const char *colon;
-    size_t name_len, i;
+    enum envelope_header hdr;
+    const char *colon, *name;
+    size_t name_len;
 
     if (n > 0 && (line[0] == ' ' || line[0] == '\t')) {
         if (p->hdr != HDR_NONE)
@@ -434,14 +516,19 @@ static int envelope_header_line(struct envelope_parser *p, const char *line,
     while (name_len > 0 &&
            (line[name_len - 1] == ' ' || line[name_len - 1] == '\t'))
         name_len--;
-    for (i = 0; i < HDR_COUNT; i++)
-        if (strlen(envelope_header_names[i]) == name_len &&
-            strncasecmp(line, envelope_header_names[i], name_len) == 0) {
-            p->hdr = (enum envelope_header)i;
-            p->hdr_start = line;
-            p->hdr_end = line + n;
-            break;
-        }
+    /* the length picks the one name to compare */
+    switch (name_len) {
+    case 4: hdr = HDR_FROM, name = "from"; break;
+    case 7: hdr = HDR_SUBJECT, name = "subject"; break;
+    case 10: hdr = HDR_MESSAGE_ID, name = "message-id"; break;
+    case 24: hdr = HDR_XPHP, name = "x-php-originating-script"; break;
+    default: return 0;
+    }
+    if (strncasecmp(line, name, name_len) == 0) {
+        p->hdr = hdr;
+        p->hdr_start = line;
+        p->hdr_end = line + n;
+    }
     return 0;
 }
 
@@ -505,7 +592,7 @@ static int envelope_line(struct envelope_parser *p, const char *line, size_t n)
 
     if (n > 0 && line[n - 1] == '\r')
         n--;
-    if (n >= 8 && memcmp(line, "*** ", 4) == 0 &&
+    if (n >= 8 && line[0] == '*' && memcmp(line, "*** ", 4) == 0 &&
         memcmp(line + n - 4, " ***", 4) == 0) {
         r = envelope_marker(p, line, n);
         if (r <= 0)
@@ -523,9 +610,9 @@ static int envelope_line(struct envelope_parser *p, const char *line, size_t n)
     }
 }
 
-/* Walks the text line by line; see postfix.h for what it keeps. */
-int postfix_envelopes_parse(struct postfix_envelopes *out, const char *text,
-                            size_t len, struct errbuf *err)
+/* Walks the text line by line, copying values or keeping them in place. */
+static int envelope_parse(struct postfix_envelopes *out, const char *text,
+                          size_t len, bool in_place, struct errbuf *err)
 {
     struct envelope_parser p;
     struct envelope_mem *m;
@@ -543,6 +630,7 @@ int postfix_envelopes_parse(struct postfix_envelopes *out, const char *text,
     p.out = out;
     p.mem = m;
     p.hdr = HDR_NONE;
+    p.in_place = in_place;
     if ((r = envelope_reserve(&p)) < 0)
         goto out;
     end = len > 0 ? text + len : text;
@@ -567,6 +655,21 @@ out:
     else if (r < 0)
         errbuf_set(err, r, "out of memory");
     return r;
+}
+
+/* Walks the text line by line; see postfix.h for what it keeps. */
+int postfix_envelopes_parse(struct postfix_envelopes *out, const char *text,
+                            size_t len, struct errbuf *err)
+{
+    return envelope_parse(out, text, len, false, err);
+}
+
+/* The same walk, values left where they are in text; see postfix.h. */
+int postfix_envelopes_parse_in_place(struct postfix_envelopes *out, char *text,
+                                     size_t len, struct errbuf *err)
+{
+    assert(text != NULL);
+    return envelope_parse(out, text, len, true, err);
 }
 
 /* Frees everything the parse allocated. */

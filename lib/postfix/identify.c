@@ -14,6 +14,7 @@
 /* A counting hash map from string to (count, index). */
 struct identify_slot {
     const char *key;
+    size_t hash; /* identify_hash(key): compared before the key */
     size_t count;
     size_t index;
 };
@@ -32,13 +33,24 @@ struct identify_group {
     struct identify_map clients, helos, domains, subjects;
 };
 
-/* FNV-1a over a string. */
+/* A multiplicative hash over a string, 8 bytes at a time. */
 static size_t identify_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    size_t n = strlen(s);
+    uint64_t h = n * k, w;
 
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    if (n > 0) {
+        w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * k;
+    }
+    h ^= h >> 32;
     return (size_t)h;
 }
 
@@ -53,7 +65,7 @@ static int identify_map_grow(struct identify_map *m)
     for (i = 0; i < m->n_slots; i++) {
         if (m->slots[i].key == NULL)
             continue;
-        j = identify_hash(m->slots[i].key) & (want - 1);
+        j = m->slots[i].hash & (want - 1);
         while (slots[j].key != NULL)
             j = (j + 1) & (want - 1);
         slots[j] = m->slots[i];
@@ -71,17 +83,20 @@ static int identify_map_grow(struct identify_map *m)
 static struct identify_slot *
 identify_map_get(struct identify_map *m, const char *key, size_t next_index)
 {
-    size_t j;
+    size_t j, h;
 
     if ((m->n + 1) * 2 > m->n_slots && identify_map_grow(m) < 0)
         return NULL;
-    j = identify_hash(key) & (m->n_slots - 1);
+    h = identify_hash(key);
+    j = h & (m->n_slots - 1);
     while (m->slots[j].key != NULL) {
-        if (strcmp(m->slots[j].key, key) == 0)
+        if (m->slots[j].key == key ||
+            (m->slots[j].hash == h && strcmp(m->slots[j].key, key) == 0))
             return &m->slots[j];
         j = (j + 1) & (m->n_slots - 1);
     }
     m->slots[j].key = key;
+    m->slots[j].hash = h;
     m->slots[j].index = next_index;
     m->n++;
     return &m->slots[j];
@@ -117,46 +132,49 @@ static int identify_cmp_slot(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-/* Turns a map into a bounded list whose strings live in arena. */
+/*
+ * Turns a map into a bounded list whose strings live in arena: one pass
+ * keeps the POSTFIX_TOP_VALUES best in order, no sort of every value.
+ */
 static int identify_list(struct postfix_value_list *out,
                          struct postfix_arena *arena,
                          const struct identify_map *m)
 {
-    struct identify_slot *all = NULL;
-    size_t i, k = 0, keep;
-    int r = SS_ERR;
+    struct identify_slot top[POSTFIX_TOP_VALUES];
+    size_t i, j, keep = 0, all = 0;
 
     memset(out, 0, sizeof(*out));
     out->distinct = m->n;
     if (m->n == 0)
         return 0;
-    all = malloc(m->n * sizeof(*all));
-    if (all == NULL)
-        goto out;
-    for (i = 0; i < m->n_slots; i++)
-        if (m->slots[i].key != NULL)
-            all[k++] = m->slots[i];
-    qsort(all, k, sizeof(*all), identify_cmp_slot);
-    keep = k < POSTFIX_TOP_VALUES ? k : POSTFIX_TOP_VALUES;
+    for (i = 0; i < m->n_slots; i++) {
+        const struct identify_slot *s = &m->slots[i];
+        if (s->key == NULL)
+            continue;
+        all += s->count;
+        if (keep == POSTFIX_TOP_VALUES &&
+            identify_cmp_slot(s, &top[keep - 1]) >= 0)
+            continue;
+        if (keep < POSTFIX_TOP_VALUES)
+            keep++;
+        for (j = keep - 1; j > 0 && identify_cmp_slot(s, &top[j - 1]) < 0; j--)
+            top[j] = top[j - 1];
+        top[j] = *s;
+    }
     out->items = postfix_arena_alloc(arena, keep * sizeof(*out->items));
     if (out->items == NULL)
-        goto out;
-    for (i = 0; i < k; i++) {
-        if (i >= keep) {
-            out->other += all[i].count;
-            continue;
-        }
+        return SS_ERR;
+    for (i = 0; i < keep; i++) {
         out->items[i].value = postfix_arena_strndup(
-            arena, all[i].key, strlen(all[i].key), POSTFIX_FIELD_MAX);
+            arena, top[i].key, strlen(top[i].key), POSTFIX_FIELD_MAX);
         if (out->items[i].value == NULL)
-            goto out;
-        out->items[i].count = all[i].count;
+            return SS_ERR;
+        out->items[i].count = top[i].count;
         out->n++;
+        all -= top[i].count;
     }
-    r = 0;
-out:
-    free(all);
-    return r;
+    out->other = all;
+    return 0;
 }
 
 /* The lower-cased domain of an address ("<>" for the null sender). */
@@ -171,6 +189,10 @@ static const char *identify_domain(struct postfix_arena *tmp, const char *addr)
     at = strrchr(addr, '@');
     at = at != NULL ? at + 1 : addr;
     n = strlen(at);
+    for (i = 0; i < n && !(at[i] >= 'A' && at[i] <= 'Z'); i++)
+        ;
+    if (i == n)
+        return at; /* already lower case: the message's string will do */
     d = postfix_arena_alloc(tmp, n + 1);
     if (d == NULL)
         return NULL;
@@ -320,31 +342,35 @@ static int identify_accounts(struct postfix_findings *out,
     return 0;
 }
 
+/* The queue name as a constant string when it is one of the five. */
+static const char *identify_queue_name(struct postfix_arena *a, const char *s)
+{
+    const char *name = postfix_queue_name_static(s, strlen(s));
+
+    return name != NULL ? name : identify_dup(a, s);
+}
+
 /*
  * Lists each flagged account's messages by queue and id; runs before the
- * accounts are ranked, while account i is still group i.
+ * accounts are ranked, while account i is still group i.  owner[i] is
+ * message i's account, SIZE_MAX for none.
  */
 static int identify_refs(struct postfix_findings *out,
-                         struct postfix_arena *arena,
-                         struct identify_map *by_name,
+                         struct postfix_arena *arena, const size_t *owner,
                          const struct postfix_message *msgs, size_t n)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
-        struct identify_slot *s;
         struct postfix_account *a;
         struct postfix_queue_ref *ref;
-        if (msgs[i].sasl_username == NULL || msgs[i].sasl_username[0] == 0)
+        if (owner[i] == SIZE_MAX)
             continue;
-        s = identify_map_get(by_name, msgs[i].sasl_username, 0);
-        if (s == NULL)
-            return SS_ERR;
-        a = &out->accounts[s->index];
+        a = &out->accounts[owner[i]];
         if (!a->flagged)
             continue;
         ref = &a->refs[a->n_refs++];
-        ref->queue_name = identify_dup(arena, msgs[i].queue_name);
+        ref->queue_name = identify_queue_name(arena, msgs[i].queue_name);
         ref->queue_id = identify_dup(arena, msgs[i].queue_id);
         if (ref->queue_name == NULL || ref->queue_id == NULL)
             return SS_ERR;
@@ -391,6 +417,7 @@ int postfix_identify(struct postfix_findings *out,
     struct identify_map acc_map = {NULL, 0, 0}, script_map = {NULL, 0, 0};
     struct identify_group *accs = NULL, *scripts = NULL, *g;
     size_t n_accs = 0, a_accs = 0, n_scripts = 0, a_scripts = 0, i;
+    size_t *owner = NULL;
     int r = SS_ERR;
 
     assert(out != NULL && (msgs != NULL || n == 0));
@@ -406,14 +433,19 @@ int postfix_identify(struct postfix_findings *out,
         goto out;
     out->mem = arena;
     out->total = n;
+    if (n > 0 && (owner = malloc(n * sizeof(*owner))) == NULL)
+        goto out;
     for (i = 0; i < n; i++) {
         const struct postfix_message *m = &msgs[i];
+        owner[i] = SIZE_MAX;
         if (!m->complete)
             out->incomplete++;
         if (m->sasl_username != NULL && m->sasl_username[0] != '\0') {
             out->authenticated++;
             g = identify_group(&acc_map, &accs, &n_accs, &a_accs,
                                m->sasl_username);
+            if (g != NULL)
+                owner[i] = (size_t)(g - accs);
         } else if (m->x_php_script != NULL && m->x_php_script[0] != '\0') {
             out->scripted++;
             g = identify_group(&script_map, &scripts, &n_scripts, &a_scripts,
@@ -428,7 +460,7 @@ int postfix_identify(struct postfix_findings *out,
     if (identify_accounts(out, arena, accs, n_accs) < 0 ||
         identify_scripts(out, arena, scripts, n_scripts) < 0)
         goto out;
-    if (out->n_flagged > 0 && identify_refs(out, arena, &acc_map, msgs, n) < 0)
+    if (out->n_flagged > 0 && identify_refs(out, arena, owner, msgs, n) < 0)
         goto out;
     if (out->n_accounts > 0)
         qsort(out->accounts, out->n_accounts, sizeof(*out->accounts),
@@ -438,6 +470,7 @@ int postfix_identify(struct postfix_findings *out,
 out:
     if (r < 0)
         errbuf_set(err, r, "out of memory");
+    free(owner);
     identify_groups_free(accs, n_accs);
     identify_groups_free(scripts, n_scripts);
     identify_map_free(&acc_map);

@@ -22,36 +22,43 @@ bool postfix_queue_name_valid(const char *name)
     return false;
 }
 
-/* A long-id character: digits and consonants, as Postfix encodes them. */
-static bool queue_long_char(char c)
+/* The queue named by s[0..n), from the one list; see arena.h. */
+const char *postfix_queue_name_static(const char *s, size_t n)
 {
-    if (c >= '0' && c <= '9')
-        return true;
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
-        return strchr("AEIOUaeiou", c) == NULL;
-    return false;
+    size_t i;
+
+    /* a NUL inside s cannot match: the lengths differ */
+    for (i = 0; i < sizeof(queue_names) / sizeof(queue_names[0]); i++)
+        if (strlen(queue_names[i]) == n && memcmp(s, queue_names[i], n) == 0)
+            return queue_names[i];
+    return NULL;
 }
+
+/* Vowels as bits of (letter | 0x20) - 'a': long ids never use them. */
+#define QUEUE_VOWELS                                                           \
+    ((1u << 0) | (1u << ('e' - 'a')) | (1u << ('i' - 'a')) |                   \
+     (1u << ('o' - 'a')) | (1u << ('u' - 'a')))
 
 /* Short ids are upper-case hex; long ids use the vowel-free alphabet. */
 bool postfix_queue_id_valid(const char *id)
 {
-    size_t i, n = 0;
+    const unsigned char *u = (const unsigned char *)id;
     bool hex = true, lng = true;
+    size_t i;
 
     if (id == NULL)
         return false;
-    for (i = 0; id[i] != '\0'; i++) {
-        char c = id[i];
-        if (++n > POSTFIX_QUEUE_ID_MAX)
+    for (i = 0; u[i] != '\0'; i++) {
+        unsigned c = u[i], l = (c | 0x20u) - 'a';
+        bool digit = c - '0' < 10u;
+        if (i >= POSTFIX_QUEUE_ID_MAX)
             return false;
-        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
-            hex = false;
-        if (!queue_long_char(c))
-            lng = false;
+        hex = hex && (digit || c - 'A' < 6u);
+        lng = lng && (digit || (l < 26u && ((QUEUE_VOWELS >> l) & 1u) == 0));
         if (!hex && !lng)
             return false;
     }
-    return n > 0;
+    return i > 0;
 }
 
 /*

@@ -18,6 +18,7 @@
 #include "spamstop/digest.h"
 #include "spamstop/engine.h"
 #include "spamstop/fsio.h"
+#include "spamstop/postfix.h"
 
 /* What the snapshot files hold on the simulated host. */
 #define QJSON "{\"queue_id\":\"X\"}\n"
@@ -33,6 +34,7 @@ struct sim {
     bool bad_fetch;     /* the fetched tar is not what the host hashed */
     bool short_delete;  /* the commit deletes one message less */
     int stops, starts;
+    int service_cmds; /* commands that stop, start or look at postfix */
 };
 
 /* A scratch run folder per test. */
@@ -141,28 +143,45 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
     }
     if (strstr(c, "SPAMSTOP IDENTIFY END") != NULL)
         return reply(res, cmd, 0, s->identify, NULL);
-    if (strstr(c, "systemctl cat postfix.service") != NULL)
-        return reply(res, cmd, 0, "postfix\n", NULL);
-    if (strstr(c, "postfix stop") != NULL) {
-        s->stops++;
-        s->running = false;
-        return reply(res, cmd, 0, NULL, NULL);
-    }
-    if (strstr(c, "postfix start") != NULL) {
-        s->starts++;
-        if (s->start_failures > 0) {
-            s->start_failures--;
-            return reply(res, cmd, 1, NULL, "postfix did not start\n");
+    /* service commands detect (or name) the manager and print it first */
+    if (strstr(c, "systemctl cat postfix.service") != NULL ||
+        strstr(c, "\necho postfix\n") != NULL) {
+        s->service_cmds++;
+        if (strstr(c, "postfix stop") != NULL) {
+            s->stops++;
+            s->running = false;
+            return reply(res, cmd, 0, "postfix\n", NULL);
         }
-        s->running = true;
-        return reply(res, cmd, 0, NULL, NULL);
+        if (strstr(c, "postfix start") != NULL) {
+            s->starts++;
+            if (s->start_failures > 0) {
+                s->start_failures--;
+                return reply(res, cmd, 1, "postfix\n",
+                             "postfix did not start\n");
+            }
+            s->running = true;
+            return reply(res, cmd, 0, "postfix\n", NULL);
+        }
+        return reply(res, cmd, s->running ? 0 : 1, "postfix\n", NULL);
     }
     if (strstr(c, "postsuper -h -") != NULL) {
         if (strstr(c, "postfix is running") != NULL && s->running)
             return reply(res, cmd, 75, NULL, "postfix is running\n");
+        /* the hold's record: each held file's id, inode, size, ctime */
+        struct buf rec = BUF_INIT;
+        const char *id = cmd->input, *end = id + cmd->input_len, *nl;
+        size_t k = 0;
+        int rr;
+        for (; id != NULL && id < end &&
+               (nl = memchr(id, '\n', (size_t)(end - id))) != NULL;
+             id = nl + 1, k++)
+            buf_printf(&rec, "%.*s %zu 612 1764330000.%09zu\n", (int)(nl - id),
+                       id, 4000 + k, k);
         snprintf(out, sizeof(out), "postsuper: Placed on hold: %zu messages\n",
                  n);
-        return reply(res, cmd, 0, NULL, out);
+        rr = reply(res, cmd, 0, rec.data, out);
+        buf_release(&rec);
+        return rr;
     }
     if (strstr(c, "postsuper -H -") != NULL) {
         snprintf(out, sizeof(out),
@@ -379,9 +398,15 @@ static void test_dovecot_host_end_to_end(void **state)
     for (i = 0; in != NULL && *in != '\0'; in = strchr(in, '\n') + 1)
         i++;
     assert_int_equal(i, 30);
+    /* the commit deletes by the hold's record: id, inode, size, ctime */
     in = fake_exec_stdin(ex, i_del);
-    assert_non_null(strstr(in, " alice@example.test\n"));
-    assert_null(strstr(in, "bob@"));
+    assert_non_null(strstr(in, " 612 1764330000."));
+    for (i = 0; *in != '\0'; in = strchr(in, '\n') + 1)
+        i++;
+    assert_int_equal(i, 30);
+    assert_null(strstr(fake_exec_command(ex, i_del), "postcat"));
+    /* one command each for stop and start, prepare and apply */
+    assert_int_equal(sim.service_cmds, 4);
     /* the evidence copies are here */
     snprintf(path, sizeof(path), "%s/evidence/h1/queue.tar", s.run);
     assert_int_equal(fsio_read_file(&data, NULL, path, 1024, &e), 0);
@@ -806,6 +831,83 @@ static void test_hostile_account_name_stays_data(void **state)
     scratch_rm(&s);
 }
 
+/* Runs script with /bin/sh in dir (its bin/ first on PATH); stdout's text. */
+static char *sh_in(const char *dir, const char *script, const char *in)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char path[256], cmd[1024], *out = NULL;
+
+    snprintf(path, sizeof(path), "%s/script.sh", dir);
+    assert_int_equal(fsio_write_atomic(path, script, strlen(script), 0600, &e),
+                     0);
+    snprintf(path, sizeof(path), "%s/stdin", dir);
+    assert_int_equal(fsio_write_atomic(path, in, strlen(in), 0600, &e), 0);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && PATH='%s/bin':\"$PATH\" sh script.sh <stdin >stdout "
+             "2>stderr",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/stdout", dir);
+    assert_int_equal(fsio_read_file(&out, NULL, path, 1 << 20, &e), 0);
+    return out;
+}
+
+/*
+ * The real hold and commit scripts on a queue folder: the commit deletes a
+ * held file left as it was, and spares one replaced under the same id (a
+ * new file, the freed inode possibly reused) and one rewritten in place.
+ */
+static void test_commit_spares_replaced_files(void **state)
+{
+    struct scratch s;
+    struct errbuf e = ERRBUF_INIT;
+    char cmd[1024], *script, *rec, *out, *del = NULL, path[256];
+
+    (void)state;
+    scratch_make(&s);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && mkdir -p bin q/hold q/deferred && "
+             "printf '#!/bin/sh\\necho %s/q\\n' >bin/postconf && "
+             "printf '#!/bin/sh\\nexit 1\\n' >bin/postfix && "
+             "printf '#!/bin/sh\\ncase $1 in -h) cat >/dev/null;; "
+             "-d) cat >%s/deleted; echo \"postsuper: Deleted: "
+             "$(wc -l <%s/deleted) messages\" >&2;; esac\\n' >bin/postsuper && "
+             "chmod 755 bin/* && for f in AAAA11 BBBB22 CCCC33; do "
+             "printf 'envelope %%s\\n' $f >q/hold/$f; done",
+             s.root, s.root, s.root, s.root);
+    assert_int_equal(system(cmd), 0);
+    script = postfix_hold_record_command();
+    rec = sh_in(s.root, script, "AAAA11\nBBBB22\nCCCC33\nDDDD44\n");
+    free(script);
+    /* one record per held file, none for an id that is not there */
+    assert_non_null(strstr(rec, "AAAA11 "));
+    assert_non_null(strstr(rec, "BBBB22 "));
+    assert_non_null(strstr(rec, "CCCC33 "));
+    assert_null(strstr(rec, "DDDD44"));
+    /* BBBB22 replaced by another file of the same size, CCCC33 rewritten */
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s/q/hold' && sleep 0.05 && rm BBBB22 && "
+             "printf 'envelope XXXX22\\n' >BBBB22 && "
+             "printf 'envelope YYYY33\\n' >CCCC33",
+             s.root);
+    assert_int_equal(system(cmd), 0);
+    script = postfix_held_delete_command();
+    out = sh_in(s.root, script, rec);
+    assert_string_equal(out, "checked 3 matched 1\n");
+    snprintf(path, sizeof(path), "%s/deleted", s.root);
+    assert_int_equal(fsio_read_file(&del, NULL, path, 4096, &e), 0);
+    assert_string_equal(del, "AAAA11\n");
+    free(del);
+    free(out);
+    /* a record that was not made by the hold is no match either */
+    out = sh_in(s.root, script, "AAAA11 1 17 1.5\nAAAA11 x\n");
+    assert_string_equal(out, "checked 1 matched 0\n");
+    free(out);
+    free(script);
+    free(rec);
+    scratch_rm(&s);
+}
+
 static void test_commit_that_leaves_spam_needs_attention(void **state)
 {
     struct scratch s;
@@ -906,6 +1008,7 @@ int main(void)
         cmocka_unit_test(test_cut_identify_output_acts_on_nothing),
         cmocka_unit_test(test_hostile_account_name_stays_data),
         cmocka_unit_test(test_commit_that_leaves_spam_needs_attention),
+        cmocka_unit_test(test_commit_spares_replaced_files),
         cmocka_unit_test(test_bad_evidence_copy_fails_the_snapshot),
         cmocka_unit_test(test_with_is_checked),
     };

@@ -127,6 +127,20 @@ static void test_queue_id_syntax(void **state)
     assert_false(postfix_queue_id_valid("ABC 123"));
     assert_false(postfix_queue_id_valid("A';rm -rf /;'"));
     assert_false(postfix_queue_id_valid("ALL"));
+    /* bytes next to the allowed ranges, and vowels of both cases */
+    assert_false(postfix_queue_id_valid("B@C"));
+    assert_false(postfix_queue_id_valid("B[C"));
+    assert_false(postfix_queue_id_valid("B`C"));
+    assert_false(postfix_queue_id_valid("B{C"));
+    assert_false(postfix_queue_id_valid("B/C"));
+    assert_false(postfix_queue_id_valid("B:C"));
+    assert_false(postfix_queue_id_valid("BcE"));
+    assert_false(postfix_queue_id_valid("Bcu"));
+    assert_false(postfix_queue_id_valid("B\xc3\x89"
+                                        "C"));
+    assert_true(postfix_queue_id_valid("BcDfZz09"));
+    assert_true(postfix_queue_id_valid(
+        "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"));
     assert_false(postfix_queue_id_valid(
         "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0"));
 }
@@ -470,6 +484,137 @@ static void test_identify_bounded_lists(void **state)
     postfix_findings_release(&f);
 }
 
+/* The slots of the expected order: count descending, then value. */
+static int cmp_value_count(const void *a, const void *b)
+{
+    const struct postfix_value_count *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->value, y->value);
+}
+
+/* The kept values are the best POSTFIX_TOP_VALUES in order, ties by name. */
+static void test_identify_top_order(void **state)
+{
+    struct postfix_message msgs[400];
+    struct postfix_value_count want[25];
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    static char ids[400][16], ips[25][16];
+    size_t i, k = 0, j, kept = 0;
+
+    (void)state;
+    for (i = 0; i < 25; i++) {
+        snprintf(ips[i], sizeof(ips[i]), "10.0.%zu.%zu", (i * 7) % 25, i);
+        want[i].value = ips[i];
+        want[i].count = 1 + (i * 13) % 6; /* many ties */
+        for (j = 0; j < want[i].count; j++, k++) {
+            snprintf(ids[k], sizeof(ids[k]), "C%05zX", k);
+            msgs[k] = mk(ids[k], "u@x", ips[i], NULL, 1);
+        }
+    }
+    qsort(want, 25, sizeof(want[0]), cmp_value_count);
+    assert_int_equal(postfix_identify(&f, msgs, k, NULL, &err), 0);
+    assert_int_equal(f.accounts[0].clients.n, POSTFIX_TOP_VALUES);
+    for (i = 0; i < POSTFIX_TOP_VALUES; i++) {
+        assert_string_equal(f.accounts[0].clients.items[i].value,
+                            want[i].value);
+        assert_int_equal(f.accounts[0].clients.items[i].count, want[i].count);
+        kept += want[i].count;
+    }
+    assert_int_equal(f.accounts[0].clients.other, k - kept);
+    postfix_findings_release(&f);
+}
+
+/*
+ * The in-place parse finds what the copying one finds (folded and cut
+ * headers, control bytes, CRLF, a re-read id, a last line without its
+ * newline), with its strings inside the text.
+ */
+static void test_envelopes_in_place(void **state)
+{
+    struct buf b = BUF_INIT;
+    struct postfix_envelopes c = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    char *text;
+    size_t i, j, len;
+
+    (void)state;
+    buf_adds(&b, "*** ENVELOPE RECORDS deferred/A/AB12 ***\n"
+                 "named_attribute: sasl_username=old@x\n"
+                 "*** MESSAGE FILE END deferred/A/AB12 ***\n"
+                 "*** ENVELOPE RECORDS deferred/A/AB12 ***\r\n"
+                 "message_arrival_time: Sat Nov 28 12:58:02 2026\r\n"
+                 "named_attribute: sasl_username=eve\x01@x\r\n"
+                 "sender: a\tb@x\r\n"
+                 "recipient: r1@x\r\n"
+                 "*** MESSAGE CONTENTS deferred/A/AB12 ***\r\n"
+                 "Subject: first part\r\n"
+                 "\tsecond\x7fpart 12345678901234567890\r\n"
+                 "Message-ID: <m1@x>\r\n"
+                 "*** HEADER EXTRACTED deferred/A/AB12 ***\r\n"
+                 "*** MESSAGE FILE END deferred/A/AB12 ***\r\n"
+                 "*** ENVELOPE RECORDS hold/C/CD34 ***\n"
+                 "message_arrival_time: Sat Nov 28 12:58:02 2026\n"
+                 "*** MESSAGE CONTENTS hold/C/CD34 ***\n"
+                 "From: ");
+    for (i = 0; i < POSTFIX_FIELD_MAX + 100; i++)
+        buf_adds(&b, i % 50 == 49 ? "\n " : "f");
+    buf_adds(&b, "\n*** HEADER EXTRACTED hold/C/CD34 ***\n"
+                 "sender: ");
+    for (i = 0; i < POSTFIX_FIELD_MAX + 10; i++)
+        buf_adds(&b, "s");
+    buf_adds(&b, "\nrecipient: last");
+    len = b.len;
+    assert_int_equal(postfix_envelopes_parse(&c, b.data, len, &err), 0);
+    text = strdup(b.data);
+    assert_non_null(text);
+    assert_int_equal(postfix_envelopes_parse_in_place(&e, text, len, &err), 0);
+    assert_int_equal(e.n, 2);
+    assert_int_equal(e.n, c.n);
+    assert_int_equal(e.anomalies, c.anomalies);
+    assert_int_equal(e.end_seen, c.end_seen);
+    for (i = 0; i < e.n; i++) {
+        const struct postfix_message *x = &c.msgs[i], *y = &e.msgs[i];
+        const char *const xs[] = {
+            x->queue_id,   x->sender,        x->subject,   x->from_header,
+            x->message_id, x->sasl_username, x->helo_name, x->client_address};
+        const char *const ys[] = {
+            y->queue_id,   y->sender,        y->subject,   y->from_header,
+            y->message_id, y->sasl_username, y->helo_name, y->client_address};
+        for (j = 0; j < sizeof(xs) / sizeof(xs[0]); j++) {
+            if (xs[j] == NULL) {
+                assert_null(ys[j]);
+                continue;
+            }
+            assert_string_equal(xs[j], ys[j]);
+            /* in place: the strings are the text's own bytes */
+            assert_true(ys[j] >= text && ys[j] <= text + len);
+        }
+        assert_string_equal(x->queue_name, y->queue_name);
+        assert_true(x->arrival_time == y->arrival_time);
+        assert_int_equal(x->n_recipients, y->n_recipients);
+        for (j = 0; j < x->n_recipients; j++)
+            assert_string_equal(x->recipients[j], y->recipients[j]);
+    }
+    assert_string_equal(find_msg(&e, "AB12")->sasl_username, "eve?@x");
+    assert_string_equal(find_msg(&e, "AB12")->sender, "a?b@x");
+    assert_string_equal(find_msg(&e, "AB12")->subject,
+                        "first part\tsecond?part 12345678901234567890");
+    assert_int_equal(strlen(find_msg(&e, "CD34")->from_header),
+                     POSTFIX_FIELD_MAX);
+    assert_int_equal(strlen(find_msg(&e, "CD34")->sender), POSTFIX_FIELD_MAX);
+    assert_string_equal(find_msg(&e, "CD34")->recipients[0], "last");
+    assert_string_equal(find_msg(&e, "CD34")->queue_name, "hold");
+    assert_true(find_msg(&e, "CD34")->arrival_time == 1795870682);
+    postfix_envelopes_release(&e);
+    postfix_envelopes_release(&c);
+    free(text);
+    buf_release(&b);
+}
+
 /* The lab capture end to end: parse, identify, render, read back. */
 static void test_identify_lab_json(void **state)
 {
@@ -697,7 +842,7 @@ static void test_commands_service(void **state)
                                              POSTFIX_STOP, 20, &err),
                      0);
     assert_non_null(strstr(s, "systemctl stop postfix.service"));
-    assert_non_null(strstr(s, "[ $i -ge 20 ]"));
+    assert_non_null(strstr(s, "[ $i -ge 200 ]")); /* tenths of a second */
     free(s);
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_SYSV,
                                              POSTFIX_START, 5, &err),
@@ -705,7 +850,14 @@ static void test_commands_service(void **state)
     assert_non_null(strstr(s, "if ! postfix status"));
     assert_non_null(strstr(s, "/etc/init.d/postfix start"));
     free(s);
+    /* NONE: detected on the host, in the same command */
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
+                                             POSTFIX_STOP, 5, &err),
+                     0);
+    assert_non_null(strstr(s, "systemctl cat postfix.service"));
+    assert_non_null(strstr(s, "case $v in"));
+    free(s);
+    assert_int_equal(postfix_service_command(&s, (enum postfix_service)9,
                                              POSTFIX_STOP, 5, &err),
                      SS_EINVAL);
     assert_int_equal(
@@ -842,6 +994,8 @@ int main(void)
         cmocka_unit_test(test_commands_quoting),
         cmocka_unit_test(test_commands_service),
         cmocka_unit_test(test_commands_service_run),
+        cmocka_unit_test(test_identify_top_order),
+        cmocka_unit_test(test_envelopes_in_place),
         cmocka_unit_test(test_throughput),
     };
 

@@ -127,6 +127,15 @@ struct postfix_envelopes {
  */
 int postfix_envelopes_parse(struct postfix_envelopes *out, const char *text,
                             size_t len, struct errbuf *err);
+
+/*
+ * postfix_envelopes_parse without copying: values are made printable and
+ * NUL-terminated where they lie, so text (len bytes plus one writable
+ * byte at text[len], as struct buf keeps) is changed and must outlive out.
+ * Same results without a copy of any value: for the identify action.
+ */
+int postfix_envelopes_parse_in_place(struct postfix_envelopes *out, char *text,
+                                     size_t len, struct errbuf *err);
 void postfix_envelopes_release(struct postfix_envelopes *e);
 
 /*
@@ -271,8 +280,11 @@ int postfix_service_parse(enum postfix_service *out, const char *text,
 const char *postfix_service_name(enum postfix_service svc);
 
 /*
- * The stop, start or status command for svc (caller frees).  Stop and start
- * are idempotent and wait (up to wait_s seconds) until postfix status agrees,
+ * The stop, start or status command for svc (caller frees), one round
+ * trip: with POSTFIX_SERVICE_NONE it detects the manager on the host first
+ * (exit 3 and "none" when there is none).  It prints the manager's word
+ * (as the detection script does), then: stop and start are idempotent and
+ * poll postfix status every 0.1 s (up to wait_s seconds) until it agrees,
  * exiting 1 otherwise; status exits 0 when Postfix runs, 1 when not.
  */
 int postfix_service_command(char **out, enum postfix_service svc,
@@ -319,6 +331,23 @@ enum postfix_postsuper_op {
  */
 int postfix_postsuper_command(char **out, enum postfix_postsuper_op op,
                               bool require_stopped, struct errbuf *err);
+
+/*
+ * Hold with a record (caller frees): the ids on stdin go on hold
+ * (postsuper -h -, refused with exit 75 while Postfix runs), then one line
+ * "ID INODE SIZE CTIME" per file of those ids in hold/ (CTIME as
+ * seconds.nanoseconds), the identity of each held file right after the
+ * hold.
+ */
+char *postfix_hold_record_command(void);
+
+/*
+ * Deletes held messages whose file is unchanged (caller frees): reads
+ * "ID INODE SIZE CTIME" lines (postfix_hold_record_command's) on stdin,
+ * deletes with postsuper -d - hold only the ids whose hold/ file still has
+ * that inode, size and ctime, and prints "checked N matched M".
+ */
+char *postfix_held_delete_command(void);
 
 /*
  * The stdin for postsuper and snapshot: one id per line.  Every id is
