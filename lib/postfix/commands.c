@@ -85,19 +85,6 @@ char *postfix_identify_command(void)
     return strdup(identify_script);
 }
 
-static const char detect_script[] = PREAMBLE
-    "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 "
-    "&& systemctl cat postfix.service >/dev/null 2>&1; then echo systemd\n"
-    "elif [ -x /etc/init.d/postfix ]; then echo sysv\n"
-    "elif command -v postfix >/dev/null 2>&1; then echo postfix\n"
-    "else echo none; exit 1; fi\n";
-
-/* Returns a copy of the service manager detection script. */
-char *postfix_service_detect_command(void)
-{
-    return strdup(detect_script);
-}
-
 static const char *const service_names[] = {"none", "systemd", "sysv",
                                             "postfix"};
 
@@ -415,10 +402,15 @@ out:
     return r;
 }
 
-/* Prints "ID INODE SIZE CTIME" of the hold/ files named in file $t. */
+/*
+ * "ID INODE SIZE CTIME" of every hold/ file: what the hold records and the
+ * commit compares, so both must print it the same way.
+ */
+#define HELD_LIST "find hold -type f -printf '%f %i %s %C@\\n' 2>/dev/null | "
+
+/* Prints the HELD_LIST lines of the ids named in file $t. */
 #define HELD_RECORD                                                            \
-    "find hold -type f -printf '%f %i %s %C@\\n' 2>/dev/null | "               \
-    "awk 'NR == FNR { want[$1] = 1; next } ($1 in want)' \"$t\" -"
+    HELD_LIST "awk 'NR == FNR { want[$1] = 1; next } ($1 in want)' \"$t\" -"
 
 /*
  * The hold and its record in one command: the record is taken while
@@ -448,9 +440,9 @@ static const char held_delete_script[] = PREAMBLE
     "LC_ALL=C; export LC_ALL\n" ENTER_QUEUE "umask 077\n"
     "t=$(mktemp) || exit 3\n"
     "trap 'rm -f \"$t\" \"$t.del\"' EXIT\n"
-    "grep -E '^[0-9A-Za-z]+ [0-9]+ [0-9]+ [0-9]+(\\.[0-9]+)?$' >\"$t\"\n"
-    "find hold -type f -printf '%f %i %s %C@\\n' 2>/dev/null | "
-    "awk 'NR == FNR { want[$0] = 1; next } ($0 in want) { print $1 }' "
+    "grep -E '^[0-9A-Za-z]+ [0-9]+ [0-9]+ [0-9]+(\\.[0-9]+)?$' "
+    ">\"$t\"\n" HELD_LIST "awk 'NR == FNR { want[$0] = 1; next } ($0 in want) "
+    "{ print $1 }' "
     "\"$t\" - >\"$t.del\"\n"
     "echo \"checked $(wc -l <\"$t\") matched $(wc -l <\"$t.del\")\"\n"
     "postsuper -d - hold <\"$t.del\"\n";

@@ -829,8 +829,11 @@ static void test_commands_service(void **state)
     size_t n;
 
     (void)state;
-    s = postfix_service_detect_command();
-    assert_non_null(strstr(s, "/etc/init.d/postfix"));
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
+                                             POSTFIX_STATUS, 20, &err),
+                     0);
+    assert_non_null(strstr(s, "elif [ -x /etc/init.d/postfix ]; then v=sysv"));
+    assert_non_null(strstr(s, "echo \"$v\""));
     free(s);
     assert_int_equal(postfix_service_parse(&svc, "sysv\n", 5, &err), 0);
     assert_int_equal(svc, POSTFIX_SERVICE_SYSV);

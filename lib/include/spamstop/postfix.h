@@ -268,12 +268,9 @@ enum postfix_service_op {
 };
 
 /*
- * A script printing one word: "systemd", "sysv" or "postfix" (exit 0), or
- * "none" (exit 1).  Caller frees.
+ * Reads the manager's word ("systemd", "sysv", "postfix") that a service
+ * command prints first.  SS_EINVAL when unrecognised.
  */
-char *postfix_service_detect_command(void);
-
-/* Reads the detection script's output. SS_EINVAL when unrecognised. */
 int postfix_service_parse(enum postfix_service *out, const char *text,
                           size_t len, struct errbuf *err);
 
