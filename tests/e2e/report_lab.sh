@@ -15,17 +15,8 @@ PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/spamstop-e2e-report.XXXXXX)
 SD=$TMP/state
 T0=$(date +%s.%N)
-fails=0
-pass() { echo "ok - $*"; }
-fail() {
-    echo "FAIL - $*" >&2
-    fails=$((fails + 1))
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
+# shellcheck disable=SC1091
+. "$SOURCE_DIR/tests/e2e/lib/check.sh"
 cleanup() {
     local h
     for h in h1 h2 h3; do "$LAB" clear "$h" >/dev/null 2>&1 || true; done

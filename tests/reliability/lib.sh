@@ -14,17 +14,8 @@ chmod 700 "$TMP"
 T0=$(date +%s.%N)
 FULL=${SPAMSTOP_FULL:-0}
 
-fails=0
-pass() { echo "ok - $*"; }
-fail() {
-    echo "FAIL - $*" >&2
-    fails=$((fails + 1))
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
+# shellcheck disable=SC1091
+. "$SOURCE_DIR/tests/e2e/lib/check.sh"
 # Seconds since the test started.
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 finish() {

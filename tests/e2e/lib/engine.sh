@@ -15,17 +15,8 @@ TMP=$(mktemp -d /tmp/spamstop-e2e-engine.XXXXXX)
 SD=$TMP/state
 T0=$(date +%s.%N)
 
-fails=0
-pass() { echo "ok - $*"; }
-fail() {
-    echo "FAIL - $*" >&2
-    fails=$((fails + 1))
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
+# shellcheck disable=SC1091
+. "$SOURCE_DIR/tests/e2e/lib/check.sh"
 finish() {
     local t
     t=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
