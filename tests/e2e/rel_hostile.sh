@@ -104,7 +104,7 @@ ss respond --yes h1 h2 h3 >"$TMP/out.txt" 2>"$TMP/err.txt" || rc=$?
 R=$(run_id)
 RD=$SD/runs/$R
 echo "# respond exit $rc, run $R"
-sed 's/^/#   /' "$TMP/out.txt" | head -12
+head -12 "$TMP/out.txt" | sed 's/^/#   /'
 check "respond exits 1 (h3's name refused) (got $rc)" test "$rc" = 1
 "$SPAMSTOP" report "$R" --format json --state-dir "$SD" -o "$TMP/report.json" >/dev/null 2>&1 ||
     fail "report --format json"

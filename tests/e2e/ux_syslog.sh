@@ -83,5 +83,5 @@ while read -r account password _; do
     grep -qF -- "$password" "$log" && fail "the new password of $account is in syslog"
 done <"$work/state/runs/$run/credentials"
 [[ -s $work/state/runs/$run/credentials ]] || fail "no credentials file to check against"
-sed "s/^/    syslog: /" "$log" | head -4
+head -4 "$log" | sed "s/^/    syslog: /"
 ok "syslog (authpriv): run start/end with exit 0, $steps step lines, host end, no password"

@@ -77,7 +77,7 @@ same_state() {
     local h=$1 want=$2
     "$LAB" state "$h" >"$TMP/now-$h"
     if diff "$want" "$TMP/now-$h" >"$TMP/diff-$h"; then return 0; fi
-    sed 's/^/#   /' "$TMP/diff-$h" | head -8 >&2
+    head -8 "$TMP/diff-$h" | sed 's/^/#   /' >&2
     return 1
 }
 
