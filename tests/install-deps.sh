@@ -16,5 +16,5 @@ apt-get install -y -q --no-install-recommends \
     libssh-dev libjansson-dev libcmocka-dev libssl-dev libcrypt-dev \
     clang clang-format \
     openssh-server openssh-client postfix dovecot-core swaks sudo \
-    iproute2 util-linux procps psmisc python3 tmux man-db groff-base \
+    iproute2 util-linux procps psmisc python3 tmux man-db groff-base strace \
     chromium

@@ -135,6 +135,7 @@ int exec_ssh_configure(ssh_session session, const struct exec_options *opts,
 {
     const char *host = target->address ? target->address : target->name;
     unsigned int port;
+    int nodelay = 1;
     int r;
 
     if ((r = exec_ssh_check_hostname(host, err)) < 0)
@@ -183,6 +184,14 @@ int exec_ssh_configure(ssh_session session, const struct exec_options *opts,
     if (opts->connect_timeout_ms > 0 &&
         set_timeout_ms(session, opts->connect_timeout_ms) < 0)
         return errbuf_set(err, SS_ERR, "cannot set timeout: %s",
+                          ssh_get_error(session));
+    /*
+     * Every command is a few small packets each way (channel open, exec,
+     * EOF, close).  With Nagle on, each of them can wait for the server's
+     * delayed ACK (40 ms on Linux): that was most of a round trip.
+     */
+    if (ssh_options_set(session, SSH_OPTIONS_NODELAY, &nodelay) < 0)
+        return errbuf_set(err, SS_ERR, "cannot set TCP_NODELAY: %s",
                           ssh_get_error(session));
     return 0;
 }
