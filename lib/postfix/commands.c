@@ -137,23 +137,34 @@ int postfix_service_parse(enum postfix_service *out, const char *text,
     "else sleep 1; i=$((i + 10)); fi\n"                                        \
     "done\n"
 
-/* The command that stops or starts Postfix through manager svc. */
+/*
+ * The command that stops or starts Postfix through manager svc.  Without a
+ * service manager, stop is "postfix abort": in Postfix 3.x's postfix-script
+ * "stop" and "abort" send the master the same SIGTERM, and "stop" then
+ * waits in whole seconds (sleep 1 whenever the master is not gone at once,
+ * and a kill -9 of its process group after five).  We wait ourselves, in
+ * tenths, with postfix status (POLL_SERVICE): the same stop, up to a second
+ * sooner.  systemd and SysV keep their own stop, so the manager's state
+ * stays right.
+ */
 static int commands_service_verb(struct buf *b, enum postfix_service svc,
                                  const char *verb)
 {
+    const char *bare = strcmp(verb, "stop") == 0 ? "abort" : verb;
+
     switch (svc) {
     case POSTFIX_SERVICE_SYSTEMD:
         return buf_printf(b, "systemctl %s postfix.service", verb);
     case POSTFIX_SERVICE_SYSV:
         return buf_printf(b, "/etc/init.d/postfix %s", verb);
-    case POSTFIX_SERVICE_POSTFIX: return buf_printf(b, "postfix %s", verb);
+    case POSTFIX_SERVICE_POSTFIX: return buf_printf(b, "postfix %s", bare);
     case POSTFIX_SERVICE_NONE:
     default:
         return buf_printf(b,
                           "case $v in systemd) systemctl %s postfix.service;;"
                           " sysv) /etc/init.d/postfix %s;; *) postfix %s;; "
                           "esac",
-                          verb, verb, verb);
+                          verb, verb, bare);
     }
 }
 
@@ -192,10 +203,14 @@ int postfix_service_command(char **out, enum postfix_service svc,
             goto out;
         goto done;
     }
-    /* running is what postfix status says; start and stop are idempotent */
-    if (buf_printf(&b, "if %spostfix status >/dev/null 2>&1; then ", neg) < 0 ||
-        commands_service_verb(&b, svc, verb) < 0 ||
-        buf_printf(&b, " >/dev/null 2>&1 </dev/null || true; fi\n" POLL_SERVICE,
+    /*
+     * Every manager's start and stop is idempotent (a second stop or start
+     * fails and changes nothing), so the verb runs without asking postfix
+     * status first (a postfix-script and two postconf runs); running is what
+     * postfix status says after it.
+     */
+    if (commands_service_verb(&b, svc, verb) < 0 ||
+        buf_printf(&b, " >/dev/null 2>&1 </dev/null || true\n" POLL_SERVICE,
                    neg, wait_s * 10, verb) < 0)
         goto out;
 done:

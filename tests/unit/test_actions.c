@@ -147,7 +147,8 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
     if (strstr(c, "systemctl cat postfix.service") != NULL ||
         strstr(c, "\necho postfix\n") != NULL) {
         s->service_cmds++;
-        if (strstr(c, "postfix stop") != NULL) {
+        if (strstr(c, "postfix stop") != NULL ||
+            strstr(c, "postfix abort") != NULL) {
             s->stops++;
             s->running = false;
             return reply(res, cmd, 0, "postfix\n", NULL);
@@ -507,9 +508,10 @@ static void test_rollback_after_commit(void **state)
     from = fake_exec_count(ex);
     assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, NULL),
                      HOST_ROLLED_BACK);
-    /* stop (undo of start), purged mail back on hold from the snapshot,
-     * old hash back, start (undo of stop) */
-    i_stop = find_cmd(ex, "postfix stop", from);
+    /* stop (undo of start, through the manager found: postfix abort),
+     * purged mail back on hold from the snapshot, old hash back, start
+     * (undo of stop) */
+    i_stop = find_cmd(ex, "postfix abort", from);
     i_restore = find_cmd(ex, "restore.$$", i_stop);
     i_hash = find_cmd(ex, "not rotated: nothing to put back", i_restore);
     i_start = find_cmd(ex, "postfix start", i_hash);

@@ -850,8 +850,16 @@ static void test_commands_service(void **state)
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_SYSV,
                                              POSTFIX_START, 5, &err),
                      0);
-    assert_non_null(strstr(s, "if ! postfix status"));
+    assert_non_null(strstr(s, "while ! postfix status"));
     assert_non_null(strstr(s, "/etc/init.d/postfix start"));
+    free(s);
+    /* the bare postfix command stops with abort and our own wait */
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
+                                             POSTFIX_STOP, 5, &err),
+                     0);
+    assert_non_null(strstr(s, "postfix abort"));
+    assert_null(strstr(s, "postfix stop"));
+    assert_non_null(strstr(s, "while postfix status"));
     free(s);
     /* NONE: detected on the host, in the same command */
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
@@ -859,6 +867,8 @@ static void test_commands_service(void **state)
                      0);
     assert_non_null(strstr(s, "systemctl cat postfix.service"));
     assert_non_null(strstr(s, "case $v in"));
+    assert_non_null(strstr(s, "sysv) /etc/init.d/postfix stop;;"));
+    assert_non_null(strstr(s, "*) postfix abort;;"));
     free(s);
     assert_int_equal(postfix_service_command(&s, (enum postfix_service)9,
                                              POSTFIX_STOP, 5, &err),
@@ -885,7 +895,7 @@ static void test_commands_service_run(void **state)
     snprintf(cmd, sizeof(cmd),
              "case $1 in status) [ -f %s/running ];;\n"
              "start) [ -f %s/running ] && exit 1; touch %s/running;;\n"
-             "stop) [ -f %s/running ] || exit 1; rm %s/running;;\n"
+             "abort) [ -f %s/running ] || exit 1; rm %s/running;;\n"
              "esac\n",
              dir, dir, dir, dir, dir);
     fake_tool(dir, "postfix", cmd);
