@@ -58,6 +58,8 @@ struct hostrun {
     bool *skipped;     /* per step: its "when" kept it from running */
     bool placeholders; /* dry-run: show results no step produced */
     bool missing;      /* render met such a result */
+    void *memo;        /* action_memo_keep: kept until the host is done */
+    void (*memo_free)(void *);
 };
 
 static const char *const state_names[] = {
@@ -435,6 +437,24 @@ int action_run(struct action_ctx *ctx, const struct exec_cmd *cmd,
 const struct strlist *action_result(struct action_ctx *ctx, const char *name)
 {
     return host_result(ctx_host(ctx), name);
+}
+
+void *action_memo(struct action_ctx *ctx, void (*free_fn)(void *))
+{
+    struct hostrun *hr = ctx_host(ctx);
+
+    return hr->memo_free == free_fn ? hr->memo : NULL;
+}
+
+void action_memo_keep(struct action_ctx *ctx, void *memo,
+                      void (*free_fn)(void *))
+{
+    struct hostrun *hr = ctx_host(ctx);
+
+    if (hr->memo_free != NULL)
+        hr->memo_free(hr->memo);
+    hr->memo = memo;
+    hr->memo_free = free_fn;
 }
 
 int action_add_result(struct action_ctx *ctx, const char *item)
@@ -1850,6 +1870,8 @@ static void host_job(void *arg, size_t i)
         close(hr.lock_fd);
     journal_state_release(&hr.js);
     free(hr.skipped);
+    if (hr.memo_free != NULL)
+        hr.memo_free(hr.memo);
     pthread_mutex_lock(&run->lock);
     if (state_failed(hr.h->state))
         run->failed++;

@@ -86,6 +86,19 @@ int action_run(struct action_ctx *ctx, const struct exec_cmd *cmd,
 /* A result registered by an earlier step, or NULL.  Borrowed. */
 const struct strlist *action_result(struct action_ctx *ctx, const char *name);
 
+/*
+ * A host's memo: what an action keeps in memory for a later step of the
+ * same run on the same host (identify keeps its pass so that a later pass
+ * reads again only the files that changed).  Memory only: a resumed or
+ * rolled-back run, or another host, starts without it.  action_memo_keep
+ * hands memo over (free_fn frees it when replaced or when the host is
+ * done), freeing the one kept before; action_memo returns the memo kept
+ * with that free_fn (the action's own), or NULL (borrowed).
+ */
+void *action_memo(struct action_ctx *ctx, void (*free_fn)(void *));
+void action_memo_keep(struct action_ctx *ctx, void *memo,
+                      void (*free_fn)(void *));
+
 /* Appends one item to this step's result (its "register" name). */
 int action_add_result(struct action_ctx *ctx, const char *item);
 
