@@ -272,16 +272,44 @@ out:
     return r;
 }
 
-/* One batched remote pass, then the analysis on the controller. */
+/*
+ * A pass that read the whole queue itself, kept for later passes on the
+ * host (action_memo): its output, where its parsed values lie, and them.
+ */
+struct identify_memo {
+    struct exec_result res;
+    struct postfix_envelopes env;
+};
+
+static void identify_memo_free(void *p)
+{
+    struct identify_memo *m = p;
+
+    if (m == NULL)
+        return;
+    postfix_envelopes_release(&m->env);
+    exec_result_release(&m->res);
+    free(m);
+}
+
+/*
+ * One batched remote pass, then the analysis on the controller.  The first
+ * pass on a host reads every queue file and is kept; a later one (identify
+ * after the survey, Postfix now stopped) is given its file stamps and
+ * reads again only the files that are new or changed since.
+ */
 static int identify_apply(struct action_ctx *ctx, const void *params,
                           struct errbuf *err)
 {
+    struct identify_memo *memo = action_memo(ctx, identify_memo_free);
+    struct identify_memo *keep = NULL;
     struct postfix_thresholds t;
     struct postfix_envelopes env = POSTFIX_ENVELOPES_INIT;
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
     struct exec_cmd c = EXEC_CMD_INIT;
     struct exec_result res;
-    char *cmd = NULL;
+    char *cmd = NULL, *stamps = NULL;
+    size_t stamps_len = 0, reused = 0;
     int r;
 
     exec_result_init(&res);
@@ -291,8 +319,13 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
+    if (memo != NULL && (r = postfix_envelopes_stamps(&stamps, &stamps_len,
+                                                      &memo->env, err)) < 0)
+        goto out;
     exec_result_release(&res);
     c.command = cmd;
+    c.input = stamps;
+    c.input_len = stamps_len;
     c.out_cap = RUNBOOK_IDENTIFY_CAP;
     if ((r = action_run(ctx, &c, false, &res, err)) < 0)
         goto out;
@@ -316,18 +349,39 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
                        "the identify pass output is cut (no end marker)");
         goto out;
     }
+    if (memo != NULL &&
+        (r = postfix_envelopes_reuse(&env, &memo->env, &reused, err)) < 0)
+        goto out;
     if ((r = postfix_identify_envelopes(&f, &env, &t, err)) < 0)
         goto out;
+    if (memo == NULL) {
+        /* the first pass stays for the next; the findings own copies */
+        if ((keep = calloc(1, sizeof(*keep))) == NULL) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+        keep->res = res;
+        keep->env = env;
+        exec_result_init(&res);
+        memset(&env, 0, sizeof(env));
+        action_memo_keep(ctx, keep, identify_memo_free);
+    }
     /* the findings own their strings: the output can go before the JSON */
     postfix_envelopes_release(&env);
     exec_result_release(&res);
     identify_describe(ctx, &f);
+    if (memo != NULL)
+        action_describe(ctx,
+                        "%zu of them unchanged since the earlier pass (same "
+                        "inode, size and ctime): not read again",
+                        reused);
     r = identify_keep(ctx, &f, err);
 out:
     postfix_findings_release(&f);
     postfix_envelopes_release(&env);
     exec_result_release(&res);
     free(cmd);
+    free(stamps);
     return r;
 }
 

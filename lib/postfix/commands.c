@@ -30,7 +30,13 @@
 #define LOG_QUEUES     "defer bounce trace"
 
 /*
- * postcat -e -h over every message file, batched by xargs, one batch per
+ * A fingerprint per message file (path, inode, size, ctime, taken before
+ * postcat reads it: a change after that gives another stamp), printed as
+ * "*** SPAMSTOP FILE ... ***" lines after the messages (so the audit
+ * trail's excerpt of the output still shows envelopes); a file whose line
+ * is on stdin (an earlier pass read it with that very stamp) is not read
+ * again, and files with odd names get no line and are always read.
+ * postcat -e -h runs over the files to read, batched by xargs, one batch per
  * core run at once (xargs -P; each postcat start costs tens of ms, so no
  * more batches than that).  One vanished file makes postcat exit 1 for its
  * whole batch, so the batch is read again without the files that are gone,
@@ -60,7 +66,17 @@ static const char identify_script[] = PREAMBLE
     "umask 077\n"
     "w=$(mktemp -d) || exit 3\n"
     "trap 'rm -rf \"$w\"' EXIT\n"
-    "find " MESSAGE_QUEUES " -type f -print0 >\"$w/files\" 2>/dev/null\n"
+    "grep -E '^[a-z]+/[0-9A-Za-z/]+ [0-9]+ [0-9]+ [0-9]+(\\.[0-9]+)?$' "
+    ">\"$w/known\"\n"
+    "find " MESSAGE_QUEUES " -type f \\( -regex '[a-z]+/[0-9A-Za-z/]+' "
+    "-fprintf \"$w/fp\" '%p %i %s %C@\\n' -o -fprint0 \"$w/odd\" \\) "
+    "2>/dev/null\n"
+    "touch \"$w/fp\" \"$w/odd\"\n"
+    "awk -v K=\"$w/known\" -v M=\"$w/marks\" "
+    "'BEGIN { while ((getline l < K) > 0) k[l] = 1 }\n"
+    "{ print \"*** SPAMSTOP FILE \" $0 \" ***\" >M }\n"
+    "!($0 in k) { print $1 }' \"$w/fp\" | tr '\\n' '\\000' >\"$w/files\"\n"
+    "cat \"$w/odd\" >>\"$w/files\"\n"
     "p=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || p=1\n"
     "case $p in '' | *[!0-9]*) p=1 ;; esac\n"
     "[ \"$p\" -le 8 ] || p=8\n"
@@ -77,6 +93,7 @@ static const char identify_script[] = PREAMBLE
     "{ if [ -z \"$W\" ]; then awk \"$F\"; exit; fi\n"
     "awk \"$F\" >\"$W/o.$$\" && flock \"$W/lock\" cat \"$W/o.$$\"\n"
     "s=$?; rm -f \"$W/o.$$\"; exit $s; }' sh <\"$w/files\" &&\n"
+    "{ [ ! -f \"$w/marks\" ] || cat \"$w/marks\"; } &&\n"
     "echo '*** SPAMSTOP IDENTIFY END ***'\n";
 
 /* Returns a copy of the identify pass's script (caller frees). */

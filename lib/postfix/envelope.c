@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "postfix/arena.h"
+#include "spamstop/buf.h"
 #include "spamstop/postfix.h"
 
 /* Where in a message the parser is. */
@@ -35,6 +36,7 @@ struct envelope_mem {
     size_t alloc_msgs;
     uint64_t *slots; /* open addressing: hash << 32 | (index + 1), 0 = free */
     size_t n_slots;
+    size_t alloc_files;
 };
 
 /* The parser's state while it walks the text. */
@@ -267,7 +269,9 @@ static int envelope_close(struct envelope_parser *p, bool complete)
  * id: the id is the last part, the queue the nearest parent named like a
  * queue.  Returns false when either is not valid.
  */
-static bool envelope_path(struct envelope_parser *p, const char *path, size_t n)
+static bool envelope_split(struct envelope_parser *p, const char *path,
+                           size_t n, const char **queue_name,
+                           const char **queue_id)
 {
     const char *end = path + n, *slash = NULL, *s, *comp_end;
     size_t len;
@@ -280,20 +284,102 @@ static bool envelope_path(struct envelope_parser *p, const char *path, size_t n)
     if (slash == NULL || end - (slash + 1) == 0 ||
         (size_t)(end - (slash + 1)) > POSTFIX_QUEUE_ID_MAX)
         return false;
-    p->cur->queue_id = envelope_str(p, slash + 1, (size_t)(end - (slash + 1)),
-                                    POSTFIX_QUEUE_ID_MAX);
-    if (p->cur->queue_id == NULL || !postfix_queue_id_valid(p->cur->queue_id))
+    *queue_id = envelope_str(p, slash + 1, (size_t)(end - (slash + 1)),
+                             POSTFIX_QUEUE_ID_MAX);
+    if (*queue_id == NULL || !postfix_queue_id_valid(*queue_id))
         return false;
     comp_end = slash;
     while (comp_end > path) {
         for (s = comp_end; s > path && s[-1] != '/'; s--)
             ;
         len = (size_t)(comp_end - s);
-        if ((p->cur->queue_name = postfix_queue_name_static(s, len)) != NULL)
+        if ((*queue_name = postfix_queue_name_static(s, len)) != NULL)
             return true;
         comp_end = s > path ? s - 1 : path;
     }
     return false;
+}
+
+/* envelope_split into the open message. */
+static bool envelope_path(struct envelope_parser *p, const char *path, size_t n)
+{
+    return envelope_split(p, path, n, &p->cur->queue_name, &p->cur->queue_id);
+}
+
+/* True for "INODE SIZE CTIME": digits, digits, digits with a fraction. */
+static bool envelope_stamp_valid(const char *s, size_t n)
+{
+    size_t i = 0, field = 0, digits = 0;
+    bool dot = false;
+
+    if (n == 0 || n > 80)
+        return false;
+    for (i = 0; i < n; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            digits++;
+        } else if (s[i] == ' ' && digits > 0 && !dot && field < 2) {
+            field++;
+            digits = 0;
+        } else if (s[i] == '.' && digits > 0 && !dot && field == 2) {
+            dot = true;
+            digits = 0;
+        } else {
+            return false;
+        }
+    }
+    return field == 2 && digits > 0;
+}
+
+/*
+ * A "*** SPAMSTOP FILE PATH STAMP ***" line: the fingerprint of a file
+ * before postcat read it.  The script prints them after the messages; a
+ * message still open there was cut (as at any marker that starts a new
+ * part).  A malformed line is an anomaly, never a file.
+ */
+static int envelope_file(struct envelope_parser *p, const char *v, size_t n)
+{
+    struct envelope_mem *m = p->mem;
+    struct postfix_envelopes *e = p->out;
+    struct postfix_file f;
+    const char *sp = memchr(v, ' ', n);
+    size_t plen, i;
+
+    if (p->state != ENVELOPE_NONE && envelope_close(p, false) < 0)
+        return SS_ERR;
+    if (sp == NULL || !envelope_stamp_valid(sp + 1, n - (size_t)(sp + 1 - v))) {
+        e->anomalies++;
+        return 0;
+    }
+    plen = (size_t)(sp - v);
+    /* the script prints only such paths (find -regex): they go on stdin */
+    for (i = 0; i < plen; i++)
+        if (!(v[i] == '/' || (v[i] >= '0' && v[i] <= '9') ||
+              (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z'))) {
+            e->anomalies++;
+            return 0;
+        }
+    memset(&f, 0, sizeof(f));
+    /* in place the id's NUL ends the path too: the id is its last part */
+    if (!envelope_split(p, v, plen, &f.queue_name, &f.queue_id)) {
+        e->anomalies++;
+        return 0;
+    }
+    f.path = p->in_place ? v : envelope_str(p, v, plen, plen);
+    f.stamp = envelope_str(p, sp + 1, n - plen - 1, n - plen - 1);
+    if (f.path == NULL || f.stamp == NULL)
+        return SS_ERR;
+    if (e->n_files >= POSTFIX_ENTRIES_MAX)
+        return SS_ETOOBIG;
+    if (e->n_files == m->alloc_files) {
+        size_t want = m->alloc_files ? m->alloc_files * 2 : 256;
+        struct postfix_file *files = realloc(e->files, want * sizeof(*files));
+        if (files == NULL)
+            return SS_ERR;
+        e->files = files;
+        m->alloc_files = want;
+    }
+    e->files[e->n_files++] = f;
+    return 0;
 }
 
 /* Opens a message at an ENVELOPE RECORDS marker. */
@@ -554,6 +640,8 @@ static int envelope_marker(struct envelope_parser *p, const char *line,
         p->out->end_seen = true;
         return 0;
     }
+    if (PREFIX(in, k, "SPAMSTOP FILE "))
+        return envelope_file(p, in + 14, k - 14);
     if (PREFIX(in, k, "MESSAGE CONTENTS ")) {
         path = in + 17;
         plen = k - 17;
@@ -610,6 +698,17 @@ static int envelope_line(struct envelope_parser *p, const char *line, size_t n)
     }
 }
 
+/* Says what a parse or merge failure r was; returns r. */
+static int envelope_error(struct errbuf *err, int r)
+{
+    if (r == SS_ETOOBIG)
+        errbuf_set(err, r, "the queue holds more than %u messages",
+                   POSTFIX_ENTRIES_MAX);
+    else if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
 /* Walks the text line by line, copying values or keeping them in place. */
 static int envelope_parse(struct postfix_envelopes *out, const char *text,
                           size_t len, bool in_place, struct errbuf *err)
@@ -649,12 +748,7 @@ static int envelope_parse(struct postfix_envelopes *out, const char *text,
             out->msgs[i].n_recipients ? m->rcpts + m->rcpt_first[i] : NULL;
     r = 0;
 out:
-    if (r == SS_ETOOBIG)
-        errbuf_set(err, r, "the queue holds more than %u messages",
-                   POSTFIX_ENTRIES_MAX);
-    else if (r < 0)
-        errbuf_set(err, r, "out of memory");
-    return r;
+    return envelope_error(err, r);
 }
 
 /* Walks the text line by line; see postfix.h for what it keeps. */
@@ -688,5 +782,128 @@ void postfix_envelopes_release(struct postfix_envelopes *e)
         free(m);
     }
     free(e->msgs);
+    free(e->files);
     memset(e, 0, sizeof(*e));
+}
+
+/* The message of e with id, or NULL (through the parser's id index). */
+static const struct postfix_message *
+envelope_lookup(const struct postfix_envelopes *e, const char *id)
+{
+    const struct envelope_mem *m = e->mem;
+    uint64_t h;
+    size_t j;
+
+    if (m == NULL || m->n_slots == 0)
+        return NULL;
+    h = envelope_hash(id) & 0xffffffffu;
+    for (j = (size_t)h & (m->n_slots - 1); m->slots[j] != 0;
+         j = (j + 1) & (m->n_slots - 1)) {
+        size_t k = (size_t)(m->slots[j] & 0xffffffffu) - 1;
+        if ((m->slots[j] >> 32) == h && strcmp(e->msgs[k].queue_id, id) == 0)
+            return &e->msgs[k];
+    }
+    return NULL;
+}
+
+/* The message of file f if e read it whole, from the queue f names. */
+static const struct postfix_message *
+envelope_file_message(const struct postfix_envelopes *e,
+                      const struct postfix_file *f)
+{
+    const struct postfix_message *msg = envelope_lookup(e, f->queue_id);
+
+    return msg != NULL && msg->complete &&
+                   strcmp(msg->queue_name, f->queue_name) == 0
+               ? msg
+               : NULL;
+}
+
+/* "PATH STAMP" per file read whole; see postfix.h. */
+int postfix_envelopes_stamps(char **out, size_t *out_len,
+                             const struct postfix_envelopes *e,
+                             struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    size_t i;
+
+    *out = NULL;
+    *out_len = 0;
+    for (i = 0; i < e->n_files; i++) {
+        const struct postfix_file *f = &e->files[i];
+        if (envelope_file_message(e, f) == NULL)
+            continue;
+        if (buf_printf(&b, "%s %s\n", f->path, f->stamp) < 0) {
+            buf_release(&b);
+            return errbuf_set(err, SS_ERR, "out of memory");
+        }
+    }
+    *out_len = b.len;
+    *out = buf_detach(&b);
+    return 0;
+}
+
+/* Adds earlier's messages of the files fresh did not read; see postfix.h. */
+int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
+                            const struct postfix_envelopes *earlier,
+                            size_t *out_reused, struct errbuf *err)
+{
+    struct envelope_parser p;
+    uint64_t *slots = NULL;
+    size_t n_slots = 1024, i, j, reused = 0;
+    int r = SS_ERR;
+
+    *out_reused = 0;
+    if (fresh->mem == NULL || earlier->n_files == 0)
+        return 0;
+    /* earlier's files by id */
+    while (n_slots < earlier->n_files * 2)
+        n_slots *= 2;
+    if ((slots = calloc(n_slots, sizeof(*slots))) == NULL)
+        goto out;
+    for (i = 0; i < earlier->n_files; i++) {
+        uint64_t h = envelope_hash(earlier->files[i].queue_id) & 0xffffffffu;
+        for (j = (size_t)h & (n_slots - 1); slots[j] != 0;
+             j = (j + 1) & (n_slots - 1))
+            ;
+        slots[j] = h << 32 | (uint64_t)(i + 1);
+    }
+    memset(&p, 0, sizeof(p));
+    p.out = fresh;
+    p.mem = fresh->mem;
+    for (i = 0; i < fresh->n_files; i++) {
+        const struct postfix_file *f = &fresh->files[i];
+        const struct postfix_message *msg = NULL;
+        uint64_t h;
+
+        if (envelope_lookup(fresh, f->queue_id) != NULL)
+            continue; /* read again: this pass's copy */
+        h = envelope_hash(f->queue_id) & 0xffffffffu;
+        for (j = (size_t)h & (n_slots - 1); slots[j] != 0 && msg == NULL;
+             j = (j + 1) & (n_slots - 1)) {
+            const struct postfix_file *g =
+                &earlier->files[(slots[j] & 0xffffffffu) - 1];
+            if ((slots[j] >> 32) == h && strcmp(g->path, f->path) == 0 &&
+                strcmp(g->stamp, f->stamp) == 0)
+                msg = envelope_file_message(earlier, g);
+        }
+        if (msg == NULL)
+            continue; /* vanished before postcat reached it */
+        if (fresh->n >= POSTFIX_ENTRIES_MAX) {
+            r = SS_ETOOBIG;
+            goto out;
+        }
+        if (envelope_reserve(&p) < 0)
+            goto out;
+        p.cur = &fresh->msgs[fresh->n];
+        *p.cur = *msg; /* recipients and strings: earlier's memory */
+        p.mem->rcpt_first[fresh->n] = 0;
+        envelope_commit(&p);
+        reused++;
+    }
+    *out_reused = reused;
+    r = 0;
+out:
+    free(slots);
+    return envelope_error(err, r);
 }

@@ -1,5 +1,6 @@
 /* Fuzz target: the identify pass's postcat parser and the analysis. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,8 +35,13 @@ static void check_copying(const uint8_t *data, size_t size,
 
     if (postfix_envelopes_parse(&c, (const char *)data, size, &err) < 0)
         abort(); /* the in-place parse of the same text succeeded */
-    if (c.n != e->n || c.anomalies != e->anomalies || c.end_seen != e->end_seen)
+    if (c.n != e->n || c.anomalies != e->anomalies ||
+        c.end_seen != e->end_seen || c.n_files != e->n_files)
         abort();
+    for (i = 0; i < c.n_files; i++)
+        if (!same(c.files[i].path, e->files[i].path) ||
+            !same(c.files[i].stamp, e->files[i].stamp))
+            abort();
     for (i = 0; i < c.n; i++) {
         const struct postfix_message *x = &c.msgs[i], *y = &e->msgs[i];
         if (!same(x->queue_name, y->queue_name) ||
@@ -63,6 +69,46 @@ static void check_copying(const uint8_t *data, size_t size,
 }
 
 /*
+ * The files of e and a later pass that found every stamped file unchanged:
+ * it gets exactly one message per distinct stamped id, each e's.
+ */
+static void check_reuse(const struct postfix_envelopes *e)
+{
+    struct postfix_envelopes later = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    char *stamps = NULL, *text = NULL, *p, *nl;
+    size_t len, n = 0, reused = 0, k = 0, i;
+
+    for (i = 0; i < e->n_files; i++)
+        if (!postfix_queue_name_valid(e->files[i].queue_name) ||
+            !postfix_queue_id_valid(e->files[i].queue_id) ||
+            !printable(e->files[i].path) || !printable(e->files[i].stamp))
+            abort();
+    if (postfix_envelopes_stamps(&stamps, &len, e, &err) < 0)
+        abort();
+    if ((text = malloc(len * 4 + 64)) == NULL)
+        goto out;
+    for (p = stamps; p != NULL && *p != '\0'; p = nl + 1, n++) {
+        if ((nl = strchr(p, '\n')) == NULL)
+            abort();
+        k += (size_t)sprintf(text + k, "*** SPAMSTOP FILE %.*s ***\n",
+                             (int)(nl - p), p);
+    }
+    k += (size_t)sprintf(text + k, "*** SPAMSTOP IDENTIFY END ***\n");
+    if (postfix_envelopes_parse(&later, text, k, &err) < 0 ||
+        later.n_files != n || later.n != 0 || later.anomalies != 0)
+        abort();
+    if (postfix_envelopes_reuse(&later, e, &reused, &err) < 0)
+        abort();
+    if (later.n != reused || reused > n || (n > 0 && reused == 0))
+        abort();
+out:
+    postfix_envelopes_release(&later);
+    free(text);
+    free(stamps);
+}
+
+/*
  * Parses a copy of data in place (the controller's way), checks the
  * invariants and, for fuzzer-sized inputs, that the copying parse agrees;
  * then runs identify and renders JSON.
@@ -83,8 +129,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (postfix_envelopes_parse_in_place(&e, text, size, &err) < 0)
         goto out;
     /* large inputs are benchmarks (bench/run): one parse is timed */
-    if (size <= 256 * 1024)
+    if (size <= 256 * 1024) {
         check_copying(data, size, &e);
+        check_reuse(&e);
+    }
     for (i = 0; i < e.n; i++) {
         const struct postfix_message *m = &e.msgs[i];
         if (!postfix_queue_name_valid(m->queue_name) ||

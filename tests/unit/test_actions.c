@@ -34,7 +34,9 @@ struct sim {
     bool bad_fetch;     /* the fetched tar is not what the host hashed */
     bool short_delete;  /* the commit deletes one message less */
     int stops, starts;
-    int service_cmds; /* commands that stop, start or look at postfix */
+    int service_cmds;   /* commands that stop, start or look at postfix */
+    bool stamped;       /* identify prints file stamps; nothing changes */
+    int identify_reads; /* identify passes that printed envelopes */
 };
 
 /* A scratch run folder per test. */
@@ -141,8 +143,32 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
         snprintf(out, sizeof(out), "%s  queue.json\n%s  queue.tar\n", a, b);
         return reply(res, cmd, 0, out, NULL);
     }
-    if (strstr(c, "SPAMSTOP IDENTIFY END") != NULL)
-        return reply(res, cmd, 0, s->identify, NULL);
+    if (strstr(c, "SPAMSTOP IDENTIFY END") != NULL) {
+        if (!s->stamped) {
+            s->identify_reads++;
+            return reply(res, cmd, 0, s->identify, NULL);
+        }
+        /* a stamp per message file; files whose stamp came in are kept */
+        struct buf o = BUF_INIT;
+        const char *q = s->identify, *e;
+        size_t k = 0;
+        int rr;
+        while ((q = strstr(q, "*** ENVELOPE RECORDS ")) != NULL) {
+            q += 21;
+            e = strstr(q, " ***");
+            buf_printf(&o, "*** SPAMSTOP FILE %.*s %zu 612 1764330000.5 ***\n",
+                       (int)(e - q), q, 9000 + k++);
+        }
+        if (cmd->input_len == 0) {
+            s->identify_reads++;
+            buf_adds(&o, s->identify);
+        } else {
+            buf_adds(&o, "*** SPAMSTOP IDENTIFY END ***\n");
+        }
+        rr = reply(res, cmd, 0, o.data, NULL);
+        buf_release(&o);
+        return rr;
+    }
     /* service commands detect (or name) the manager and print it first */
     if (strstr(c, "systemctl cat postfix.service") != NULL ||
         strstr(c, "\necho postfix\n") != NULL) {
@@ -348,6 +374,55 @@ static int journal_has(const struct scratch *s, const char *str)
         n++;
     free(text);
     return n;
+}
+
+/*
+ * The identify pass after the stop sends the survey's file stamps and the
+ * host reads no file again (none changed): the run acts on the survey's
+ * messages, as many as before, and says how many it did not read again.
+ */
+static void test_identify_reuses_the_survey(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct buf plan = BUF_INIT;
+    size_t i_survey, i_ident, i_hold, n;
+    const char *in;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.stamped = true;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, &plan, NULL),
+                     HOST_COMMITTED);
+    assert_int_equal(sim.identify_reads, 1);
+    i_survey = find_cmd(ex, "SPAMSTOP IDENTIFY END", 0);
+    i_ident = find_cmd(ex, "SPAMSTOP IDENTIFY END", i_survey + 1);
+    assert_true(i_ident != (size_t)-1);
+    assert_null(fake_exec_stdin(ex, i_survey));
+    in = fake_exec_stdin(ex, i_ident);
+    assert_non_null(in);
+    for (n = 0; *in != '\0'; in = strchr(in, '\n') + 1)
+        n++;
+    assert_int_equal(n, 40); /* every message of the fixture */
+    assert_non_null(
+        strstr(fake_exec_stdin(ex, i_ident), " 612 1764330000.5\n"));
+    assert_non_null(
+        strstr(plan.data, "40 of them unchanged since the earlier pass"));
+    /* alice's 30 messages are held, from the survey's envelopes */
+    i_hold = find_cmd(ex, "postsuper -h -", i_ident);
+    in = fake_exec_stdin(ex, i_hold);
+    for (n = 0; in != NULL && *in != '\0'; in = strchr(in, '\n') + 1)
+        n++;
+    assert_int_equal(n, 30);
+    buf_release(&plan);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
 }
 
 static void test_dovecot_host_end_to_end(void **state)
@@ -999,6 +1074,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dovecot_host_end_to_end),
+        cmocka_unit_test(test_identify_reuses_the_survey),
         cmocka_unit_test(test_dry_run_changes_nothing),
         cmocka_unit_test(test_failed_start_rolls_back),
         cmocka_unit_test(test_rollback_after_commit),

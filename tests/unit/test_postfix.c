@@ -700,6 +700,24 @@ static void fake_tool(const char *dir, const char *name, const char *body)
 }
 
 /*
+ * Writes queue file dir/q/rel holding "user<i>@x" (the fake postcat prints
+ * it as the sasl_username), and a postconf naming dir/q as the queue.
+ */
+static void fake_queue_file(const char *dir, const char *rel, size_t i)
+{
+    char path[600];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/q/%s", dir, rel);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "user%zu@x\n", i);
+    fclose(f);
+    snprintf(path, sizeof(path), "echo %s/q\n", dir);
+    fake_tool(dir, "postconf", path);
+}
+
+/*
  * The identify script with a fake postcat that loses a file in the middle
  * of a batch (as when a message is delivered between find and read): every
  * other message is still read, each once.
@@ -712,7 +730,6 @@ static void test_identify_command_vanished(void **state)
     struct errbuf err = ERRBUF_INIT;
     const char *ids[] = {"1A01", "1A02", "2B03", "2B04", "3C05"};
     size_t i;
-    FILE *f;
 
     (void)state;
     assert_non_null(mkdtemp(dir));
@@ -722,18 +739,13 @@ static void test_identify_command_vanished(void **state)
              dir, dir, dir, dir);
     assert_int_equal(system(path), 0);
     for (i = 0; i < 5; i++) {
-        snprintf(path, sizeof(path), "%s/q/%s%s", dir,
+        snprintf(path, sizeof(path), "%s%s",
                  i == 4  ? "hold/"
                  : i < 2 ? "deferred/1/"
                          : "deferred/2/",
                  ids[i]);
-        f = fopen(path, "w");
-        assert_non_null(f);
-        fprintf(f, "user%zu@x\n", i);
-        fclose(f);
+        fake_queue_file(dir, path, i);
     }
-    snprintf(path, sizeof(path), "echo %s/q\n", dir);
-    fake_tool(dir, "postconf", path);
     /* deletes 2B03 on its first multi-file call, then dies on it */
     fake_tool(dir, "postcat",
               "shift 2\n"
@@ -763,6 +775,192 @@ static void test_identify_command_vanished(void **state)
     assert_string_equal(find_msg(&e, "1A02")->subject, "s deferred/1/1A02");
     postfix_envelopes_release(&e);
     free(out);
+    free(script);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
+/* One message of postcat text for the reuse tests. */
+static void reuse_msg(struct buf *b, const char *path, const char *user,
+                      bool end)
+{
+    buf_printf(b,
+               "*** ENVELOPE RECORDS %s ***\n"
+               "named_attribute: sasl_username=%s\n"
+               "*** MESSAGE CONTENTS %s ***\n"
+               "Subject: from %s\n"
+               "*** HEADER EXTRACTED %s ***\n",
+               path, user, path, user, path);
+    if (end)
+        buf_printf(b, "*** MESSAGE FILE END %s ***\n", path);
+}
+
+/*
+ * A later pass reads only the new and changed files: the earlier pass's
+ * messages of the unchanged ones are added, a changed or vanished file
+ * never gets its old message, and odd markers are anomalies.
+ */
+static void test_envelopes_reuse(void **state)
+{
+    struct postfix_envelopes a = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes b = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct buf ta = BUF_INIT, tb = BUF_INIT;
+    char *stamps = NULL;
+    size_t len, reused;
+
+    (void)state;
+    /* earlier: A, B and C read whole, D cut (no end marker) */
+    buf_adds(&ta, "*** SPAMSTOP FILE deferred/A/A1 11 100 1.5 ***\n"
+                  "*** SPAMSTOP FILE deferred/B/B2 12 200 2.5 ***\n"
+                  "*** SPAMSTOP FILE active/C3 13 300 3 ***\n"
+                  "*** SPAMSTOP FILE deferred/D/D4 14 400 4.5 ***\n"
+                  "*** SPAMSTOP FILE deferred/E/E5 15 x 5.5 ***\n"
+                  "*** SPAMSTOP FILE deferred/E/E;6 16 600 6.5 ***\n");
+    reuse_msg(&ta, "deferred/A/A1", "alice@x", true);
+    reuse_msg(&ta, "deferred/B/B2", "bob@x", true);
+    reuse_msg(&ta, "active/C3", "carol@x", true);
+    /* D4 is cut: a file line after it ends it, incomplete */
+    reuse_msg(&ta, "deferred/D/D4", "dave@x", false);
+    buf_adds(&ta, "*** SPAMSTOP FILE deferred/F\001/F7 17 700 7.5 ***\n"
+                  "*** SPAMSTOP IDENTIFY END ***\n");
+    assert_int_equal(
+        postfix_envelopes_parse_in_place(&a, ta.data, ta.len, &err), 0);
+    assert_int_equal(a.n_files, 4); /* E5's stamp and E;6's id refused */
+    assert_string_equal(a.files[0].path, "deferred/A/A1");
+    assert_string_equal(a.files[0].queue_id, "A1");
+    assert_string_equal(a.files[0].queue_name, "deferred");
+    assert_string_equal(a.files[0].stamp, "11 100 1.5");
+    assert_string_equal(a.files[2].queue_name, "active");
+    assert_true(a.anomalies >= 4);
+    assert_int_equal(a.n, 4);
+    assert_false(find_msg(&a, "D4")->complete);
+    /* stamps only of files read whole */
+    assert_int_equal(postfix_envelopes_stamps(&stamps, &len, &a, &err), 0);
+    assert_string_equal(stamps, "deferred/A/A1 11 100 1.5\n"
+                                "deferred/B/B2 12 200 2.5\n"
+                                "active/C3 13 300 3\n");
+    assert_int_equal(len, strlen(stamps));
+    free(stamps);
+
+    /*
+     * later: A unchanged (not read), B changed (read again), C rewritten
+     * but gone before postcat (not read, new stamp), D unchanged but was
+     * cut, G new; the copy of the copy-mode parser is checked too
+     */
+    buf_adds(&tb, "*** SPAMSTOP FILE deferred/A/A1 11 100 1.5 ***\n"
+                  "*** SPAMSTOP FILE deferred/B/B2 12 210 9.5 ***\n"
+                  "*** SPAMSTOP FILE active/C3 13 300 3.25 ***\n"
+                  "*** SPAMSTOP FILE deferred/D/D4 14 400 4.5 ***\n"
+                  "*** SPAMSTOP FILE hold/G8 18 800 8.5 ***\n");
+    reuse_msg(&tb, "deferred/B/B2", "mallory@x", true);
+    reuse_msg(&tb, "hold/G8", "gina@x", true);
+    buf_adds(&tb, "*** SPAMSTOP IDENTIFY END ***\n");
+    assert_int_equal(postfix_envelopes_parse(&b, tb.data, tb.len, &err), 0);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(postfix_envelopes_reuse(&b, &a, &reused, &err), 0);
+    assert_int_equal(reused, 1);
+    assert_int_equal(b.n, 3);
+    assert_string_equal(find_msg(&b, "A1")->sasl_username, "alice@x");
+    assert_string_equal(find_msg(&b, "A1")->subject, "from alice@x");
+    assert_true(find_msg(&b, "A1")->complete);
+    assert_string_equal(find_msg(&b, "B2")->sasl_username, "mallory@x");
+    assert_string_equal(find_msg(&b, "G8")->queue_name, "hold");
+    for (len = 0; len < b.n; len++)
+        assert_true(strcmp(b.msgs[len].queue_id, "C3") != 0 &&
+                    strcmp(b.msgs[len].queue_id, "D4") != 0);
+    /* the same file under another queue is another file */
+    postfix_envelopes_release(&b);
+    buf_reset(&tb);
+    buf_adds(&tb, "*** SPAMSTOP FILE active/A1 11 100 1.5 ***\n"
+                  "*** SPAMSTOP IDENTIFY END ***\n");
+    assert_int_equal(postfix_envelopes_parse(&b, tb.data, tb.len, &err), 0);
+    assert_int_equal(postfix_envelopes_reuse(&b, &a, &reused, &err), 0);
+    assert_int_equal(reused, 0);
+    assert_int_equal(b.n, 0);
+    postfix_envelopes_release(&b);
+    postfix_envelopes_release(&a);
+    buf_release(&ta);
+    buf_release(&tb);
+}
+
+/*
+ * The identify script given an earlier pass's stamps: postcat reads only
+ * the files that are new or changed, and the merged pass has every
+ * message as it is now.
+ */
+static void test_identify_command_reuse(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", path[700];
+    char *script = postfix_identify_command(), *out1 = NULL, *out2 = NULL;
+    char *stamps = NULL, *log = NULL;
+    struct postfix_envelopes e1 = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes e2 = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    const char *ids[] = {"1A01", "1A02", "2B03", "2B04"};
+    size_t i, len, reused;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "mkdir -p %s/q/deferred/1 %s/q/deferred/2",
+             dir, dir);
+    assert_int_equal(system(path), 0);
+    for (i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "deferred/%c/%s", ids[i][0], ids[i]);
+        fake_queue_file(dir, path, i);
+    }
+    snprintf(path, sizeof(path),
+             "shift 2\n"
+             "for f do\n"
+             "  echo \"$f\" >>%s/read.log\n"
+             "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
+             "  echo \"named_attribute: sasl_username=$(cat $f)\"\n"
+             "  echo \"*** MESSAGE CONTENTS $f ***\"\n"
+             "  echo \"*** HEADER EXTRACTED $f ***\"\n"
+             "  echo \"*** MESSAGE FILE END $f ***\"\n"
+             "done\n",
+             dir);
+    fake_tool(dir, "postcat", path);
+    assert_int_equal(run_sh(dir, script, "", &out1), 0);
+    assert_int_equal(
+        postfix_envelopes_parse_in_place(&e1, out1, strlen(out1), &err), 0);
+    assert_true(e1.end_seen);
+    assert_int_equal(e1.n, 4);
+    assert_int_equal(e1.n_files, 4);
+    assert_int_equal(postfix_envelopes_stamps(&stamps, &len, &e1, &err), 0);
+
+    /* 1A02 rewritten (size and ctime), 2B04 gone, 3C05 new */
+    snprintf(path, sizeof(path),
+             "cd %s/q && sleep 0.05 && echo mallory@x >deferred/1/1A02 && "
+             "rm deferred/2/2B04 && mkdir -p deferred/3 && "
+             "echo new@x >deferred/3/3C05 && rm -f %s/read.log",
+             dir, dir);
+    assert_int_equal(system(path), 0);
+    assert_int_equal(run_sh(dir, script, stamps, &out2), 0);
+    snprintf(path, sizeof(path), "%s/read.log", dir);
+    assert_int_equal(fsio_read_file(&log, &len, path, 4096, &err), 0);
+    assert_non_null(strstr(log, "deferred/1/1A02\n"));
+    assert_non_null(strstr(log, "deferred/3/3C05\n"));
+    assert_null(strstr(log, "1A01"));
+    assert_null(strstr(log, "2B03"));
+    assert_int_equal(postfix_envelopes_parse(&e2, out2, strlen(out2), &err), 0);
+    assert_true(e2.end_seen);
+    assert_int_equal(e2.n, 2);
+    assert_int_equal(postfix_envelopes_reuse(&e2, &e1, &reused, &err), 0);
+    assert_int_equal(reused, 2);
+    assert_int_equal(e2.n, 4);
+    assert_string_equal(find_msg(&e2, "1A01")->sasl_username, "user0@x");
+    assert_string_equal(find_msg(&e2, "1A02")->sasl_username, "mallory@x");
+    assert_string_equal(find_msg(&e2, "2B03")->sasl_username, "user2@x");
+    assert_string_equal(find_msg(&e2, "3C05")->sasl_username, "new@x");
+    for (i = 0; i < e2.n; i++)
+        assert_string_not_equal(e2.msgs[i].queue_id, "2B04");
+    postfix_envelopes_release(&e2);
+    postfix_envelopes_release(&e1);
+    free(log);
+    free(stamps);
+    free(out1);
+    free(out2);
     free(script);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     assert_int_equal(system(path), 0);
@@ -1009,6 +1207,8 @@ int main(void)
         cmocka_unit_test(test_commands_service_run),
         cmocka_unit_test(test_identify_top_order),
         cmocka_unit_test(test_envelopes_in_place),
+        cmocka_unit_test(test_envelopes_reuse),
+        cmocka_unit_test(test_identify_command_reuse),
         cmocka_unit_test(test_throughput),
     };
 

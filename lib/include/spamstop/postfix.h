@@ -99,6 +99,17 @@ struct postfix_message {
 };
 
 /*
+ * A queue file as the identify pass found it before postcat read it: its
+ * fingerprint, for a later pass to tell whether the file changed since.
+ */
+struct postfix_file {
+    const char *queue_name;
+    const char *queue_id;
+    const char *path;  /* as found, relative to the queue: "deferred/A/ID" */
+    const char *stamp; /* "INODE SIZE CTIME" (ctime to the nanosecond) */
+};
+
+/*
  * The messages of one identify pass.  A message listed twice (postcat
  * re-run after an id vanished) is kept once, the later copy winning.
  * anomalies counts text that does not fit postcat's structure (records
@@ -109,6 +120,8 @@ struct postfix_message {
 struct postfix_envelopes {
     struct postfix_message *msgs;
     size_t n;
+    struct postfix_file *files; /* the pass's "SPAMSTOP FILE" markers */
+    size_t n_files;
     size_t anomalies;
     bool end_seen; /* the command's end marker: the output is whole */
     void *mem;     /* private: arena, recipient vector, index */
@@ -116,7 +129,7 @@ struct postfix_envelopes {
 
 #define POSTFIX_ENVELOPES_INIT                                                 \
     {                                                                          \
-        NULL, 0, 0, false, NULL                                                \
+        NULL, 0, NULL, 0, 0, false, NULL                                       \
     }
 
 /*
@@ -139,10 +152,36 @@ int postfix_envelopes_parse_in_place(struct postfix_envelopes *out, char *text,
 void postfix_envelopes_release(struct postfix_envelopes *e);
 
 /*
+ * The stdin of a later identify pass: "PATH STAMP" a line for every file
+ * of e whose message e read whole, so that pass reads again only the files
+ * that are new or changed (caller frees *out; *out_len 0 when none).
+ */
+int postfix_envelopes_stamps(char **out, size_t *out_len,
+                             const struct postfix_envelopes *e,
+                             struct errbuf *err);
+
+/*
+ * Completes fresh, a pass given earlier's stamps: for every file fresh
+ * found but did not read, whose path and stamp equal one of earlier's
+ * files read whole, earlier's message of that file is added to fresh
+ * (same inode, size and ctime: the file is the one earlier read).  Its
+ * strings stay in earlier's memory, so earlier must outlive fresh.  A file
+ * neither read nor matched vanished before postcat reached it and is left
+ * out, as in a single pass.  *out_reused counts the messages added.
+ */
+int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
+                            const struct postfix_envelopes *earlier,
+                            size_t *out_reused, struct errbuf *err);
+
+/*
  * The one batched remote command of the identify pass (caller frees):
  * reads every message file of the queue with postcat -e -h in batches,
  * re-reading a batch file by file when an id vanished, keeps only the
- * headers identify needs, and ends with an end marker.
+ * headers identify needs, then prints a "*** SPAMSTOP FILE PATH STAMP ***"
+ * fingerprint line (taken before the read) per file, and ends with an end
+ * marker.  Files whose
+ * "PATH STAMP" line is on stdin (postfix_envelopes_stamps of an earlier
+ * pass) are not read again; empty stdin reads every file.
  */
 char *postfix_identify_command(void);
 
