@@ -2,12 +2,14 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runbook.h"
 #include "spamstop/accounts.h"
 #include "spamstop/digest.h"
 #include "spamstop/fsio.h"
 #include "spamstop/postfix.h"
+#include "spamstop/text.h"
 
 /* The parsed "with": thresholds as templates, rendered at run time. */
 struct identify_params {
@@ -274,11 +276,13 @@ out:
 
 /*
  * A pass that read the whole queue itself, kept for later passes on the
- * host (action_memo): its output, where its parsed values lie, and them.
+ * host (action_memo): its output, in a file of the run folder rather than
+ * in memory (a host would otherwise hold ~0.7 KB per queued message from
+ * the survey to the end of its run), parsed again when a later pass needs
+ * it.  The file goes when the host is done.
  */
 struct identify_memo {
-    struct exec_result res;
-    struct postfix_envelopes env;
+    char *path;
 };
 
 static void identify_memo_free(void *p)
@@ -287,9 +291,58 @@ static void identify_memo_free(void *p)
 
     if (m == NULL)
         return;
-    postfix_envelopes_release(&m->env);
-    exec_result_release(&m->res);
+    unlink(m->path);
+    free(m->path);
     free(m);
+}
+
+/* Keeps the raw output of a whole pass as the host's memo. */
+static int identify_memo_keep(struct action_ctx *ctx, const struct buf *out,
+                              struct errbuf *err)
+{
+    struct identify_memo *m = NULL;
+    struct buf path = BUF_INIT;
+    int r = SS_ERR;
+
+    if (buf_printf(&path, "%s/cache", ctx->run_dir) < 0)
+        goto out;
+    if ((r = fsio_mkdirs(path.data, 0700, err)) < 0)
+        goto out;
+    r = SS_ERR;
+    if (buf_addc(&path, '/') < 0 || fsname_escape(&path, ctx->host) < 0 ||
+        buf_adds(&path, ".identify") < 0 || (m = calloc(1, sizeof(*m))) == NULL)
+        goto out;
+    if ((r = fsio_write_atomic(path.data, out->data, out->len, 0600, err)) < 0)
+        goto out;
+    m->path = buf_detach(&path);
+    action_memo_keep(ctx, m, identify_memo_free);
+    m = NULL;
+    r = 0;
+out:
+    if (r == SS_ERR && err->code == 0)
+        errbuf_set(err, r, "out of memory");
+    buf_release(&path);
+    free(m);
+    return r;
+}
+
+/*
+ * Reads and parses the memo's pass into env (caller releases it).  The
+ * copying parse keeps only the values, about a third of the text, which
+ * is freed before the next pass's output arrives.
+ */
+static int identify_memo_load(struct postfix_envelopes *env,
+                              const struct identify_memo *m, struct errbuf *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int r;
+
+    r = fsio_read_file(&text, &len, m->path, RUNBOOK_IDENTIFY_CAP, err);
+    if (r == 0)
+        r = postfix_envelopes_parse(env, text, len, err);
+    free(text);
+    return r;
 }
 
 /*
@@ -302,9 +355,9 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
                           struct errbuf *err)
 {
     struct identify_memo *memo = action_memo(ctx, identify_memo_free);
-    struct identify_memo *keep = NULL;
     struct postfix_thresholds t;
     struct postfix_envelopes env = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes earlier = POSTFIX_ENVELOPES_INIT;
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
     struct exec_cmd c = EXEC_CMD_INIT;
     struct exec_result res;
@@ -319,8 +372,9 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
-    if (memo != NULL && (r = postfix_envelopes_stamps(&stamps, &stamps_len,
-                                                      &memo->env, err)) < 0)
+    if (memo != NULL && ((r = identify_memo_load(&earlier, memo, err)) < 0 ||
+                         (r = postfix_envelopes_stamps(&stamps, &stamps_len,
+                                                       &earlier, err)) < 0))
         goto out;
     exec_result_release(&res);
     c.command = cmd;
@@ -340,6 +394,9 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
                        "the identify pass output is cut (no end marker)");
         goto out;
     }
+    /* a whole pass is kept as it came, before the parse changes it */
+    if (memo == NULL && (r = identify_memo_keep(ctx, &res.out, err)) < 0)
+        goto out;
     /* parsed where it lies (the buf keeps a NUL after it): no copy */
     if ((r = postfix_envelopes_parse_in_place(&env, res.out.data, res.out.len,
                                               err)) < 0)
@@ -350,24 +407,13 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
         goto out;
     }
     if (memo != NULL &&
-        (r = postfix_envelopes_reuse(&env, &memo->env, &reused, err)) < 0)
+        (r = postfix_envelopes_reuse(&env, &earlier, &reused, err)) < 0)
         goto out;
     if ((r = postfix_identify_envelopes(&f, &env, &t, err)) < 0)
         goto out;
-    if (memo == NULL) {
-        /* the first pass stays for the next; the findings own copies */
-        if ((keep = calloc(1, sizeof(*keep))) == NULL) {
-            r = errbuf_set(err, SS_ERR, "out of memory");
-            goto out;
-        }
-        keep->res = res;
-        keep->env = env;
-        exec_result_init(&res);
-        memset(&env, 0, sizeof(env));
-        action_memo_keep(ctx, keep, identify_memo_free);
-    }
     /* the findings own their strings: the output can go before the JSON */
     postfix_envelopes_release(&env);
+    postfix_envelopes_release(&earlier);
     exec_result_release(&res);
     identify_describe(ctx, &f);
     if (memo != NULL)
@@ -379,6 +425,7 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
 out:
     postfix_findings_release(&f);
     postfix_envelopes_release(&env);
+    postfix_envelopes_release(&earlier);
     exec_result_release(&res);
     free(cmd);
     free(stamps);

@@ -388,6 +388,7 @@ static void test_identify_reuses_the_survey(void **state)
     struct executor *ex;
     struct playbook *pb = default_playbook();
     struct buf plan = BUF_INIT;
+    char path[256];
     size_t i_survey, i_ident, i_hold, n;
     const char *in;
 
@@ -418,6 +419,9 @@ static void test_identify_reuses_the_survey(void **state)
     for (n = 0; in != NULL && *in != '\0'; in = strchr(in, '\n') + 1)
         n++;
     assert_int_equal(n, 30);
+    /* the survey's kept output went with the host */
+    snprintf(path, sizeof(path), "%s/cache/h1.identify", s.run);
+    assert_int_equal(access(path, F_OK), -1);
     buf_release(&plan);
     executor_free(ex);
     free(sim.identify);
