@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@ struct audit {
     char *sudo_user;
     uint64_t seq;                  /* seq of the last record written */
     char prev[SHA256_HEX_LEN + 1]; /* hash of the last line */
+    bool torn; /* a failed write left part of a line that could not be cut */
 };
 
 /* Frees everything but does not sync; for audit_open's failure path. */
@@ -303,6 +306,8 @@ int audit_append(struct audit *a, const struct audit_record *rec,
     json_t *o = NULL;
     char now[40], hex[SHA256_HEX_LEN + 1];
     char *line = NULL;
+    struct stat st;
+    off_t end = -1;
     size_t n;
     int r, locked = 0;
 
@@ -311,6 +316,13 @@ int audit_append(struct audit *a, const struct audit_record *rec,
     r = SS_ERR;
     pthread_mutex_lock(&a->lock);
     locked = 1;
+    if (a->torn) {
+        errbuf_set(err, SS_ERR,
+                   "audit trail '%s' ends in a torn record that could not "
+                   "be cut: nothing more is written to it",
+                   a->path);
+        goto out;
+    }
     audit_now(now);
     if (audit_set_int(o, "seq", (json_int_t)(a->seq + 1)) < 0 ||
         audit_set_str(o, "time", now) < 0 ||
@@ -329,11 +341,22 @@ int audit_append(struct audit *a, const struct audit_record *rec,
         goto out;
     }
     /* One write of line and newline: O_APPEND keeps it whole. */
+    if (fstat(a->fd, &st) == 0)
+        end = st.st_size;
     line[n] = '\n';
     r = fsio_append(a->fd, line, n + 1, 0, err);
     line[n] = '\0';
     if (r < 0) {
-        /* The chain does not advance: a retry continues from here. */
+        /*
+         * The chain does not advance: a retry continues from here.  A
+         * short write (a full disk) left part of the line: cut it, or a
+         * later record, once space is freed, would follow a torn one and
+         * the whole trail would read as edited.  If it cannot be cut,
+         * nothing more is written: the torn line stays last, where
+         * audit_open cuts it.
+         */
+        if (end < 0 || ftruncate(a->fd, end) < 0)
+            a->torn = true;
         errbuf_prefix(err, "cannot write audit trail '%s'", a->path);
         r = err != NULL ? err->code : SS_ERR;
         goto out;

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -509,6 +512,44 @@ static void test_audit_write_failure(void **state)
     assert_int_equal(vr.records, 2);
 }
 
+/*
+ * A short write (the disk fills in the middle of a record, here a file
+ * size limit) is cut off: when space comes back, the next record follows
+ * the last whole one and the trail still verifies.
+ */
+static void test_audit_short_write_is_cut(void **state)
+{
+    struct fixture *fx = *state;
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct audit_verify_result vr;
+    struct audit *a = NULL;
+    struct errbuf err = ERRBUF_INIT;
+    struct rlimit old, lim;
+    struct stat st;
+    void (*prev)(int);
+
+    assert_int_equal(audit_open(&a, fx->path, "run-s", &err), 0);
+    rec.event = "note";
+    rec.detail = "a record of some length, longer than the room left";
+    assert_int_equal(audit_append(a, &rec, &err), 0);
+    assert_int_equal(stat(fx->path, &st), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.st_size + 40;
+    prev = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    assert_int_equal(audit_append(a, &rec, &err), SS_ERR);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(stat(fx->path, &st), 0);
+    assert_int_equal(st.st_size, (off_t)lim.rlim_cur - 40); /* cut back */
+    assert_int_equal(audit_append(a, &rec, &err), 0);
+    audit_close(a);
+    assert_int_equal(audit_verify_file(&vr, fx->path, &err), 0);
+    assert_true(vr.ok);
+    assert_int_equal(vr.records, 2);
+}
+
 struct thread_arg {
     struct audit *a;
     int id;
@@ -671,6 +712,8 @@ int main(void)
                                         audit_teardown),
         cmocka_unit_test_setup_teardown(test_audit_write_failure, audit_setup,
                                         audit_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_short_write_is_cut,
+                                        audit_setup, audit_teardown),
         cmocka_unit_test_setup_teardown(test_audit_threads, audit_setup,
                                         audit_teardown),
         cmocka_unit_test_setup_teardown(test_audit_show, audit_setup,
