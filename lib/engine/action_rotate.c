@@ -251,15 +251,40 @@ out:
     return r;
 }
 
+/*
+ * What prepare looked up on the host, for the apply of the same step
+ * (action_memo): the two commands of the look are not sent again.  A
+ * resumed run has none and looks again.  The set commands check the
+ * account themselves (exactly once in the passwd-file; Plesk refuses an
+ * unknown address), so nothing is lost in the milliseconds between.
+ */
+struct rotate_memo {
+    size_t step_index;
+    struct rotate_plan plan;
+};
+
+static void rotate_memo_free(void *p)
+{
+    struct rotate_memo *m = p;
+
+    if (m == NULL)
+        return;
+    strlist_release(&m->plan.accounts);
+    free(m);
+}
+
 /* Plans the rotation; a Plesk host that hashes passwords is a pivot. */
 static int rotate_prepare(struct action_ctx *ctx, const void *params,
                           struct errbuf *err)
 {
+    struct rotate_memo *old = action_memo(ctx, rotate_memo_free);
     struct rotate_plan p;
     char *undo = NULL;
     size_t i;
     int r;
 
+    if (old != NULL) /* only this prepare's own look may serve apply */
+        old->step_index = (size_t)-1;
     if (runbook_nothing(ctx, ((const struct rotate_params *)params)->result))
         return 0;
     if ((r = rotate_look(&p, ctx, params, err)) < 0)
@@ -297,6 +322,15 @@ static int rotate_prepare(struct action_ctx *ctx, const void *params,
         action_set_undo(ctx, undo, false) < 0)
         r = errbuf_set(err, SS_ERR, "out of memory");
     free(undo);
+    if (r == 0 && !ctx->dry_run) {
+        struct rotate_memo *m = calloc(1, sizeof(*m));
+        if (m != NULL) {
+            m->step_index = ctx->step_index;
+            m->plan = p;
+            memset(&p.accounts, 0, sizeof(p.accounts));
+            action_memo_keep(ctx, m, rotate_memo_free);
+        }
+    }
     strlist_release(&p.accounts);
     return r;
 }
@@ -432,12 +466,19 @@ out:
 static int rotate_apply(struct action_ctx *ctx, const void *params,
                         struct errbuf *err)
 {
+    struct rotate_memo *m = action_memo(ctx, rotate_memo_free);
     struct rotate_plan p;
     size_t i;
-    int r;
+    int r = 0;
 
-    if ((r = rotate_look(&p, ctx, params, err)) < 0)
+    if (m != NULL && m->step_index == ctx->step_index) {
+        /* prepare's look, taken over: the memo keeps no accounts */
+        p = m->plan;
+        memset(&m->plan.accounts, 0, sizeof(m->plan.accounts));
+        m->step_index = (size_t)-1;
+    } else if ((r = rotate_look(&p, ctx, params, err)) < 0) {
         return r;
+    }
     for (i = 0; i < p.accounts.n && r == 0; i++) {
         r = rotate_one(ctx, &p, p.accounts.v[i], err);
         if (r == 0)

@@ -1,4 +1,5 @@
 /* Per-host sagas: journal before acting, roll back or finish forward. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -34,6 +35,9 @@ struct run {
     size_t failed;
 };
 
+/* Actions that keep a memo on a host at once (identify, rotate). */
+#define HOST_MEMO_SLOTS 4
+
 /* One host's saga. */
 struct hostrun {
     struct run *run;
@@ -58,8 +62,10 @@ struct hostrun {
     bool *skipped;     /* per step: its "when" kept it from running */
     bool placeholders; /* dry-run: show results no step produced */
     bool missing;      /* render met such a result */
-    void *memo;        /* action_memo_keep: kept until the host is done */
-    void (*memo_free)(void *);
+    struct {
+        void *p; /* action_memo_keep: kept until the host is done */
+        void (*free_fn)(void *);
+    } memo[HOST_MEMO_SLOTS];
 };
 
 static const char *const state_names[] = {
@@ -442,19 +448,33 @@ const struct strlist *action_result(struct action_ctx *ctx, const char *name)
 void *action_memo(struct action_ctx *ctx, void (*free_fn)(void *))
 {
     struct hostrun *hr = ctx_host(ctx);
+    size_t i;
 
-    return hr->memo_free == free_fn ? hr->memo : NULL;
+    for (i = 0; i < HOST_MEMO_SLOTS; i++)
+        if (hr->memo[i].free_fn == free_fn)
+            return hr->memo[i].p;
+    return NULL;
 }
 
 void action_memo_keep(struct action_ctx *ctx, void *memo,
                       void (*free_fn)(void *))
 {
     struct hostrun *hr = ctx_host(ctx);
+    size_t i, slot = HOST_MEMO_SLOTS;
 
-    if (hr->memo_free != NULL)
-        hr->memo_free(hr->memo);
-    hr->memo = memo;
-    hr->memo_free = free_fn;
+    assert(free_fn != NULL);
+    for (i = 0; i < HOST_MEMO_SLOTS; i++)
+        if (hr->memo[i].free_fn == free_fn ||
+            (slot == HOST_MEMO_SLOTS && hr->memo[i].free_fn == NULL))
+            slot = i;
+    if (slot == HOST_MEMO_SLOTS) {
+        free_fn(memo); /* all slots taken: a memo only saves work */
+        return;
+    }
+    if (hr->memo[slot].free_fn != NULL)
+        hr->memo[slot].free_fn(hr->memo[slot].p);
+    hr->memo[slot].p = memo;
+    hr->memo[slot].free_fn = free_fn;
 }
 
 int action_add_result(struct action_ctx *ctx, const char *item)
@@ -1870,8 +1890,9 @@ static void host_job(void *arg, size_t i)
         close(hr.lock_fd);
     journal_state_release(&hr.js);
     free(hr.skipped);
-    if (hr.memo_free != NULL)
-        hr.memo_free(hr.memo);
+    for (size_t m = 0; m < HOST_MEMO_SLOTS; m++)
+        if (hr.memo[m].free_fn != NULL)
+            hr.memo[m].free_fn(hr.memo[m].p);
     pthread_mutex_lock(&run->lock);
     if (state_failed(hr.h->state))
         run->failed++;

@@ -487,6 +487,9 @@ static void test_dovecot_host_end_to_end(void **state)
     assert_null(strstr(fake_exec_command(ex, i_del), "postcat"));
     /* one command each for stop and start, prepare and apply */
     assert_int_equal(sim.service_cmds, 4);
+    /* rotate looks at the host once: apply takes prepare's look */
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "doveconf -n"), 1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "n == 1 ? 0 : 4"), 2);
     /* the evidence copies are here */
     snprintf(path, sizeof(path), "%s/evidence/h1/queue.tar", s.run);
     assert_int_equal(fsio_read_file(&data, NULL, path, 1024, &e), 0);

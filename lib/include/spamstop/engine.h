@@ -90,10 +90,11 @@ const struct strlist *action_result(struct action_ctx *ctx, const char *name);
  * A host's memo: what an action keeps in memory for a later step of the
  * same run on the same host (identify keeps its pass so that a later pass
  * reads again only the files that changed).  Memory only: a resumed or
- * rolled-back run, or another host, starts without it.  action_memo_keep
- * hands memo over (free_fn frees it when replaced or when the host is
- * done), freeing the one kept before; action_memo returns the memo kept
- * with that free_fn (the action's own), or NULL (borrowed).
+ * rolled-back run, or another host, starts without it.  A memo is the
+ * action's own, known by its free_fn: action_memo_keep hands memo over
+ * (free_fn frees it when the action keeps another or when the host is
+ * done; at once when a host holds too many: a memo only saves work), and
+ * action_memo returns the one kept with that free_fn, or NULL (borrowed).
  */
 void *action_memo(struct action_ctx *ctx, void (*free_fn)(void *));
 void action_memo_keep(struct action_ctx *ctx, void *memo,
