@@ -211,7 +211,8 @@ int postfix_service_command(char **out, enum postfix_service svc,
     if (svc == POSTFIX_SERVICE_NONE)
         r = buf_adds(&b, DETECT_SERVICE "echo \"$v\"\n");
     else
-        r = buf_printf(&b, "echo %s\n", service_names[svc]);
+        r = buf_printf(&b, "v=%s\necho %s\n", service_names[svc],
+                       service_names[svc]);
     if (r < 0)
         goto out;
     r = SS_ERR;
@@ -221,13 +222,19 @@ int postfix_service_command(char **out, enum postfix_service svc,
         goto done;
     }
     /*
-     * Every manager's start and stop is idempotent (a second stop or start
-     * fails and changes nothing), so the verb runs without asking postfix
-     * status first (a postfix-script and two postconf runs); running is what
-     * postfix status says after it.
+     * The bare postfix command checks the state itself (a second start or
+     * abort fails and changes nothing), so it runs without asking postfix
+     * status first (a postfix-script and two postconf runs).  systemctl and
+     * the init script act only when postfix status disagrees: a start of a
+     * Postfix already running outside systemd would leave a failed unit.
+     * Running is what postfix status says after the verb.
      */
-    if (commands_service_verb(&b, svc, verb) < 0 ||
-        buf_printf(&b, " >/dev/null 2>&1 </dev/null || true\n" POLL_SERVICE,
+    if (buf_printf(&b,
+                   "if [ \"$v\" = postfix ] || %spostfix status >/dev/null "
+                   "2>&1; then ",
+                   neg) < 0 ||
+        commands_service_verb(&b, svc, verb) < 0 ||
+        buf_printf(&b, " >/dev/null 2>&1 </dev/null || true; fi\n" POLL_SERVICE,
                    neg, wait_s * 10, verb) < 0)
         goto out;
 done:

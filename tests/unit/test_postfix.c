@@ -1050,6 +1050,11 @@ static void test_commands_service(void **state)
                      0);
     assert_non_null(strstr(s, "while ! postfix status"));
     assert_non_null(strstr(s, "/etc/init.d/postfix start"));
+    /* a manager is asked to act only when postfix status disagrees */
+    assert_non_null(
+        strstr(s, "v=sysv\n") != NULL
+            ? strstr(s, "if [ \"$v\" = postfix ] || ! postfix status")
+            : NULL);
     free(s);
     /* the bare postfix command stops with abort and our own wait */
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
