@@ -701,6 +701,32 @@ static void action_outcome(struct outcome *o, int r, const struct errbuf *e)
         errbuf_set(&o->err, r, "%s", e->msg);
 }
 
+/*
+ * Names step i's results in the trail ("suspects: a@x, b@x"), so the
+ * accounts a run found and acted on are there whatever the excerpts of
+ * the commands' output happen to show (a Dovecot rotation sends the
+ * address on stdin only).  At most RESULT_NOTE_MAX bytes of names.
+ */
+#define RESULT_NOTE_MAX 4096
+static void audit_results(struct hostrun *hr, size_t i)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct buf b = BUF_INIT;
+    size_t k;
+
+    if (!hr->cur_has_results || hr->cur_results.n == 0)
+        return;
+    buf_printf(&b,
+               "%s:", s->register_name != NULL ? s->register_name : s->name);
+    for (k = 0; k < hr->cur_results.n && b.len < RESULT_NOTE_MAX; k++)
+        buf_printf(&b, "%s %s", k > 0 ? "," : "", hr->cur_results.v[k]);
+    if (k < hr->cur_results.n)
+        buf_printf(&b, " and %zu more", hr->cur_results.n - k);
+    if (b.data != NULL)
+        audit_step_note(hr, "result", b.data);
+    buf_release(&b);
+}
+
 /* Moves the step's results into the host state (step i). */
 static void keep_results(struct hostrun *hr, size_t i)
 {
@@ -708,6 +734,7 @@ static void keep_results(struct hostrun *hr, size_t i)
 
     if (!hr->cur_has_results && hr->pb->steps[i].register_name == NULL)
         return;
+    audit_results(hr, i);
     strlist_release(&st->results);
     st->results = hr->cur_results;
     st->has_results = true;
