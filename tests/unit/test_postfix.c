@@ -1048,21 +1048,23 @@ static void test_commands_service(void **state)
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_SYSV,
                                              POSTFIX_START, 5, &err),
                      0);
-    assert_non_null(strstr(s, "while ! postfix status"));
+    assert_non_null(strstr(s, "while ! running"));
     assert_non_null(strstr(s, "/etc/init.d/postfix start"));
-    /* a manager is asked to act only when postfix status disagrees */
-    assert_non_null(
-        strstr(s, "v=sysv\n") != NULL
-            ? strstr(s, "if [ \"$v\" = postfix ] || ! postfix status")
-            : NULL);
+    /* a manager is asked to act only when the state disagrees */
+    assert_non_null(strstr(s, "v=sysv\n") != NULL
+                        ? strstr(s, "if ! running; then /etc/init.d/")
+                        : NULL);
+    /* one postconf, and master -t instead of postfix status */
+    assert_non_null(strstr(s, "postconf -h queue_directory daemon_directory"));
+    assert_non_null(strstr(s, "\"$pdd/master\" -t"));
     free(s);
     /* the bare postfix command stops with abort and our own wait */
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
                                              POSTFIX_STOP, 5, &err),
                      0);
-    assert_non_null(strstr(s, "postfix abort"));
+    assert_non_null(strstr(s, "if running; then postfix abort"));
     assert_null(strstr(s, "postfix stop"));
-    assert_non_null(strstr(s, "while postfix status"));
+    assert_non_null(strstr(s, "while running"));
     free(s);
     /* NONE: detected on the host, in the same command */
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
@@ -1085,23 +1087,44 @@ static void test_commands_service(void **state)
 
 /*
  * Service commands against a fake postfix whose state is a file: stop and
- * start are idempotent and wait for postfix status to agree.
+ * start are idempotent and wait for the state to agree.  With master_t,
+ * the state comes from a fake DAEMON_DIR/master -t (postconf names the
+ * folder) and a postfix status would fail: it must not be asked; without,
+ * postconf knows no daemon directory and postfix status is asked.  The
+ * verb runs only when the state disagrees (the fake fails a second one).
  */
-static void test_commands_service_run(void **state)
+static void service_run(bool master_t)
 {
-    char dir[] = "/tmp/test_postfix.XXXXXX", cmd[600];
+    char dir[] = "/tmp/test_postfix.XXXXXX", cmd[2048], path[128];
     struct errbuf err = ERRBUF_INIT;
     char *s = NULL, *out = NULL;
+    size_t len;
 
-    (void)state;
     assert_non_null(mkdtemp(dir));
     snprintf(cmd, sizeof(cmd),
-             "case $1 in status) [ -f %s/running ];;\n"
-             "start) [ -f %s/running ] && exit 1; touch %s/running;;\n"
-             "abort) [ -f %s/running ] || exit 1; rm %s/running;;\n"
+             "case $1 in status) %s[ -f %s/running ];;\n"
+             "start) echo start >>%s/verbs; [ -f %s/running ] && exit 1; "
+             "touch %s/running;;\n"
+             "abort) echo abort >>%s/verbs; [ -f %s/running ] || exit 1; "
+             "rm %s/running;;\n"
              "esac\n",
-             dir, dir, dir, dir, dir);
+             master_t ? "exit 9; " : "", dir, dir, dir, dir, dir, dir, dir);
     fake_tool(dir, "postfix", cmd);
+    if (master_t) {
+        snprintf(cmd, sizeof(cmd), "echo %s/q; echo %s/sbin\n", dir, dir);
+        fake_tool(dir, "postconf", cmd);
+        snprintf(path, sizeof(path), "%s/sbin", dir);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/sbin/master", dir);
+        snprintf(
+            cmd, sizeof(cmd),
+            "printf '#!/bin/sh\\n[ \"$1\" = -t ] && [ ! -f %s/running ]\\n' "
+            ">%s && chmod 700 %s",
+            dir, path, path);
+        assert_int_equal(system(cmd), 0);
+    } else {
+        fake_tool(dir, "postconf", "echo /nowhere\n");
+    }
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
                                              POSTFIX_STATUS, 0, &err),
                      0);
@@ -1124,8 +1147,20 @@ static void test_commands_service_run(void **state)
     assert_int_equal(run_sh(dir, s, "", &out), 0);
     free(out);
     free(s);
+    /* one start and one abort: the second of each found the state right */
+    snprintf(path, sizeof(path), "%s/verbs", dir);
+    assert_int_equal(fsio_read_file(&out, &len, path, 4096, &err), 0);
+    assert_string_equal(out, "start\nabort\n");
+    free(out);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
+}
+
+static void test_commands_service_run(void **state)
+{
+    (void)state;
+    service_run(true);
+    service_run(false);
 }
 
 /* Builds n synthetic messages of postcat text like the identify output. */

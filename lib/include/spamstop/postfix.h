@@ -320,8 +320,9 @@ const char *postfix_service_name(enum postfix_service svc);
  * trip: with POSTFIX_SERVICE_NONE it detects the manager on the host first
  * (exit 3 and "none" when there is none).  It prints the manager's word
  * (as the detection script does), then: stop and start are idempotent and
- * poll postfix status every 0.1 s (up to wait_s seconds) until it agrees,
- * exiting 1 otherwise; status exits 0 when Postfix runs, 1 when not.
+ * poll the master's state every 0.1 s (up to wait_s seconds) until it
+ * agrees, exiting 1 otherwise; status exits 0 when Postfix runs, 1 when
+ * not.  The state is postfix status's: its test, master -t, run directly.
  */
 int postfix_service_command(char **out, enum postfix_service svc,
                             enum postfix_service_op op, int wait_s,
