@@ -152,6 +152,42 @@ static int identify_save(struct action_ctx *ctx, const char *name,
     return r;
 }
 
+/* The step's register, or its name: what its evidence files are named. */
+static const char *identify_reg(const struct action_ctx *ctx)
+{
+    return ctx->step->register_name != NULL ? ctx->step->register_name
+                                            : ctx->step->name;
+}
+
+/*
+ * Keeps the queue as this pass read it, as <register>.queue.json in
+ * postqueue -j's format: the report's "queue before".  The pass after the
+ * stop reads the queue as the snapshot step would list it (Postfix stays
+ * stopped in between), so the snapshot asks no postqueue -j of its own
+ * (showq reading every queue file a third time).
+ */
+static int identify_listing(struct action_ctx *ctx,
+                            const struct postfix_envelopes *env,
+                            struct errbuf *err)
+{
+    struct buf text = BUF_INIT, name = BUF_INIT;
+    char sha[SHA256_HEX_LEN + 1];
+    int r;
+
+    if ((r = postfix_envelopes_listing(&text, env, err)) < 0)
+        goto out;
+    if (buf_printf(&name, "%s.queue.json", identify_reg(ctx)) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    r = identify_save(ctx, name.data, text.data != NULL ? text.data : "",
+                      text.len, sha, err);
+out:
+    buf_release(&text);
+    buf_release(&name);
+    return r;
+}
+
 /* Tells the plan what was found: suspects, counts, scripts. */
 static void identify_describe(struct action_ctx *ctx,
                               const struct postfix_findings *f)
@@ -200,9 +236,7 @@ static void identify_describe(struct action_ctx *ctx,
 static int identify_keep(struct action_ctx *ctx,
                          const struct postfix_findings *f, struct errbuf *err)
 {
-    const char *reg = ctx->step->register_name != NULL
-                          ? ctx->step->register_name
-                          : ctx->step->name;
+    const char *reg = identify_reg(ctx);
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct buf ids = BUF_INIT, name = BUF_INIT, ev = BUF_INIT;
     char sha_json[SHA256_HEX_LEN + 1], sha_ids[SHA256_HEX_LEN + 1];
@@ -409,7 +443,8 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     if (memo != NULL &&
         (r = postfix_envelopes_reuse(&env, &earlier, &reused, err)) < 0)
         goto out;
-    if ((r = postfix_identify_envelopes(&f, &env, &t, err)) < 0)
+    if ((r = identify_listing(ctx, &env, err)) < 0 ||
+        (r = postfix_identify_envelopes(&f, &env, &t, err)) < 0)
         goto out;
     /* the findings own their strings: the output can go before the JSON */
     postfix_envelopes_release(&env);

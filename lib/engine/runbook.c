@@ -90,20 +90,16 @@ int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
 }
 
 /* Runs a command and turns a non-zero exit into SS_EREMOTE. */
-int runbook_run(struct action_ctx *ctx, const char *what, const char *command,
-                const void *in, size_t in_len, bool secret,
-                struct exec_result *res, struct errbuf *err)
+int runbook_exec(struct action_ctx *ctx, const char *what, struct exec_cmd *cmd,
+                 bool secret, struct exec_result *res, struct errbuf *err)
 {
-    struct exec_cmd cmd = EXEC_CMD_INIT;
     const char *e;
     size_t n;
     int r;
 
-    cmd.command = command;
-    cmd.input = in;
-    cmd.input_len = in_len;
-    cmd.err_cap = RUNBOOK_ERR_CAP;
-    if ((r = action_run(ctx, &cmd, secret, res, err)) < 0)
+    if (cmd->err_cap == 0)
+        cmd->err_cap = RUNBOOK_ERR_CAP;
+    if ((r = action_run(ctx, cmd, secret, res, err)) < 0)
         return r;
     if (res->exit_status == 0)
         return 0;
@@ -116,6 +112,19 @@ int runbook_run(struct action_ctx *ctx, const char *what, const char *command,
                           res->exit_signal);
     return errbuf_set(err, SS_EREMOTE, "%s exited with status %d%s%.*s", what,
                       res->exit_status, n > 0 ? ": " : "", (int)n, e);
+}
+
+/* Runs command with stdin; see runbook.h. */
+int runbook_run(struct action_ctx *ctx, const char *what, const char *command,
+                const void *in, size_t in_len, bool secret,
+                struct exec_result *res, struct errbuf *err)
+{
+    struct exec_cmd cmd = EXEC_CMD_INIT;
+
+    cmd.command = command;
+    cmd.input = in;
+    cmd.input_len = in_len;
+    return runbook_exec(ctx, what, &cmd, secret, res, err);
 }
 
 /* Reads "name" or "{{name}}"; see runbook.h. */

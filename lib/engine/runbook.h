@@ -63,10 +63,15 @@ int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
                           const char *name, bool make, struct errbuf *err);
 
 /*
- * Runs command (stdin: in, in_len; secret marks it for the audit trail) and
- * fails with SS_EREMOTE, naming what and quoting stderr's first line, when
- * it exits non-zero.  res is left for the caller to read and release.
+ * Runs cmd (secret marks its stdin for the audit trail; err_cap is set
+ * when 0) and fails with SS_EREMOTE, naming what and quoting stderr's
+ * first line, when it exits non-zero.  res is left for the caller to read
+ * and release.
  */
+int runbook_exec(struct action_ctx *ctx, const char *what, struct exec_cmd *cmd,
+                 bool secret, struct exec_result *res, struct errbuf *err);
+
+/* runbook_exec of command with stdin in, in_len. */
 int runbook_run(struct action_ctx *ctx, const char *what, const char *command,
                 const void *in, size_t in_len, bool secret,
                 struct exec_result *res, struct errbuf *err);

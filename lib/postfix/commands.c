@@ -295,22 +295,23 @@ static int commands_check_path(const char *path, const char *what,
 }
 
 /*
- * The snapshot writes each file to NAME.tmp and renames it, and keeps an
- * existing snapshot: a resumed run must not replace the pre-purge copy.
+ * The snapshot writes the tar to queue.tar.tmp and renames it, keeps an
+ * existing one (a resumed run must not replace the pre-purge copy), then
+ * streams it on stdout: the evidence copy comes back in the same command,
+ * hashed by the controller as it arrives (the SSH channel's MAC guards the
+ * bytes on the way).  The queue listing is not made here: the identify pass
+ * before the snapshot keeps it (the same queue, Postfix being stopped).
  */
 static const char snapshot_body[] =
     "umask 077\n" ENTER_QUEUE "mkdir -p \"$d\" || exit 3\n"
     "if [ ! -f \"$d/queue.tar\" ]; then\n"
-    "  postqueue -j >\"$d/queue.json.tmp\" 2>/dev/null </dev/null || "
-    "{ echo \"postqueue -j failed\" >&2; exit 3; }\n"
     "  %s"
     "  tar -cpf \"$d/queue.tar.tmp\" --numeric-owner --ignore-failed-read "
     "--no-recursion -T \"$d/paths\" 2>\"$d/tar.err\"\n"
     "  [ $? -le 1 ] || { cat \"$d/tar.err\" >&2; exit 3; }\n"
-    "  mv -f \"$d/queue.json.tmp\" \"$d/queue.json\" && "
-    "mv -f \"$d/queue.tar.tmp\" \"$d/queue.tar\" || exit 3\n"
+    "  mv -f \"$d/queue.tar.tmp\" \"$d/queue.tar\" || exit 3\n"
     "fi\n"
-    "cd \"$d\" && sha256sum queue.json queue.tar\n";
+    "exec cat -- \"$d/queue.tar\"\n";
 
 /* Builds the snapshot command; see postfix.h. */
 int postfix_snapshot_command(char **out, const char *dir, bool all,
@@ -344,34 +345,6 @@ int postfix_snapshot_command(char **out, const char *dir, bool all,
     r = 0;
 out:
     buf_release(&b);
-    if (r < 0)
-        errbuf_set(err, r, "out of memory");
-    return r;
-}
-
-/* Builds "cat DIR/NAME" for the evidence copy. */
-int postfix_snapshot_fetch_command(char **out, const char *dir,
-                                   const char *name, struct errbuf *err)
-{
-    struct buf b = BUF_INIT, path = BUF_INIT;
-    int r;
-
-    *out = NULL;
-    if ((r = commands_check_path(dir, "snapshot folder", err)) < 0)
-        return r;
-    if (name == NULL || name[0] == '\0' || name[0] == '.' ||
-        strchr(name, '/') != NULL || strchr(name, '\n') != NULL)
-        return errbuf_set(err, SS_EINVAL, "bad snapshot file name '%s'",
-                          name != NULL ? name : "");
-    r = SS_ERR;
-    if (buf_printf(&path, "%s/%s", dir, name) < 0 ||
-        buf_adds(&b, "exec cat -- ") < 0 || shquote_add(&b, path.data) < 0)
-        goto out;
-    *out = buf_detach(&b);
-    r = 0;
-out:
-    buf_release(&b);
-    buf_release(&path);
     if (r < 0)
         errbuf_set(err, r, "out of memory");
     return r;

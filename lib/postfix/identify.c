@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "postfix/arena.h"
+#include "spamstop/buf.h"
 #include "spamstop/postfix.h"
 
 /* A counting hash map from string to (count, index). */
@@ -685,5 +686,62 @@ out:
     json_decref(root);
     if (r < 0)
         errbuf_set(err, r, "out of memory rendering the findings");
+    return r;
+}
+
+/* Writes the listing of a pass; see postfix.h. */
+int postfix_envelopes_listing(struct buf *out,
+                              const struct postfix_envelopes *env,
+                              struct errbuf *err)
+{
+    json_t *o = NULL, *rc = NULL;
+    char *line = NULL;
+    size_t i, k;
+    int r = SS_ERR;
+
+    for (i = 0; i < env->n; i++) {
+        const struct postfix_message *m = &env->msgs[i];
+
+        if (m->queue_name == NULL || m->queue_id == NULL ||
+            !postfix_queue_name_valid(m->queue_name) ||
+            !postfix_queue_id_valid(m->queue_id))
+            continue;
+        if ((o = json_object()) == NULL || (rc = json_array()) == NULL ||
+            !identify_jset(o, "queue_name", json_string(m->queue_name)) ||
+            !identify_jset(o, "queue_id", json_string(m->queue_id)) ||
+            (m->arrival_time >= 0 &&
+             !identify_jset(o, "arrival_time",
+                            json_integer((json_int_t)m->arrival_time))) ||
+            !identify_jset(o, "sender",
+                           identify_jstr(m->sender != NULL ? m->sender : "")))
+            goto out;
+        for (k = 0; k < m->n_recipients; k++) {
+            json_t *a = json_object();
+            if (a == NULL || json_array_append_new(rc, a) < 0 ||
+                !identify_jset(a, "address", identify_jstr(m->recipients[k])))
+                goto out;
+        }
+        if (json_object_set_new(o, "recipients", rc) < 0) {
+            rc = NULL;
+            goto out;
+        }
+        rc = NULL;
+        if (!identify_jset(o, "recipient_count",
+                           json_integer((json_int_t)m->recipients_total)) ||
+            (line = json_dumps(o, JSON_COMPACT)) == NULL ||
+            buf_adds(out, line) < 0 || buf_addc(out, '\n') < 0)
+            goto out;
+        free(line);
+        line = NULL;
+        json_decref(o);
+        o = NULL;
+    }
+    r = 0;
+out:
+    free(line);
+    json_decref(rc);
+    json_decref(o);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
     return r;
 }

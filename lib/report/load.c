@@ -167,6 +167,7 @@ static int report_load_host(struct report_host *h, const char *run_dir,
     char jpath[4096], *text = NULL;
     size_t len = 0, i;
     long long at = 0;
+    const struct report_step *listing = NULL;
     int r;
 
     if (engine_journal_path(jpath, sizeof(jpath), run_dir, h->name) < 0)
@@ -190,7 +191,7 @@ static int report_load_host(struct report_host *h, const char *run_dir,
         goto out;
     if (trail != NULL && (r = report_match_trail(h, trail, trail_len, err)) < 0)
         goto out;
-    /* the findings of the last identify pass that ran */
+    /* the findings of the last identify pass that ran, and its listing */
     for (i = h->n_steps; i-- > 0 && !h->findings.present;) {
         const struct report_step *st = &h->steps[i];
         if (strcmp(st->action, "identify") != 0 ||
@@ -211,16 +212,34 @@ static int report_load_host(struct report_host *h, const char *run_dir,
             goto out;
         if (report_set(&h->findings.step, st->name) < 0)
             goto nomem;
+        listing = st;
     }
-    /* the queue before: the snapshot's listing, aged from when it ran */
-    for (i = 0; i < h->n_steps; i++)
-        if (strcmp(h->steps[i].action, "snapshot") == 0 && h->steps[i].at > 0)
-            at = h->steps[i].at;
-    buf_reset(&path);
-    if (buf_printf(&path, "%s/queue.json", ev.data) < 0)
-        goto nomem;
-    if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
-        goto out;
+    /*
+     * The queue before: the listing that pass kept (<register>.queue.json),
+     * aged from when it ran; runs before it kept one took it in the
+     * snapshot step (queue.json, postqueue -j), aged from the snapshot.
+     */
+    if (listing != NULL) {
+        buf_reset(&path);
+        if (buf_printf(&path, "%s/%s.queue.json", ev.data,
+                       listing->reg != NULL ? listing->reg : listing->name) < 0)
+            goto nomem;
+        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
+            goto out;
+        at = listing->at;
+    }
+    if (text == NULL) {
+        at = 0;
+        for (i = 0; i < h->n_steps; i++)
+            if (strcmp(h->steps[i].action, "snapshot") == 0 &&
+                h->steps[i].at > 0)
+                at = h->steps[i].at;
+        buf_reset(&path);
+        if (buf_printf(&path, "%s/queue.json", ev.data) < 0)
+            goto nomem;
+        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
+            goto out;
+    }
     if (text != NULL &&
         ((r = report_parse_queue(&h->before, text, len, at, err)) < 0 ||
          (r = report_derive_after(h, text, len, err)) < 0))

@@ -474,7 +474,7 @@ static void rw_queues(struct rw *w, const struct report_host *h)
     rw_row(w, 3, cells);
     rw_table_end(w);
     rw_p_begin(w, "note");
-    rw_escf(w, "Before: the postqueue -j listing of the snapshot, at %s",
+    rw_escf(w, "Before: the queue as the last identify pass read it, at %s",
             rw_time(t, h->before.at));
     if (h->before.malformed > 0)
         rw_escf(w, " (%zu lines could not be read)", h->before.malformed);
@@ -779,8 +779,8 @@ static void rw_changes(struct rw *w, const struct report_host *h)
     }
     if (rw_changed(rw_step(h, "snapshot", true))) {
         rw_li_begin(w);
-        rw_esc(w, "The snapshot (queue listing and a tar of the flagged "
-                  "messages) stays on the host and in the evidence folder.");
+        rw_esc(w, "The snapshot (a tar of the flagged messages) stays on "
+                  "the host and in the evidence folder.");
         rw_li_end(w);
     } else if (!f->present) {
         rw_li_begin(w);

@@ -80,14 +80,15 @@ for name, h in sorted(hosts.items()):
     want(f"{name} script messages", sum(s["messages"] for s in f["scripts"]), scripts)
     if not flagged:
         want(f"{name} state", h["state"], "committed")
-        want(f"{name} no listing without suspects", h["queue_before"], None)
+        want(f"{name} the survey's listing", h["queue_before"]["total"], total)
         want(f"{name} nothing rotated", h["rotated"], [])
         continue
     want(f"{name} before total", h["queue_before"]["total"], total)
     want(f"{name} before deferred", h["queue_before"]["counts"]["deferred"], total)
     want(f"{name} purged", h["purge"]["by_account"], flagged)
-    want(f"{name} queue.json digest in trail",
-         any(e["path"].endswith("/queue.json") and e["in_trail"] for e in h["evidence"]), True)
+    want(f"{name} listing digest in trail",
+         any(e["path"].endswith("/suspects.queue.json") and e["in_trail"]
+             for e in h["evidence"]), True)
     if h["state"] == "committed":
         want(f"{name} after total", h["queue_after"]["total"], total - sum(flagged.values()))
         want(f"{name} rotated", sorted(h["rotated"]), sorted(flagged))

@@ -118,19 +118,24 @@ grep -o 'held [0-9]* of [0-9]*' "$work/run.out" | sort >"$work/held"
 printf '%s\n' 'held 300 of 300' 'held 350 of 350' | diff - "$work/held" ||
     fail "the run held other counts than the dry-run planned"
 
-# evidence: snapshot copies with the digests the trail recorded
+# evidence: the snapshot's tar, streamed by the snapshot command itself
+# (its digest is that command's stdout_sha256), and the queue listing the
+# identify pass kept (no postqueue -j of its own: one read of the queue less)
 for h in h1 h2; do
-    for f in queue.json queue.tar; do
-        [[ -s $rd/evidence/$h/$f ]] || fail "no evidence $h/$f"
-        d=$(sha256sum "$rd/evidence/$h/$f" | cut -d' ' -f1)
-        grep -q "\"stdout_sha256\": *\"$d\"" "$rd/audit.jsonl" ||
-            fail "the trail lacks the digest of $h/$f"
-    done
+    f=queue.tar
+    [[ -s $rd/evidence/$h/$f ]] || fail "no evidence $h/$f"
+    d=$(sha256sum "$rd/evidence/$h/$f" | cut -d' ' -f1)
+    grep -q "\"stdout_sha256\": *\"$d\"" "$rd/audit.jsonl" ||
+        fail "the trail lacks the digest of $h/$f"
+    n=$(wc -l <"$rd/evidence/$h/suspects.queue.json")
+    [[ $n == "$(wc -l <"$LAB_DIR/stage-$h.txt")" ]] ||
+        fail "$h: the listing has $n messages, $(wc -l <"$LAB_DIR/stage-$h.txt") were staged"
     n=$(tar -tf "$rd/evidence/$h/queue.tar" | grep -c -E '^(deferred|active|incoming)/' || true)
     [[ $n == "$(grep -c '^spam ' "$LAB_DIR/stage-$h.txt")" ]] ||
         fail "$h: the snapshot holds $n messages"
 done
-ok "evidence copied, digests in the audit trail"
+grep -q 'postqueue -j' "$rd/audit.jsonl" && fail "a command ran postqueue -j"
+ok "evidence copied, digests in the audit trail, no postqueue -j"
 
 # every file under RUN/evidence/ has an "evidence" record with its digest
 python3 - "$rd" <<'EOF' || fail "evidence files without their audit record"

@@ -796,6 +796,44 @@ static void reuse_msg(struct buf *b, const char *path, const char *user,
 }
 
 /*
+ * The listing a pass keeps reads back with the postqueue -j parser: every
+ * message, its queue, id, sender and arrival time; an odd sender byte
+ * becomes '?', and a message without a valid id is left out.
+ */
+static void test_envelopes_listing(void **state)
+{
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct postfix_queue q = POSTFIX_QUEUE_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct buf b = BUF_INIT;
+    size_t len, i;
+    char *text = fixture("identify-lab.txt", &len);
+
+    (void)state;
+    assert_int_equal(postfix_envelopes_parse(&e, text, len, &err), 0);
+    assert_true(e.n > 10);
+    e.msgs[0].sender = "caf\xe9@example.test";
+    e.msgs[1].queue_id = "no;id";
+    assert_int_equal(postfix_envelopes_listing(&b, &e, &err), 0);
+    assert_int_equal(postfix_queue_parse_string(&q, b.data, b.len, &err), 0);
+    assert_int_equal(q.malformed, 0);
+    assert_int_equal(q.n, e.n - 1);
+    assert_string_equal(q.entries[0].sender, "caf?@example.test");
+    for (i = 1; i < q.n; i++) {
+        const struct postfix_message *m = &e.msgs[i + 1];
+        assert_string_equal(q.entries[i].queue_name, m->queue_name);
+        assert_string_equal(q.entries[i].queue_id, m->queue_id);
+        assert_string_equal(q.entries[i].sender, m->sender);
+        assert_int_equal(q.entries[i].arrival_time, m->arrival_time);
+        assert_int_equal(q.entries[i].n_recipients, m->n_recipients);
+    }
+    postfix_queue_release(&q);
+    postfix_envelopes_release(&e);
+    buf_release(&b);
+    free(text);
+}
+
+/*
  * A later pass reads only the new and changed files: the earlier pass's
  * messages of the unchanged ones are added, a changed or vanished file
  * never gets its old message, and odd markers are anomalies.
@@ -985,12 +1023,9 @@ static void test_commands_quoting(void **state)
     assert_int_equal(postfix_snapshot_command(&s, "relative", true, &err),
                      SS_EINVAL);
     assert_null(s);
-    assert_int_equal(
-        postfix_snapshot_fetch_command(&s, "/x/y", "queue.tar", &err), 0);
-    assert_string_equal(s, "exec cat -- '/x/y/queue.tar'");
-    free(s);
-    assert_int_equal(postfix_snapshot_fetch_command(&s, "/x/y", "../etc", &err),
+    assert_int_equal(postfix_snapshot_command(&s, "/x\ny", false, &err),
                      SS_EINVAL);
+    assert_null(s);
     assert_int_equal(postfix_restore_command(&s, "/x/$(reboot)/queue.tar",
                                              POSTFIX_RESTORE_TO_HOLD, &err),
                      0);
@@ -1013,6 +1048,47 @@ static void test_commands_quoting(void **state)
     assert_int_equal(postfix_ids_input(&in, &len, bad, 2, &err), SS_EINVAL);
     assert_null(in);
     assert_non_null(strstr(err.msg, "A;reboot"));
+}
+
+/*
+ * The snapshot on a fake queue: the tar it streams is the tar it keeps on
+ * the host, holds the messages named on stdin (and their logs), and a
+ * second run (a resume) streams the kept tar again, not a new one.
+ */
+static void test_snapshot_run(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", cmd[1024];
+    struct errbuf err = ERRBUF_INIT;
+    char *s = NULL, *out = NULL;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %s/q/deferred/A %s/q/defer/A %s/q/active/B", dir, dir,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    fake_queue_file(dir, "deferred/A/ABC1", 1);
+    fake_queue_file(dir, "defer/A/ABC1", 2);
+    fake_queue_file(dir, "active/B/BCD2", 3);
+    fake_queue_file(dir, "deferred/A/CDE3", 4);
+    snprintf(cmd, sizeof(cmd), "%s/snap", dir);
+    assert_int_equal(postfix_snapshot_command(&s, cmd, false, &err), 0);
+    assert_int_equal(run_sh(dir, s, "ABC1\nBCD2\n", &out), 0);
+    free(out);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && cmp stdout snap/queue.tar && cp stdout first.tar && "
+             "tar -tf stdout | sort | tr '\\n' ' ' >list && "
+             "[ \"$(cat list)\" = 'active/B/BCD2 defer/A/ABC1 "
+             "deferred/A/ABC1 ' ]",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    /* a resume streams the tar it made before, whatever stdin says now */
+    assert_int_equal(run_sh(dir, s, "CDE3\n", &out), 0);
+    free(out);
+    free(s);
+    snprintf(cmd, sizeof(cmd), "cd %s && cmp stdout first.tar && rm -rf %s",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* Service detection, start/stop/status texts and postsuper totals. */
@@ -1243,6 +1319,8 @@ int main(void)
         cmocka_unit_test(test_identify_lab_json),
         cmocka_unit_test(test_identify_command_vanished),
         cmocka_unit_test(test_commands_quoting),
+        cmocka_unit_test(test_snapshot_run),
+        cmocka_unit_test(test_envelopes_listing),
         cmocka_unit_test(test_commands_service),
         cmocka_unit_test(test_commands_service_run),
         cmocka_unit_test(test_identify_top_order),

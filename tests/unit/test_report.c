@@ -434,6 +434,29 @@ static void test_model_numbers(void **state)
     report_free(r);
 }
 
+/*
+ * The queue before comes from the listing the last identify pass kept
+ * (suspects.queue.json) when there is one; queue.json, what runs before
+ * it kept, only otherwise.
+ */
+static void test_listing_of_the_identify_pass(void **state)
+{
+    struct fixture *fx = *state;
+    char *listing = make_listing(fx->t0), *p = listing;
+    struct report *r;
+    int i;
+
+    for (i = 0; i < 3; i++)
+        p = strchr(p, '\n') + 1;
+    *p = '\0';
+    put(fx->run, "evidence/h1/suspects.queue.json", listing);
+    free(listing);
+    r = load(fx);
+    assert_true(r->hosts[0].before.present);
+    assert_int_equal(r->hosts[0].before.total, 3);
+    report_free(r);
+}
+
 static void test_no_password_anywhere(void **state)
 {
     struct fixture *fx = *state;
@@ -697,6 +720,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_model_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listing_of_the_identify_pass,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_password_anywhere, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_html_escaped_and_self_contained,

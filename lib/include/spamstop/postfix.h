@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "spamstop/buf.h"
 #include "spamstop/error.h"
 
 /* Limits on remote output; past them parsing fails with SS_ETOOBIG. */
@@ -292,6 +293,18 @@ int postfix_identify_envelopes(struct postfix_findings *out,
 int postfix_findings_to_json(char **out, const struct postfix_findings *f,
                              struct errbuf *err);
 
+/*
+ * The queue as a pass read it, as a listing in postqueue -j's format (one
+ * JSON object a line: queue_name, queue_id, arrival_time when known,
+ * sender, the recipients kept, and recipient_count), appended to out.
+ * postfix_queue_parse_string reads it back.  Messages without a valid
+ * queue name or id are left out.  Remote strings are made valid UTF-8.
+ * SS_ERR when out of memory.
+ */
+int postfix_envelopes_listing(struct buf *out,
+                              const struct postfix_envelopes *env,
+                              struct errbuf *err);
+
 /* How a host runs Postfix. */
 enum postfix_service {
     POSTFIX_SERVICE_NONE = 0,
@@ -329,18 +342,14 @@ int postfix_service_command(char **out, enum postfix_service svc,
                             struct errbuf *err);
 
 /*
- * Queue snapshot into the host folder dir (created 0700): the postqueue -j
- * listing as dir/queue.json and a tar (mode bits, numeric owners) of the
- * message files and their defer/bounce/trace logs as dir/queue.tar, then
- * "SHA256  NAME" lines for both on stdout.  With all, every queued message;
- * else the ids read from stdin (see postfix_ids_input).  Caller frees.
+ * Queue snapshot into the host folder dir (created 0700): a tar (mode
+ * bits, numeric owners) of the message files and their defer/bounce/trace
+ * logs as dir/queue.tar, kept when it exists already, then streamed to
+ * stdout (the evidence copy).  With all, every queued message; else the
+ * ids read from stdin (see postfix_ids_input).  Caller frees.
  */
 int postfix_snapshot_command(char **out, const char *dir, bool all,
                              struct errbuf *err);
-
-/* Streams dir/name to stdout (for the operator's evidence copy). */
-int postfix_snapshot_fetch_command(char **out, const char *dir,
-                                   const char *name, struct errbuf *err);
 
 enum postfix_restore_mode {
     POSTFIX_RESTORE_IN_PLACE, /* Postfix stopped: files back where they were */
