@@ -689,18 +689,18 @@ out:
     return r;
 }
 
-/* Writes the listing of a pass; see postfix.h. */
-int postfix_envelopes_listing(struct buf *out,
-                              const struct postfix_envelopes *env,
-                              struct errbuf *err)
+/* Writes the listing of messages; see postfix.h. */
+int postfix_messages_listing(struct buf *out,
+                             const struct postfix_message *msgs, size_t n,
+                             struct errbuf *err)
 {
     json_t *o = NULL, *rc = NULL;
     char *line = NULL;
     size_t i, k;
     int r = SS_ERR;
 
-    for (i = 0; i < env->n; i++) {
-        const struct postfix_message *m = &env->msgs[i];
+    for (i = 0; i < n; i++) {
+        const struct postfix_message *m = &msgs[i];
 
         if (m->queue_name == NULL || m->queue_id == NULL ||
             !postfix_queue_name_valid(m->queue_name) ||

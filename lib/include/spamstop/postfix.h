@@ -296,14 +296,15 @@ int postfix_findings_to_json(char **out, const struct postfix_findings *f,
 /*
  * The queue as a pass read it, as a listing in postqueue -j's format (one
  * JSON object a line: queue_name, queue_id, arrival_time when known,
- * sender, the recipients kept, and recipient_count), appended to out.
+ * sender, the recipients kept, and recipient_count): n messages from msgs
+ * (a pass's, in slices if need be), appended to out.
  * postfix_queue_parse_string reads it back.  Messages without a valid
  * queue name or id are left out.  Remote strings are made valid UTF-8.
  * SS_ERR when out of memory.
  */
-int postfix_envelopes_listing(struct buf *out,
-                              const struct postfix_envelopes *env,
-                              struct errbuf *err);
+int postfix_messages_listing(struct buf *out,
+                             const struct postfix_message *msgs, size_t n,
+                             struct errbuf *err);
 
 /* How a host runs Postfix. */
 enum postfix_service {
