@@ -1,5 +1,4 @@
 /* Action "identify": finds the stolen accounts in one pass over the queue. */
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,32 +175,26 @@ static int identify_listing(struct action_ctx *ctx,
                             const struct postfix_envelopes *env,
                             struct errbuf *err)
 {
-    struct buf text = BUF_INIT, name = BUF_INIT, path = BUF_INIT,
-               tmp = BUF_INIT;
+    struct runbook_evfile f = RUNBOOK_EVFILE_INIT;
+    struct buf text = BUF_INIT, name = BUF_INIT;
     struct sha256_ctx sc;
     unsigned char digest[SHA256_LEN];
     char sha[SHA256_HEX_LEN + 1];
     size_t i, k, bytes = 0;
     bool hashing = false;
-    int fd = -1, r;
+    int r;
 
-    if (buf_printf(&name, "%s.queue.json", identify_reg(ctx)) < 0)
-        goto nomem;
-    if ((r = runbook_evidence_path(&path, ctx, name.data, true, err)) < 0)
+    if (buf_printf(&name, "%s.queue.json", identify_reg(ctx)) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
-    if (buf_printf(&tmp, "%s.tmp", path.data) < 0)
-        goto nomem;
+    }
+    if ((r = runbook_evfile_open(&f, ctx, name.data, err)) < 0)
+        goto out;
     if (sha256_begin(&sc) < 0) {
-        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", path.data);
+        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", f.path.data);
         goto out;
     }
     hashing = true;
-    fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-              0600);
-    if (fd < 0) {
-        r = errbuf_errno(err, SS_ERR, "cannot create '%s'", tmp.data);
-        goto out;
-    }
     for (i = 0; i < env->n; i += k) {
         k = env->n - i < IDENTIFY_LISTING_SLICE ? env->n - i
                                                 : IDENTIFY_LISTING_SLICE;
@@ -210,45 +203,25 @@ static int identify_listing(struct action_ctx *ctx,
             goto out;
         if (text.len == 0)
             continue;
-        if ((r = fsio_append(fd, text.data, text.len, 0, err)) < 0)
+        if ((r = fsio_append(f.fd, text.data, text.len, 0, err)) < 0)
             goto out;
         sha256_update(&sc, text.data, text.len);
         bytes += text.len;
     }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        fd = -1;
-        r = errbuf_errno(err, SS_ERR, "cannot write '%s'", tmp.data);
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp.data, path.data) < 0) {
-        r = errbuf_errno(err, SS_ERR, "cannot rename '%s'", tmp.data);
-        goto out;
-    }
     hashing = false;
     if (sha256_end(&sc, digest) < 0) {
-        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", path.data);
+        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", f.path.data);
         goto out;
     }
     hex_encode(sha, digest, SHA256_LEN);
     sha[SHA256_HEX_LEN] = '\0';
-    if ((r = action_audit_evidence(ctx, path.data, bytes, sha)) < 0)
-        errbuf_set(err, r, "cannot record evidence '%s' in the audit trail",
-                   path.data);
-    goto out;
-nomem:
-    r = errbuf_set(err, SS_ERR, "out of memory");
+    r = runbook_evfile_commit(&f, ctx, bytes, sha, err);
 out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp.data);
-    }
     if (hashing)
         sha256_abort(&sc);
+    runbook_evfile_release(&f);
     buf_release(&text);
     buf_release(&name);
-    buf_release(&path);
-    buf_release(&tmp);
     return r;
 }
 

@@ -1,10 +1,8 @@
 /* Action "snapshot": keeps the flagged messages as evidence, on the host and
  * here. */
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "runbook.h"
 #include "spamstop/digest.h"
@@ -56,75 +54,51 @@ static int snapshot_apply(struct action_ctx *ctx, const void *params,
 {
     const struct runbook_accounts_with *sp = params;
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
+    struct runbook_evfile f = RUNBOOK_EVFILE_INIT;
     struct exec_cmd c = EXEC_CMD_INIT;
     struct exec_result res;
-    struct buf dir = BUF_INIT, path = BUF_INIT, tmp = BUF_INIT;
+    struct buf dir = BUF_INIT;
     const char **ids = NULL;
     char *cmd = NULL, *in = NULL, *text = NULL, got[SHA256_HEX_LEN + 1];
     json_t *ev = NULL;
     size_t in_len = 0, i;
-    int fd = -1, r;
+    int r;
 
     exec_result_init(&res);
     if ((r = runbook_msgs_load(&msgs, ctx, sp->result, err)) < 0 ||
-        (r = runbook_host_dir(&dir, ctx, "snapshot", err)) < 0 ||
-        (r = runbook_evidence_path(&path, ctx, "queue.tar", true, err)) < 0)
+        (r = runbook_host_dir(&dir, ctx, "snapshot", err)) < 0)
         goto out;
-    if ((ids = calloc(msgs.n + 1, sizeof(*ids))) == NULL ||
-        buf_printf(&tmp, "%s.tmp", path.data) < 0) {
+    if ((ids = calloc(msgs.n + 1, sizeof(*ids))) == NULL) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
     for (i = 0; i < msgs.n; i++)
         ids[i] = msgs.v[i].queue_id;
     if ((r = postfix_ids_input(&in, &in_len, ids, msgs.n, err)) < 0 ||
-        (r = postfix_snapshot_command(&cmd, dir.data, false, err)) < 0)
+        (r = postfix_snapshot_command(&cmd, dir.data, false, err)) < 0 ||
+        (r = runbook_evfile_open(&f, ctx, "queue.tar", err)) < 0)
         goto out;
-    fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-              0600);
-    if (fd < 0) {
-        r = errbuf_errno(err, SS_ERR, "cannot create '%s'", tmp.data);
-        goto out;
-    }
     c.command = cmd;
     c.input = in;
     c.input_len = in_len;
-    c.out_fd = fd;
+    c.out_fd = f.fd;
     if ((r = runbook_exec(ctx, "the snapshot", &c, false, &res, err)) < 0)
         goto out;
     hex_encode(got, res.out_sha256, SHA256_LEN);
     got[SHA256_HEX_LEN] = '\0';
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        fd = -1;
-        r = errbuf_errno(err, SS_ERR, "cannot write '%s'", tmp.data);
+    if ((r = runbook_evfile_commit(&f, ctx, res.out_bytes, got, err)) < 0)
         goto out;
-    }
-    fd = -1;
-    if (rename(tmp.data, path.data) < 0) {
-        r = errbuf_errno(err, SS_ERR, "cannot rename '%s'", tmp.data);
-        goto out;
-    }
-    if ((r = action_audit_evidence(ctx, path.data, res.out_bytes, got)) < 0) {
-        errbuf_set(err, r, "cannot record evidence '%s' in the audit trail",
-                   path.data);
-        goto out;
-    }
     ev = json_pack("{s:s,s:I,s:[{s:s,s:s,s:I}]}", "host_dir", dir.data,
-                   "messages", (json_int_t)msgs.n, "files", "path", path.data,
+                   "messages", (json_int_t)msgs.n, "files", "path", f.path.data,
                    "sha256", got, "bytes", (json_int_t)res.out_bytes);
     text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     if (text == NULL || action_set_evidence(ctx, text) < 0)
         r = errbuf_set(err, SS_ERR, "out of memory");
 out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp.data);
-    }
+    runbook_evfile_release(&f);
     runbook_msgs_release(&msgs);
     exec_result_release(&res);
     buf_release(&dir);
-    buf_release(&path);
-    buf_release(&tmp);
     json_decref(ev);
     free(ids);
     free(cmd);

@@ -1,7 +1,9 @@
 /* Helpers the runbook actions share: paths, checked runs, the ids file. */
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runbook.h"
 #include "spamstop/accounts.h"
@@ -87,6 +89,57 @@ int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
     if (buf_printf(out, "/%s", name) < 0)
         return errbuf_set(err, SS_ERR, "out of memory");
     return 0;
+}
+
+/* Creates NAME.tmp in the host's evidence folder; see runbook.h. */
+int runbook_evfile_open(struct runbook_evfile *f, const struct action_ctx *ctx,
+                        const char *name, struct errbuf *err)
+{
+    int r;
+
+    if ((r = runbook_evidence_path(&f->path, ctx, name, true, err)) < 0)
+        return r;
+    buf_reset(&f->tmp);
+    if (buf_printf(&f->tmp, "%s.tmp", f->path.data) < 0)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    f->fd = open(f->tmp.data,
+                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (f->fd < 0)
+        return errbuf_errno(err, SS_ERR, "cannot create '%s'", f->tmp.data);
+    return 0;
+}
+
+/* Syncs, renames and records the file; see runbook.h. */
+int runbook_evfile_commit(struct runbook_evfile *f, struct action_ctx *ctx,
+                          size_t bytes, const char *sha, struct errbuf *err)
+{
+    int r;
+
+    if (fsync(f->fd) < 0 || close(f->fd) < 0) {
+        f->fd = -1;
+        return errbuf_errno(err, SS_ERR, "cannot write '%s'", f->tmp.data);
+    }
+    f->fd = -1;
+    if (rename(f->tmp.data, f->path.data) < 0)
+        return errbuf_errno(err, SS_ERR, "cannot rename '%s'", f->tmp.data);
+    buf_reset(&f->tmp);
+    if ((r = action_audit_evidence(ctx, f->path.data, bytes, sha)) < 0)
+        return errbuf_set(err, r,
+                          "cannot record evidence '%s' in the audit trail",
+                          f->path.data);
+    return 0;
+}
+
+/* Closes; removes the .tmp of a file not committed. */
+void runbook_evfile_release(struct runbook_evfile *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->tmp.len > 0)
+        unlink(f->tmp.data);
+    f->fd = -1;
+    buf_release(&f->path);
+    buf_release(&f->tmp);
 }
 
 /* Runs a command and turns a non-zero exit into SS_EREMOTE. */

@@ -63,6 +63,29 @@ int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
                           const char *name, bool make, struct errbuf *err);
 
 /*
+ * An evidence file written as it arrives: RUN/evidence/<host>/NAME.tmp
+ * (0600, O_NOFOLLOW), then runbook_evfile_commit syncs it, renames it to
+ * NAME and records it in the audit trail; release closes and removes a
+ * file that was not committed.
+ */
+struct runbook_evfile {
+    int fd;
+    struct buf path;
+    struct buf tmp;
+};
+
+#define RUNBOOK_EVFILE_INIT                                                    \
+    {                                                                          \
+        -1, BUF_INIT, BUF_INIT                                                 \
+    }
+
+int runbook_evfile_open(struct runbook_evfile *f, const struct action_ctx *ctx,
+                        const char *name, struct errbuf *err);
+int runbook_evfile_commit(struct runbook_evfile *f, struct action_ctx *ctx,
+                          size_t bytes, const char *sha, struct errbuf *err);
+void runbook_evfile_release(struct runbook_evfile *f);
+
+/*
  * Runs cmd (secret marks its stdin for the audit trail; err_cap is set
  * when 0) and fails with SS_EREMOTE, naming what and quoting stderr's
  * first line, when it exits non-zero.  res is left for the caller to read
