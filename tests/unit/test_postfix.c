@@ -780,6 +780,82 @@ static void test_identify_command_vanished(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* Times needle occurs in hay. */
+static size_t occurrences(const char *hay, const char *needle)
+{
+    size_t k = 0;
+
+    while ((hay = strstr(hay, needle)) != NULL) {
+        k++;
+        hay += strlen(needle);
+    }
+    return k;
+}
+
+/*
+ * A batch whose postcat fails after printing (as when a file vanishes at
+ * its end) is read again from scratch, so its messages come out once, not
+ * once per try; and no postcat is given more than 2,000 files.
+ */
+static void test_identify_command_batches(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", path[700];
+    char *script = postfix_identify_command(), *out = NULL, *log = NULL;
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    const size_t n = 2101;
+    size_t i, len, calls = 0;
+    const char *p;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "mkdir -p %s/q/deferred/A %s/q/deferred/B",
+             dir, dir);
+    assert_int_equal(system(path), 0);
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "deferred/%c/%c%05zX", "AB"[i % 2],
+                 "AB"[i % 2], i);
+        fake_queue_file(dir, path, i);
+    }
+    /* the first call given several files prints them all, then fails */
+    snprintf(
+        path, sizeof(path),
+        "shift 2\n"
+        "echo $# >>%s/calls.log\n"
+        "for f do\n"
+        "  read -r u <\"$f\"\n"
+        "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
+        "  echo \"named_attribute: sasl_username=$u\"\n"
+        "  echo \"*** MESSAGE CONTENTS $f ***\"\n"
+        "  echo \"*** HEADER EXTRACTED $f ***\"\n"
+        "  echo \"*** MESSAGE FILE END $f ***\"\n"
+        "done\n"
+        "if [ $# -gt 1 ] && mkdir %s/failed 2>/dev/null; then exit 1; fi\n",
+        dir, dir);
+    fake_tool(dir, "postcat", path);
+    assert_int_equal(run_sh(dir, script, "", &out), 0);
+    assert_int_equal(occurrences(out, "*** ENVELOPE RECORDS "), n);
+    assert_int_equal(
+        occurrences(out, "*** ENVELOPE RECORDS deferred/B/B00001 "), 1);
+    assert_int_equal(postfix_envelopes_parse(&e, out, strlen(out), &err), 0);
+    assert_true(e.end_seen);
+    assert_int_equal(e.n, n);
+    assert_string_equal(find_msg(&e, "B00833")->sasl_username, "user2099@x");
+    snprintf(path, sizeof(path), "%s/calls.log", dir);
+    assert_int_equal(fsio_read_file(&log, &len, path, 4096, &err), 0);
+    for (p = log; *p != '\0'; p = strchr(p, '\n') + 1) {
+        assert_true(atoi(p) >= 1 && atoi(p) <= 2000);
+        calls++;
+    }
+    assert_true(calls >= 3); /* two batches at least, one read twice */
+    postfix_envelopes_release(&e);
+    free(log);
+    free(out);
+    free(script);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
 /* One message of postcat text for the reuse tests. */
 static void reuse_msg(struct buf *b, const char *path, const char *user,
                       bool end)
@@ -1321,6 +1397,7 @@ int main(void)
         cmocka_unit_test(test_identify_bounded_lists),
         cmocka_unit_test(test_identify_lab_json),
         cmocka_unit_test(test_identify_command_vanished),
+        cmocka_unit_test(test_identify_command_batches),
         cmocka_unit_test(test_commands_quoting),
         cmocka_unit_test(test_snapshot_run),
         cmocka_unit_test(test_envelopes_listing),
