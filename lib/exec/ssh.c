@@ -1,6 +1,8 @@
 /* The libssh executor: one blocking session per worker thread, own deadlines.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <malloc.h>
 #include <poll.h>
@@ -448,6 +450,40 @@ out:
     return r;
 }
 
+/* Sends the ACK the kernel is holding back for data received, now. */
+static void ack_now(socket_t fd)
+{
+    int one = 1;
+
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
+/*
+ * Right after authentication OpenSSH's sshd sends unasked a packet of its
+ * own (hostkeys-00@openssh.com) behind USERAUTH_SUCCESS, and sshd's socket
+ * runs with Nagle on for a session without a terminal.  Our first channel
+ * open then crossed it: sshd's reply to the open waited, unsent, for our
+ * ACK of that packet, which Linux delays 40 ms when we have nothing to
+ * send.  Every host's first command lost 40 ms (spamstop exec 'true' took
+ * 80 ms, connecting included).  So the ACK of what came with the success
+ * goes out at once, we wait up to SETTLE_MS for that packet to arrive, and
+ * ACK it at once too; a server that sends nothing costs SETTLE_MS once.
+ */
+#define SETTLE_MS 10
+static void settle_after_auth(ssh_session session)
+{
+    struct pollfd p;
+
+    p.fd = ssh_get_fd(session);
+    if (p.fd == SSH_INVALID_SOCKET)
+        return;
+    ack_now(p.fd);
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, SETTLE_MS) == 1)
+        ack_now(p.fd);
+}
+
 /* connect op: configure, connect, check the host key, authenticate. */
 static int ssh_connect_op(struct exec_conn **out, struct executor *ex,
                           const struct exec_target *target, struct errbuf *err)
@@ -481,6 +517,7 @@ static int ssh_connect_op(struct exec_conn **out, struct executor *ex,
         goto out;
     if ((r = authenticate(c, sx->opts.identity, err)) < 0)
         goto out;
+    settle_after_auth(c->session);
     *out = &c->base;
     c = NULL;
     r = 0;
