@@ -93,17 +93,33 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Writes s to f with control characters (remote data) made visible. */
-static void put_clean(FILE *f, const char *s)
+/* Appends s to b with control characters (remote data) made visible. */
+static int add_clean(struct buf *b, const char *s)
 {
     const unsigned char *p;
+    int r = 0;
 
-    for (p = (const unsigned char *)s; *p != '\0'; p++) {
+    for (p = (const unsigned char *)s; *p != '\0' && r == 0; p++) {
         if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
-            fprintf(f, "\\x%02x", *p);
+            r = buf_printf(b, "\\x%02x", *p);
         else
-            fputc(*p, f);
+            r = buf_addc(b, (char)*p);
     }
+    return r;
+}
+
+/*
+ * Writes s to f made clean, in one piece: stderr is unbuffered, and a write
+ * a character is a packet a character when the operator's terminal is
+ * itself over SSH.
+ */
+static void put_clean(FILE *f, const char *s)
+{
+    struct buf b = BUF_INIT;
+
+    if (add_clean(&b, s) == 0 && b.len > 0)
+        fwrite(b.data, 1, b.len, f);
+    buf_release(&b);
 }
 
 /* What the progress and host-end callbacks need. */
@@ -227,6 +243,7 @@ static void json_event(struct ui *ui, const struct engine_event *ev)
 static void on_event(void *arg, const struct engine_event *ev)
 {
     struct ui *ui = arg;
+    struct buf line = BUF_INIT;
 
     progress_syslog_event(ui->rd->info.run_id, ev);
     if (ui->json) {
@@ -237,20 +254,19 @@ static void on_event(void *arg, const struct engine_event *ev)
         progress_event(ui->prog, ev);
     if (ui->live)
         return;
-    flockfile(stderr);
-    fprintf(stderr, "%s: ", ev->host);
-    if (ev->step != NULL) {
-        fputs("step '", stderr);
-        put_clean(stderr, ev->step);
-        fputs("' ", stderr);
-    }
-    put_clean(stderr, ev->what);
-    if (ev->detail != NULL && *ev->detail) {
-        fputs(" ", stderr);
-        put_clean(stderr, ev->detail);
-    }
-    fputc('\n', stderr);
-    funlockfile(stderr);
+    /* one line, one write: lines of hosts never mix */
+    if (buf_printf(&line, "%s: ", ev->host) < 0 ||
+        (ev->step != NULL &&
+         (buf_adds(&line, "step '") < 0 || add_clean(&line, ev->step) < 0 ||
+          buf_adds(&line, "' ") < 0)) ||
+        add_clean(&line, ev->what) < 0 ||
+        (ev->detail != NULL && *ev->detail &&
+         (buf_addc(&line, ' ') < 0 || add_clean(&line, ev->detail) < 0)) ||
+        buf_addc(&line, '\n') < 0)
+        buf_reset(&line);
+    if (line.len > 0)
+        fwrite(line.data, 1, line.len, stderr);
+    buf_release(&line);
 }
 
 /* Syncs the trail and copies its anchor (count, head) into run.json's info. */
