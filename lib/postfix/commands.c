@@ -83,18 +83,21 @@
  * copied out whole (under flock when batches run at once, so messages never
  * interleave).  One vanished file makes postcat exit 1 for its whole batch,
  * so the batch is read again, from an empty file, without the files that
- * are gone, up to three times, then file by file.  awk keeps the markers,
- * the envelope records identify reads (the first RCPT_KEEP recipients, then
- * their number) and, of the headers, only those identify reads with their
- * continuation lines: a fraction of postcat's output.  The end marker
- * follows only when every batch succeeded.  TZ=UTC0 makes postcat print
- * arrival times in UTC.
+ * are gone, up to three times, then file by file.  postcat does not notice
+ * when its writes fail (a full disk): awk counts the messages it finds
+ * against the files postcat said it read and fails the batch when some are
+ * missing, so a cut file never passes for a smaller queue.  awk keeps the
+ * markers, the envelope records identify reads (the first RCPT_KEEP
+ * recipients, then their number) and, of the headers, only those identify
+ * reads with their continuation lines: a fraction of postcat's output.
+ * The end marker follows only when every batch succeeded.  TZ=UTC0 makes
+ * postcat print arrival times in UTC.
  */
 static const char identify_script[] = PREAMBLE
     "TZ=UTC0; LC_ALL=C; export TZ LC_ALL\n" ENTER_QUEUE
     "F='/^\\*\\*\\* / { if ($2 == \"MESSAGE\" && $3 == \"FILE\" && r "
     "> " RCPT_KEEP ") print \"spamstop_recipients: \" r\n"
-    "  if ($2 == \"ENVELOPE\") r = 0\n"
+    "  if ($2 == \"ENVELOPE\") { r = 0; m++ }\n"
     "  print; h = ($2 == \"MESSAGE\" && $3 == \"CONTENTS\"); k = 0; next }\n"
     "h && /^[ \\t]/ { if (k) print; next }\n"
     "h { l = tolower(substr($0, 1, 40)); k = (l ~ "
@@ -102,7 +105,10 @@ static const char identify_script[] = PREAMBLE
     "if (k) print; next }\n"
     "/^recipient: / { if (++r <= " RCPT_KEEP ") print; next }\n"
     "/^(sender|message_arrival_time): |^named_attribute: "
-    "(sasl_(method|username|sender)|log_client_address|log_helo_name)=/'\n"
+    "(sasl_(method|username|sender)|log_client_address|log_helo_name)=/\n"
+    "END { if (m < N) { print \"postcat printed \" m \" of \" N \" "
+    "messages: its output was cut (is the temporary folder full?)\" "
+    ">\"/dev/stderr\"; exit 2 } }'\n"
     "umask 077\n"
     "w=$(mktemp -d) || exit 3\n"
     "trap 'rm -rf \"$w\"' EXIT\n"
@@ -126,16 +132,17 @@ static const char identify_script[] = PREAMBLE
     "W=$w P=$p\n"
     "export F W P\n"
     "xargs -0 -r -P \"$p\" -n \"$b\" sh -c '[ $# -gt 0 ] || exit 0\n"
-    "c=$W/c.$$ o=\n"
+    "c=$W/c.$$ o= n=0\n"
     "for try in 1 2 3; do\n"
-    "  postcat -e -h \"$@\" </dev/null >\"$c\" 2>/dev/null && { o=1; break; }\n"
+    "  postcat -e -h \"$@\" </dev/null >\"$c\" 2>/dev/null && "
+    "{ o=1; n=$#; break; }\n"
     "  for f do shift; [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done\n"
     "done\n"
-    "[ -n \"$o\" ] || for f do postcat -e -h \"$f\" </dev/null 2>/dev/null; "
-    "done >\"$c\"\n"
-    "if [ \"$P\" -gt 1 ]; then awk \"$F\" \"$c\" >\"$c.f\" && "
+    "[ -n \"$o\" ] || for f do postcat -e -h \"$f\" </dev/null 2>/dev/null "
+    "&& n=$((n + 1)); done >\"$c\"\n"
+    "if [ \"$P\" -gt 1 ]; then awk -v N=\"$n\" \"$F\" \"$c\" >\"$c.f\" && "
     "flock \"$W/lock\" cat \"$c.f\"\n"
-    "else awk \"$F\" \"$c\"; fi\n"
+    "else awk -v N=\"$n\" \"$F\" \"$c\"; fi\n"
     "s=$?; rm -f \"$c\" \"$c.f\"; exit $s' sh <\"$w/files\" &&\n"
     "{ [ ! -f \"$w/marks\" ] || cat \"$w/marks\"; } &&\n"
     "echo '*** SPAMSTOP IDENTIFY END ***'\n";

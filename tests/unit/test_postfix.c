@@ -856,6 +856,58 @@ static void test_identify_command_batches(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/*
+ * postcat that exits 0 with part of its output missing (as when its writes
+ * fail on a full disk and it never notices) fails the pass: no end marker,
+ * and stderr says why; the same postcat printing everything passes.
+ */
+static void test_identify_command_cut_output(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", path[700];
+    char *script = postfix_identify_command(), *out = NULL, *errs = NULL;
+    struct errbuf err = ERRBUF_INIT;
+    size_t i, len;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "mkdir -p %s/q/deferred/A", dir);
+    assert_int_equal(system(path), 0);
+    for (i = 0; i < 6; i++) {
+        snprintf(path, sizeof(path), "deferred/A/A%02zu", i);
+        fake_queue_file(dir, path, i);
+    }
+    /* prints the messages whose file holds no "3" while cut exists */
+    snprintf(path, sizeof(path),
+             "shift 2\n"
+             "for f do\n"
+             "  read -r u <\"$f\"\n"
+             "  if [ -f %s/cut ]; then case $u in *3*) continue ;; esac; fi\n"
+             "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
+             "  echo \"named_attribute: sasl_username=$u\"\n"
+             "  echo \"*** MESSAGE FILE END $f ***\"\n"
+             "done\n",
+             dir);
+    fake_tool(dir, "postcat", path);
+    snprintf(path, sizeof(path), "touch %s/cut", dir);
+    assert_int_equal(system(path), 0);
+    assert_int_not_equal(run_sh(dir, script, "", &out), 0);
+    assert_null(strstr(out, "*** SPAMSTOP IDENTIFY END ***"));
+    snprintf(path, sizeof(path), "%s/stderr", dir);
+    assert_int_equal(fsio_read_file(&errs, &len, path, 4096, &err), 0);
+    assert_non_null(strstr(errs, "output was cut"));
+    free(errs);
+    free(out);
+    snprintf(path, sizeof(path), "rm %s/cut", dir);
+    assert_int_equal(system(path), 0);
+    assert_int_equal(run_sh(dir, script, "", &out), 0);
+    assert_non_null(strstr(out, "*** SPAMSTOP IDENTIFY END ***"));
+    assert_int_equal(occurrences(out, "*** ENVELOPE RECORDS "), 6);
+    free(out);
+    free(script);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
 /* One message of postcat text for the reuse tests. */
 static void reuse_msg(struct buf *b, const char *path, const char *user,
                       bool end)
@@ -1398,6 +1450,7 @@ int main(void)
         cmocka_unit_test(test_identify_lab_json),
         cmocka_unit_test(test_identify_command_vanished),
         cmocka_unit_test(test_identify_command_batches),
+        cmocka_unit_test(test_identify_command_cut_output),
         cmocka_unit_test(test_commands_quoting),
         cmocka_unit_test(test_snapshot_run),
         cmocka_unit_test(test_envelopes_listing),
