@@ -239,6 +239,7 @@ static int report_load_host(struct report_host *h, const char *run_dir,
             goto nomem;
         if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
             goto out;
+        h->before.from_snapshot = text != NULL;
     }
     if (text != NULL &&
         ((r = report_parse_queue(&h->before, text, len, at, err)) < 0 ||

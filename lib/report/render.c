@@ -474,7 +474,10 @@ static void rw_queues(struct rw *w, const struct report_host *h)
     rw_row(w, 3, cells);
     rw_table_end(w);
     rw_p_begin(w, "note");
-    rw_escf(w, "Before: the queue as the last identify pass read it, at %s",
+    rw_escf(w,
+            h->before.from_snapshot
+                ? "Before: the postqueue -j listing of the snapshot, at %s"
+                : "Before: the queue as the last identify pass read it, at %s",
             rw_time(t, h->before.at));
     if (h->before.malformed > 0)
         rw_escf(w, " (%zu lines could not be read)", h->before.malformed);

@@ -444,8 +444,16 @@ static void test_listing_of_the_identify_pass(void **state)
     struct fixture *fx = *state;
     char *listing = make_listing(fx->t0), *p = listing;
     struct report *r;
+    char *text;
     int i;
 
+    /* an older run folder: the snapshot's postqueue -j, and the note says so */
+    r = load(fx);
+    assert_true(r->hosts[0].before.from_snapshot);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "the postqueue -j listing of the snapshot"));
+    free(text);
+    report_free(r);
     for (i = 0; i < 3; i++)
         p = strchr(p, '\n') + 1;
     *p = '\0';
@@ -453,7 +461,12 @@ static void test_listing_of_the_identify_pass(void **state)
     free(listing);
     r = load(fx);
     assert_true(r->hosts[0].before.present);
+    assert_false(r->hosts[0].before.from_snapshot);
     assert_int_equal(r->hosts[0].before.total, 3);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "the queue as the last identify pass read"));
+    assert_null(strstr(text, "postqueue -j listing of the snapshot"));
+    free(text);
     report_free(r);
 }
 

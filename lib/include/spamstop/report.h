@@ -82,7 +82,8 @@ struct report_shape_row {
 /* A queue listing (postqueue -j), counted. */
 struct report_queue {
     bool present;
-    bool derived; /* computed from the journal, not listed on the host */
+    bool derived;       /* computed from the journal, not listed on the host */
+    bool from_snapshot; /* an older run's postqueue -j taken by the snapshot */
     size_t counts[REPORT_NQUEUES];
     size_t total;
     size_t malformed; /* listing lines that could not be read */
