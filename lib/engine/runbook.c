@@ -113,13 +113,11 @@ int runbook_evfile_open(struct runbook_evfile *f, const struct action_ctx *ctx,
 int runbook_evfile_commit(struct runbook_evfile *f, struct action_ctx *ctx,
                           size_t bytes, const char *sha, struct errbuf *err)
 {
-    int r;
+    int synced = fsync(f->fd), closed = close(f->fd), r;
 
-    if (fsync(f->fd) < 0 || close(f->fd) < 0) {
-        f->fd = -1;
+    f->fd = -1; /* closed either way: release must not close it again */
+    if (synced < 0 || closed < 0)
         return errbuf_errno(err, SS_ERR, "cannot write '%s'", f->tmp.data);
-    }
-    f->fd = -1;
     if (rename(f->tmp.data, f->path.data) < 0)
         return errbuf_errno(err, SS_ERR, "cannot rename '%s'", f->tmp.data);
     buf_reset(&f->tmp);
