@@ -439,7 +439,7 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     exec_result_init(&res);
     if ((r = identify_thresholds(&t, ctx, params, err)) < 0)
         goto out;
-    if ((cmd = postfix_identify_command()) == NULL) {
+    if ((cmd = postfix_identify_command(runbook_dirs(ctx))) == NULL) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
@@ -480,6 +480,7 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     if (memo != NULL &&
         (r = postfix_envelopes_reuse(&env, &earlier, &reused, err)) < 0)
         goto out;
+    runbook_dirs_keep(ctx, &env.dirs);
     if ((r = identify_listing(ctx, &env, err)) < 0 ||
         (r = postfix_identify_envelopes(&f, &env, &t, err)) < 0)
         goto out;

@@ -218,7 +218,7 @@ static int purge_apply(struct action_ctx *ctx, const void *params,
     if ((r = runbook_msgs_load(&msgs, ctx, pp->result, err)) < 0 ||
         (r = purge_ids_input(&in, &in_len, &msgs, err)) < 0)
         goto out;
-    if ((cmd = postfix_hold_record_command()) == NULL) {
+    if ((cmd = postfix_hold_record_command(runbook_dirs(ctx))) == NULL) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
@@ -314,7 +314,8 @@ static int purge_undo(struct action_ctx *ctx, const char *undo_json,
     exec_result_init(&res);
     if ((r = purge_undo_ids(&msgs, undo_json, &tar, err)) < 0 ||
         (r = purge_ids_input(&in, &in_len, &msgs, err)) < 0 ||
-        (r = postfix_postsuper_command(&cmd, POSTFIX_RELEASE, false, err)) < 0)
+        (r = postfix_postsuper_command(&cmd, POSTFIX_RELEASE, false,
+                                       runbook_dirs(ctx), err)) < 0)
         goto out;
     exec_result_release(&res);
     r = runbook_run(ctx, "postsuper -H", cmd, in, in_len, false, &res, err);
@@ -333,6 +334,7 @@ out:
  * ACCOUNT" lines for the envelope re-check; *script is the matching one.
  */
 static int purge_commit_input(struct buf *in, char **script, const json_t *o,
+                              const struct postfix_dirs *dirs,
                               struct errbuf *err)
 {
     const json_t *held = json_object_get(o, "held");
@@ -361,7 +363,7 @@ static int purge_commit_input(struct buf *in, char **script, const json_t *o,
                  : buf_printf(in, "%s %s\n", f[0], f[1])) < 0)
             return errbuf_set(err, SS_ERR, "out of memory");
     }
-    *script = held != NULL ? postfix_held_delete_command()
+    *script = held != NULL ? postfix_held_delete_command(dirs)
                            : strdup(purge_recheck_script);
     return *script != NULL ? 0 : errbuf_set(err, SS_ERR, "out of memory");
 }
@@ -385,7 +387,7 @@ static int purge_commit(struct action_ctx *ctx, const char *commit_json,
     exec_result_init(&res);
     if (o == NULL)
         return errbuf_set(err, SS_ECORRUPT, "purge commit data is not JSON");
-    if ((r = purge_commit_input(&in, &script, o, err)) < 0)
+    if ((r = purge_commit_input(&in, &script, o, runbook_dirs(ctx), err)) < 0)
         goto out;
     if ((r = runbook_run(ctx, "the delete of held spam", script, in.data,
                          in.len, false, &res, err)) < 0)
@@ -422,8 +424,8 @@ static int purge_uncommit(struct action_ctx *ctx, const char *undo_json,
     (void)commit_json;
     exec_result_init(&res);
     if ((r = purge_undo_ids(&msgs, undo_json, &tar, err)) < 0 ||
-        (r = postfix_restore_command(&cmd, tar, POSTFIX_RESTORE_TO_HOLD, err)) <
-            0)
+        (r = postfix_restore_command(&cmd, tar, POSTFIX_RESTORE_TO_HOLD,
+                                     runbook_dirs(ctx), err)) < 0)
         goto out;
     exec_result_release(&res);
     r = runbook_run(ctx, "the restore of the purged mail", cmd, NULL, 0, false,

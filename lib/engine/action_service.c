@@ -122,7 +122,8 @@ static int service_look(enum postfix_service *used, bool *running,
     char *cmd = NULL;
     int r;
 
-    if ((r = postfix_service_command(&cmd, svc, POSTFIX_STATUS, 0, err)) < 0)
+    if ((r = postfix_service_command(&cmd, svc, POSTFIX_STATUS, 0,
+                                     runbook_dirs(ctx), err)) < 0)
         return r;
     c.command = cmd;
     r = action_run(ctx, &c, false, &res, err);
@@ -142,6 +143,35 @@ static int service_look(enum postfix_service *used, bool *running,
 }
 
 /*
+ * What the last service step of the run did on the host (a host memo):
+ * the manager it used and the state it left and checked.  Every other
+ * action either leaves Postfix alone or refuses to act while it runs, so
+ * a later service step's look would find the same; it reads this instead
+ * of running another command.  Dropped when a step starts to change the
+ * state and set again once that step checked the outcome.
+ */
+struct service_memo {
+    enum postfix_service used;
+    bool running;
+};
+
+static void service_memo_free(void *p)
+{
+    free(p);
+}
+
+/* Keeps (or with m NULL, drops) what the host's Postfix is now. */
+static void service_memo_keep(struct action_ctx *ctx,
+                              const struct service_memo *m)
+{
+    struct service_memo *copy = NULL;
+
+    if (m != NULL && (copy = malloc(sizeof(*copy))) != NULL)
+        *copy = *m;
+    action_memo_keep(ctx, copy, service_memo_free);
+}
+
+/*
  * Stops or starts in one command that detects (unless svc names the
  * manager), acts and waits until postfix status agrees: a start that
  * leaves Postfix down, or a stop that leaves it up, fails.
@@ -149,13 +179,15 @@ static int service_look(enum postfix_service *used, bool *running,
 static int service_set(struct action_ctx *ctx, enum postfix_service svc,
                        bool start, int wait_s, struct errbuf *err)
 {
+    struct service_memo m;
     struct exec_result res;
     enum postfix_service used;
     char *cmd = NULL;
     int r;
 
+    service_memo_keep(ctx, NULL);
     r = postfix_service_command(&cmd, svc, start ? POSTFIX_START : POSTFIX_STOP,
-                                wait_s, err);
+                                wait_s, runbook_dirs(ctx), err);
     if (r < 0)
         return r;
     r = runbook_run(ctx, start ? "postfix start" : "postfix stop", cmd, NULL, 0,
@@ -164,6 +196,11 @@ static int service_set(struct action_ctx *ctx, enum postfix_service svc,
     if (r == 0)
         r = postfix_service_parse(&used, res.out.data ? res.out.data : "",
                                   res.out.len, err);
+    if (r == 0) {
+        m.used = used;
+        m.running = start;
+        service_memo_keep(ctx, &m);
+    }
     exec_result_release(&res);
     free(cmd);
     return r;
@@ -174,22 +211,34 @@ static int service_prepare(struct action_ctx *ctx, const void *params,
                            struct errbuf *err)
 {
     const struct service_params *sp = params;
+    const struct service_memo *m = action_memo(ctx, service_memo_free);
     enum postfix_service svc, used;
     bool running = false;
+    const char *how = "";
     char undo[160];
+    static const char *const left[] = {"; it is stopped, as an earlier step "
+                                       "left it",
+                                       "; it runs, as an earlier step left it"};
     int r;
 
-    if ((r = service_via(&svc, ctx, sp, err)) < 0 ||
-        (r = service_look(&used, &running, ctx, svc, err)) < 0)
+    if ((r = service_via(&svc, ctx, sp, err)) < 0)
         return r;
+    if (m != NULL && (svc == POSTFIX_SERVICE_NONE || svc == m->used)) {
+        /* no look: the state an earlier step of this run set and checked */
+        used = m->used;
+        running = m->running;
+        how = left[running];
+    } else if ((r = service_look(&used, &running, ctx, svc, err)) < 0) {
+        return r;
+    }
     if (running == sp->start)
-        action_describe(ctx, "postfix is already %s: nothing to do",
-                        running ? "running" : "stopped");
+        action_describe(ctx, "postfix is already %s: nothing to do%s",
+                        running ? "running" : "stopped", how);
     else
-        action_describe(ctx, "would %s postfix (via %s), then check it %s",
+        action_describe(ctx, "would %s postfix (via %s), then check it %s%s",
                         sp->start ? "start" : "stop",
                         postfix_service_name(used),
-                        sp->start ? "runs" : "stopped");
+                        sp->start ? "runs" : "stopped", how);
     snprintf(undo, sizeof(undo),
              "{\"service\":\"%s\",\"state\":\"%s\",\"wait\":%d}",
              postfix_service_name(used), running ? "started" : "stopped",

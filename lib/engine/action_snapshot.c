@@ -75,7 +75,8 @@ static int snapshot_apply(struct action_ctx *ctx, const void *params,
     for (i = 0; i < msgs.n; i++)
         ids[i] = msgs.v[i].queue_id;
     if ((r = postfix_ids_input(&in, &in_len, ids, msgs.n, err)) < 0 ||
-        (r = postfix_snapshot_command(&cmd, dir.data, false, err)) < 0 ||
+        (r = postfix_snapshot_command(&cmd, dir.data, false, runbook_dirs(ctx),
+                                      err)) < 0 ||
         (r = runbook_evfile_open(&f, ctx, "queue.tar", err)) < 0)
         goto out;
     c.command = cmd;

@@ -392,3 +392,25 @@ out:
     json_decref(root);
     return r;
 }
+
+/* The memo's key: action_memo finds a memo by its free function. */
+static void runbook_dirs_free(void *p)
+{
+    free(p);
+}
+
+const struct postfix_dirs *runbook_dirs(struct action_ctx *ctx)
+{
+    return action_memo(ctx, runbook_dirs_free);
+}
+
+void runbook_dirs_keep(struct action_ctx *ctx, const struct postfix_dirs *d)
+{
+    struct postfix_dirs *copy = NULL;
+
+    /* a pass without them drops what an earlier one said */
+    if (d->queue[0] != '\0' && d->daemon[0] != '\0' &&
+        (copy = malloc(sizeof(*copy))) != NULL)
+        *copy = *d;
+    action_memo_keep(ctx, copy, runbook_dirs_free);
+}

@@ -10,6 +10,8 @@
 #include "spamstop/engine.h"
 #include "spamstop/error.h"
 
+struct postfix_dirs;
+
 /* Where a run keeps its files on a host: RUNBOOK_HOST_DIR/<run-id>/<host>/. */
 #define RUNBOOK_HOST_DIR "/var/lib/spamstop"
 
@@ -136,6 +138,15 @@ int runbook_msgs_format(struct buf *out, const struct runbook_msgs *msgs);
 /* Appends one message (copies the strings). */
 int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
                       const char *queue_id, const char *account);
+
+/*
+ * The host's Postfix directories, as an identify pass of this run printed
+ * them (a host memo), or NULL: the commands then ask postconf.  keep
+ * stores a copy when d names them (nothing else in a run changes
+ * main.cf, so they hold for the rest of it).
+ */
+const struct postfix_dirs *runbook_dirs(struct action_ctx *ctx);
+void runbook_dirs_keep(struct action_ctx *ctx, const struct postfix_dirs *d);
 
 /* True (and a plan line) when result name is absent or empty here. */
 bool runbook_nothing(struct action_ctx *ctx, const char *name);

@@ -13,26 +13,97 @@
 
 /*
  * Sets q and pdd to the queue and daemon directories, from one postconf run
- * (each postconf start reads main.cf and master.cf: ~9 ms on the lab), and
- * defines running: true while Postfix's master runs.  That is what postfix
- * status reports, and how: its test is "master -t" (exit 0 when master.pid
- * is absent or unlocked), which here runs alone instead of behind postfix,
+ * (each postconf start reads main.cf and master.cf: ~15 ms on the lab).  A
+ * command given the directories (struct postfix_dirs, from an earlier pass
+ * of the run on the same host) sets them instead and starts no postconf.
+ */
+#define POSTFIX_DIRS_ASK                                                       \
+    "{ IFS= read -r q; IFS= read -r pdd; } <<SPAMSTOP_DIRS\n"                  \
+    "$(postconf -h queue_directory daemon_directory 2>/dev/null)\n"            \
+    "SPAMSTOP_DIRS\n"
+
+/*
+ * running: true while Postfix's master runs.  That is what postfix status
+ * reports, and how: its test is "master -t" (exit 0 when master.pid is
+ * absent or unlocked), which here runs alone instead of behind postfix,
  * postfix-script, two postconf, two sed and a postlog (36 ms against 6).
  * Without the daemon directory, running asks postfix status itself.
  */
-#define POSTFIX_DIRS                                                           \
-    "{ IFS= read -r q; IFS= read -r pdd; } <<SPAMSTOP_DIRS\n"                  \
-    "$(postconf -h queue_directory daemon_directory 2>/dev/null)\n"            \
-    "SPAMSTOP_DIRS\n"                                                          \
+#define RUNNING_FN                                                             \
     "running() { if [ -n \"$pdd\" ] && [ -x \"$pdd/master\" ]; then "          \
     "! \"$pdd/master\" -t >/dev/null 2>&1 </dev/null; "                        \
     "else postfix status >/dev/null 2>&1 </dev/null; fi; }\n"
 
-/* POSTFIX_DIRS, then enters the queue directory or exits 3. */
-#define ENTER_QUEUE                                                            \
-    POSTFIX_DIRS "[ -n \"$q\" ] && cd \"$q\" || "                              \
-                 "{ echo \"cannot enter the postfix queue directory\" >&2; "   \
-                 "exit 3; }\n"
+/* After the directories: enters the queue directory or exits 3. */
+#define ENTER_QUEUE_TAIL                                                       \
+    "[ -n \"$q\" ] && cd \"$q\" || "                                           \
+    "{ echo \"cannot enter the postfix queue directory\" >&2; exit 3; }\n"
+
+/*
+ * The identify pass prints the directories for later commands, when both
+ * are plain absolute paths (postfix_dir_valid's set; q is never empty
+ * here, ENTER_QUEUE_TAIL saw to it).
+ */
+#define PRINT_DIRS                                                             \
+    "case \"$q/$pdd\" in *[!A-Za-z0-9/._+-]*) ;; "                             \
+    "/*) case $pdd in /*) echo \"*** SPAMSTOP DIRS $q $pdd ***\" ;; esac ;; "  \
+    "esac\n"
+
+/* See postfix.h. */
+bool postfix_dir_valid(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > POSTFIX_DIR_MAX || s[0] != '/')
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '/' || s[i] == '.' ||
+              s[i] == '_' || s[i] == '+' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+static int commands_assign(struct buf *b, const char *name, const char *value);
+
+/*
+ * Appends how the script gets q and pdd (the directories given, checked
+ * again, else postconf) and the running function.
+ */
+static int commands_dirs(struct buf *b, const struct postfix_dirs *d)
+{
+    if (d != NULL && postfix_dir_valid(d->queue, strlen(d->queue)) &&
+        postfix_dir_valid(d->daemon, strlen(d->daemon))) {
+        if (commands_assign(b, "q", d->queue) < 0 ||
+            commands_assign(b, "pdd", d->daemon) < 0)
+            return SS_ERR;
+    } else if (buf_adds(b, POSTFIX_DIRS_ASK) < 0) {
+        return SS_ERR;
+    }
+    return buf_adds(b, RUNNING_FN);
+}
+
+/* commands_dirs, then into the queue directory. */
+static int commands_enter(struct buf *b, const struct postfix_dirs *d)
+{
+    if (commands_dirs(b, d) < 0)
+        return SS_ERR;
+    return buf_adds(b, ENTER_QUEUE_TAIL);
+}
+
+/* head, the directories (entering the queue), tail: a new string or NULL. */
+static char *commands_join(const char *head, const struct postfix_dirs *d,
+                           const char *tail)
+{
+    struct buf b = BUF_INIT;
+
+    if (buf_adds(&b, head) < 0 || commands_enter(&b, d) < 0 ||
+        buf_adds(&b, tail) < 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
+}
 
 /* Refuses to go on while Postfix runs (queue ids can be reused). */
 #define REQUIRE_STOPPED                                                        \
@@ -93,8 +164,9 @@
  * The end marker follows only when every batch succeeded.  TZ=UTC0 makes
  * postcat print arrival times in UTC.
  */
-static const char identify_script[] = PREAMBLE
-    "TZ=UTC0; LC_ALL=C; export TZ LC_ALL\n" ENTER_QUEUE
+static const char identify_head[] =
+    PREAMBLE "TZ=UTC0; LC_ALL=C; export TZ LC_ALL\n";
+static const char identify_body[] =
     "F='/^\\*\\*\\* / { if ($2 == \"MESSAGE\" && $3 == \"FILE\" && r "
     "> " RCPT_KEEP ") print \"spamstop_recipients: \" r\n"
     "  if ($2 == \"ENVELOPE\") { r = 0; m++ }\n"
@@ -145,12 +217,13 @@ static const char identify_script[] = PREAMBLE
     "else awk -v N=\"$n\" \"$F\" \"$c\"; fi\n"
     "s=$?; rm -f \"$c\" \"$c.f\"; exit $s' sh <\"$w/files\" &&\n"
     "{ [ ! -f \"$w/marks\" ] || cat \"$w/marks\"; } &&\n"
+    "{ " PRINT_DIRS "} &&\n"
     "echo '*** SPAMSTOP IDENTIFY END ***'\n";
 
-/* Returns a copy of the identify pass's script (caller frees). */
-char *postfix_identify_command(void)
+/* Returns the identify pass's script (caller frees). */
+char *postfix_identify_command(const struct postfix_dirs *dirs)
 {
-    return strdup(identify_script);
+    return commands_join(identify_head, dirs, identify_body);
 }
 
 static const char *const service_names[] = {"none", "systemd", "sysv",
@@ -244,7 +317,7 @@ static int commands_service_verb(struct buf *b, enum postfix_service svc,
  */
 int postfix_service_command(char **out, enum postfix_service svc,
                             enum postfix_service_op op, int wait_s,
-                            struct errbuf *err)
+                            const struct postfix_dirs *dirs, struct errbuf *err)
 {
     struct buf b = BUF_INIT;
     const char *verb = op == POSTFIX_STOP ? "stop" : "start";
@@ -257,7 +330,7 @@ int postfix_service_command(char **out, enum postfix_service svc,
                           wait_s);
     if ((size_t)svc >= sizeof(service_names) / sizeof(service_names[0]))
         return errbuf_set(err, SS_EINVAL, "unknown service manager");
-    if (buf_adds(&b, PREAMBLE POSTFIX_DIRS) < 0)
+    if (buf_adds(&b, PREAMBLE) < 0 || commands_dirs(&b, dirs) < 0)
         goto out;
     if (svc == POSTFIX_SERVICE_NONE)
         r = buf_adds(&b, DETECT_SERVICE "echo \"$v\"\n");
@@ -322,7 +395,7 @@ static int commands_check_path(const char *path, const char *what,
  * before the snapshot keeps it (the same queue, Postfix being stopped).
  */
 static const char snapshot_body[] =
-    "umask 077\n" ENTER_QUEUE "mkdir -p \"$d\" || exit 3\n"
+    "mkdir -p \"$d\" || exit 3\n"
     "if [ ! -f \"$d/queue.tar\" ]; then\n"
     "  %s"
     "  tar -cpf \"$d/queue.tar.tmp\" --numeric-owner --ignore-failed-read "
@@ -334,6 +407,7 @@ static const char snapshot_body[] =
 
 /* Builds the snapshot command; see postfix.h. */
 int postfix_snapshot_command(char **out, const char *dir, bool all,
+                             const struct postfix_dirs *dirs,
                              struct errbuf *err)
 {
     struct buf b = BUF_INIT;
@@ -343,7 +417,8 @@ int postfix_snapshot_command(char **out, const char *dir, bool all,
     if ((r = commands_check_path(dir, "snapshot folder", err)) < 0)
         return r;
     r = SS_ERR;
-    if (buf_adds(&b, PREAMBLE) < 0 || commands_assign(&b, "d", dir) < 0)
+    if (buf_adds(&b, PREAMBLE) < 0 || commands_assign(&b, "d", dir) < 0 ||
+        buf_adds(&b, "umask 077\n") < 0 || commands_enter(&b, dirs) < 0)
         goto out;
     if (all)
         r = buf_printf(&b, snapshot_body,
@@ -377,7 +452,7 @@ out:
 #define RESTORED_ONCE                                                          \
     "if [ -f \"$t.restored\" ]; then echo 'restored 0'; exit 0; fi\n"
 
-static const char restore_in_place[] = ENTER_QUEUE
+static const char restore_in_place[] =
     "if running; then "
     "echo \"postfix is running: stop it before an in-place restore\" >&2; "
     "exit 75; fi\n[ -f \"$t\" ] || { echo \"no snapshot at $t\" "
@@ -389,7 +464,7 @@ static const char restore_in_place[] = ENTER_QUEUE
     "touch \"$t.restored\"\n"
     "echo \"restored $n\"\n";
 
-static const char restore_to_hold[] = ENTER_QUEUE
+static const char restore_to_hold[] =
     "[ -f \"$t\" ] || { echo \"no snapshot at $t\" >&2; exit 3; }\n"
     "s=\"${t%/*}/restore.$$\"\n"
     "rm -rf \"$s\" && mkdir -p \"$s\" && "
@@ -411,7 +486,8 @@ static const char restore_to_hold[] = ENTER_QUEUE
 
 /* Builds a restore command; see postfix.h. */
 int postfix_restore_command(char **out, const char *tar_path,
-                            enum postfix_restore_mode mode, struct errbuf *err)
+                            enum postfix_restore_mode mode,
+                            const struct postfix_dirs *dirs, struct errbuf *err)
 {
     struct buf b = BUF_INIT;
     int r;
@@ -421,6 +497,7 @@ int postfix_restore_command(char **out, const char *tar_path,
         return r;
     r = SS_ERR;
     if (buf_adds(&b, PREAMBLE) < 0 || commands_assign(&b, "t", tar_path) < 0 ||
+        commands_enter(&b, dirs) < 0 ||
         buf_adds(&b, mode == POSTFIX_RESTORE_IN_PLACE ? restore_in_place
                                                       : restore_to_hold) < 0)
         goto out;
@@ -435,7 +512,9 @@ out:
 
 /* Builds a postsuper command with ids on stdin; see postfix.h. */
 int postfix_postsuper_command(char **out, enum postfix_postsuper_op op,
-                              bool require_stopped, struct errbuf *err)
+                              bool require_stopped,
+                              const struct postfix_dirs *dirs,
+                              struct errbuf *err)
 {
     struct buf b = BUF_INIT;
     const char *args;
@@ -449,7 +528,8 @@ int postfix_postsuper_command(char **out, enum postfix_postsuper_op op,
     default: return errbuf_set(err, SS_EINVAL, "unknown postsuper operation");
     }
     if (buf_adds(&b, PREAMBLE) < 0 ||
-        (require_stopped && buf_adds(&b, POSTFIX_DIRS REQUIRE_STOPPED) < 0) ||
+        (require_stopped &&
+         (commands_dirs(&b, dirs) < 0 || buf_adds(&b, REQUIRE_STOPPED) < 0)) ||
         buf_adds(&b, POSTSUPER_BUFFERED_OPEN
                  "grep -E '^[0-9A-Za-z]+$' | postsuper ") < 0 ||
         buf_adds(&b, args) < 0 ||
@@ -479,17 +559,18 @@ out:
  * Postfix is still stopped, right after postsuper moved the files (a
  * rename: the inode stays, the ctime becomes the hold's).
  */
-static const char hold_record_script[] = PREAMBLE
-    "LC_ALL=C; export LC_ALL\n" ENTER_QUEUE REQUIRE_STOPPED "umask 077\n"
+static const char hold_record_head[] = PREAMBLE "LC_ALL=C; export LC_ALL\n";
+static const char hold_record_body[] = REQUIRE_STOPPED
+    "umask 077\n"
     "t=$(mktemp) || exit 3\n"
     "trap 'rm -f \"$t\"' EXIT\n"
     "grep -E '^[0-9A-Za-z]+$' >\"$t\"\n" POSTSUPER_BUFFERED(
         "postsuper -h - <\"$t\"") "[ $s -eq 0 ] || exit $s\n" HELD_RECORD "\n";
 
-/* Returns a copy of the hold-and-record script; see postfix.h. */
-char *postfix_hold_record_command(void)
+/* Returns the hold-and-record script; see postfix.h. */
+char *postfix_hold_record_command(const struct postfix_dirs *dirs)
 {
-    return strdup(hold_record_script);
+    return commands_join(hold_record_head, dirs, hold_record_body);
 }
 
 /*
@@ -498,8 +579,9 @@ char *postfix_hold_record_command(void)
  * inode or a later ctime; a rewritten one a later ctime), so its envelope
  * is the one identify read.
  */
-static const char held_delete_script[] = PREAMBLE
-    "LC_ALL=C; export LC_ALL\n" ENTER_QUEUE "umask 077\n"
+static const char held_delete_head[] = PREAMBLE "LC_ALL=C; export LC_ALL\n";
+static const char held_delete_body[] =
+    "umask 077\n"
     "t=$(mktemp) || exit 3\n"
     "trap 'rm -f \"$t\" \"$t.del\"' EXIT\n"
     "grep -E '^[0-9A-Za-z]+ [0-9]+ [0-9]+ [0-9]+(\\.[0-9]+)?$' "
@@ -510,10 +592,10 @@ static const char held_delete_script[] = PREAMBLE
     "<\"$t.del\")\"\n" POSTSUPER_BUFFERED(
         "postsuper -d - hold <\"$t.del\"") "exit $s\n";
 
-/* Returns a copy of the commit's delete script; see postfix.h. */
-char *postfix_held_delete_command(void)
+/* Returns the commit's delete script; see postfix.h. */
+char *postfix_held_delete_command(const struct postfix_dirs *dirs)
 {
-    return strdup(held_delete_script);
+    return commands_join(held_delete_head, dirs, held_delete_body);
 }
 
 /* Builds "ID\n..." after checking every id; see postfix.h. */

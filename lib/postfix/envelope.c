@@ -382,6 +382,36 @@ static int envelope_file(struct envelope_parser *p, const char *v, size_t n)
     return 0;
 }
 
+/*
+ * A "*** SPAMSTOP DIRS QUEUE DAEMON ***" line: the directories the pass
+ * ran with, printed after the fingerprints.  Only plain paths count
+ * (postfix_dir_valid), and only the first such line: anything else is an
+ * anomaly and leaves the directories unknown, so later commands ask
+ * postconf again.
+ */
+static int envelope_dirs(struct envelope_parser *p, const char *v, size_t n)
+{
+    struct postfix_dirs *d = &p->out->dirs;
+    const char *sp = memchr(v, ' ', n);
+    size_t qn, dn;
+
+    if (p->state != ENVELOPE_NONE && envelope_close(p, false) < 0)
+        return SS_ERR;
+    qn = sp != NULL ? (size_t)(sp - v) : 0;
+    dn = sp != NULL ? n - qn - 1 : 0;
+    if (sp == NULL || d->queue[0] != '\0' || !postfix_dir_valid(v, qn) ||
+        !postfix_dir_valid(sp + 1, dn)) {
+        p->out->anomalies++;
+        memset(d, 0, sizeof(*d));
+        return 0;
+    }
+    memcpy(d->queue, v, qn);
+    d->queue[qn] = '\0';
+    memcpy(d->daemon, sp + 1, dn);
+    d->daemon[dn] = '\0';
+    return 0;
+}
+
 /* Opens a message at an ENVELOPE RECORDS marker. */
 static int envelope_open(struct envelope_parser *p, const char *path, size_t n)
 {
@@ -642,6 +672,8 @@ static int envelope_marker(struct envelope_parser *p, const char *line,
     }
     if (PREFIX(in, k, "SPAMSTOP FILE "))
         return envelope_file(p, in + 14, k - 14);
+    if (PREFIX(in, k, "SPAMSTOP DIRS "))
+        return envelope_dirs(p, in + 14, k - 14);
     if (PREFIX(in, k, "MESSAGE CONTENTS ")) {
         path = in + 17;
         plen = k - 17;

@@ -36,7 +36,11 @@ struct sim {
     int service_cmds;   /* commands that stop, start or look at postfix */
     bool stamped;       /* identify prints file stamps; nothing changes */
     int identify_reads; /* identify passes that printed envelopes */
+    bool dirs;          /* stamped passes print the Postfix directories */
 };
+
+#define SIM_DIRS                                                               \
+    "*** SPAMSTOP DIRS /var/spool/postfix /usr/lib/postfix/sbin ***\n"
 
 /* A scratch run folder per test. */
 struct scratch {
@@ -154,6 +158,8 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
             buf_printf(&o, "*** SPAMSTOP FILE %.*s %zu 612 1764330000.5 ***\n",
                        (int)(e - q), q, 9000 + k++);
         }
+        if (s->dirs)
+            buf_adds(&o, SIM_DIRS);
         if (cmd->input_len == 0) {
             s->identify_reads++;
             buf_adds(&o, s->identify);
@@ -480,8 +486,9 @@ static void test_dovecot_host_end_to_end(void **state)
         i++;
     assert_int_equal(i, 30);
     assert_null(strstr(fake_exec_command(ex, i_del), "postcat"));
-    /* one command each for stop and start, prepare and apply */
-    assert_int_equal(sim.service_cmds, 4);
+    /* the stop looks and acts; the start only acts: the stop left Postfix
+     * stopped and checked it, and no step between may start it */
+    assert_int_equal(sim.service_cmds, 3);
     /* rotate looks at the host once: apply takes prepare's look */
     assert_int_equal(fake_exec_count_matching(ex, NULL, "doveconf -n"), 1);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "n == 1 ? 0 : 4"), 2);
@@ -491,6 +498,57 @@ static void test_dovecot_host_end_to_end(void **state)
     assert_string_equal(data, QTAR);
     free(data);
     free(pw);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/*
+ * What a host's first pass learns saves commands later: the survey prints
+ * the Postfix directories, and no later command starts postconf for them;
+ * the start step takes the state the stop step left and checked.
+ */
+static void test_host_memos_save_commands(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct buf plan = BUF_INIT;
+    size_t i, n, entered = 0;
+    const char *c;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.stamped = true;
+    sim.dirs = true;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, &plan, NULL),
+                     HOST_COMMITTED);
+    n = fake_exec_count(ex);
+    assert_true(n > 5);
+    /* only the survey, the first command, asks postconf */
+    assert_non_null(strstr(fake_exec_command(ex, 0), "SPAMSTOP IDENTIFY END"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postconf -h"), 1);
+    assert_non_null(strstr(fake_exec_command(ex, 0), "postconf -h"));
+    for (i = 1; i < n; i++) {
+        c = fake_exec_command(ex, i);
+        if (strstr(c, "cd \"$q\"") == NULL && strstr(c, "running()") == NULL)
+            continue;
+        entered++;
+        assert_non_null(strstr(c, "q='/var/spool/postfix'\n"
+                                  "pdd='/usr/lib/postfix/sbin'\n"));
+    }
+    assert_true(entered >= 6); /* stop, identify, snapshot, purge, start... */
+    assert_int_equal(sim.service_cmds, 3);
+    assert_int_equal(sim.stops, 1);
+    assert_int_equal(sim.starts, 1);
+    assert_true(sim.running);
+    assert_non_null(strstr(plan.data, "it is stopped, as an earlier step "
+                                      "left it"));
+    buf_release(&plan);
     executor_free(ex);
     free(sim.identify);
     playbook_free(pb);
@@ -955,7 +1013,7 @@ static void test_commit_spares_replaced_files(void **state)
              "printf 'envelope %%s\\n' $f >q/hold/$f; done",
              s.root, s.root, s.root, s.root);
     assert_int_equal(system(cmd), 0);
-    script = postfix_hold_record_command();
+    script = postfix_hold_record_command(NULL);
     rec = sh_in(s.root, script, "AAAA11\nBBBB22\nCCCC33\nDDDD44\n");
     free(script);
     /* one record per held file, none for an id that is not there */
@@ -970,7 +1028,7 @@ static void test_commit_spares_replaced_files(void **state)
              "printf 'envelope YYYY33\\n' >CCCC33",
              s.root);
     assert_int_equal(system(cmd), 0);
-    script = postfix_held_delete_command();
+    script = postfix_held_delete_command(NULL);
     out = sh_in(s.root, script, rec);
     assert_string_equal(out, "checked 3 matched 1\n");
     snprintf(path, sizeof(path), "%s/deleted", s.root);
@@ -1080,6 +1138,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dovecot_host_end_to_end),
         cmocka_unit_test(test_identify_reuses_the_survey),
+        cmocka_unit_test(test_host_memos_save_commands),
         cmocka_unit_test(test_dry_run_changes_nothing),
         cmocka_unit_test(test_failed_start_rolls_back),
         cmocka_unit_test(test_rollback_after_commit),

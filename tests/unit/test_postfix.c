@@ -725,7 +725,7 @@ static void fake_queue_file(const char *dir, const char *rel, size_t i)
 static void test_identify_command_vanished(void **state)
 {
     char dir[] = "/tmp/test_postfix.XXXXXX", path[600];
-    char *script = postfix_identify_command(), *out = NULL;
+    char *script = postfix_identify_command(NULL), *out = NULL;
     struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
     struct errbuf err = ERRBUF_INIT;
     const char *ids[] = {"1A01", "1A02", "2B03", "2B04", "3C05"};
@@ -793,6 +793,129 @@ static size_t occurrences(const char *hay, const char *needle)
 }
 
 /*
+ * The pass prints the directories it ran with, and a pass given them runs
+ * without postconf (here: one that fails) and prints the same.
+ */
+static void test_identify_command_dirs(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", path[600];
+    char *script = postfix_identify_command(NULL), *again = NULL, *out = NULL;
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes e2 = POSTFIX_ENVELOPES_INIT;
+    struct postfix_dirs d;
+    struct errbuf err = ERRBUF_INIT;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "mkdir -p %s/q/deferred/1", dir);
+    assert_int_equal(system(path), 0);
+    fake_queue_file(dir, "deferred/1/1A01", 0);
+    fake_queue_file(dir, "deferred/1/1A02", 1);
+    snprintf(path, sizeof(path), "echo %s/q; echo %s/sbin\n", dir, dir);
+    fake_tool(dir, "postconf", path);
+    fake_tool(dir, "postcat",
+              "shift 2\n"
+              "for f do\n"
+              "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
+              "  echo \"named_attribute: sasl_username=$(cat $f)\"\n"
+              "  echo \"*** MESSAGE FILE END $f ***\"\n"
+              "done\n");
+    assert_int_equal(run_sh(dir, script, "", &out), 0);
+    assert_int_equal(postfix_envelopes_parse(&e, out, strlen(out), &err), 0);
+    assert_true(e.end_seen);
+    assert_int_equal(e.n, 2);
+    assert_int_equal(e.anomalies, 0);
+    snprintf(path, sizeof(path), "%s/q", dir);
+    assert_string_equal(e.dirs.queue, path);
+    snprintf(path, sizeof(path), "%s/sbin", dir);
+    assert_string_equal(e.dirs.daemon, path);
+    free(out);
+    out = NULL;
+
+    /* given the directories, no postconf runs */
+    fake_tool(dir, "postconf", "exit 1\n");
+    again = postfix_identify_command(&e.dirs);
+    assert_null(strstr(again, "postconf"));
+    snprintf(path, sizeof(path), "q='%s/q'\n", dir);
+    assert_non_null(strstr(again, path));
+    assert_int_equal(run_sh(dir, again, "", &out), 0);
+    assert_int_equal(postfix_envelopes_parse(&e2, out, strlen(out), &err), 0);
+    assert_true(e2.end_seen);
+    assert_int_equal(e2.n, 2);
+    assert_string_equal(e2.dirs.queue, e.dirs.queue);
+    assert_string_equal(e2.dirs.daemon, e.dirs.daemon);
+    postfix_envelopes_release(&e2);
+    free(out);
+    out = NULL;
+
+    /* a directory outside the plain set: no line, and the next asks */
+    snprintf(path, sizeof(path), "mv %s/q '%s/q x'", dir, dir);
+    assert_int_equal(system(path), 0);
+    snprintf(path, sizeof(path), "echo '%s/q x'; echo %s/sbin\n", dir, dir);
+    fake_tool(dir, "postconf", path);
+    assert_int_equal(run_sh(dir, script, "", &out), 0);
+    assert_int_equal(postfix_envelopes_parse(&e2, out, strlen(out), &err), 0);
+    assert_true(e2.end_seen);
+    assert_int_equal(e2.n, 2);
+    assert_string_equal(e2.dirs.queue, "");
+    assert_null(strstr(out, "SPAMSTOP DIRS"));
+    postfix_envelopes_release(&e2);
+
+    /* such directories are never pasted into a command */
+    memset(&d, 0, sizeof(d));
+    snprintf(d.queue, sizeof(d.queue), "/var/spool/$(reboot)");
+    snprintf(d.daemon, sizeof(d.daemon), "/usr/lib/postfix/sbin");
+    free(again);
+    again = postfix_held_delete_command(&d);
+    assert_null(strstr(again, "reboot"));
+    assert_non_null(strstr(again, "postconf -h queue_directory"));
+
+    postfix_envelopes_release(&e);
+    free(out);
+    free(again);
+    free(script);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
+/* Only one plain "SPAMSTOP DIRS" line counts; any other is an anomaly. */
+static void test_envelopes_dirs_line(void **state)
+{
+    static const char *const bad[] = {
+        "*** SPAMSTOP DIRS /var/spool/postfix ***\n",
+        "*** SPAMSTOP DIRS /var/spool/postfix usr/lib ***\n",
+        "*** SPAMSTOP DIRS /a b c ***\n",
+        "*** SPAMSTOP DIRS /var/$(x) /usr/lib ***\n",
+        "*** SPAMSTOP DIRS /a /b ***\n*** SPAMSTOP DIRS /a /b ***\n",
+    };
+    const char *good = "*** ENVELOPE RECORDS deferred/1/1A01 ***\n"
+                       "named_attribute: sasl_username=u@x\n"
+                       "*** MESSAGE FILE END deferred/1/1A01 ***\n"
+                       "*** SPAMSTOP DIRS /var/spool/postfix "
+                       "/usr/lib/postfix/sbin ***\n"
+                       "*** SPAMSTOP IDENTIFY END ***\n";
+    struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(postfix_envelopes_parse(&e, good, strlen(good), &err), 0);
+    assert_int_equal(e.n, 1);
+    assert_int_equal(e.anomalies, 0);
+    assert_string_equal(e.dirs.queue, "/var/spool/postfix");
+    assert_string_equal(e.dirs.daemon, "/usr/lib/postfix/sbin");
+    postfix_envelopes_release(&e);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            postfix_envelopes_parse(&e, bad[i], strlen(bad[i]), &err), 0);
+        assert_true(e.anomalies >= 1);
+        assert_string_equal(e.dirs.queue, "");
+        assert_string_equal(e.dirs.daemon, "");
+        postfix_envelopes_release(&e);
+    }
+}
+
+/*
  * A batch whose postcat fails after printing (as when a file vanishes at
  * its end) is read again from scratch, so its messages come out once, not
  * once per try; and no postcat is given more than 2,000 files.
@@ -800,7 +923,7 @@ static size_t occurrences(const char *hay, const char *needle)
 static void test_identify_command_batches(void **state)
 {
     char dir[] = "/tmp/test_postfix.XXXXXX", path[700];
-    char *script = postfix_identify_command(), *out = NULL, *log = NULL;
+    char *script = postfix_identify_command(NULL), *out = NULL, *log = NULL;
     struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
     struct errbuf err = ERRBUF_INIT;
     const size_t n = 2101;
@@ -864,7 +987,7 @@ static void test_identify_command_batches(void **state)
 static void test_identify_command_cut_output(void **state)
 {
     char dir[] = "/tmp/test_postfix.XXXXXX", path[700];
-    char *script = postfix_identify_command(), *out = NULL, *errs = NULL;
+    char *script = postfix_identify_command(NULL), *out = NULL, *errs = NULL;
     struct errbuf err = ERRBUF_INIT;
     size_t i, len;
 
@@ -1061,7 +1184,7 @@ static void test_envelopes_reuse(void **state)
 static void test_identify_command_reuse(void **state)
 {
     char dir[] = "/tmp/test_postfix.XXXXXX", path[700];
-    char *script = postfix_identify_command(), *out1 = NULL, *out2 = NULL;
+    char *script = postfix_identify_command(NULL), *out1 = NULL, *out2 = NULL;
     char *stamps = NULL, *log = NULL;
     struct postfix_envelopes e1 = POSTFIX_ENVELOPES_INIT;
     struct postfix_envelopes e2 = POSTFIX_ENVELOPES_INIT;
@@ -1145,30 +1268,32 @@ static void test_commands_quoting(void **state)
     size_t len;
 
     (void)state;
-    assert_int_equal(
-        postfix_snapshot_command(&s, "/var/lib/spamstop/r'1", false, &err), 0);
+    assert_int_equal(postfix_snapshot_command(&s, "/var/lib/spamstop/r'1",
+                                              false, NULL, &err),
+                     0);
     assert_non_null(strstr(s, "d='/var/lib/spamstop/r'\\''1'\n"));
     assert_non_null(strstr(s, "--numeric-owner"));
     assert_non_null(strstr(s, "grep -E '^[0-9A-Za-z]+$'"));
     free(s);
-    assert_int_equal(postfix_snapshot_command(&s, "relative", true, &err),
+    assert_int_equal(postfix_snapshot_command(&s, "relative", true, NULL, &err),
                      SS_EINVAL);
     assert_null(s);
-    assert_int_equal(postfix_snapshot_command(&s, "/x\ny", false, &err),
+    assert_int_equal(postfix_snapshot_command(&s, "/x\ny", false, NULL, &err),
                      SS_EINVAL);
     assert_null(s);
     assert_int_equal(postfix_restore_command(&s, "/x/$(reboot)/queue.tar",
-                                             POSTFIX_RESTORE_TO_HOLD, &err),
+                                             POSTFIX_RESTORE_TO_HOLD, NULL,
+                                             &err),
                      0);
     assert_non_null(strstr(s, "t='/x/$(reboot)/queue.tar'\n"));
     free(s);
-    assert_int_equal(postfix_postsuper_command(&s, POSTFIX_DELETE, true, &err),
-                     0);
+    assert_int_equal(
+        postfix_postsuper_command(&s, POSTFIX_DELETE, true, NULL, &err), 0);
     assert_non_null(strstr(s, "postsuper -d - hold"));
     assert_non_null(strstr(s, "exit 75"));
     free(s);
-    assert_int_equal(postfix_postsuper_command(&s, POSTFIX_HOLD, false, &err),
-                     0);
+    assert_int_equal(
+        postfix_postsuper_command(&s, POSTFIX_HOLD, false, NULL, &err), 0);
     assert_non_null(strstr(s, "postsuper -h -"));
     assert_null(strstr(s, "exit 75"));
     free(s);
@@ -1203,7 +1328,7 @@ static void test_snapshot_run(void **state)
     fake_queue_file(dir, "active/B/BCD2", 3);
     fake_queue_file(dir, "deferred/A/CDE3", 4);
     snprintf(cmd, sizeof(cmd), "%s/snap", dir);
-    assert_int_equal(postfix_snapshot_command(&s, cmd, false, &err), 0);
+    assert_int_equal(postfix_snapshot_command(&s, cmd, false, NULL, &err), 0);
     assert_int_equal(run_sh(dir, s, "ABC1\nBCD2\n", &out), 0);
     free(out);
     snprintf(cmd, sizeof(cmd),
@@ -1235,7 +1360,7 @@ static void test_commands_service(void **state)
 
     (void)state;
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
-                                             POSTFIX_STATUS, 20, &err),
+                                             POSTFIX_STATUS, 20, NULL, &err),
                      0);
     assert_non_null(strstr(s, "elif [ -x /etc/init.d/postfix ]; then v=sysv"));
     assert_non_null(strstr(s, "echo \"$v\""));
@@ -1247,13 +1372,13 @@ static void test_commands_service(void **state)
     assert_int_equal(postfix_service_parse(&svc, "none\n", 5, &err), SS_EINVAL);
     assert_int_equal(postfix_service_parse(&svc, "", 0, &err), SS_EINVAL);
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_SYSTEMD,
-                                             POSTFIX_STOP, 20, &err),
+                                             POSTFIX_STOP, 20, NULL, &err),
                      0);
     assert_non_null(strstr(s, "systemctl stop postfix.service"));
     assert_non_null(strstr(s, "[ $i -ge 200 ]")); /* tenths of a second */
     free(s);
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_SYSV,
-                                             POSTFIX_START, 5, &err),
+                                             POSTFIX_START, 5, NULL, &err),
                      0);
     assert_non_null(strstr(s, "while ! running"));
     assert_non_null(strstr(s, "/etc/init.d/postfix start"));
@@ -1267,7 +1392,7 @@ static void test_commands_service(void **state)
     free(s);
     /* the bare postfix command stops with abort and our own wait */
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
-                                             POSTFIX_STOP, 5, &err),
+                                             POSTFIX_STOP, 5, NULL, &err),
                      0);
     assert_non_null(strstr(s, "if running; then postfix abort"));
     assert_null(strstr(s, "postfix stop"));
@@ -1275,7 +1400,7 @@ static void test_commands_service(void **state)
     free(s);
     /* NONE: detected on the host, in the same command */
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
-                                             POSTFIX_STOP, 5, &err),
+                                             POSTFIX_STOP, 5, NULL, &err),
                      0);
     assert_non_null(strstr(s, "systemctl cat postfix.service"));
     assert_non_null(strstr(s, "case $v in"));
@@ -1283,7 +1408,7 @@ static void test_commands_service(void **state)
     assert_non_null(strstr(s, "*) postfix abort;;"));
     free(s);
     assert_int_equal(postfix_service_command(&s, (enum postfix_service)9,
-                                             POSTFIX_STOP, 5, &err),
+                                             POSTFIX_STOP, 5, NULL, &err),
                      SS_EINVAL);
     assert_int_equal(
         postfix_postsuper_parse_count(&n, totals, strlen(totals), &err), 0);
@@ -1333,13 +1458,13 @@ static void service_run(bool master_t)
         fake_tool(dir, "postconf", "echo /nowhere\n");
     }
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
-                                             POSTFIX_STATUS, 0, &err),
+                                             POSTFIX_STATUS, 0, NULL, &err),
                      0);
     assert_int_equal(run_sh(dir, s, "", &out), 1);
     free(out);
     free(s);
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
-                                             POSTFIX_START, 2, &err),
+                                             POSTFIX_START, 2, NULL, &err),
                      0);
     assert_int_equal(run_sh(dir, s, "", &out), 0);
     free(out);
@@ -1347,7 +1472,7 @@ static void service_run(bool master_t)
     free(out);
     free(s);
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
-                                             POSTFIX_STOP, 2, &err),
+                                             POSTFIX_STOP, 2, NULL, &err),
                      0);
     assert_int_equal(run_sh(dir, s, "", &out), 0);
     free(out);
@@ -1450,6 +1575,8 @@ int main(void)
         cmocka_unit_test(test_identify_lab_json),
         cmocka_unit_test(test_identify_command_vanished),
         cmocka_unit_test(test_identify_command_batches),
+        cmocka_unit_test(test_identify_command_dirs),
+        cmocka_unit_test(test_envelopes_dirs_line),
         cmocka_unit_test(test_identify_command_cut_output),
         cmocka_unit_test(test_commands_quoting),
         cmocka_unit_test(test_snapshot_run),

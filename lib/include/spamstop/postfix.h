@@ -78,6 +78,25 @@ bool postfix_queue_id_valid(const char *id);
 /* True for the five queue names Postfix lists. */
 bool postfix_queue_name_valid(const char *name);
 
+/*
+ * Where Postfix keeps its queue and its daemons (queue_directory,
+ * daemon_directory), as a pass's "SPAMSTOP DIRS" line gave them.  Every
+ * remote command needs both; one that is given them does not start
+ * postconf for them (about 15 ms of CPU each on the lab).  Empty queue:
+ * unknown, and the command asks postconf.
+ */
+#define POSTFIX_DIR_MAX 255
+struct postfix_dirs {
+    char queue[POSTFIX_DIR_MAX + 1];
+    char daemon[POSTFIX_DIR_MAX + 1];
+};
+
+/*
+ * True when s (n bytes) may be such a directory: absolute, at most
+ * POSTFIX_DIR_MAX bytes of [A-Za-z0-9/._+-] (the script prints no other).
+ */
+bool postfix_dir_valid(const char *s, size_t n);
+
 /* One queued message as the identify pass read it (postcat -e -h). */
 struct postfix_message {
     const char *queue_name;
@@ -126,11 +145,15 @@ struct postfix_envelopes {
     size_t anomalies;
     bool end_seen; /* the command's end marker: the output is whole */
     void *mem;     /* private: arena, recipient vector, index */
+    struct postfix_dirs dirs; /* its "SPAMSTOP DIRS" line; queue "": none */
 };
 
 #define POSTFIX_ENVELOPES_INIT                                                 \
     {                                                                          \
-        NULL, 0, NULL, 0, 0, false, NULL                                       \
+        NULL, 0, NULL, 0, 0, false, NULL,                                      \
+        {                                                                      \
+            "", ""                                                             \
+        }                                                                      \
     }
 
 /*
@@ -179,12 +202,17 @@ int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
  * reads every message file of the queue with postcat -e -h in batches,
  * re-reading a batch file by file when an id vanished, keeps only the
  * headers identify needs, then prints a "*** SPAMSTOP FILE PATH STAMP ***"
- * fingerprint line (taken before the read) per file, and ends with an end
- * marker.  Files whose
- * "PATH STAMP" line is on stdin (postfix_envelopes_stamps of an earlier
- * pass) are not read again; empty stdin reads every file.
+ * fingerprint line (taken before the read) per file, a "*** SPAMSTOP DIRS
+ * QUEUE DAEMON ***" line (when both directories are plain paths), and
+ * ends with an end marker.  Files whose "PATH STAMP" line is on stdin
+ * (postfix_envelopes_stamps of an earlier pass) are not read again; empty
+ * stdin reads every file.
+ *
+ * This and every command below take dirs: NULL (or an empty queue) asks
+ * postconf on the host; else the script uses those directories (the
+ * host's own, from an earlier pass of the same run).
  */
-char *postfix_identify_command(void);
+char *postfix_identify_command(const struct postfix_dirs *dirs);
 
 /* When an account is flagged: both conditions must hold. */
 struct postfix_thresholds {
@@ -340,6 +368,7 @@ const char *postfix_service_name(enum postfix_service svc);
  */
 int postfix_service_command(char **out, enum postfix_service svc,
                             enum postfix_service_op op, int wait_s,
+                            const struct postfix_dirs *dirs,
                             struct errbuf *err);
 
 /*
@@ -350,6 +379,7 @@ int postfix_service_command(char **out, enum postfix_service svc,
  * ids read from stdin (see postfix_ids_input).  Caller frees.
  */
 int postfix_snapshot_command(char **out, const char *dir, bool all,
+                             const struct postfix_dirs *dirs,
                              struct errbuf *err);
 
 enum postfix_restore_mode {
@@ -363,7 +393,9 @@ enum postfix_restore_mode {
  * postsuper -s.  Prints "restored N" on stdout.  Caller frees.
  */
 int postfix_restore_command(char **out, const char *tar_path,
-                            enum postfix_restore_mode mode, struct errbuf *err);
+                            enum postfix_restore_mode mode,
+                            const struct postfix_dirs *dirs,
+                            struct errbuf *err);
 
 enum postfix_postsuper_op {
     POSTFIX_HOLD,    /* postsuper -h - : deferred/active/incoming -> hold */
@@ -377,7 +409,9 @@ enum postfix_postsuper_op {
  * queue ids can be reused.  Caller frees.
  */
 int postfix_postsuper_command(char **out, enum postfix_postsuper_op op,
-                              bool require_stopped, struct errbuf *err);
+                              bool require_stopped,
+                              const struct postfix_dirs *dirs,
+                              struct errbuf *err);
 
 /*
  * Hold with a record (caller frees): the ids on stdin go on hold
@@ -386,7 +420,7 @@ int postfix_postsuper_command(char **out, enum postfix_postsuper_op op,
  * seconds.nanoseconds), the identity of each held file right after the
  * hold.
  */
-char *postfix_hold_record_command(void);
+char *postfix_hold_record_command(const struct postfix_dirs *dirs);
 
 /*
  * Deletes held messages whose file is unchanged (caller frees): reads
@@ -394,7 +428,7 @@ char *postfix_hold_record_command(void);
  * deletes with postsuper -d - hold only the ids whose hold/ file still has
  * that inode, size and ctime, and prints "checked N matched M".
  */
-char *postfix_held_delete_command(void);
+char *postfix_held_delete_command(const struct postfix_dirs *dirs);
 
 /*
  * The stdin for postsuper and snapshot: one id per line.  Every id is
