@@ -92,3 +92,29 @@ ok "the plan says 5000 messages were not read again"
 ls "$st"/runs/*/cache/"$h".identify >/dev/null 2>&1 &&
     fail "the survey's cache file is still in the run folder"
 ok "the survey's cache file went with the host"
+
+# What the survey learned serves the later commands: only the survey asks
+# postconf for the queue and daemon directories, and the start step acts
+# without a look of its own (the stop step left Postfix stopped and
+# checked it).
+read -r asks starts < <(python3 - "$st" "$h" <<'EOF2'
+import json, os, sys
+runs = os.path.join(sys.argv[1], "runs")
+run = sorted(os.listdir(runs))[-1]
+asks, starts = [], 0
+for line in open(os.path.join(runs, run, "audit.jsonl")):
+    r = json.loads(line)
+    if r.get("event") == "command" and r.get("host") == sys.argv[2]:
+        if "postconf -h queue_directory" in r["command"]:
+            asks.append(r["step"])
+        if r.get("step") == "start":
+            starts += 1
+print(",".join(asks) or "-", starts)
+EOF2
+)
+[[ $asks == survey ]] || fail "steps that asked postconf for the directories: $asks (only the survey should)"
+ok "only the survey asked postconf for the queue and daemon directories"
+[[ $starts == 1 ]] || fail "the start step ran $starts commands, not 1"
+grep -q "it is stopped, as an earlier step left it" "$st.out" ||
+    fail "the plan does not say the start took the stop's state"
+ok "the start step ran one command and says why it did not look"
