@@ -35,8 +35,11 @@ struct run {
     size_t failed;
 };
 
-/* Actions that keep a memo on a host at once (identify, rotate). */
-#define HOST_MEMO_SLOTS 4
+/*
+ * Memos a host keeps at once: identify's pass, rotate's look, the Postfix
+ * directories and the service state take four; two to spare.
+ */
+#define HOST_MEMO_SLOTS 6
 
 /* One host's saga. */
 struct hostrun {
