@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fake_tool.h"
 #include "spamstop/buf.h"
 #include "spamstop/error.h"
 #include "spamstop/fsio.h"
@@ -683,22 +684,6 @@ static int run_sh(const char *dir, const char *script, const char *input,
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Writes an executable fake tool into dir/bin. */
-static void fake_tool(const char *dir, const char *name, const char *body)
-{
-    char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/bin", dir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/bin/%s", dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fprintf(f, "#!/bin/sh\n%s", body);
-    fclose(f);
-    chmod(path, 0700);
-}
-
 /*
  * Writes queue file dir/q/rel holding "user<i>@x" (the fake postcat prints
  * it as the sasl_username), and a postconf naming dir/q as the queue.
@@ -714,7 +699,7 @@ static void fake_queue_file(const char *dir, const char *rel, size_t i)
     fprintf(f, "user%zu@x\n", i);
     fclose(f);
     snprintf(path, sizeof(path), "echo %s/q\n", dir);
-    fake_tool(dir, "postconf", path);
+    assert_int_equal(fake_tool(dir, "postconf", path), 0);
 }
 
 /*
@@ -747,21 +732,24 @@ static void test_identify_command_vanished(void **state)
         fake_queue_file(dir, path, i);
     }
     /* deletes 2B03 on its first multi-file call, then dies on it */
-    fake_tool(dir, "postcat",
-              "shift 2\n"
-              "if [ $# -gt 1 ] && [ -f deferred/2/2B03 ]; then "
-              "rm deferred/2/2B03; fi\n"
-              "for f do\n"
-              "  [ -f \"$f\" ] || { echo \"fatal: open $f\" >&2; exit 1; }\n"
-              "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
-              "  echo \"named_attribute: sasl_username=$(cat $f)\"\n"
-              "  echo \"named_attribute: client_port=1\"\n"
-              "  echo \"*** MESSAGE CONTENTS $f ***\"\n"
-              "  echo \"Received: x\"\n"
-              "  echo \"Subject: s $f\"\n"
-              "  echo \"*** HEADER EXTRACTED $f ***\"\n"
-              "  echo \"*** MESSAGE FILE END $f ***\"\n"
-              "done\n");
+    assert_int_equal(
+        fake_tool(
+            dir, "postcat",
+            "shift 2\n"
+            "if [ $# -gt 1 ] && [ -f deferred/2/2B03 ]; then "
+            "rm deferred/2/2B03; fi\n"
+            "for f do\n"
+            "  [ -f \"$f\" ] || { echo \"fatal: open $f\" >&2; exit 1; }\n"
+            "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
+            "  echo \"named_attribute: sasl_username=$(cat $f)\"\n"
+            "  echo \"named_attribute: client_port=1\"\n"
+            "  echo \"*** MESSAGE CONTENTS $f ***\"\n"
+            "  echo \"Received: x\"\n"
+            "  echo \"Subject: s $f\"\n"
+            "  echo \"*** HEADER EXTRACTED $f ***\"\n"
+            "  echo \"*** MESSAGE FILE END $f ***\"\n"
+            "done\n"),
+        0);
     assert_int_equal(run_sh(dir, script, "", &out), 0);
     assert_null(strstr(out, "Received"));    /* filtered on the host */
     assert_null(strstr(out, "client_port")); /* idem */
@@ -812,14 +800,16 @@ static void test_identify_command_dirs(void **state)
     fake_queue_file(dir, "deferred/1/1A01", 0);
     fake_queue_file(dir, "deferred/1/1A02", 1);
     snprintf(path, sizeof(path), "echo %s/q; echo %s/sbin\n", dir, dir);
-    fake_tool(dir, "postconf", path);
-    fake_tool(dir, "postcat",
-              "shift 2\n"
-              "for f do\n"
-              "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
-              "  echo \"named_attribute: sasl_username=$(cat $f)\"\n"
-              "  echo \"*** MESSAGE FILE END $f ***\"\n"
-              "done\n");
+    assert_int_equal(fake_tool(dir, "postconf", path), 0);
+    assert_int_equal(
+        fake_tool(dir, "postcat",
+                  "shift 2\n"
+                  "for f do\n"
+                  "  echo \"*** ENVELOPE RECORDS $f ***\"\n"
+                  "  echo \"named_attribute: sasl_username=$(cat $f)\"\n"
+                  "  echo \"*** MESSAGE FILE END $f ***\"\n"
+                  "done\n"),
+        0);
     assert_int_equal(run_sh(dir, script, "", &out), 0);
     assert_int_equal(postfix_envelopes_parse(&e, out, strlen(out), &err), 0);
     assert_true(e.end_seen);
@@ -833,7 +823,7 @@ static void test_identify_command_dirs(void **state)
     out = NULL;
 
     /* given the directories, no postconf runs */
-    fake_tool(dir, "postconf", "exit 1\n");
+    assert_int_equal(fake_tool(dir, "postconf", "exit 1\n"), 0);
     again = postfix_identify_command(&e.dirs);
     assert_null(strstr(again, "postconf"));
     snprintf(path, sizeof(path), "q='%s/q'\n", dir);
@@ -852,7 +842,7 @@ static void test_identify_command_dirs(void **state)
     snprintf(path, sizeof(path), "mv %s/q '%s/q x'", dir, dir);
     assert_int_equal(system(path), 0);
     snprintf(path, sizeof(path), "echo '%s/q x'; echo %s/sbin\n", dir, dir);
-    fake_tool(dir, "postconf", path);
+    assert_int_equal(fake_tool(dir, "postconf", path), 0);
     assert_int_equal(run_sh(dir, script, "", &out), 0);
     assert_int_equal(postfix_envelopes_parse(&e2, out, strlen(out), &err), 0);
     assert_true(e2.end_seen);
@@ -955,7 +945,7 @@ static void test_identify_command_batches(void **state)
         "done\n"
         "if [ $# -gt 1 ] && mkdir %s/failed 2>/dev/null; then exit 1; fi\n",
         dir, dir);
-    fake_tool(dir, "postcat", path);
+    assert_int_equal(fake_tool(dir, "postcat", path), 0);
     assert_int_equal(run_sh(dir, script, "", &out), 0);
     assert_int_equal(occurrences(out, "*** ENVELOPE RECORDS "), n);
     assert_int_equal(
@@ -1010,7 +1000,7 @@ static void test_identify_command_cut_output(void **state)
              "  echo \"*** MESSAGE FILE END $f ***\"\n"
              "done\n",
              dir);
-    fake_tool(dir, "postcat", path);
+    assert_int_equal(fake_tool(dir, "postcat", path), 0);
     snprintf(path, sizeof(path), "touch %s/cut", dir);
     assert_int_equal(system(path), 0);
     assert_int_not_equal(run_sh(dir, script, "", &out), 0);
@@ -1212,7 +1202,7 @@ static void test_identify_command_reuse(void **state)
              "  echo \"*** MESSAGE FILE END $f ***\"\n"
              "done\n",
              dir);
-    fake_tool(dir, "postcat", path);
+    assert_int_equal(fake_tool(dir, "postcat", path), 0);
     assert_int_equal(run_sh(dir, script, "", &out1), 0);
     assert_int_equal(
         postfix_envelopes_parse_in_place(&e1, out1, strlen(out1), &err), 0);
@@ -1441,10 +1431,10 @@ static void service_run(bool master_t)
              "rm %s/running;;\n"
              "esac\n",
              master_t ? "exit 9; " : "", dir, dir, dir, dir, dir, dir, dir);
-    fake_tool(dir, "postfix", cmd);
+    assert_int_equal(fake_tool(dir, "postfix", cmd), 0);
     if (master_t) {
         snprintf(cmd, sizeof(cmd), "echo %s/q; echo %s/sbin\n", dir, dir);
-        fake_tool(dir, "postconf", cmd);
+        assert_int_equal(fake_tool(dir, "postconf", cmd), 0);
         snprintf(path, sizeof(path), "%s/sbin", dir);
         assert_int_equal(mkdir(path, 0700), 0);
         snprintf(path, sizeof(path), "%s/sbin/master", dir);
@@ -1455,7 +1445,7 @@ static void service_run(bool master_t)
             dir, path, path);
         assert_int_equal(system(cmd), 0);
     } else {
-        fake_tool(dir, "postconf", "echo /nowhere\n");
+        assert_int_equal(fake_tool(dir, "postconf", "echo /nowhere\n"), 0);
     }
     assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_POSTFIX,
                                              POSTFIX_STATUS, 0, NULL, &err),
