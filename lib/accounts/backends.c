@@ -12,10 +12,13 @@
  * Plesk wins when both exist (Plesk runs Dovecot too).  mail_auth_view
  * shows "| address | flags | password |" rows; passwords in clear mean the
  * old one can be put back.  Its output is consumed by awk on the host.
+ * Then one line "account ADDR yes|no" per name on stdin (checked again
+ * here).  Every tool reads /dev/null: stdin holds only the names.
  */
-static const char detect_script[] = PREAMBLE
+static const char look_script[] = PREAMBLE
+    "be=none f=\n"
     "if command -v plesk >/dev/null 2>&1; then\n"
-    "  echo 'backend plesk'\n"
+    "  be=plesk; echo 'backend plesk'\n"
     "  if plesk sbin mail_auth_view 2>/dev/null </dev/null | awk -F'|' "
     "'NF >= 5 { a = $2; p = $4; gsub(/^[ \\t]+|[ \\t]+$/, \"\", a); "
     "gsub(/^[ \\t]+|[ \\t]+$/, \"\", p); "
@@ -29,20 +32,33 @@ static const char detect_script[] = PREAMBLE
     "p && $1 == \"args\" { a = $NF; next } "
     "p && $1 == \"}\" { p = 0; if (d == \"passwd-file\" && f == \"\") f = a } "
     "END { print f }')\n"
-    "  if [ -n \"$f\" ]; then echo 'backend dovecot'; "
+    "  if [ -n \"$f\" ]; then be=dovecot; echo 'backend dovecot'; "
     "echo 'recoverable yes'; printf 'passwd_file %s\\n' \"$f\"\n"
     "  else echo 'backend none'; fi\n"
-    "else echo 'backend none'; fi\n";
+    "else echo 'backend none'; fi\n"
+    "while IFS= read -r addr; do\n"
+    "  case $addr in ''|*:*|*' '*) echo 'bad account name' >&2; exit 2;; "
+    "esac\n"
+    "  k=no\n"
+    "  case $be in\n"
+    "  plesk) plesk bin mail --info \"$addr\" >/dev/null 2>&1 </dev/null && "
+    "k=yes;;\n"
+    "  dovecot) [ -f \"$f\" ] && U=\"$addr\" awk 'BEGIN { FS = \":\" } "
+    "$1 == ENVIRON[\"U\"] { n++ } END { exit n == 1 ? 0 : 4 }' \"$f\" "
+    "</dev/null && k=yes;;\n"
+    "  esac\n"
+    "  printf 'account %s %s\\n' \"$addr\" \"$k\"\n"
+    "done\n";
 
-/* Returns a copy of the backend detection script. */
-char *accounts_detect_command(void)
+/* Returns a copy of the look script. */
+char *accounts_look_command(void)
 {
-    return strdup(detect_script);
+    return strdup(look_script);
 }
 
 static const char *const backend_names[] = {"none", "plesk", "dovecot"};
 
-/* The word the detection script prints for backend. */
+/* The word the look prints for backend. */
 const char *accounts_backend_name(enum accounts_backend backend)
 {
     if ((size_t)backend >= sizeof(backend_names) / sizeof(backend_names[0]))
@@ -63,9 +79,9 @@ static bool backends_kv(const char *line, size_t n, const char *key,
     return true;
 }
 
-/* Reads the detection output line by line; see accounts.h. */
-int accounts_detect_parse(struct accounts_host *out, const char *text,
-                          size_t len, struct errbuf *err)
+/* Reads the look's backend lines; see accounts.h. */
+int accounts_look_parse(struct accounts_host *out, const char *text, size_t len,
+                        struct errbuf *err)
 {
     const char *s = text, *end = len > 0 ? text + len : text, *nl, *v;
     bool have_backend = false;
@@ -100,7 +116,7 @@ int accounts_detect_parse(struct accounts_host *out, const char *text,
     }
     if (!have_backend)
         return errbuf_set(err, SS_EINVAL,
-                          "account backend detection printed no backend");
+                          "the account look printed no backend");
     if (out->backend == ACCOUNTS_BACKEND_DOVECOT && out->passwd_file[0] == 0)
         return errbuf_set(err, SS_EINVAL, "dovecot without a passwd-file");
     return 0;
@@ -182,11 +198,6 @@ static const char restore_body[] = READ_ADDR BACKUP_NAME
     "{ echo \"account not exactly once in the backup\" >&2; exit 4; }\n"
     "[ -n \"$new\" ] || exit 4\n" REWRITE;
 
-static const char check_body[] = READ_ADDR
-    "[ -f \"$f\" ] || { echo \"no passwd-file at $f\" >&2; exit 3; }\n"
-    "U=\"$addr\" awk 'BEGIN { FS = \":\" } $1 == ENVIRON[\"U\"] { n++ } "
-    "END { exit n == 1 ? 0 : 4 }' \"$f\"\n";
-
 /* PREAMBLE, f=FILE, optionally b=DIR, then body. */
 static int backends_script(char **out, const char *passwd_file,
                            const char *backup_dir, const char *body,
@@ -236,13 +247,6 @@ int accounts_dovecot_restore_command(char **out, const char *passwd_file,
     if (backup_dir == NULL)
         return errbuf_set(err, SS_EINVAL, "restore needs a backup folder");
     return backends_script(out, passwd_file, backup_dir, restore_body, err);
-}
-
-/* See accounts.h. */
-int accounts_dovecot_check_command(char **out, const char *passwd_file,
-                                   struct errbuf *err)
-{
-    return backends_script(out, passwd_file, NULL, check_body, err);
 }
 
 /* Joins checked lines into a stdin text. */
@@ -370,9 +374,55 @@ int accounts_plesk_parse_password(char **out, const char *text, size_t len,
 }
 
 /* See accounts.h. */
-int accounts_plesk_check_command(char **out, const char *addr,
-                                 struct errbuf *err)
+int accounts_look_input(char **out, size_t *out_len, const char *const *addrs,
+                        size_t n, struct errbuf *err)
 {
-    return backends_plesk(out, "plesk bin mail --info ", addr,
-                          " >/dev/null 2>&1 </dev/null\n", err);
+    struct buf in = BUF_INIT;
+    size_t i;
+
+    *out = NULL;
+    *out_len = 0;
+    for (i = 0; i < n; i++) {
+        if (!accounts_address_valid(addrs[i])) {
+            buf_release(&in);
+            return errbuf_set(err, SS_EINVAL, "'%.80s' is not an account name",
+                              addrs[i] != NULL ? addrs[i] : "");
+        }
+        if (buf_adds(&in, addrs[i]) < 0 || buf_addc(&in, '\n') < 0) {
+            buf_release(&in);
+            return errbuf_set(err, SS_ERR, "out of memory");
+        }
+    }
+    *out_len = in.len;
+    if ((*out = buf_detach(&in)) == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    return 0;
+}
+
+/* Finds "account ADDR yes|no" in the look's output; see accounts.h. */
+int accounts_look_known(const char *text, size_t len, const char *addr,
+                        struct errbuf *err)
+{
+    const char *s = text, *end = len > 0 ? text + len : text, *nl, *v;
+    size_t n, vn, an = strlen(addr);
+
+    while (s < end) {
+        nl = memchr(s, '\n', (size_t)(end - s));
+        if (nl == NULL)
+            nl = end;
+        n = (size_t)(nl - s);
+        if (backends_kv(s, n, "account", &v, &vn) && vn > an &&
+            memcmp(v, addr, an) == 0 && v[an] == ' ') {
+            v += an + 1;
+            vn -= an + 1;
+            if (vn == 3 && memcmp(v, "yes", 3) == 0)
+                return 1;
+            if (vn == 2 && memcmp(v, "no", 2) == 0)
+                return 0;
+            break;
+        }
+        s = nl < end ? nl + 1 : end;
+    }
+    return errbuf_set(err, SS_EINVAL,
+                      "the account look printed no answer for '%.80s'", addr);
 }

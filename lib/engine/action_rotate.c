@@ -81,62 +81,63 @@ out:
     return r;
 }
 
-/* Detects the backend (one command) and applies the playbook's override. */
-static int rotate_detect(struct accounts_host *out, struct action_ctx *ctx,
-                         const struct rotate_params *rp, struct errbuf *err)
+/*
+ * One command: the backend (the playbook's override applied) and whether
+ * it knows every account of out->accounts.
+ */
+static int rotate_ask(struct rotate_plan *out, struct action_ctx *ctx,
+                      const struct rotate_params *rp, struct errbuf *err)
 {
+    struct accounts_host *h = &out->host;
     struct exec_result res;
-    char *cmd = accounts_detect_command();
+    char *cmd = accounts_look_command(), *in = NULL;
+    const char *text;
+    size_t in_len = 0, i;
     int r;
 
-    if (cmd == NULL)
-        return errbuf_set(err, SS_ERR, "out of memory");
-    r = runbook_run(ctx, "account backend detection", cmd, NULL, 0, false, &res,
-                    err);
-    if (r == 0)
-        r = accounts_detect_parse(out, res.out.data ? res.out.data : "",
-                                  res.out.len, err);
-    exec_result_release(&res);
-    free(cmd);
-    if (r < 0)
-        return r;
-    if (rp->backend != ACCOUNTS_BACKEND_NONE && rp->backend != out->backend)
-        return errbuf_set(err, SS_EINVAL,
-                          "the playbook asks for the %s backend, the host has "
-                          "%s",
-                          accounts_backend_name(rp->backend),
-                          accounts_backend_name(out->backend));
-    if (out->backend == ACCOUNTS_BACKEND_NONE)
-        return errbuf_set(err, SS_EREMOTE,
-                          "no account backend (plesk or a dovecot "
-                          "passwd-file) on the host");
-    return 0;
-}
-
-/* Checks that the backend knows addr (one command, read-only). */
-static int rotate_check(struct action_ctx *ctx, const struct accounts_host *h,
-                        const char *addr, struct errbuf *err)
-{
-    struct exec_result res;
-    char *cmd = NULL, *in = NULL;
-    size_t in_len = 0;
-    int r;
-
-    if (h->backend == ACCOUNTS_BACKEND_PLESK)
-        r = accounts_plesk_check_command(&cmd, addr, err);
-    else if ((r = accounts_dovecot_check_command(&cmd, h->passwd_file, err)) ==
-             0)
-        r = accounts_address_input(&in, &in_len, addr, err);
-    if (r < 0)
+    exec_result_init(&res);
+    if (cmd == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
-    r = runbook_run(ctx, "the account check", cmd, in, in_len, false, &res,
-                    err);
-    exec_result_release(&res);
-    if (r == SS_EREMOTE)
-        r = errbuf_set(err, SS_EREMOTE, "account '%s' is not in %s", addr,
-                       h->backend == ACCOUNTS_BACKEND_PLESK ? "plesk"
-                                                            : h->passwd_file);
+    }
+    if ((r = accounts_look_input(&in, &in_len,
+                                 (const char *const *)out->accounts.v,
+                                 out->accounts.n, err)) < 0 ||
+        (r = runbook_run(ctx, "the account look", cmd, in, in_len, false, &res,
+                         err)) < 0)
+        goto out;
+    text = res.out.data != NULL ? res.out.data : "";
+    if ((r = accounts_look_parse(h, text, res.out.len, err)) < 0)
+        goto out;
+    if (rp->backend != ACCOUNTS_BACKEND_NONE && rp->backend != h->backend) {
+        r = errbuf_set(err, SS_EINVAL,
+                       "the playbook asks for the %s backend, the host has %s",
+                       accounts_backend_name(rp->backend),
+                       accounts_backend_name(h->backend));
+        goto out;
+    }
+    if (h->backend == ACCOUNTS_BACKEND_NONE) {
+        r = errbuf_set(err, SS_EREMOTE,
+                       "no account backend (plesk or a dovecot passwd-file) "
+                       "on the host");
+        goto out;
+    }
+    for (i = 0; i < out->accounts.n; i++) {
+        r = accounts_look_known(text, res.out.len, out->accounts.v[i], err);
+        if (r < 0)
+            goto out;
+        if (r == 0) {
+            r = errbuf_set(err, SS_EREMOTE, "account '%s' is not in %s",
+                           out->accounts.v[i],
+                           h->backend == ACCOUNTS_BACKEND_PLESK
+                               ? "plesk"
+                               : h->passwd_file);
+            goto out;
+        }
+    }
+    r = 0;
 out:
+    exec_result_release(&res);
     free(cmd);
     free(in);
     return r;
@@ -239,11 +240,7 @@ static int rotate_look(struct rotate_plan *out, struct action_ctx *ctx,
     }
     if (out->accounts.n == 0)
         goto out;
-    if ((r = rotate_detect(&out->host, ctx, rp, err)) < 0)
-        goto out;
-    for (i = 0; i < out->accounts.n; i++)
-        if ((r = rotate_check(ctx, &out->host, out->accounts.v[i], err)) < 0)
-            goto out;
+    r = rotate_ask(out, ctx, rp, err);
 out:
     if (r < 0)
         strlist_release(&out->accounts);
@@ -253,7 +250,7 @@ out:
 
 /*
  * What prepare looked up on the host, for the apply of the same step
- * (action_memo): the two commands of the look are not sent again.  A
+ * (action_memo): the look is not sent again.  A
  * resumed run has none and looks again.  The set commands check the
  * account themselves (exactly once in the passwd-file; Plesk refuses an
  * unknown address), so nothing is lost in the milliseconds between.

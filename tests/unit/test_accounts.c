@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fake_tool.h"
 #include "spamstop/accounts.h"
 #include "spamstop/error.h"
 #include "spamstop/fsio.h"
@@ -128,7 +129,7 @@ static void test_dovecot_rotate_restore(void **state)
     char dir[] = "/tmp/test_accounts.XXXXXX", file[300], backup[300];
     char hash[ACCOUNTS_HASH_MAX], hash2[ACCOUNTS_HASH_MAX], want[1024];
     struct errbuf err = ERRBUF_INIT;
-    char *rot = NULL, *res = NULL, *chk = NULL, *in = NULL;
+    char *rot = NULL, *res = NULL, *in = NULL;
     size_t in_len;
     struct stat st;
 
@@ -143,7 +144,6 @@ static void test_dovecot_rotate_restore(void **state)
                      0);
     assert_int_equal(accounts_dovecot_restore_command(&res, file, backup, &err),
                      0);
-    assert_int_equal(accounts_dovecot_check_command(&chk, file, &err), 0);
 
     assert_int_equal(accounts_hash_password(hash, sizeof(hash), "n1", &err), 0);
     assert_int_equal(
@@ -180,7 +180,6 @@ static void test_dovecot_rotate_restore(void **state)
         accounts_address_input(&in, &in_len, "alice@example.test", &err), 0);
     assert_int_equal(run_script(dir, res, in, in_len), 0);
     assert_int_equal(run_script(dir, res, in, in_len), 0); /* twice: same */
-    assert_int_equal(run_script(dir, chk, in, in_len), 0);
     free(in);
     snprintf(want, sizeof(want),
              "alice@example.test:{SHA512-CRYPT}$6$old$alice::::::"
@@ -195,7 +194,6 @@ static void test_dovecot_rotate_restore(void **state)
         accounts_dovecot_input(&in, &in_len, "nobody@example.test", hash, &err),
         0);
     assert_int_equal(run_script(dir, rot, in, in_len), 4);
-    assert_int_equal(run_script(dir, chk, in, in_len), 4);
     free(in);
     assert_string_equal(slurp(dir, "users"), want);
     /* hostile stdin is refused by the script itself (exit 2) */
@@ -215,7 +213,6 @@ static void test_dovecot_rotate_restore(void **state)
     assert_true(accounts_address_valid("o'brien@x"));
     free(rot);
     free(res);
-    free(chk);
     snprintf(want, sizeof(want), "rm -rf %s", dir);
     assert_int_equal(sh(want), 0);
 }
@@ -294,35 +291,141 @@ static void test_plesk(void **state)
     assert_int_equal(sh(cmd), 0);
 }
 
-/* The detection output and its checks. */
-static void test_detect(void **state)
+static const char look_names[] =
+    "alice@example.test\nnobody@example.test\nalice@example.test.evil\n";
+
+/*
+ * The look on a Dovecot host (a fake doveconf naming a real file): the
+ * backend lines, then an answer per name on stdin, exactly once in the
+ * file; a missing file knows nobody; a bad name stops the script.
+ */
+static void test_look_dovecot(void **state)
+{
+    char dir[] = "/tmp/test_accounts.XXXXXX", file[300], body[600], cmd[400];
+    struct errbuf err = ERRBUF_INIT;
+    struct accounts_host h;
+    char *s = accounts_look_command();
+    const char *out;
+
+    (void)state;
+    if (sh("command -v plesk >/dev/null 2>&1") == 0)
+        skip(); /* a plesk on PATH would win over the fake doveconf */
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/users", dir);
+    assert_int_equal(fsio_write_atomic(file, users, strlen(users), 0640, &err),
+                     0);
+    snprintf(body, sizeof(body),
+             "cat <<'X'\npassdb {\n  driver = pam\n}\npassdb {\n"
+             "  args = scheme=SHA512-CRYPT username_format=%%u %s\n"
+             "  driver = passwd-file\n}\nX\n",
+             file);
+    assert_int_equal(fake_tool(dir, "doveconf", body), 0);
+    assert_int_equal(run_script(dir, s, look_names, strlen(look_names)), 0);
+    out = slurp(dir, "stdout");
+    assert_int_equal(accounts_look_parse(&h, out, strlen(out), &err), 0);
+    assert_int_equal(h.backend, ACCOUNTS_BACKEND_DOVECOT);
+    assert_string_equal(h.passwd_file, file);
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "alice@example.test", &err), 1);
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "nobody@example.test", &err), 0);
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "alice@example.test.evil", &err),
+        1);
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "bob@example.test", &err),
+        SS_EINVAL); /* not asked: no answer */
+    /* no passwd-file at that path: nobody is known */
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(run_script(dir, s, look_names, strlen(look_names)), 0);
+    out = slurp(dir, "stdout");
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "alice@example.test", &err), 0);
+    /* hostile stdin is refused by the script itself */
+    assert_int_equal(run_script(dir, s, "a:b\n", 4), 2);
+    assert_int_equal(run_script(dir, s, "a b\n", 4), 2);
+    free(s);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(sh(cmd), 0);
+}
+
+/* The look on a Plesk host: plesk bin mail --info answers per account. */
+static void test_look_plesk(void **state)
+{
+    char dir[] = "/tmp/test_accounts.XXXXXX", cmd[400];
+    struct errbuf err = ERRBUF_INIT;
+    struct accounts_host h;
+    char *s = accounts_look_command();
+    const char *out;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(
+        fake_tool(dir, "plesk",
+                  "if [ \"$2\" = mail_auth_view ]; then\n"
+                  "echo '| address | flags | password |'\n"
+                  "echo '| alice@example.test |  | $AES-128-CBC$x |'\n"
+                  "exit 0; fi\n"
+                  "[ \"$1 $2 $3\" = 'bin mail --info' ] || exit 9\n"
+                  "[ \"$4\" = alice@example.test ]\n"),
+        0);
+    assert_int_equal(run_script(dir, s, look_names, strlen(look_names)), 0);
+    out = slurp(dir, "stdout");
+    assert_int_equal(accounts_look_parse(&h, out, strlen(out), &err), 0);
+    assert_int_equal(h.backend, ACCOUNTS_BACKEND_PLESK);
+    assert_false(h.recoverable); /* hashed: no password in clear */
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "alice@example.test", &err), 1);
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "nobody@example.test", &err), 0);
+    assert_int_equal(
+        accounts_look_known(out, strlen(out), "alice@example.test.evil", &err),
+        0);
+    free(s);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(sh(cmd), 0);
+}
+
+/* The look's output and its checks; its stdin. */
+static void test_look_parse(void **state)
 {
     struct errbuf err = ERRBUF_INIT;
     struct accounts_host h;
-    char *s = accounts_detect_command();
-    const char *t;
+    const char *names[] = {"a@x", "o'b@x"}, *bad[] = {"a@x", "a b@x"}, *t;
+    char *in = NULL;
+    size_t in_len;
 
     (void)state;
-    assert_non_null(strstr(s, "mail_auth_view"));
-    free(s);
     t = "backend plesk\nrecoverable no\n";
-    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), 0);
+    assert_int_equal(accounts_look_parse(&h, t, strlen(t), &err), 0);
     assert_int_equal(h.backend, ACCOUNTS_BACKEND_PLESK);
     assert_false(h.recoverable);
-    t = "backend dovecot\nrecoverable yes\npasswd_file /etc/dovecot/users\n";
-    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), 0);
+    t = "backend dovecot\nrecoverable yes\npasswd_file /etc/dovecot/users\n"
+        "account a@x yes\naccount a@x.y no\naccount b@x maybe\n";
+    assert_int_equal(accounts_look_parse(&h, t, strlen(t), &err), 0);
     assert_int_equal(h.backend, ACCOUNTS_BACKEND_DOVECOT);
     assert_true(h.recoverable);
     assert_string_equal(h.passwd_file, "/etc/dovecot/users");
+    assert_int_equal(accounts_look_known(t, strlen(t), "a@x", &err), 1);
+    assert_int_equal(accounts_look_known(t, strlen(t), "a@x.y", &err), 0);
+    assert_int_equal(accounts_look_known(t, strlen(t), "b@x", &err), SS_EINVAL);
+    assert_int_equal(accounts_look_known(t, strlen(t), "a@", &err), SS_EINVAL);
     t = "backend dovecot\npasswd_file /etc/dovecot/%d/users\n";
-    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), SS_EINVAL);
+    assert_int_equal(accounts_look_parse(&h, t, strlen(t), &err), SS_EINVAL);
     t = "backend dovecot\n";
-    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), SS_EINVAL);
+    assert_int_equal(accounts_look_parse(&h, t, strlen(t), &err), SS_EINVAL);
     t = "hello\n";
-    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), SS_EINVAL);
+    assert_int_equal(accounts_look_parse(&h, t, strlen(t), &err), SS_EINVAL);
     t = "backend none\n";
-    assert_int_equal(accounts_detect_parse(&h, t, strlen(t), &err), 0);
+    assert_int_equal(accounts_look_parse(&h, t, strlen(t), &err), 0);
     assert_int_equal(h.backend, ACCOUNTS_BACKEND_NONE);
+    assert_int_equal(accounts_look_input(&in, &in_len, names, 2, &err), 0);
+    assert_int_equal(in_len, 10);
+    assert_memory_equal(in, "a@x\no'b@x\n", 10);
+    free(in);
+    assert_int_equal(accounts_look_input(&in, &in_len, bad, 2, &err),
+                     SS_EINVAL);
+    assert_null(in);
 }
 
 /*
@@ -364,7 +467,9 @@ int main(void)
         cmocka_unit_test(test_dovecot_rotate_restore),
         cmocka_unit_test(test_dovecot_restore_without_rotation),
         cmocka_unit_test(test_plesk),
-        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_look_dovecot),
+        cmocka_unit_test(test_look_plesk),
+        cmocka_unit_test(test_look_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,7 @@ struct sim {
     bool stamped;       /* identify prints file stamps; nothing changes */
     int identify_reads; /* identify passes that printed envelopes */
     bool dirs;          /* stamped passes print the Postfix directories */
+    bool unknown;       /* the backend knows none of the accounts */
 };
 
 #define SIM_DIRS                                                               \
@@ -230,14 +231,24 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
     if (strstr(c, "postfix status") != NULL)
         return reply(res, cmd, s->running ? 0 : 1, NULL, NULL);
     if (strstr(c, "doveconf -n") != NULL) {
+        /* the look: the backend, then every account on stdin is known */
+        struct buf o = BUF_INIT;
+        const char *a = cmd->input, *end = a + cmd->input_len, *nl;
+        int rr;
         if (s->backend == ACCOUNTS_BACKEND_PLESK)
-            snprintf(out, sizeof(out), "backend plesk\nrecoverable %s\n",
-                     s->recoverable ? "yes" : "no");
+            buf_printf(&o, "backend plesk\nrecoverable %s\n",
+                       s->recoverable ? "yes" : "no");
         else
-            snprintf(out, sizeof(out),
-                     "backend dovecot\nrecoverable yes\n"
-                     "passwd_file /etc/dovecot/users\n");
-        return reply(res, cmd, 0, out, NULL);
+            buf_adds(&o, "backend dovecot\nrecoverable yes\n"
+                         "passwd_file /etc/dovecot/users\n");
+        for (; a != NULL && a < end &&
+               (nl = memchr(a, '\n', (size_t)(end - a))) != NULL;
+             a = nl + 1)
+            buf_printf(&o, "account %.*s %s\n", (int)(nl - a), a,
+                       s->unknown ? "no" : "yes");
+        rr = reply(res, cmd, 0, o.data, NULL);
+        buf_release(&o);
+        return rr;
     }
     /* rotation, restore, checks, plesk: succeed quietly */
     return reply(res, cmd, 0, NULL, NULL);
@@ -489,9 +500,11 @@ static void test_dovecot_host_end_to_end(void **state)
     /* the stop looks and acts; the start only acts: the stop left Postfix
      * stopped and checked it, and no step between may start it */
     assert_int_equal(sim.service_cmds, 3);
-    /* rotate looks at the host once: apply takes prepare's look */
+    /* rotate looks at the host once, backend and accounts in one command:
+     * apply takes prepare's look */
     assert_int_equal(fake_exec_count_matching(ex, NULL, "doveconf -n"), 1);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "n == 1 ? 0 : 4"), 2);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "--info"), 1);
     /* the evidence copies are here */
     snprintf(path, sizeof(path), "%s/evidence/h1/queue.tar", s.run);
     assert_int_equal(fsio_read_file(&data, NULL, path, 1024, &e), 0);
@@ -940,6 +953,36 @@ static void test_cut_identify_output_acts_on_nothing(void **state)
     scratch_rm(&s);
 }
 
+/*
+ * An account the backend does not know: the look says so for that name,
+ * the host is rolled back with the name and the file in the reason, and
+ * no password is set.
+ */
+static void test_unknown_account_rolls_back(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.unknown = true;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_ROLLED_BACK);
+    assert_non_null(strstr(herr.msg, "account 'alice@example.test' is not in "
+                                     "/etc/dovecot/users"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "mv -f \"$t\""), 0);
+    assert_true(sim.running);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
 static void test_hostile_account_name_stays_data(void **state)
 {
     static const char evil[] = "a';touch${IFS}/tmp/pwned;'$(id)`id`@x";
@@ -1148,6 +1191,7 @@ int main(void)
         cmocka_unit_test(test_plesk_secrets_stay_off_the_wire),
         cmocka_unit_test(test_thresholds_from_params),
         cmocka_unit_test(test_cut_identify_output_acts_on_nothing),
+        cmocka_unit_test(test_unknown_account_rolls_back),
         cmocka_unit_test(test_hostile_account_name_stays_data),
         cmocka_unit_test(test_commit_that_leaves_spam_needs_attention),
         cmocka_unit_test(test_commit_spares_replaced_files),

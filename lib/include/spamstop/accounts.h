@@ -51,7 +51,7 @@ enum accounts_backend {
     ACCOUNTS_BACKEND_DOVECOT,
 };
 
-/* What the detection script found on a host. */
+/* What the look found on a host. */
 struct accounts_host {
     enum accounts_backend backend;
     bool recoverable;       /* the old password or hash can be put back */
@@ -59,19 +59,34 @@ struct accounts_host {
 };
 
 /*
- * A script printing "backend plesk|dovecot|none", "recoverable yes|no" and,
- * for Dovecot, "passwd_file PATH" (from doveconf -n).  For Plesk,
+ * The look at a host, one script: prints "backend plesk|dovecot|none",
+ * "recoverable yes|no" and, for Dovecot, "passwd_file PATH" (from
+ * doveconf -n); then, for each account name on its stdin
+ * (accounts_look_input), "account ADDR yes|no": whether the backend knows
+ * it (plesk bin mail --info; exactly once in the passwd-file).  For Plesk,
  * recoverable means mail_auth_view shows passwords in clear; its output
  * never leaves the host.  Caller frees.
  */
-char *accounts_detect_command(void);
+char *accounts_look_command(void);
+
+/* The stdin of the look: the names, a line each (caller frees). */
+int accounts_look_input(char **out, size_t *out_len, const char *const *addrs,
+                        size_t n, struct errbuf *err);
 
 /*
- * Reads the detection output.  SS_EINVAL when it is not understood, or the
- * passwd-file path holds Dovecot variables (%d...): not supported.
+ * From the look's output: 1 when the backend knows addr, 0 when not,
+ * SS_EINVAL when the output has no answer for it.
  */
-int accounts_detect_parse(struct accounts_host *out, const char *text,
-                          size_t len, struct errbuf *err);
+int accounts_look_known(const char *text, size_t len, const char *addr,
+                        struct errbuf *err);
+
+/*
+ * Reads the backend lines of the look's output.  SS_EINVAL when it is not
+ * understood, or the passwd-file path holds Dovecot variables (%d...): not
+ * supported.
+ */
+int accounts_look_parse(struct accounts_host *out, const char *text, size_t len,
+                        struct errbuf *err);
 
 const char *accounts_backend_name(enum accounts_backend backend);
 
@@ -95,15 +110,11 @@ int accounts_dovecot_restore_command(char **out, const char *passwd_file,
                                      const char *backup_dir,
                                      struct errbuf *err);
 
-/* Probe: reads "ADDR\n" on stdin; exits 0 when ADDR is once in the file. */
-int accounts_dovecot_check_command(char **out, const char *passwd_file,
-                                   struct errbuf *err);
-
 /* The stdin of the rotation: "ADDR\nHASH\n" (caller frees). */
 int accounts_dovecot_input(char **out, size_t *out_len, const char *addr,
                            const char *hash, struct errbuf *err);
 
-/* The stdin of restore and check: "ADDR\n" (caller frees). */
+/* The stdin of restore: "ADDR\n" (caller frees). */
 int accounts_address_input(char **out, size_t *out_len, const char *addr,
                            struct errbuf *err);
 
@@ -136,9 +147,5 @@ int accounts_plesk_read_command(char **out, const char *addr,
  */
 int accounts_plesk_parse_password(char **out, const char *text, size_t len,
                                   struct errbuf *err);
-
-/* Probe: exits 0 when Plesk knows the mailbox addr. */
-int accounts_plesk_check_command(char **out, const char *addr,
-                                 struct errbuf *err);
 
 #endif
