@@ -22,6 +22,9 @@ enum exit_code {
                               journal is corrupt */
     EXIT_NOT_STARTED = 5,  /* could not start: state folder, lock held,
                               confirmation refused, run not found */
+    EXIT_CONTAINED = 6,    /* some host failed after containment began: it
+                              is contained (new password, spam on hold,
+                              Postfix running); resume finishes it */
     EXIT_INTERRUPTED = 130 /* stopped by SIGINT/SIGTERM; journal kept */
 };
 

@@ -10,8 +10,9 @@ static const char playbook_help[] =
     "usage: spamstop playbook check FILE...\n"
     "\n"
     "Checks each playbook (JSON, see docs/playbooks.md) and prints its plan:\n"
-    "the steps in order, their kinds, and what cannot be undone.  Connects\n"
-    "nowhere.  Exit status 0 when every file is valid, 2 otherwise.\n";
+    "the steps in order, their kinds, what a failure undoes and keeps, and\n"
+    "what cannot be undone.  Connects nowhere.  Exit status 0 when every\n"
+    "file is valid, 2 otherwise.\n";
 
 /* Prints one template line when it is set. */
 static void show(const char *label, const char *value)
@@ -24,7 +25,7 @@ static void show(const char *label, const char *value)
 static void print_plan(const struct playbook *pb)
 {
     int pivot = playbook_first_pivot(pb);
-    size_t i;
+    size_t i, kept = 0;
 
     printf("playbook '%s' (%s): %zu steps\n", pb->name, pb->source, pb->nsteps);
     if (pb->description != NULL)
@@ -47,7 +48,17 @@ static void print_plan(const struct playbook *pb)
         show("uncommit", s->uncommit);
         show("register", s->register_name);
         show("when", s->when);
+        if (s->kind != STEP_READ_ONLY)
+            show("failure", s->keep ? "keep: containment, never undone by a "
+                                      "failure or an interrupt"
+                                    : "undo");
     }
+    for (i = 0; i < pb->nsteps; i++)
+        kept += pb->steps[i].keep;
+    if (kept > 0)
+        printf("  once a 'keep' step may have run, a failure or an "
+               "interrupt undoes only the\n  other steps: the host ends "
+               "'contained' and 'resume' finishes it\n");
     if (pivot >= 0)
         printf("  a failure before step %d rolls the host back; from step %d "
                "on the host finishes forward\n",

@@ -15,6 +15,8 @@
 #include "spamstop/engine.h"
 #include "spamstop/inventory.h"
 #include "spamstop/rundir.h"
+#include "spamstop/shquote.h"
+#include "spamstop/accounts.h"
 
 enum respond_opt {
     OPT_DRY_RUN = OPT_COMMON_LAST + 1,
@@ -24,6 +26,8 @@ enum respond_opt {
     OPT_HOST,
     OPT_LIMIT,
     OPT_SYSLOG,
+    OPT_ACCOUNT,
+    OPT_RESTORE_PASSWORD,
 };
 
 static const char respond_help[] =
@@ -31,10 +35,13 @@ static const char respond_help[] =
     "[HOST...]\n"
     "\n"
     "Runs the playbook on every HOST in parallel, each host as a saga: every\n"
-    "change is journaled before it is made, a failed host is rolled back.\n"
-    "Exit status: 0 all committed, 1 some host rolled back, unreachable or\n"
-    "skipped, 3 some host needs attention, 2 usage, 5 not started, 130\n"
-    "interrupted (see docs/exit-codes.md).\n"
+    "change is journaled before it is made.  A host that fails, or an\n"
+    "interrupt, undoes what is not containment; once a new password or the\n"
+    "hold may be in place the host ends 'contained' (Postfix running) and\n"
+    "'resume' finishes it.  Exit status: 0 all committed, 1 some host rolled\n"
+    "back, unreachable or skipped, 6 some host contained, 3 some host needs\n"
+    "attention, 2 usage, 5 not started, 130 interrupted (see\n"
+    "docs/exit-codes.md).\n"
     "\n"
     "Options:\n"
     "  -p, --playbook FILE     the playbook (default: compromised-account)\n"
@@ -53,6 +60,32 @@ static const char respond_help[] =
     "                          (or P% of them) failed\n"
     "  -h, --help              show this help\n"
     "\n";
+
+static const char rollback_help[] =
+    "Undoes what run RUN-ID changed, host by host, newest step first (a\n"
+    "committed step by its uncommit): held mail is released (after the\n"
+    "commit, the deleted spam comes back on hold), a stopped Postfix is\n"
+    "started.  A new password stays: the stolen one comes back only with\n"
+    "--account ADDR --restore-password.\n"
+    "\n"
+    "      --account ADDR      only this account (repeatable; a false\n"
+    "                          positive): its held mail is released, the\n"
+    "                          other accounts stay contained\n"
+    "      --restore-password  with --account: put back the account's old\n"
+    "                          password -- the one that was stolen";
+
+/* The plain words before a stolen password is put back. */
+static void print_restore_warning(const struct strlist *accounts)
+{
+    size_t i;
+
+    printf("WARNING: --restore-password puts back the OLD password of:\n");
+    for (i = 0; i < accounts->n; i++)
+        printf("  %s\n", accounts->v[i]);
+    printf("That is the password that was stolen: whoever stole it can log "
+           "in and send\nmail again.  Do this only for a false positive "
+           "(the account was never\ncompromised).\n");
+}
 
 static const char again_help[] =
     "usage: spamstop %s [OPTIONS] RUN-ID\n"
@@ -74,11 +107,30 @@ static const char again_help[] =
 
 static volatile sig_atomic_t stop_flag;
 
-/* SIGINT/SIGTERM: stop starting steps; hosts in flight roll back. */
+/*
+ * SIGINT/SIGTERM: the first starts no new step and brings the hosts in
+ * flight to their safe state (containment kept, Postfix started); a second
+ * leaves at once (the on-host timer starts a stopped Postfix).
+ */
 static void on_signal(int sig)
 {
+    static const char first[] =
+        "\nspamstop: interrupted: no new step starts; hosts in flight are "
+        "brought to a safe state (interrupt again to leave at once)\n";
+    static const char again[] =
+        "\nspamstop: interrupted again: leaving now; the journal is "
+        "consistent, 'spamstop resume' finishes the run\n";
+    ssize_t w;
+
     (void)sig;
+    if (stop_flag) {
+        w = write(2, again, sizeof(again) - 1);
+        (void)w;
+        _exit(EXIT_INTERRUPTED);
+    }
     stop_flag = 1;
+    w = write(2, first, sizeof(first) - 1);
+    (void)w;
 }
 
 /* Installs on_signal for SIGINT and SIGTERM. */
@@ -134,6 +186,7 @@ struct ui {
     struct progress *prog; /* counts for the recap; live view on a TTY */
     bool live;             /* stderr is a terminal: live view, recap table */
     bool color;            /* stdout may be coloured */
+    const char *state_dir; /* --state-dir as given, for the resume hint */
 };
 
 /* Writes one JSON object as a line on stdout (the --json event stream). */
@@ -311,12 +364,14 @@ static void on_host_end(void *arg, size_t i)
 static const char *outcome_of(const struct engine_host *h, size_t n,
                               bool dry_run, bool interrupted)
 {
-    bool attention = false, all_ok = true, all_back = true;
+    bool attention = false, all_ok = true, all_back = true, contained = false;
     size_t i;
 
     for (i = 0; i < n; i++) {
         if (h[i].state == HOST_ATTENTION)
             attention = true;
+        if (h[i].state == HOST_CONTAINED)
+            contained = true;
         if (h[i].state != HOST_COMMITTED && h[i].state != HOST_NOTHING)
             all_ok = false;
         if (h[i].state != HOST_ROLLED_BACK && h[i].state != HOST_NOTHING)
@@ -328,6 +383,8 @@ static const char *outcome_of(const struct engine_host *h, size_t n,
         return "attention";
     if (interrupted)
         return "interrupted";
+    if (contained)
+        return "contained";
     if (all_ok)
         return "committed";
     if (all_back)
@@ -339,12 +396,17 @@ static const char *outcome_of(const struct engine_host *h, size_t n,
 static int exit_of(const struct engine_host *h, size_t n, bool interrupted,
                    bool rolled_back_ok)
 {
-    bool attention = false, failed = false;
+    bool attention = false, failed = false, contained = false;
     size_t i;
 
     for (i = 0; i < n; i++) {
         switch (h[i].state) {
         case HOST_ATTENTION: attention = true; break;
+        case HOST_CONTAINED:
+            /* a rollback for some accounts leaves the others contained */
+            if (!rolled_back_ok)
+                contained = true;
+            break;
         case HOST_COMMITTED:
         case HOST_DRY_RUN:
         case HOST_NOTHING: break;
@@ -359,6 +421,8 @@ static int exit_of(const struct engine_host *h, size_t n, bool interrupted,
         return EXIT_ATTENTION;
     if (interrupted)
         return EXIT_INTERRUPTED;
+    if (contained)
+        return EXIT_CONTAINED;
     return failed ? EXIT_ROLLED_BACK : EXIT_OK;
 }
 
@@ -405,6 +469,16 @@ static void print_recap(const struct ui *ui, const char *what,
         progress_recap(ui->prog, stdout, what, ui->rd->info.run_id, ui->color);
     printf("%s: run %s: %s (exit %d)\n", what, ui->rd->info.run_id, outcome,
            code);
+    if (code == EXIT_CONTAINED || code == EXIT_INTERRUPTED) {
+        struct buf b = BUF_INIT;
+
+        if (ui->state_dir != NULL && (buf_adds(&b, " --state-dir ") < 0 ||
+                                      shquote_add(&b, ui->state_dir) < 0))
+            buf_reset(&b);
+        printf("finish it with: spamstop resume %s%s\n", ui->rd->info.run_id,
+               b.data != NULL ? b.data : "");
+        buf_release(&b);
+    }
     if (ui->rd->info.audit_records > 0)
         printf("audit: %" PRIu64 ":%s\n", ui->rd->info.audit_records,
                ui->rd->info.audit_head);
@@ -846,6 +920,7 @@ int cmd_respond(int argc, char **argv)
     ui.n = n;
     ui.json = co.json;
     ui.save = !dry_run;
+    ui.state_dir = co.state_dir;
     if (setup_view(&ui, (const char *const *)names, pb, use_syslog) < 0)
         goto out;
     eo.ex = ex;
@@ -937,10 +1012,13 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         {"host", required_argument, NULL, OPT_HOST},
         {"yes", no_argument, NULL, 'y'},
         {"syslog", no_argument, NULL, OPT_SYSLOG},
+        {"account", required_argument, NULL, OPT_ACCOUNT},
+        {"restore-password", no_argument, NULL, OPT_RESTORE_PASSWORD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool rollback = strcmp(mode, "rollback") == 0;
+    struct strlist accounts = STRLIST_INIT;
     struct cmd_opts co;
     struct engine_opts eo;
     struct errbuf e = ERRBUF_INIT;
@@ -970,13 +1048,28 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         switch (c) {
         case OPT_HOST: only[nonly++] = optarg; break;
         case OPT_SYSLOG: use_syslog = true; break;
+        case OPT_ACCOUNT:
+            if (!rollback || !accounts_address_valid(optarg)) {
+                cmd_error(rollback ? "rollback: '%s' is not an account "
+                                     "address (user@domain)"
+                                   : "%s: --account is for rollback only",
+                          rollback ? optarg : mode);
+                goto out;
+            }
+            if (strlist_push(&accounts, optarg) < 0)
+                goto out;
+            break;
+        case OPT_RESTORE_PASSWORD:
+            if (!rollback) {
+                cmd_error("%s: --restore-password is for rollback only", mode);
+                goto out;
+            }
+            eo.restore_password = true;
+            break;
         case 'y': yes = true; break;
         case 'h':
             printf(again_help, mode,
-                   rollback ? "Undoes what run RUN-ID changed, host by host, "
-                              "newest step first\n(a committed step by its "
-                              "uncommit), stopping at a pivot or at a\n"
-                              "committed step without an uncommit."
+                   rollback ? rollback_help
                             : "Finishes an interrupted run: what was going "
                               "forward goes on (steps,\nthen commit), what "
                               "was rolling back is rolled back.");
@@ -992,6 +1085,13 @@ int cmd_run_again(int argc, char **argv, const char *mode)
                   mode);
         goto out;
     }
+    if (eo.restore_password && accounts.n == 0) {
+        cmd_error("rollback: --restore-password needs --account ADDR: a "
+                  "stolen password comes back only for an account named");
+        goto out;
+    }
+    if (accounts.n > 0)
+        eo.accounts = &accounts;
     code = EXIT_NOT_STARTED;
     if (rundir_open(&rd, cmd_state_dir(&co), argv[optind], &e) < 0 ||
         rundir_load_playbook(&pb, rd, &e) < 0) {
@@ -1057,6 +1157,8 @@ int cmd_run_again(int argc, char **argv, const char *mode)
             printf("  %-24s now %s\n", hosts[i].target.name,
                    host_state_name(hosts[i].state));
         fflush(stdout);
+        if (eo.restore_password)
+            print_restore_warning(&accounts);
         snprintf(question, sizeof(question), "%s run %s on %zu host(s)?", mode,
                  rd->info.run_id, n);
         if (!confirm(question)) {
@@ -1065,6 +1167,8 @@ int cmd_run_again(int argc, char **argv, const char *mode)
             goto out;
         }
     }
+    if (yes && eo.restore_password)
+        print_restore_warning(&accounts);
     if ((audit = open_audit(rd)) == NULL)
         goto out;
     if ((ex = exec_ssh_new(&co.exec)) == NULL)
@@ -1076,6 +1180,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     ui.n = n;
     ui.json = co.json;
     ui.save = true;
+    ui.state_dir = co.state_dir;
     if ((names = calloc(n + 1, sizeof(*names))) == NULL)
         goto out;
     for (i = 0; i < n; i++)
@@ -1137,5 +1242,6 @@ out:
     rundir_free(rd);
     playbook_free(pb);
     free(only);
+    strlist_release(&accounts);
     return code;
 }

@@ -51,12 +51,15 @@ static int purge_ids_input(char **out, size_t *out_len,
     return r;
 }
 
-/* Undo data {"ids": [...], "snapshot": TAR}. */
+/*
+ * Undo data {"ids": [...], "accounts": [...], "snapshot": TAR}: each id's
+ * account at the same index, so a rollback can release one account's.
+ */
 static int purge_data(char **undo, struct action_ctx *ctx,
                       const struct runbook_msgs *msgs, struct errbuf *err)
 {
     struct buf tar = BUF_INIT;
-    json_t *u = NULL, *ids;
+    json_t *u = NULL, *ids, *accounts;
     size_t i;
     int r;
 
@@ -64,9 +67,13 @@ static int purge_data(char **undo, struct action_ctx *ctx,
     if ((r = runbook_host_dir(&tar, ctx, "snapshot/queue.tar", err)) < 0)
         return r;
     ids = json_array();
-    for (i = 0; ids != NULL && i < msgs->n; i++)
+    accounts = json_array();
+    for (i = 0; ids != NULL && accounts != NULL && i < msgs->n; i++) {
         json_array_append_new(ids, json_string(msgs->v[i].queue_id));
-    u = json_pack("{s:o*,s:s}", "ids", ids, "snapshot", tar.data);
+        json_array_append_new(accounts, json_string(msgs->v[i].account));
+    }
+    u = json_pack("{s:o*,s:o*,s:s}", "ids", ids, "accounts", accounts,
+                  "snapshot", tar.data);
     if (u != NULL)
         *undo = json_dumps(u, JSON_COMPACT);
     if (*undo == NULL)
@@ -256,11 +263,14 @@ out:
     return r;
 }
 
-/* Reads the ids of the undo data (checked again). */
+/*
+ * Reads the ids of the undo data (checked again), each with its account
+ * ("-" in undo data written before accounts were kept).
+ */
 static int purge_undo_ids(struct runbook_msgs *out, const char *undo_json,
                           char **tar, struct errbuf *err)
 {
-    json_t *o = json_loads(undo_json, 0, NULL), *ids, *v;
+    json_t *o = json_loads(undo_json, 0, NULL), *ids, *accounts, *v;
     const char *t;
     size_t i;
     int r = SS_ECORRUPT;
@@ -270,19 +280,26 @@ static int purge_undo_ids(struct runbook_msgs *out, const char *undo_json,
     if (o == NULL)
         return errbuf_set(err, SS_ECORRUPT, "purge undo data is not JSON");
     ids = json_object_get(o, "ids");
+    accounts = json_object_get(o, "accounts");
     t = json_string_value(json_object_get(o, "snapshot"));
-    if (!json_is_array(ids) || t == NULL) {
+    if (!json_is_array(ids) || t == NULL ||
+        (accounts != NULL &&
+         (!json_is_array(accounts) ||
+          json_array_size(accounts) != json_array_size(ids)))) {
         errbuf_set(err, SS_ECORRUPT, "purge undo data is incomplete");
         goto out;
     }
     json_array_foreach(ids, i, v)
     {
         const char *id = json_string_value(v);
-        if (id == NULL || !postfix_queue_id_valid(id)) {
+        const char *a = accounts != NULL
+                            ? json_string_value(json_array_get(accounts, i))
+                            : "-";
+        if (id == NULL || !postfix_queue_id_valid(id) || a == NULL) {
             errbuf_set(err, SS_ECORRUPT, "purge undo data has a bad id");
             goto out;
         }
-        if (runbook_msgs_push(out, "hold", id, "-") < 0) {
+        if (runbook_msgs_push(out, "hold", id, a) < 0) {
             r = errbuf_set(err, SS_ERR, "out of memory");
             goto out;
         }
@@ -299,26 +316,74 @@ out:
     return r;
 }
 
-/* Releases the held messages (postsuper -H: idempotent). */
+/*
+ * Keeps in msgs only the messages of the accounts the rollback names;
+ * *left counts the others, which stay on hold.  SS_EINVAL when undo data
+ * from before accounts were kept meets a named rollback.
+ */
+static int purge_for_accounts(struct runbook_msgs *msgs, size_t *left,
+                              const struct action_ctx *ctx, struct errbuf *err)
+{
+    size_t i, k = 0;
+
+    *left = 0;
+    if (ctx->accounts == NULL)
+        return 0;
+    for (i = 0; i < msgs->n; i++) {
+        struct runbook_msg m = msgs->v[i];
+
+        if (strcmp(m.account, "-") == 0)
+            return errbuf_set(err, SS_EINVAL,
+                              "this run's journal does not say whose each "
+                              "held message is: roll it back without "
+                              "--account");
+        if (action_for_account(ctx, m.account)) {
+            msgs->v[i] = msgs->v[k];
+            msgs->v[k++] = m;
+        } else {
+            (*left)++;
+        }
+    }
+    for (i = k; i < msgs->n; i++) {
+        free(msgs->v[i].queue_name);
+        free(msgs->v[i].queue_id);
+        free(msgs->v[i].account);
+    }
+    msgs->n = k;
+    return 0;
+}
+
+/*
+ * Releases the held messages (postsuper -H: idempotent); a rollback that
+ * names accounts releases only theirs and keeps the rest (ACTION_KEPT).
+ */
 static int purge_undo(struct action_ctx *ctx, const char *undo_json,
                       struct errbuf *err)
 {
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct exec_result res;
     char *cmd = NULL, *in = NULL, *tar = NULL;
-    size_t in_len = 0;
+    size_t in_len = 0, left = 0;
     int r;
 
     if (strcmp(undo_json, "{}") == 0)
         return 0; /* prepare found nothing to hold */
     exec_result_init(&res);
     if ((r = purge_undo_ids(&msgs, undo_json, &tar, err)) < 0 ||
+        (r = purge_for_accounts(&msgs, &left, ctx, err)) < 0 ||
         (r = purge_ids_input(&in, &in_len, &msgs, err)) < 0 ||
         (r = postfix_postsuper_command(&cmd, POSTFIX_RELEASE, false,
                                        runbook_dirs(ctx), err)) < 0)
         goto out;
     exec_result_release(&res);
-    r = runbook_run(ctx, "postsuper -H", cmd, in, in_len, false, &res, err);
+    if (msgs.n > 0)
+        r = runbook_run(ctx, "postsuper -H", cmd, in, in_len, false, &res, err);
+    if (r == 0 && left > 0) {
+        errbuf_set(err, SS_ERR,
+                   "%zu held messages of accounts not named stay on hold",
+                   left);
+        r = ACTION_KEPT_OTHERS;
+    }
 out:
     runbook_msgs_release(&msgs);
     exec_result_release(&res);

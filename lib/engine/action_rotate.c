@@ -290,12 +290,14 @@ static int rotate_prepare(struct action_ctx *ctx, const void *params,
         if (p.host.backend == ACCOUNTS_BACKEND_DOVECOT)
             action_describe(ctx,
                             "would set a new password for %s (dovecot "
-                            "passwd-file %s; undo puts the old hash back)",
+                            "passwd-file %s; the old hash is kept on the "
+                            "host until the run commits)",
                             p.accounts.v[i], p.host.passwd_file);
         else if (p.host.recoverable)
             action_describe(ctx,
                             "would set a new password for %s (plesk; the "
-                            "old one is kept on the host for undo)",
+                            "old one is kept on the host until the run "
+                            "commits)",
                             p.accounts.v[i]);
         else
             action_describe(ctx, "would set a new password for %s (plesk)",
@@ -316,7 +318,8 @@ static int rotate_prepare(struct action_ctx *ctx, const void *params,
         action_describe(ctx, "new passwords go only to %s/credentials (0600)",
                         ctx->run_dir);
     if ((undo = rotate_undo_json(&p)) == NULL ||
-        action_set_undo(ctx, undo, false) < 0)
+        action_set_undo(ctx, undo, false) < 0 ||
+        action_set_commit(ctx, undo) < 0)
         r = errbuf_set(err, SS_ERR, "out of memory");
     free(undo);
     if (r == 0 && !ctx->dry_run) {
@@ -539,11 +542,48 @@ out:
     return r;
 }
 
-/* Puts every rotated account's old password or hash back (idempotent). */
+/*
+ * Says which accounts keep their new password and why (ACTION_KEPT), or
+ * returns 0 when there are none.
+ */
+static int rotate_kept(const struct strlist *kept, bool committed,
+                       const struct action_ctx *ctx, struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    size_t i;
+
+    if (kept->n == 0)
+        return 0;
+    for (i = 0; i < kept->n; i++)
+        buf_printf(&b, "%s%s", i > 0 ? ", " : "", kept->v[i]);
+    if (committed)
+        errbuf_set(err, SS_ERR,
+                   "the new password of %s stays: the old one was destroyed "
+                   "when the run committed",
+                   b.data != NULL ? b.data : "?");
+    else if (ctx->restore_password)
+        errbuf_set(err, SS_ERR, "the new password of %s stays (not named)",
+                   b.data != NULL ? b.data : "?");
+    else
+        errbuf_set(err, SS_ERR,
+                   "the new password of %s stays (the stolen one comes back "
+                   "only with --account ADDR --restore-password)",
+                   b.data != NULL ? b.data : "?");
+    buf_release(&b);
+    return ACTION_KEPT;
+}
+
+/*
+ * Puts the old password or hash back, only for the accounts the rollback
+ * names with restore_password: a stolen password never comes back by
+ * itself.  The others keep their new one (ACTION_KEPT).  Idempotent.
+ */
 static int rotate_undo(struct action_ctx *ctx, const char *undo_json,
                        struct errbuf *err)
 {
+    struct strlist kept = STRLIST_INIT;
     struct rotate_plan p;
+    bool others = false;
     size_t i;
     int r;
 
@@ -551,16 +591,94 @@ static int rotate_undo(struct action_ctx *ctx, const char *undo_json,
         return 0; /* prepare found nothing to rotate */
     if ((r = rotate_undo_parse(&p, undo_json, err)) < 0)
         return r;
+    for (i = 0; i < p.accounts.n && r == 0; i++) {
+        if (!action_for_account(ctx, p.accounts.v[i]))
+            others = true;
+        if (!ctx->restore_password || !action_for_account(ctx, p.accounts.v[i]))
+            r = strlist_push(&kept, p.accounts.v[i]) < 0
+                    ? errbuf_set(err, SS_ERR, "out of memory")
+                    : 0;
+        else
+            r = rotate_restore_one(ctx, &p, p.accounts.v[i], err);
+    }
+    if (r == 0)
+        r = rotate_kept(&kept, false, ctx, err);
+    if (r == ACTION_KEPT && others)
+        r = ACTION_KEPT_OTHERS;
+    strlist_release(&kept);
+    strlist_release(&p.accounts);
+    return r;
+}
+
+/*
+ * At commit: destroys what undo kept of the old passwords (the Plesk
+ * copies, the passwd-file backup).  A committed run leaves no password on
+ * the host.  Idempotent.
+ */
+static int rotate_commit(struct action_ctx *ctx, const char *commit_json,
+                         struct errbuf *err)
+{
+    struct exec_result res;
+    struct rotate_plan p;
+    struct buf b = BUF_INIT;
+    int r;
+
+    if (strcmp(commit_json, "{}") == 0)
+        return 0;
+    if ((r = rotate_undo_parse(&p, commit_json, err)) < 0)
+        return r;
+    if (buf_adds(&b, "b=") < 0 || shquote_add(&b, p.backup_dir) < 0 ||
+        buf_adds(&b, "\ncase $b in /*/accounts) ;; *) echo 'bad backup "
+                     "folder' >&2; exit 2;; esac\n"
+                     "rm -rf -- \"$b\" || exit 3\n") < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    r = runbook_run(ctx, "destroying the kept old passwords", b.data, NULL, 0,
+                    false, &res, err);
+    exec_result_release(&res);
+out:
+    buf_release(&b);
+    strlist_release(&p.accounts);
+    return r;
+}
+
+/*
+ * Rollback after the commit: the old passwords are gone, every account
+ * keeps its new one (ACTION_KEPT says so).
+ */
+static int rotate_uncommit(struct action_ctx *ctx, const char *undo_json,
+                           const char *commit_json, struct errbuf *err)
+{
+    struct strlist kept = STRLIST_INIT;
+    struct rotate_plan p;
+    size_t i;
+    int r;
+
+    (void)commit_json;
+    if (strcmp(undo_json, "{}") == 0)
+        return 0;
+    if ((r = rotate_undo_parse(&p, undo_json, err)) < 0)
+        return r;
     for (i = 0; i < p.accounts.n && r == 0; i++)
-        r = rotate_restore_one(ctx, &p, p.accounts.v[i], err);
+        r = strlist_push(&kept, p.accounts.v[i]) < 0
+                ? errbuf_set(err, SS_ERR, "out of memory")
+                : 0;
+    if (r == 0)
+        r = rotate_kept(&kept, true, ctx, err);
+    strlist_release(&kept);
     strlist_release(&p.accounts);
     return r;
 }
 
 const struct action_ops action_rotate = {
-    "rotate",       STEP_KIND_BIT(STEP_COMPENSABLE) | STEP_KIND_BIT(STEP_PIVOT),
-    rotate_parse,   rotate_free,
-    rotate_prepare, rotate_apply,
-    rotate_undo,    NULL,
-    NULL,
+    "rotate",
+    STEP_KIND_BIT(STEP_COMPENSABLE) | STEP_KIND_BIT(STEP_PIVOT),
+    rotate_parse,
+    rotate_free,
+    rotate_prepare,
+    rotate_apply,
+    rotate_undo,
+    rotate_commit,
+    rotate_uncommit,
 };

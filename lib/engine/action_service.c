@@ -239,10 +239,14 @@ static int service_prepare(struct action_ctx *ctx, const void *params,
                         sp->start ? "start" : "stop",
                         postfix_service_name(used),
                         sp->start ? "runs" : "stopped", how);
+    /*
+     * undo puts back the state found here, except that undoing a start
+     * never stops Postfix: no rollback or failure takes mail down
+     */
     snprintf(undo, sizeof(undo),
              "{\"service\":\"%s\",\"state\":\"%s\",\"wait\":%d}",
-             postfix_service_name(used), running ? "started" : "stopped",
-             sp->wait_s);
+             postfix_service_name(used),
+             running || sp->start ? "started" : "stopped", sp->wait_s);
     return action_set_undo(ctx, undo, false) < 0
                ? errbuf_set(err, SS_ERR, "out of memory")
                : 0;

@@ -64,6 +64,9 @@ struct hostrun {
     char *pivot_why;   /* action_set_pivot: a pivot on this host, and why */
     bool *skipped;     /* per step: its "when" kept it from running */
     bool placeholders; /* dry-run: show results no step produced */
+    bool redo;         /* resume of a contained host: see saga_forward */
+    struct buf kept;   /* rollback: what undos kept on purpose, and why */
+    bool kept_others;  /* ... some for accounts the rollback is not for */
     bool missing;      /* render met such a result */
     struct {
         void *p; /* action_memo_keep: kept until the host is done */
@@ -73,7 +76,7 @@ struct hostrun {
 
 static const char *const state_names[] = {
     "pending", "committed", "rolled-back", "needs-attention", "unreachable",
-    "refused", "skipped",   "dry-run",     "nothing-to-do",
+    "refused", "skipped",   "dry-run",     "nothing-to-do",   "contained",
 };
 
 const char *host_state_name(enum host_state s)
@@ -618,7 +621,21 @@ static void ctx_fill(struct action_ctx *ctx, struct hostrun *hr)
     ctx->step = &hr->pb->steps[hr->cur];
     ctx->step_index = hr->cur;
     ctx->dry_run = hr->o->dry_run;
+    ctx->accounts = hr->o->accounts;
+    ctx->restore_password = hr->o->restore_password;
     ctx->engine = hr;
+}
+
+bool action_for_account(const struct action_ctx *ctx, const char *addr)
+{
+    size_t i;
+
+    if (ctx->accounts == NULL)
+        return true;
+    for (i = 0; i < ctx->accounts->n; i++)
+        if (strcmp(ctx->accounts->v[i], addr) == 0)
+            return true;
+    return false;
 }
 
 /* Forgets the per-step scratch, wiping a secret undo. */
@@ -643,6 +660,8 @@ static void step_reset(struct hostrun *hr, size_t i, const char *phase)
 /* The outcome of running something. */
 struct outcome {
     bool ok;
+    bool kept;    /* undo/uncommit: left the change in place on purpose */
+    bool others;  /* ... for accounts the rollback is not for */
     bool unknown; /* may have happened (timeout, connection lost) */
     int exit_status;
     struct errbuf err;
@@ -697,11 +716,13 @@ static void run_shell(struct hostrun *hr, const char *phase,
 static void action_outcome(struct outcome *o, int r, const struct errbuf *e)
 {
     memset(o, 0, sizeof(*o));
-    o->ok = r == 0;
-    o->exit_status = r == 0 ? 0 : -1;
+    o->ok = r >= 0;
+    o->kept = r == ACTION_KEPT || r == ACTION_KEPT_OTHERS;
+    o->others = r == ACTION_KEPT_OTHERS;
+    o->exit_status = r >= 0 ? 0 : -1;
     o->unknown = r == SS_ETIMEOUT || r == SS_ECONNECT || r == SS_ETOOBIG;
-    if (r < 0)
-        errbuf_set(&o->err, r, "%s", e->msg);
+    if (r < 0 || o->kept)
+        errbuf_set(&o->err, r < 0 ? r : SS_ERR, "%s", e->msg);
 }
 
 /*
@@ -1269,6 +1290,39 @@ static bool has_uncommit(struct hostrun *hr, size_t i)
            s->ops->uncommit != NULL;
 }
 
+/*
+ * Journals that step i's undo or uncommit left its change in place on
+ * purpose (o says why): the step stays done, and the host's kept note
+ * says so.
+ */
+static int step_kept(struct hostrun *hr, size_t i, const struct outcome *o,
+                     bool *ok)
+{
+    struct jstep *st = &hr->js.steps[i];
+    const char *name = hr->pb->steps[i].name;
+    struct journal_record rec;
+    int r;
+
+    journal_record_init(&rec, JOURNAL_KEPT, (int)i);
+    rec.name = name;
+    rec.error = o->err.msg;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    if (st->commit_status == JCOMMIT_UNCOMMIT_INTENT)
+        st->commit_status = JCOMMIT_DONE;
+    else
+        st->status = JSTEP_DONE;
+    emit(hr, name, "kept", o->err.msg);
+    hr->kept_others |= o->others;
+    if (buf_printf(&hr->kept, "%s%s", hr->kept.len > 0 ? "; " : "",
+                   o->err.msg) < 0) {
+        hr->h->state = HOST_ATTENTION;
+        return errbuf_set(&hr->h->err, SS_ERR, "out of memory");
+    }
+    *ok = true;
+    return 0;
+}
+
 /* Uncommits step i, journaled; *ok says whether it worked. */
 static int step_uncommit(struct hostrun *hr, size_t i, bool *ok)
 {
@@ -1288,6 +1342,8 @@ static int step_uncommit(struct hostrun *hr, size_t i, bool *ok)
     run_uncommit(hr, i, &o);
     if (hr->dead)
         return SS_ERR;
+    if (o.kept)
+        return step_kept(hr, i, &o, ok);
     journal_record_init(
         &rec, o.ok ? JOURNAL_UNCOMMITTED : JOURNAL_UNCOMMIT_FAILED, (int)i);
     rec.name = name;
@@ -1345,76 +1401,143 @@ static bool needs_undo(struct hostrun *hr)
     return false;
 }
 
+/* Undoes step i, journaled; *ok says whether it worked (or was kept). */
+static int step_undo(struct hostrun *hr, size_t i, bool *ok)
+{
+    struct jstep *st = &hr->js.steps[i];
+    const char *name = hr->pb->steps[i].name;
+    struct journal_record rec;
+    struct outcome o;
+    int r;
+
+    *ok = false;
+    journal_record_init(&rec, JOURNAL_UNDO_INTENT, (int)i);
+    rec.name = name;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    st->status = JSTEP_UNDO_INTENT;
+    emit(hr, name, "undo", NULL);
+    run_undo(hr, i, &o);
+    if (hr->dead)
+        return SS_ERR;
+    if (o.kept)
+        return step_kept(hr, i, &o, ok);
+    journal_record_init(&rec, o.ok ? JOURNAL_UNDONE : JOURNAL_UNDO_FAILED,
+                        (int)i);
+    rec.name = name;
+    rec.exit_status = o.exit_status;
+    rec.error = o.ok ? NULL : o.err.msg;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    st->status = o.ok ? JSTEP_UNDONE : JSTEP_UNDO_FAILED;
+    if (o.ok) {
+        emit(hr, name, "undone", NULL);
+        *ok = true;
+        return 0;
+    }
+    emit(hr, name, "undo-failed", o.err.msg);
+    errbuf_set(&hr->h->err, o.err.code, "undo of step %zu '%s' failed: %s",
+               i + 1, name, o.err.msg);
+    return 0;
+}
+
+/* Whether step i is containment, kept when the host fails. */
+static bool step_keep(const struct hostrun *hr, size_t i)
+{
+    return hr->pb->steps[i].keep;
+}
+
+static int redo_from(struct hostrun *hr);
+
+/*
+ * Appends to the host's message what a contained host kept and what is
+ * left for resume: "; kept: rotate, purge; left: snapshot, the commit".
+ */
+static void contained_note(struct hostrun *hr)
+{
+    struct buf b = BUF_INIT;
+    const char *sep = "";
+    size_t i;
+
+    buf_adds(&b, "kept:");
+    for (i = 0; i < hr->js.nsteps; i++)
+        if (step_keep(hr, i) && maybe_done(&hr->js.steps[i])) {
+            buf_printf(&b, "%s %s%s", sep, hr->pb->steps[i].name,
+                       hr->js.steps[i].status == JSTEP_DONE
+                           ? ""
+                           : " (may be partial)");
+            sep = ",";
+        }
+    buf_adds(&b, "; left:");
+    sep = "";
+    for (i = redo_from(hr) < 0 ? hr->js.nsteps : (size_t)redo_from(hr);
+         i < hr->js.nsteps; i++)
+        if (hr->js.steps[i].status != JSTEP_DONE &&
+            hr->js.steps[i].status != JSTEP_READ &&
+            (hr->skipped == NULL || !hr->skipped[i])) {
+            buf_printf(&b, "%s %s", sep, hr->pb->steps[i].name);
+            sep = ",";
+        }
+    buf_printf(&b, "%s the commit; 'resume' finishes it", sep);
+    if (b.data != NULL)
+        errbuf_append(&hr->h->err, "; %s", b.data);
+    buf_release(&b);
+}
+
 /*
  * Undoes, newest first, every step that may have changed the host; a step
  * whose commit ran (or may have) gets its uncommit instead of its undo.
- * Stops at a pivot, at a committed step without an uncommit, or at the
- * first failing undo or uncommit: the host then needs attention and the
- * journal says where it stopped.
+ * With contain (a failure or an interrupt after containment began), steps
+ * marked keep are left as they are and the host ends contained.  Stops at
+ * a pivot that is not kept, at a committed step without an uncommit, or
+ * at the first failing undo or uncommit: the host then needs attention
+ * and the journal says where it stopped.
  */
-static int saga_rollback(struct hostrun *hr)
+static int saga_rollback(struct hostrun *hr, bool contain)
 {
-    struct journal_record rec;
-    struct outcome o;
+    const char *phase = contain ? "contain" : "rollback";
+    enum host_state end = contain ? HOST_CONTAINED : HOST_ROLLED_BACK;
     size_t i;
+    bool ok;
     int r;
 
     for (i = hr->js.nsteps; i-- > 0;) {
         struct jstep *st = &hr->js.steps[i];
         const char *name = hr->pb->steps[i].name;
 
-        if (!maybe_done(st))
+        if (!maybe_done(st) || (contain && step_keep(hr, i)))
             continue;
-        if (step_kind_of(hr, i) == STEP_PIVOT) {
+        if (step_kind_of(hr, i) == STEP_PIVOT && !step_keep(hr, i)) {
             errbuf_set(&hr->h->err, SS_ERR,
                        "cannot roll back past pivot step %zu '%s'", i + 1,
                        name);
-            return host_end(hr, HOST_ATTENTION, "rollback");
+            return host_end(hr, HOST_ATTENTION, phase);
         }
         if (commit_touched(st)) {
-            bool ok;
-
             if (!has_uncommit(hr, i)) {
                 errbuf_set(&hr->h->err, SS_ERR,
                            "step %zu '%s' was committed and has no "
                            "uncommit: it cannot be rolled back",
                            i + 1, name);
-                return host_end(hr, HOST_ATTENTION, "rollback");
+                return host_end(hr, HOST_ATTENTION, phase);
             }
             if ((r = step_uncommit(hr, i, &ok)) < 0)
                 return r;
-            if (!ok)
-                return host_end(hr, HOST_ATTENTION, "rollback");
-            continue;
-        }
-        journal_record_init(&rec, JOURNAL_UNDO_INTENT, (int)i);
-        rec.name = name;
-        if ((r = jwrite(hr, &rec)) < 0)
+        } else if ((r = step_undo(hr, i, &ok)) < 0) {
             return r;
-        st->status = JSTEP_UNDO_INTENT;
-        emit(hr, name, "undo", NULL);
-        run_undo(hr, i, &o);
-        if (hr->dead)
-            return SS_ERR;
-        journal_record_init(&rec, o.ok ? JOURNAL_UNDONE : JOURNAL_UNDO_FAILED,
-                            (int)i);
-        rec.name = name;
-        rec.exit_status = o.exit_status;
-        rec.error = o.ok ? NULL : o.err.msg;
-        if ((r = jwrite(hr, &rec)) < 0)
-            return r;
-        st->status = o.ok ? JSTEP_UNDONE : JSTEP_UNDO_FAILED;
-        if (o.ok)
-            emit(hr, name, "undone", NULL);
-        if (!o.ok) {
-            emit(hr, name, "undo-failed", o.err.msg);
-            errbuf_set(&hr->h->err, o.err.code,
-                       "undo of step %zu '%s' failed: %s", i + 1, name,
-                       o.err.msg);
-            return host_end(hr, HOST_ATTENTION, "rollback");
         }
+        if (!ok)
+            return host_end(hr, HOST_ATTENTION, phase);
     }
-    return host_end(hr, HOST_ROLLED_BACK, "rollback");
+    if (contain)
+        contained_note(hr);
+    else if (hr->kept.len > 0) {
+        /* a rollback for some accounts leaves the others contained */
+        if (hr->kept_others)
+            end = HOST_CONTAINED;
+        errbuf_set(&hr->h->err, SS_ERR, "kept: %s", hr->kept.data);
+    }
+    return host_end(hr, end, phase);
 }
 
 /* Runs the commit of step i as journaled. */
@@ -1495,23 +1618,65 @@ static int saga_commit(struct hostrun *hr)
     return host_end(hr, HOST_COMMITTED, "commit");
 }
 
-/* Index of a pivot that may have run, or -1. */
+/* Index of a pivot (not kept: see step_keep) that may have run, or -1. */
 static int pivot_passed(struct hostrun *hr)
 {
     size_t i;
 
     for (i = 0; i < hr->js.nsteps; i++)
-        if (step_kind_of(hr, i) == STEP_PIVOT && maybe_done(&hr->js.steps[i]))
+        if (step_kind_of(hr, i) == STEP_PIVOT && !step_keep(hr, i) &&
+            maybe_done(&hr->js.steps[i]))
             return (int)i;
     return -1;
 }
 
-/* A step failed (or we were told to stop): roll back or stop forward. */
-static int saga_failed(struct hostrun *hr, size_t i, const struct errbuf *why)
+/*
+ * Whether a containment step (keep) may have run: one that failed counts,
+ * since it may have done part of its work (one account of two).
+ */
+static bool kept_passed(struct hostrun *hr)
+{
+    size_t i;
+
+    for (i = 0; i < hr->js.nsteps; i++)
+        if (step_keep(hr, i) && (maybe_done(&hr->js.steps[i]) ||
+                                 hr->js.steps[i].status == JSTEP_FAILED))
+            return true;
+    return false;
+}
+
+/*
+ * After a failure or an interrupt (the host's message says why): once
+ * containment may have begun, keep it and undo the rest (contained);
+ * after a pivot that is not kept, stop forward (needs attention); else
+ * roll back.  The first record says which, so a resume goes on with it.
+ */
+static int saga_after_failure(struct hostrun *hr)
 {
     struct journal_record rec;
+    bool contain = kept_passed(hr);
     int p, r;
 
+    if (!contain && (p = pivot_passed(hr)) >= 0) {
+        errbuf_prefix(&hr->h->err,
+                      "after pivot step %d '%s' (finish with resume)", p + 1,
+                      hr->pb->steps[p].name);
+        return host_end(hr, HOST_ATTENTION, "forward");
+    }
+    journal_record_init(&rec, contain ? JOURNAL_CONTAIN : JOURNAL_ROLLBACK, -1);
+    rec.error = hr->h->err.msg;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    if (contain)
+        hr->js.contain_begun = true;
+    else
+        hr->js.rollback_begun = true;
+    return saga_rollback(hr, contain);
+}
+
+/* A step failed (or we were told to stop): contain, roll back or stop. */
+static int saga_failed(struct hostrun *hr, size_t i, const struct errbuf *why)
+{
     hr->h->failed_step = (int)i;
     errbuf_set(&hr->h->err, why->code ? why->code : SS_ERR, "step %zu '%s': %s",
                i + 1, hr->pb->steps[i].name, why->msg);
@@ -1519,18 +1684,35 @@ static int saga_failed(struct hostrun *hr, size_t i, const struct errbuf *why)
         hr->h->state = HOST_ROLLED_BACK;
         return 0;
     }
-    if ((p = pivot_passed(hr)) >= 0) {
-        errbuf_prefix(&hr->h->err,
-                      "after pivot step %d '%s' (finish with resume)", p + 1,
-                      hr->pb->steps[p].name);
-        return host_end(hr, HOST_ATTENTION, "forward");
+    return saga_after_failure(hr);
+}
+
+/*
+ * The first step a contained host's resume runs: when every kept step is
+ * done, the first step after them that is not; else the first step not
+ * done (the kept steps that are left may need what was undone, Postfix
+ * stopped).  From there on, read-only steps run again (Postfix ran in
+ * between, so their view is old) and undone steps run again; done steps
+ * stay done.  -1 when nothing is left but the commit.
+ */
+static int redo_from(struct hostrun *hr)
+{
+    size_t i, after = 0;
+
+    for (i = 0; i < hr->js.nsteps; i++) {
+        if (!step_keep(hr, i))
+            continue;
+        if (hr->js.steps[i].status != JSTEP_DONE) {
+            after = 0;
+            break;
+        }
+        after = i + 1;
     }
-    journal_record_init(&rec, JOURNAL_ROLLBACK, -1);
-    rec.error = hr->h->err.msg;
-    if ((r = jwrite(hr, &rec)) < 0)
-        return r;
-    hr->js.rollback_begun = true;
-    return saga_rollback(hr);
+    for (i = after; i < hr->js.nsteps; i++)
+        if (hr->js.steps[i].status != JSTEP_DONE &&
+            hr->js.steps[i].status != JSTEP_READ)
+            return (int)i;
+    return -1;
 }
 
 /* True when a mutating step comes before step i. */
@@ -1551,6 +1733,7 @@ static int saga_forward(struct hostrun *hr)
     struct errbuf why = ERRBUF_INIT;
     struct outcome o;
     char skip[256];
+    int from = hr->redo ? redo_from(hr) : -1;
     size_t i;
     int r;
 
@@ -1558,7 +1741,8 @@ static int saga_forward(struct hostrun *hr)
         const struct playbook_step *s = &pb->steps[i];
         enum jstep_status stt = hr->js.steps[i].status;
 
-        if (stt == JSTEP_DONE || stt == JSTEP_READ)
+        if (stt == JSTEP_DONE || (hr->redo && (from < 0 || (int)i < from)) ||
+            (stt == JSTEP_READ && (from < 0 || (int)i < from)))
             continue;
         if (stopping(hr)) {
             hr->h->interrupted = true;
@@ -1780,7 +1964,7 @@ static int start_rollback(struct hostrun *hr, const char *why)
     if ((r = jwrite(hr, &rec)) < 0)
         return r;
     hr->js.rollback_begun = true;
-    return saga_rollback(hr);
+    return saga_rollback(hr, false);
 }
 
 /* rollback: undo what the journal says may have been done. */
@@ -1817,6 +2001,13 @@ static void host_rollback(struct hostrun *hr)
     start_rollback(hr, "rollback requested");
 }
 
+/* Whether the journal's last record is an "end" with state name. */
+static bool ended_as(const struct hostrun *hr, const char *name)
+{
+    return hr->js.ended && hr->js.end_state != NULL &&
+           strcmp(hr->js.end_state, name) == 0;
+}
+
 /* True when some step failed (the run was on its way to roll back). */
 static bool any_failed(struct hostrun *hr)
 {
@@ -1847,9 +2038,7 @@ static void host_resume(struct hostrun *hr)
         hr->h->state = HOST_NOTHING;
         return;
     }
-    if (hr->js.ended && hr->js.end_state != NULL &&
-        (strcmp(hr->js.end_state, "committed") == 0 ||
-         strcmp(hr->js.end_state, "rolled-back") == 0)) {
+    if (ended_as(hr, "committed") || ended_as(hr, "rolled-back")) {
         hr->h->state = HOST_NOTHING;
         return;
     }
@@ -1860,21 +2049,29 @@ static void host_resume(struct hostrun *hr)
     }
     if (host_connect(hr) < 0 || host_journal(hr) < 0)
         return;
-    if (hr->js.rollback_begun)
-        saga_rollback(hr);
-    else if (hr->js.commit_begun)
-        saga_commit(hr);
-    else if (any_failed(hr) && pivot_passed(hr) < 0)
-        start_rollback(hr, "a step had failed before the interruption");
-    else
+    if (ended_as(hr, "contained")) {
+        /* forward again: containment stays, the rest runs anew */
+        hr->redo = true;
         saga_forward(hr);
+    } else if (hr->js.rollback_begun || hr->js.contain_begun) {
+        saga_rollback(hr, hr->js.contain_begun);
+    } else if (hr->js.commit_begun) {
+        saga_commit(hr);
+    } else if (any_failed(hr) && (kept_passed(hr) || pivot_passed(hr) < 0)) {
+        errbuf_set(&hr->h->err, SS_ERR,
+                   "a step had failed before the interruption: %s",
+                   hr->js.last_error != NULL ? hr->js.last_error : "?");
+        saga_after_failure(hr);
+    } else {
+        saga_forward(hr);
+    }
 }
 
 /* Whether a host's end counts against --max-fail. */
 static bool state_failed(enum host_state s)
 {
     return s == HOST_ROLLED_BACK || s == HOST_ATTENTION ||
-           s == HOST_UNREACHABLE || s == HOST_REFUSED;
+           s == HOST_UNREACHABLE || s == HOST_REFUSED || s == HOST_CONTAINED;
 }
 
 /* pool: one host's job. */
@@ -1919,6 +2116,7 @@ static void host_job(void *arg, size_t i)
     if (hr.lock_fd >= 0)
         close(hr.lock_fd);
     journal_state_release(&hr.js);
+    buf_release(&hr.kept);
     free(hr.skipped);
     for (size_t m = 0; m < HOST_MEMO_SLOTS; m++)
         if (hr.memo[m].free_fn != NULL)

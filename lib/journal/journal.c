@@ -13,11 +13,25 @@
 #include "spamstop/journal.h"
 
 static const char *const type_names[JOURNAL_TYPE_COUNT] = {
-    "begin",           "read",     "intent",          "done",
-    "failed",          "rollback", "undo-intent",     "undone",
-    "undo-failed",     "commit",   "commit-intent",   "commit-done",
-    "commit-failed",   "end",      "uncommit-intent", "uncommitted",
+    "begin",
+    "read",
+    "intent",
+    "done",
+    "failed",
+    "rollback",
+    "undo-intent",
+    "undone",
+    "undo-failed",
+    "commit",
+    "commit-intent",
+    "commit-done",
+    "commit-failed",
+    "end",
+    "uncommit-intent",
+    "uncommitted",
     "uncommit-failed",
+    "contain",
+    "kept",
 };
 
 struct journal {

@@ -126,7 +126,8 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
         st = &s->steps[json_integer_value(jstep)];
     }
     if (type != JOURNAL_BEGIN && type != JOURNAL_ROLLBACK &&
-        type != JOURNAL_COMMIT && type != JOURNAL_END && st == NULL)
+        type != JOURNAL_COMMIT && type != JOURNAL_END &&
+        type != JOURNAL_CONTAIN && st == NULL)
         return "record without a step";
     if (type != JOURNAL_BEGIN && !s->begun)
         return "record before 'begin'";
@@ -149,9 +150,12 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
             return "bad read record";
         return NULL;
     case JOURNAL_INTENT:
+        /* a contained host's resume runs undone steps again */
         if (st->status != JSTEP_NONE && st->status != JSTEP_INTENT &&
-            st->status != JSTEP_FAILED)
-            return "'intent' of a step already done or undone";
+            st->status != JSTEP_FAILED && st->status != JSTEP_UNDONE)
+            return "'intent' of a step already done";
+        if (st->commit_status != JCOMMIT_NONE)
+            return "'intent' of a step whose commit began";
         st->status = JSTEP_INTENT;
         st->unknown = false;
         if (take_str(&st->name, o, "name") < 0 ||
@@ -166,6 +170,7 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
         if (st->kind == NULL)
             return "intent without a kind";
         s->rollback_begun = false;
+        s->contain_begun = false;
         return NULL;
     case JOURNAL_DONE:
         if (st->status != JSTEP_INTENT)
@@ -183,6 +188,21 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
         st->unknown = json_is_true(u);
         if (take_str(&s->last_error, o, "error") < 0)
             return "bad failed record";
+        return NULL;
+    case JOURNAL_CONTAIN:
+        s->contain_begun = true;
+        if (take_str(&s->last_error, o, "error") < 0)
+            return "bad contain record";
+        return NULL;
+    case JOURNAL_KEPT:
+        if (st->commit_status == JCOMMIT_UNCOMMIT_INTENT)
+            st->commit_status = JCOMMIT_DONE;
+        else if (st->status == JSTEP_UNDO_INTENT)
+            st->status = JSTEP_DONE;
+        else
+            return "'kept' without 'undo-intent' or 'uncommit-intent'";
+        if (take_str(&s->last_error, o, "error") < 0)
+            return "bad kept record";
         return NULL;
     case JOURNAL_ROLLBACK:
         s->rollback_begun = true;

@@ -376,12 +376,29 @@ static int parse_action(struct parser *p, struct playbook_step *s, json_t *with)
     return 0;
 }
 
+/* Reads "on_failure": "undo" (the default) or "keep" (containment). */
+static int parse_on_failure(struct parser *p, struct playbook_step *s,
+                            const json_t *v)
+{
+    const char *w = json_string_value(v);
+
+    if (v == NULL)
+        return 0;
+    if (w == NULL || (strcmp(w, "undo") != 0 && strcmp(w, "keep") != 0))
+        return perr(p, "'on_failure' must be \"undo\" or \"keep\"");
+    s->keep = strcmp(w, "keep") == 0;
+    if (s->keep && s->kind == STEP_READ_ONLY)
+        return perr(p, "'on_failure' \"keep\" needs a step that changes "
+                       "something, not a read-only one");
+    return 0;
+}
+
 /* Reads one step object into s (index p->step). */
 static int parse_step(struct parser *p, struct playbook_step *s, json_t *o)
 {
     static const char *const keys[] = {
-        "name",     "kind", "action",  "with",        "shell",
-        "register", "when", "timeout", "description", NULL};
+        "name", "kind",    "action",      "with",       "shell", "register",
+        "when", "timeout", "description", "on_failure", NULL};
     char *kind = NULL;
     json_t *v;
     size_t i;
@@ -448,6 +465,8 @@ static int parse_step(struct parser *p, struct playbook_step *s, json_t *o)
     }
     if ((v = json_object_get(o, "description")) != NULL && !json_is_string(v))
         return perr(p, "'description' must be a string");
+    if ((r = parse_on_failure(p, s, json_object_get(o, "on_failure"))) < 0)
+        return r;
     if (s->action != NULL && json_object_get(o, "shell") != NULL)
         return perr(p, "a step has either 'action' or 'shell', not both");
     if (s->action != NULL)

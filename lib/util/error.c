@@ -57,6 +57,19 @@ void errbuf_prefix(struct errbuf *e, const char *fmt, ...)
     }
 }
 
+void errbuf_append(struct errbuf *e, const char *fmt, ...)
+{
+    size_t n;
+    va_list ap;
+
+    if (e == NULL)
+        return;
+    n = strnlen(e->msg, sizeof(e->msg) - 1);
+    va_start(ap, fmt);
+    vsnprintf(e->msg + n, sizeof(e->msg) - n, fmt, ap);
+    va_end(ap);
+}
+
 void errbuf_clear(struct errbuf *e)
 {
     if (e == NULL)

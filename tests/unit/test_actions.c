@@ -279,6 +279,10 @@ static struct playbook *default_playbook(void)
  * Runs mode (0 respond, 1 rollback, 2 resume) on host h1; keeps its plan
  * in plan.
  */
+/* What the next rollback (run_h1 mode 1) is for; tests set and clear it. */
+static const struct strlist *rb_accounts;
+static bool rb_restore;
+
 static enum host_state run_h1(int mode, struct executor *ex,
                               const struct playbook *pb,
                               const struct scratch *s, bool dry_run,
@@ -299,6 +303,8 @@ static enum host_state run_h1(int mode, struct executor *ex,
     o.run_id = "20261128-101500-ab12";
     o.dry_run = dry_run;
     o.audit = audit;
+    o.accounts = rb_accounts;
+    o.restore_password = rb_restore;
     if (mode == 0)
         assert_int_equal(engine_respond(&h, 1, &o, &e), 0);
     else if (mode == 1)
@@ -459,17 +465,19 @@ static void test_dovecot_host_end_to_end(void **state)
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
                      HOST_COMMITTED);
     /* the article's order, with the identify pass the run acts on after
-     * the stop, and the delete only at commit */
+     * the stop, the evidence copy once Postfix runs again (from the hold
+     * queue), and the delete and the end of the old hashes at commit */
     i_stop = find_cmd(ex, "postfix stop", 0);
     i_ident = find_cmd(ex, "SPAMSTOP IDENTIFY END", i_stop);
-    i_snap = find_cmd(ex, "queue.tar.tmp", i_ident);
-    i_rot = find_cmd(ex, "no hash on stdin", i_snap);
+    i_rot = find_cmd(ex, "no hash on stdin", i_ident);
     i_hold = find_cmd(ex, "postsuper -h -", i_rot);
     i_start = find_cmd(ex, "postfix start", i_hold);
-    i_del = find_cmd(ex, "postsuper -d - hold", i_start);
-    assert_true(i_stop < i_ident && i_ident < i_snap && i_snap < i_rot &&
-                i_rot < i_hold && i_hold < i_start && i_start < i_del &&
+    i_snap = find_cmd(ex, "queue.tar.tmp", i_start);
+    i_del = find_cmd(ex, "postsuper -d - hold", i_snap);
+    assert_true(i_stop < i_ident && i_ident < i_rot && i_rot < i_hold &&
+                i_hold < i_start && i_start < i_snap && i_snap < i_del &&
                 i_del != (size_t)-1);
+    assert_true(find_cmd(ex, "rm -rf -- \"$b\"", i_snap) != (size_t)-1);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "IDENTIFY END"), 2);
     assert_true(sim.running);
     /* the host gets the hash only; the password is only in credentials */
@@ -608,30 +616,41 @@ static void test_dry_run_changes_nothing(void **state)
     scratch_rm(&s);
 }
 
-static void test_failed_start_rolls_back(void **state)
+static void test_failed_start_stays_contained(void **state)
 {
     struct scratch s;
     struct sim sim;
     struct executor *ex;
     struct playbook *pb = default_playbook();
-    size_t i_fail, i_rel, i_res, i_start2;
+    struct errbuf herr = ERRBUF_INIT;
+    size_t i_fail, i_start2;
 
     (void)state;
     scratch_make(&s);
     sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
     sim.start_failures = 1;
     ex = sim_exec(&sim);
-    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
-                     HOST_ROLLED_BACK);
-    /* newest first: release the held mail, old hash back, start again */
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_CONTAINED);
+    /* the new hash and the hold stay; only the stop is undone */
     i_fail = find_cmd(ex, "postfix start", 0);
-    i_rel = find_cmd(ex, "postsuper -H -", i_fail);
-    i_res = find_cmd(ex, "not rotated: nothing to put back", i_rel);
-    i_start2 = find_cmd(ex, "postfix start", i_res);
-    assert_true(i_fail < i_rel && i_rel < i_res && i_res < i_start2 &&
-                i_start2 != (size_t)-1);
+    i_start2 = find_cmd(ex, "postfix start", i_fail + 1);
+    assert_true(i_fail < i_start2 && i_start2 != (size_t)-1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -H"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "nothing to put back"),
+                     0);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
-    assert_string_equal(fake_exec_stdin(ex, i_res), "alice@example.test\n");
+    assert_non_null(strstr(herr.msg, "kept: rotate, purge; left: start, "
+                                     "snapshot, the commit"));
+    assert_true(sim.running);
+    /* resume finishes it without stopping Postfix or rotating again */
+    fake_exec_clear_log(ex);
+    assert_int_equal(run_h1(2, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_COMMITTED);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postfix stop"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "no hash on stdin"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "queue.tar.tmp"), 1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 1);
     assert_true(sim.running);
     executor_free(ex);
     free(sim.identify);
@@ -646,6 +665,7 @@ static void test_rollback_after_commit(void **state)
     struct executor *ex;
     struct playbook *pb = default_playbook();
     size_t from, i_stop, i_restore, i_hash, i_start;
+    struct errbuf herr = ERRBUF_INIT;
 
     (void)state;
     scratch_make(&s);
@@ -654,17 +674,18 @@ static void test_rollback_after_commit(void **state)
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
                      HOST_COMMITTED);
     from = fake_exec_count(ex);
-    assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, NULL),
+    assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, &herr),
                      HOST_ROLLED_BACK);
-    /* stop (undo of start, through the manager found: postfix abort),
-     * purged mail back on hold from the snapshot, old hash back, start
-     * (undo of stop) */
+    /* Postfix is never stopped; purged mail back on hold from the
+     * snapshot; the old hash was destroyed at commit: the new one stays */
     i_stop = find_cmd(ex, "postfix abort", from);
-    i_restore = find_cmd(ex, "restore.$$", i_stop);
-    i_hash = find_cmd(ex, "not rotated: nothing to put back", i_restore);
-    i_start = find_cmd(ex, "postfix start", i_hash);
-    assert_true(i_stop < i_restore && i_restore < i_hash && i_hash < i_start &&
-                i_start != (size_t)-1);
+    i_restore = find_cmd(ex, "restore.$$", from);
+    i_hash = find_cmd(ex, "not rotated: nothing to put back", from);
+    i_start = find_cmd(ex, "postfix start", i_restore);
+    assert_true(i_stop == (size_t)-1 && i_hash == (size_t)-1);
+    assert_true(i_restore < i_start && i_start != (size_t)-1);
+    assert_non_null(strstr(herr.msg, "the new password of alice@example.test "
+                                     "stays: the old one was destroyed"));
     assert_non_null(strstr(fake_exec_command(ex, i_restore),
                            "/var/lib/spamstop/20261128-101500-ab12/h1/"
                            "snapshot/queue.tar"));
@@ -693,7 +714,7 @@ static void test_plesk_hashed_is_a_pivot_in_the_plan(void **state)
     assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
                      HOST_DRY_RUN);
     /* the step's heading says it, before its details */
-    assert_non_null(strstr(plan.data, "  [5] rotate (compensable): PIVOT on "
+    assert_non_null(strstr(plan.data, "  [4] rotate (compensable): PIVOT on "
                                       "this host, cannot be undone: plesk "
                                       "hashes mail passwords"));
     assert_true(strstr(plan.data, "PIVOT") <
@@ -706,15 +727,14 @@ static void test_plesk_hashed_is_a_pivot_in_the_plan(void **state)
     assert_int_equal(journal_has(&s, "\"kind\":\"pivot\",\"command\":"
                                      "\"action rotate"),
                      1);
-    /* rollback leaves the host as committed, sends nothing, says why */
+    /* the pivot is containment: rollback brings the mail back and keeps
+     * the new password, as everywhere */
     fake_exec_clear_log(ex);
     assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, &herr),
-                     HOST_ATTENTION);
-    assert_non_null(strstr(herr.msg, "not rolled back, nothing changed: step "
-                                     "5 'rotate' ran and is a pivot here"));
-    assert_non_null(strstr(herr.msg, "(committed)"));
-    assert_int_equal(fake_exec_count(ex), 0);
-    assert_int_equal(fake_exec_connects(ex), 0);
+                     HOST_ROLLED_BACK);
+    assert_non_null(strstr(herr.msg, "the new password of alice@example.test "
+                                     "stays"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "PSA_PASSWORD"), 0);
     buf_release(&plan);
     executor_free(ex);
     free(sim.identify);
@@ -731,7 +751,9 @@ static void test_plesk_pivot_finishes_forward(void **state)
     struct errbuf herr = ERRBUF_INIT;
 
     (void)state;
-    /* a failure after the pivot: no undo at all, resume goes forward */
+    /* a failure after the pivot keeps the containment; a Postfix that
+     * will not start needs attention; resume starts it (contained), a
+     * second resume finishes forward */
     scratch_make(&s);
     sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
     sim.recoverable = false;
@@ -739,11 +761,14 @@ static void test_plesk_pivot_finishes_forward(void **state)
     ex = sim_exec(&sim);
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
                      HOST_ATTENTION);
-    assert_non_null(strstr(herr.msg, "after pivot step 5 'rotate'"));
+    assert_non_null(strstr(herr.msg, "undo of step 2 'stop' failed"));
     assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -H"), 0);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
     assert_int_equal(sim.stops, 1);
     sim.start_failures = 0;
+    assert_int_equal(run_h1(2, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_CONTAINED);
+    assert_true(sim.running);
     fake_exec_clear_log(ex);
     assert_int_equal(run_h1(2, ex, pb, &s, false, NULL, NULL, NULL),
                      HOST_COMMITTED);
@@ -754,17 +779,17 @@ static void test_plesk_pivot_finishes_forward(void **state)
     free(sim.identify);
     scratch_rm(&s);
 
-    /* a failure before it rolls back as usual */
+    /* the evidence copy failing after it: contained, like elsewhere */
     scratch_make(&s);
     sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
     sim.recoverable = false;
     sim.bad_fetch = true;
     ex = sim_exec(&sim);
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
-                     HOST_ROLLED_BACK);
-    assert_int_equal(fake_exec_count_matching(ex, NULL, "PSA_PASSWORD"), 0);
+                     HOST_CONTAINED);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "PSA_PASSWORD"), 1);
     assert_true(sim.running);
-    assert_int_equal(journal_has(&s, "\"kind\":\"pivot\""), 0);
+    assert_int_equal(journal_has(&s, "\"kind\":\"pivot\""), 1);
     executor_free(ex);
     free(sim.identify);
     scratch_rm(&s);
@@ -852,10 +877,13 @@ static void test_plesk_secrets_stay_off_the_wire(void **state)
     struct playbook *pb = default_playbook();
     struct audit *audit = NULL;
     struct errbuf e = ERRBUF_INIT;
-    char path[160], *trail = NULL, *pw;
+    char path[160], *trail = NULL, *pw, *pw2;
     size_t i_keep, i_set, from, i_put;
+    struct strlist named = STRLIST_INIT;
+    struct scratch s2;
 
     (void)state;
+    assert_int_equal(strlist_push(&named, "alice@example.test"), 0);
     scratch_make(&s);
     sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
     ex = sim_exec(&sim);
@@ -873,19 +901,50 @@ static void test_plesk_secrets_stay_off_the_wire(void **state)
     assert_non_null(fake_exec_stdin(ex, i_set));
     assert_int_equal(strncmp(fake_exec_stdin(ex, i_set), pw, strlen(pw)), 0);
     assert_nowhere(ex, pw, "PSA_PASSWORD");
-    /* rollback sets it back from that file, still on the host */
+    /* the commit destroyed the kept copy: a rollback sends no password */
+    assert_true(find_cmd(ex, "rm -rf -- \"$b\"", i_set) != (size_t)-1);
     from = fake_exec_count(ex);
+    rb_accounts = &named;
+    rb_restore = true;
     assert_int_equal(run_h1(1, ex, pb, &s, false, audit, NULL, NULL),
                      HOST_ROLLED_BACK);
+    assert_int_equal(find_cmd(ex, "PSA_PASSWORD", from), (size_t)-1);
+    /* contained (the snapshot failed): a plain rollback keeps the new
+     * password; only --account with --restore-password sets it back from
+     * that file, still on the host */
+    scratch_make(&s2);
+    sim.bad_fetch = true;
+    rb_accounts = NULL;
+    rb_restore = false;
+    assert_int_equal(run_h1(0, ex, pb, &s2, false, NULL, NULL, NULL),
+                     HOST_CONTAINED);
+    pw2 = credential(&s2, "alice@example.test");
+    from = fake_exec_count(ex);
+    assert_int_equal(run_h1(1, ex, pb, &s2, false, NULL, NULL, NULL),
+                     HOST_ROLLED_BACK);
+    assert_int_equal(find_cmd(ex, "PSA_PASSWORD", from), (size_t)-1);
+    assert_true(find_cmd(ex, "postsuper -H -", from) != (size_t)-1);
+    from = fake_exec_count(ex);
+    rb_accounts = &named;
+    rb_restore = true;
+    assert_int_equal(run_h1(1, ex, pb, &s2, false, NULL, NULL, NULL),
+                     HOST_ROLLED_BACK);
+    rb_accounts = NULL;
+    rb_restore = false;
     i_put = find_cmd(ex, "PSA_PASSWORD", from);
+    assert_true(i_put != (size_t)-1);
     assert_non_null(strstr(fake_exec_command(ex, i_put), "<\"$k\""));
     assert_null(fake_exec_stdin(ex, i_put));
+    assert_nowhere(ex, pw2, "PSA_PASSWORD");
+    free(pw2);
+    scratch_rm(&s2);
     audit_close(audit);
     assert_int_equal(fsio_read_file(&trail, NULL, path, 64u << 20, &e), 0);
     assert_null(strstr(trail, pw));
     assert_non_null(strstr(trail, "\"stdin_secret\":true"));
     free(trail);
     free(pw);
+    strlist_release(&named);
     executor_free(ex);
     free(sim.identify);
     playbook_free(pb);
@@ -1124,12 +1183,15 @@ static void test_cut_evidence_copy_fails_the_snapshot(void **state)
     sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
     sim.bad_fetch = true;
     ex = sim_exec(&sim);
+    /* the evidence copy fails after the containment: it stays */
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
-                     HOST_ROLLED_BACK);
+                     HOST_CONTAINED);
     assert_non_null(
         strstr(herr.msg, "the snapshot exited with status 1: cat: read error"));
-    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper"), 0);
-    assert_int_equal(fake_exec_count_matching(ex, NULL, "no hash on stdin"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -h"), 1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -H"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "no hash on stdin"), 1);
     snprintf(path, sizeof(path), "%s/evidence/h1/queue.tar", s.run);
     assert_int_not_equal(access(path, F_OK), 0);
     snprintf(path, sizeof(path), "%s/evidence/h1/queue.tar.tmp", s.run);
@@ -1183,7 +1245,7 @@ int main(void)
         cmocka_unit_test(test_identify_reuses_the_survey),
         cmocka_unit_test(test_host_memos_save_commands),
         cmocka_unit_test(test_dry_run_changes_nothing),
-        cmocka_unit_test(test_failed_start_rolls_back),
+        cmocka_unit_test(test_failed_start_stays_contained),
         cmocka_unit_test(test_rollback_after_commit),
         cmocka_unit_test(test_plesk_hashed_is_a_pivot_in_the_plan),
         cmocka_unit_test(test_plesk_pivot_finishes_forward),

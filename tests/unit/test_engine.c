@@ -1067,6 +1067,140 @@ static void test_stop_flag_rolls_back(void **state)
     scratch_rm(&s);
 }
 
+/* five with s2 and s3 containment: kept when the host fails. */
+static const char kept[] =
+    "{\"name\":\"kept\",\"steps\":["
+    "{\"name\":\"s1\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s1\","
+    "\"undo\":\"undo s1\"}},"
+    "{\"name\":\"s2\",\"kind\":\"compensable\",\"on_failure\":\"keep\","
+    "\"shell\":{\"run\":\"do s2\",\"undo\":\"undo s2\"}},"
+    "{\"name\":\"r\",\"kind\":\"read-only\",\"shell\":{\"run\":\"look\"}},"
+    "{\"name\":\"s3\",\"kind\":\"compensable\",\"on_failure\":\"keep\","
+    "\"shell\":{\"run\":\"do s3\",\"undo\":\"undo s3\"}},"
+    "{\"name\":\"s4\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s4\","
+    "\"undo\":\"undo s4\"}},"
+    "{\"name\":\"s5\",\"kind\":\"compensable\",\"shell\":{\"run\":\"do s5\","
+    "\"undo\":\"undo s5\"}}]}";
+
+/* The commands logged after index from, joined with ",". */
+static void joined_after(char *out, size_t size, struct executor *ex,
+                         size_t from)
+{
+    size_t j, n = fake_exec_count(ex), len = 0;
+
+    out[0] = '\0';
+    for (j = from; j < n && len < size; j++)
+        len += (size_t)snprintf(out + len, size - len, "%s%s",
+                                j > from ? "," : "", fake_exec_command(ex, j));
+}
+
+/*
+ * A failure at every position: before the first kept step the host rolls
+ * back; from there on kept steps stay and only the others are undone, the
+ * host ends contained, and resume finishes it without running a kept step
+ * that was done again.
+ */
+static void test_keep_every_position(void **state)
+{
+    static const char *const mutating[] = {"s1", "s2", "s3", "s4", "s5"};
+    static const char *const undos[] = {"", "undo s1", "undo s1", "undo s1",
+                                        "undo s4,undo s1"};
+    struct playbook *pb = parse(kept);
+    char failing[32], got[256];
+    size_t k, j;
+
+    (void)state;
+    for (k = 0; k < 5; k++) {
+        struct executor *ex = fake_exec_new();
+        struct scratch s;
+
+        scratch_make(&s);
+        snprintf(failing, sizeof(failing), "do %s", mutating[k]);
+        fake_exec_rule(ex, NULL, failing, 1, 0, 1, NULL, "no");
+        assert_int_equal(run1(0, ex, pb, &s, NULL),
+                         k == 0 ? HOST_ROLLED_BACK : HOST_CONTAINED);
+        for (j = 0; j < fake_exec_count(ex); j++)
+            if (strcmp(fake_exec_command(ex, j), failing) == 0)
+                break;
+        joined_after(got, sizeof(got), ex, j + 1);
+        assert_string_equal(got, undos[k]);
+        if (k == 0) {
+            assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_NOTHING);
+        } else {
+            fake_exec_clear_log(ex);
+            assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_COMMITTED);
+            assert_int_equal(fake_exec_count_matching(ex, NULL, "undo"), 0);
+            assert_int_equal(fake_exec_count_matching(ex, NULL, "do s2"),
+                             k <= 1);
+            assert_int_equal(fake_exec_count_matching(ex, NULL, "do s3"),
+                             k <= 2);
+            /* Postfix-like disruption before them is redone only while a
+             * kept step is left */
+            assert_int_equal(fake_exec_count_matching(ex, NULL, "do s1"),
+                             k <= 2);
+            assert_int_equal(fake_exec_count_matching(ex, NULL, "do s5"), 1);
+            assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_NOTHING);
+        }
+        executor_free(ex);
+        scratch_rm(&s);
+    }
+    playbook_free(pb);
+}
+
+/* Sets the stop flag before journal write stop_at (Ctrl-C mid-run). */
+struct stop_at {
+    volatile sig_atomic_t *flag;
+    size_t at;
+};
+
+static int stop_hook(void *arg, const char *host, size_t write_no)
+{
+    struct stop_at *sa = arg;
+
+    (void)host;
+    if (write_no == sa->at)
+        *sa->flag = 1;
+    return JOURNAL_HOOK_WRITE;
+}
+
+/*
+ * SIGINT after the first kept step: no new step starts, s1 is undone, s2
+ * stays; resume runs s1 again (the kept step left needs it) and finishes.
+ */
+static void test_interrupt_keeps_containment(void **state)
+{
+    struct playbook *pb = parse(kept);
+    struct executor *ex = fake_exec_new();
+    volatile sig_atomic_t stop = 0;
+    struct stop_at sa = {&stop, 5}; /* begin, s1 intent+done, s2 intent+done */
+    struct engine_host *h = hosts_new(1);
+    struct engine_opts o;
+    struct errbuf e = ERRBUF_INIT;
+    struct scratch s;
+    char got[256];
+
+    (void)state;
+    scratch_make(&s);
+    opts_for(&o, ex, pb, &s);
+    o.stop = &stop;
+    o.journal_hook = stop_hook;
+    o.journal_hook_arg = &sa;
+    assert_int_equal(engine_respond(h, 1, &o, &e), 0);
+    assert_int_equal(h[0].state, HOST_CONTAINED);
+    assert_true(h[0].interrupted);
+    assert_non_null(strstr(h[0].err.msg, "kept: s2; left: s1, r, s3, s4, s5"));
+    joined_after(got, sizeof(got), ex, 0);
+    assert_string_equal(got, "do s1,do s2,undo s1");
+    hosts_free(h, 1);
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_COMMITTED);
+    joined_after(got, sizeof(got), ex, 0);
+    assert_string_equal(got, "do s1,look,do s3,do s4,do s5");
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1091,6 +1225,8 @@ int main(void)
         cmocka_unit_test(test_max_fail),
         cmocka_unit_test(test_lock_refuses),
         cmocka_unit_test(test_stop_flag_rolls_back),
+        cmocka_unit_test(test_keep_every_position),
+        cmocka_unit_test(test_interrupt_keeps_containment),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

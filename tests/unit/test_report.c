@@ -156,8 +156,8 @@ static void jrec(struct journal *j, struct journal_record *rec)
 /* The journal of a committed run of the default playbook on h1. */
 static void make_journal(const char *path, const char *pb_sha)
 {
-    static const char *const names[] = {
-        "survey", "stop", "identify", "snapshot", "rotate", "purge", "start"};
+    static const char *const names[] = {"survey", "stop",  "identify", "rotate",
+                                        "purge",  "start", "snapshot"};
     struct strlist found = STRLIST_INIT;
     struct journal_record rec;
     struct journal *j = NULL;
@@ -192,10 +192,10 @@ static void make_journal(const char *path, const char *pb_sha)
         }
         journal_record_init(&rec, JOURNAL_INTENT, s);
         rec.name = names[s];
-        rec.kind = s == 4 ? "pivot" : "compensable";
+        rec.kind = s == 3 ? "pivot" : "compensable";
         rec.command = names[s];
         rec.undo_data =
-            s == 4 ? "{\"backend\":\"dovecot\",\"recoverable\":true,"
+            s == 3 ? "{\"backend\":\"dovecot\",\"recoverable\":true,"
                      "\"passwd_file\":\"/etc/dovecot/users\",\"backup_dir\":"
                      "\"/var/lib/spamstop/x\",\"accounts\":[\"" ALICE "\"]}"
                    : "{}";
@@ -203,20 +203,20 @@ static void make_journal(const char *path, const char *pb_sha)
         journal_record_init(&rec, JOURNAL_DONE, s);
         rec.name = names[s];
         rec.exit_status = 0;
-        if (s == 4) {
+        if (s == 3) {
             rec.results = &found;
             rec.register_name = "rotated";
         }
-        if (s == 5)
+        if (s == 4)
             rec.commit_data = pairs.data;
         jrec(j, &rec);
     }
     journal_record_init(&rec, JOURNAL_COMMIT, -1);
     jrec(j, &rec);
-    journal_record_init(&rec, JOURNAL_COMMIT_INTENT, 5);
+    journal_record_init(&rec, JOURNAL_COMMIT_INTENT, 4);
     rec.name = "purge";
     jrec(j, &rec);
-    journal_record_init(&rec, JOURNAL_COMMIT_DONE, 5);
+    journal_record_init(&rec, JOURNAL_COMMIT_DONE, 4);
     rec.name = "purge";
     rec.exit_status = 0;
     jrec(j, &rec);
@@ -378,8 +378,8 @@ static void test_model_numbers(void **state)
     assert_string_equal(h->state, "committed");
     assert_string_equal(h->end_state, "committed");
     assert_int_equal(h->n_steps, 7);
-    assert_string_equal(h->steps[5].status, "done");
-    assert_string_equal(h->steps[5].commit, "committed");
+    assert_string_equal(h->steps[4].status, "done");
+    assert_string_equal(h->steps[4].commit, "committed");
     /* queue before, by queue */
     assert_true(h->before.present);
     assert_int_equal(h->before.total, NSPAM + NLEGIT + NSCRIPT);

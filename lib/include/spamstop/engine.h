@@ -42,7 +42,11 @@ struct action_ops {
                    struct errbuf *err);
     int (*apply)(struct action_ctx *ctx, const void *params,
                  struct errbuf *err);
-    /* NULL when the kinds do not include compensable */
+    /*
+     * NULL when the kinds do not include compensable.  Returns
+     * ACTION_KEPT when it left (part of) the change in place on purpose
+     * (ctx->accounts, ctx->restore_password): the step stays done.
+     */
     int (*undo)(struct action_ctx *ctx, const char *undo_json,
                 struct errbuf *err);
     /* NULL when the action has nothing to do at commit */
@@ -54,10 +58,20 @@ struct action_ops {
      * the host in the safest state equivalent to "before the commit"
      * (e.g. purged mail back from the snapshot, on hold).  Idempotent.
      * NULL: a committed step cannot be rolled back (needs-attention).
+     * May return ACTION_KEPT like undo.
      */
     int (*uncommit)(struct action_ctx *ctx, const char *undo_json,
                     const char *commit_json, struct errbuf *err);
 };
+
+/*
+ * What undo and uncommit return when they kept the change on purpose
+ * (err says what and why; the step stays done): ACTION_KEPT for the
+ * accounts the rollback is for (a new password stays), ACTION_KEPT_OTHERS
+ * when accounts it is not for keep theirs (the host stays contained).
+ */
+#define ACTION_KEPT        1
+#define ACTION_KEPT_OTHERS 2
 
 /* The action named name, or NULL. */
 const struct action_ops *action_find(const char *name);
@@ -72,8 +86,17 @@ struct action_ctx {
     const struct playbook_step *step;
     size_t step_index;
     bool dry_run;
+    /*
+     * rollback only: the accounts it is for (NULL: every account), and
+     * whether an old, stolen password may be put back (only with accounts)
+     */
+    const struct strlist *accounts;
+    bool restore_password;
     void *engine; /* private to the engine */
 };
+
+/* Whether ctx's rollback is for account addr (always without a list). */
+bool action_for_account(const struct action_ctx *ctx, const char *addr);
 
 /*
  * Runs a command on the host and records it in the audit trail under the
@@ -165,6 +188,9 @@ enum host_state {
     HOST_SKIPPED,     /* not started: --max-fail or interrupted */
     HOST_DRY_RUN,     /* dry-run done: plan shown, nothing changed */
     HOST_NOTHING,     /* rollback/resume: nothing left to do */
+    HOST_CONTAINED,   /* failed or interrupted after containment began:
+                         containment kept (new passwords, spam on hold),
+                         the rest undone; resume finishes it */
 };
 
 /* "committed", "rolled-back", "needs-attention", ... */
@@ -207,6 +233,9 @@ struct engine_opts {
     struct audit *audit;  /* NULL = no audit trail (tests) */
     bool dry_run;
     int forks;
+    /* rollback: only these accounts (NULL: all); see action_ctx */
+    const struct strlist *accounts;
+    bool restore_password;
     int max_fail;                /* -1 = no limit */
     bool max_fail_percent;       /* max_fail is a percentage of the hosts */
     volatile sig_atomic_t *stop; /* set by SIGINT/SIGTERM; may be NULL */

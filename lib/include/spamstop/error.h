@@ -54,6 +54,10 @@ int errbuf_errno(struct errbuf *e, int code, const char *fmt, ...)
 void errbuf_prefix(struct errbuf *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends to the current message, cut at the buffer (keeps the code). */
+void errbuf_append(struct errbuf *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 void errbuf_clear(struct errbuf *e);
 
 /* A short lower-case name for a code ("timeout", "host key", ...). */

@@ -32,6 +32,11 @@ enum journal_type {
                                 commit ran, instead of its undo */
     JOURNAL_UNCOMMITTED,     /* "uncommitted" */
     JOURNAL_UNCOMMIT_FAILED, /* "uncommit-failed" */
+    JOURNAL_CONTAIN,         /* "contain": a failure or an interrupt after
+                                containment: undoing the rest begins (why) */
+    JOURNAL_KEPT,            /* "kept": an undo or uncommit left the change
+                                (or part of it) on purpose; the step stays
+                                done (why) */
     JOURNAL_TYPE_COUNT
 };
 
@@ -160,8 +165,9 @@ struct journal_state {
     size_t nsteps;
     bool rollback_begun; /* a "rollback" record since the last forward */
     bool commit_begun;
-    bool ended;      /* the last host-level record is an "end" */
-    char *end_state; /* that end's state name */
+    bool contain_begun; /* a "contain" record since the last forward */
+    bool ended;         /* the last host-level record is an "end" */
+    char *end_state;    /* that end's state name */
     char *end_phase;
     char *last_error;
     size_t records;   /* whole records read */

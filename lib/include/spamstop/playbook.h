@@ -69,6 +69,13 @@ struct playbook_step {
     char *when;          /* run only if this result is non-empty ("!x":
                             only if empty); NULL = always */
     int timeout_ms;      /* 0 = the executor's default */
+    /*
+     * "on_failure": "keep": the step is containment (a new password, spam
+     * on hold): when the host fails or the run is interrupted after it may
+     * have run, it is neither undone nor run again; only an explicit
+     * rollback undoes it.  false ("undo", the default): undone on failure.
+     */
+    bool keep;
 };
 
 /* A checked playbook.  Owns everything it points to. */
