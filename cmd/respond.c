@@ -931,6 +931,7 @@ int cmd_respond(int argc, char **argv)
     eo.audit = audit;
     eo.forks = co.forks;
     eo.stop = &stop_flag;
+    eo.remote_lock = true;
     eo.on_event = on_event;
     eo.event_arg = &ui;
     eo.on_host_end = on_host_end;
@@ -1195,6 +1196,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
     eo.audit = audit;
     eo.forks = co.forks;
     eo.stop = &stop_flag;
+    eo.remote_lock = true;
     eo.on_event = on_event;
     eo.event_arg = &ui;
     eo.on_host_end = on_host_end;

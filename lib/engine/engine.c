@@ -18,6 +18,8 @@
 #include "spamstop/shquote.h"
 #include "spamstop/text.h"
 
+#include "hostlock.h"
+
 /* stdout kept from one step; its lines become the step's result. */
 #define ENGINE_OUT_CAP (16u * 1024 * 1024)
 /* What the plan may hold per host (it quotes remote output). */
@@ -1835,7 +1837,73 @@ out:
     return r;
 }
 
-/* Connects; a refused key or a held lock refuses the host. */
+/*
+ * Takes the lock on the host itself (hostlock.h) before anything else runs
+ * there; a lock held by a live run refuses the host.  A host whose lock was
+ * not taken is left unconnected: while hr->conn is set, the run holds it.
+ */
+static int host_lock_remote(struct hostrun *hr)
+{
+    struct errbuf e = ERRBUF_INIT, e2 = ERRBUF_INIT;
+    struct exec_result res;
+    struct exec_cmd c;
+    struct buf cmd = BUF_INIT;
+    char op[HOSTLOCK_OPERATOR_MAX + 1];
+    int r;
+
+    hostlock_operator(op, sizeof(op));
+    exec_result_init(&res);
+    r = hostlock_command(&cmd, HOSTLOCK_TAKE, HOSTLOCK_DIR, hr->o->run_id, op,
+                         &e2);
+    if (r == 0) {
+        hostlock_cmd(&c, cmd.data);
+        r = host_exec(hr, "lock", &c, false, &res, &e);
+        if (!hr->dead)
+            r = hostlock_answer(HOSTLOCK_TAKE, r, &res, &e, &e2);
+    }
+    exec_result_release(&res);
+    buf_release(&cmd);
+    if (r < 0) {
+        /* a dead trail already set the state (go_dead) */
+        if (!hr->dead) {
+            hr->h->state = r == SS_ETIMEOUT || r == SS_ECONNECT
+                               ? HOST_UNREACHABLE
+                               : HOST_REFUSED;
+            errbuf_set(&hr->h->err, r, "%s", e2.msg);
+        }
+        /* a lock we may have taken goes with the connection */
+        exec_close(hr->conn);
+        hr->conn = NULL;
+    }
+    return r;
+}
+
+/*
+ * Releases the host's lock when the host ended, so the next run may have
+ * it.  Its result is deliberately ignored: a lock left behind goes stale
+ * when the connection closes right after.
+ */
+static void host_unlock_remote(struct hostrun *hr)
+{
+    struct errbuf e = ERRBUF_INIT;
+    struct exec_result res;
+    struct exec_cmd c;
+    struct buf cmd = BUF_INIT;
+
+    exec_result_init(&res);
+    if (hostlock_command(&cmd, HOSTLOCK_RELEASE, HOSTLOCK_DIR, hr->o->run_id,
+                         NULL, &e) == 0) {
+        hostlock_cmd(&c, cmd.data);
+        (void)host_exec(hr, "unlock", &c, false, &res, &e);
+    }
+    exec_result_release(&res);
+    buf_release(&cmd);
+}
+
+/*
+ * Connects and, with remote_lock, takes the lock on the host; a refused
+ * key or a held lock (local or on the host) refuses the host.
+ */
 static int host_connect(struct hostrun *hr)
 {
     struct errbuf e = ERRBUF_INIT;
@@ -1853,7 +1921,9 @@ static int host_connect(struct hostrun *hr)
         errbuf_set(&hr->h->err, r, "%s", e.msg);
         return r;
     }
-    return 0;
+    if (!hr->o->remote_lock || hr->o->dry_run)
+        return 0;
+    return host_lock_remote(hr);
 }
 
 /* Passes the journal's test hook on with the host's name. */
@@ -2107,6 +2177,8 @@ static void host_job(void *arg, size_t i)
              hr.h->err.code != 0 ? ": " : "",
              hr.h->err.code != 0 ? hr.h->err.msg : "");
     hr.cur = (size_t)-1;
+    if (hr.conn != NULL && run->o->remote_lock && !run->o->dry_run)
+        host_unlock_remote(&hr);
     if (hr.conn != NULL || hr.h->state != HOST_NOTHING)
         audit_event(&hr, "host-end", detail);
     emit(&hr, NULL, "state", detail);

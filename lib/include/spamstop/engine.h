@@ -230,7 +230,13 @@ struct engine_opts {
     const char *run_dir; /* RUN folder (journal/, evidence/, ...) */
     const char *run_id;
     const char *lock_dir; /* STATE/locks; NULL = no locking (tests) */
-    struct audit *audit;  /* NULL = no audit trail (tests) */
+    /*
+     * also lock each host on the host itself (/run/spamstop, held by the
+     * run's SSH connection), not in dry-run; false in tests with the fake
+     * executor
+     */
+    bool remote_lock;
+    struct audit *audit; /* NULL = no audit trail (tests) */
     bool dry_run;
     int forks;
     /* rollback: only these accounts (NULL: all); see action_ctx */
