@@ -31,8 +31,9 @@ for part, title in (("contain", "time to contain"), ("single", "one host")):
     n = pr[0]["hosts"]
     md += ["## %s: %d host(s), %d messages each, median of %d" %
            (title, n, info["messages"], info["runs"]), "",
-           "| tool | median s | min s | max s | runs | ok | peak RSS MB | vs floor | vs spamstop |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| tool | median s | min s | max s | runs | ok | peak RSS MB | vs floor | vs spamstop "
+           "| mail down s (median host) | mail down s (worst host) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     tools = {}
     for r in pr:
         tools.setdefault(r["tool"], []).append(r)
@@ -53,9 +54,15 @@ for part, title in (("contain", "time to contain"), ("single", "one host")):
             "runs": runs_of[t], "ok": ok, "peak_rss_kb": max(r["rss_kb"] for r in rs),
             "vs_floor": vf, "vs_spamstop": vs,
             "steps_ms": [r["steps_ms"] for r in rs if r.get("steps_ms")]}
-        md.append("| %s | %.2f | %.2f | %.2f | %d | %d | %.1f | %s | %s |" % (
+        # mail down: median over the runs of each run's median / worst host
+        dm = [r["maildown_median_s"] for r in rs if r.get("maildown_median_s", -1) >= 0]
+        dx = [r["maildown_max_s"] for r in rs if r.get("maildown_max_s", -1) >= 0]
+        summary["contain"][part][t]["maildown_median_s"] = med(dm) if dm else None
+        summary["contain"][part][t]["maildown_max_s"] = med(dx) if dx else None
+        md.append("| %s | %.2f | %.2f | %.2f | %d | %d | %.1f | %s | %s | %s | %s |" % (
             t, meds[t], min(w), max(w), runs_of[t], ok, rss,
-            "%.2fx" % vf if vf else "-", "%.2fx" % vs if vs else "-"))
+            "%.2fx" % vf if vf else "-", "%.2fx" % vs if vs else "-",
+            "%.2f" % med(dm) if dm else "-", "%.2f" % med(dx) if dx else "-"))
     md.append("")
 c, s = summary["contain"].get("contain", {}), summary["contain"].get("single", {})
 if c and s:

@@ -141,7 +141,8 @@ static const char *state_color(const char *state)
         return COLOR_GREEN;
     if (strcmp(state, "dry-run") == 0)
         return COLOR_CYAN;
-    if (strcmp(state, "rolled-back") == 0 || strcmp(state, "skipped") == 0)
+    if (strcmp(state, "rolled-back") == 0 || strcmp(state, "skipped") == 0 ||
+        strcmp(state, "contained") == 0)
         return COLOR_YELLOW;
     if (strcmp(state, "nothing-to-do") == 0)
         return COLOR_DIM;
