@@ -244,6 +244,8 @@ static const struct event_map event_maps[] = {
     {"uncommit", "step-start", "uncommit", 1},
     {"uncommitted", "step-end", "uncommit", 1},
     {"uncommit-failed", "step-end", "uncommit", 0},
+    {"kept", "step-end", "undo", 1},
+    {"uncommit-kept", "step-end", "uncommit", 1},
 };
 
 /* engine (--json): one event object per line on stdout. */

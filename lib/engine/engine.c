@@ -1310,11 +1310,13 @@ static int step_kept(struct hostrun *hr, size_t i, const struct outcome *o,
     rec.error = o->err.msg;
     if ((r = jwrite(hr, &rec)) < 0)
         return r;
-    if (st->commit_status == JCOMMIT_UNCOMMIT_INTENT)
+    if (st->commit_status == JCOMMIT_UNCOMMIT_INTENT) {
         st->commit_status = JCOMMIT_DONE;
-    else
+        emit(hr, name, "uncommit-kept", o->err.msg);
+    } else {
         st->status = JSTEP_DONE;
-    emit(hr, name, "kept", o->err.msg);
+        emit(hr, name, "kept", o->err.msg);
+    }
     hr->kept_others |= o->others;
     if (buf_printf(&hr->kept, "%s%s", hr->kept.len > 0 ? "; " : "",
                    o->err.msg) < 0) {

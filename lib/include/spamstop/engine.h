@@ -218,6 +218,8 @@ struct engine_event {
     /* "connected" (detail: fingerprint), "start", "done", "failed",
        "skipped", "undo", "undone", "undo-failed", "commit", "committed",
        "commit-failed", "uncommit", "uncommitted", "uncommit-failed",
+       "kept", "uncommit-kept" (an undo or uncommit kept the change on
+       purpose; detail: what and why),
        "state" (detail: "STATE[: why]", the host ended) */
     const char *what;
     const char *detail;
