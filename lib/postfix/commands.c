@@ -1,6 +1,7 @@
 /* The remote commands spamstop runs on a Postfix host, as sh text. */
 #include <assert.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -322,18 +323,193 @@ static int commands_service_verb(struct buf *b, enum postfix_service svc,
 }
 
 /*
- * Builds a service command; see postfix.h.  One round trip: detection (when
- * svc is POSTFIX_SERVICE_NONE), the manager's name on stdout, then the
- * status, or the idempotent stop/start and the wait until master -t (the
- * test behind postfix status) agrees.
+ * The timer's script, written to DIR/<id>.sh by the stop and run as
+ * "sh FILE NAME SECS PDD TIMER DOWN MANAGER TOKEN" (a file, not sh -c:
+ * systemd 252 expands $VAR in a transient unit's command line).  After
+ * SECS it does nothing unless the TIMER file still holds its TOKEN (a
+ * start removed it: a disarm whose kill missed still disarms); else it
+ * starts Postfix through MANAGER unless it runs, waits up to 30 s for
+ * it, adds its own clock to the DOWN file's stop time when it was the one
+ * to start it, and only then removes the TIMER file and itself: a start
+ * of the run that comes while the timer is at work still finds it, and
+ * stops it once Postfix runs.
  */
+#define TIMER_SCRIPT                                                           \
+    PREAMBLE                                                                   \
+    "n=$2 pdd=$3 f=$4 d=$5 m=$6 tk=$7 x=$0 s=\n"                               \
+    "[ \"$n\" -gt 0 ] 2>/dev/null && sleep \"$n\"\n"                           \
+    "mine() { [ -f \"$f\" ] && read -r p k <\"$f\" && [ \"$k\" = \"$tk\" ]; "  \
+    "}\n"                                                                      \
+    "mine || exit 0\n" RUNNING_FN "if ! running; then s=1; case $m in "        \
+    "systemd) systemctl start postfix.service;; "                              \
+    "sysv) /etc/init.d/postfix start;; *) postfix start;; "                    \
+    "esac >/dev/null 2>&1 </dev/null; fi\n"                                    \
+    "i=0\n"                                                                    \
+    "while ! running && [ $i -lt 300 ]; do "                                   \
+    "sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done\n"                   \
+    "if [ -n \"$s\" ] && running && [ -f \"$d\" ] && read -r a b <\"$d\" && "  \
+    "[ -z \"$b\" ] && read -r t c </proc/uptime; then "                        \
+    "echo \"$a $t\" >\"$d\"; fi\n"                                             \
+    "! mine || rm -f \"$f\" \"$x\"\n"
+
+/*
+ * disarm: stops the timer the file $T names, also one that fired and is
+ * still at work (the caller's Postfix runs already): a systemd timer unit
+ * and its service, or a process group, killed only when the pid's
+ * command line still holds the token (a pid reused since is left alone).
+ * Nothing armed, or a timer that is done (it removed the file), is fine.
+ * The caller removes $T.
+ */
+#define DISARM_FN                                                              \
+    "disarm() { [ -f \"$T\" ] || return 0\n"                                   \
+    "read -r a b <\"$T\" || :\n"                                               \
+    "case $a in systemd) systemctl stop \"$u.timer\" \"$u.service\" "          \
+    ">/dev/null 2>&1 ;;\n"                                                     \
+    "'' | *[!0-9]*) ;;\n"                                                      \
+    "*) [ -n \"$b\" ] && grep -qF -e \"$b\" \"/proc/$a/cmdline\" 2>/dev/null " \
+    "&& kill -TERM \"-$a\" 2>/dev/null ;;\n"                                   \
+    "esac\nreturn 0; }\n"
+
+/*
+ * Arms the timer, Postfix still running (exit 4 when it cannot): an
+ * earlier one of the run first disarmed (a stop run again by resume).
+ * systemd-run only where systemd is PID 1; AccuracySec=1s, or the timer
+ * may fire up to a minute late.  Elsewhere setsid detaches the script
+ * (a session and process group of its own, stdio on /dev/null: it
+ * outlives the SSH channel) and $! is its pid (a background job of a
+ * shell without job control is no group leader, so setsid does not fork).
+ */
+#define ARM_TIMER                                                              \
+    "disarm\n"                                                                 \
+    "read -r t c 2>/dev/null </proc/uptime || t=0\n"                           \
+    "k=\"$u:$t\" a=\n"                                                         \
+    "if printf '%s' \"$R\" >\"$X\" 2>/dev/null; then\n"                        \
+    "if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1;" \
+    " then\n"                                                                  \
+    "systemd-run --quiet --collect --unit=\"$u\" --on-active=\"$ra\" "         \
+    "--timer-property=AccuracySec=1s /bin/sh \"$X\" \"$u\" 0 \"$pdd\" \"$T\" " \
+    "\"$D\" \"$v\" \"$k\" </dev/null >/dev/null 2>&1 && "                      \
+    "echo \"systemd $k\" >\"$T\" && a=1\n"                                     \
+    "elif command -v setsid >/dev/null 2>&1; then\n"                           \
+    "setsid /bin/sh \"$X\" \"$u\" \"$ra\" \"$pdd\" \"$T\" \"$D\" \"$v\" "      \
+    "\"$k\" </dev/null >/dev/null 2>&1 &\n"                                    \
+    "echo \"$! $k\" >\"$T\" && a=1\n"                                          \
+    "fi; fi\n"                                                                 \
+    "[ -n \"$a\" ] || { echo \"cannot arm the restart timer: postfix was "     \
+    "left running\" >&2; exit 4; }\n"
+
+/* The stop's clock, right before the verb (a builtin read: no process). */
+#define NOTE_STOP                                                              \
+    "read -r t c 2>/dev/null </proc/uptime && echo \"$t\" 2>/dev/null "        \
+    ">\"$D\"\n"
+
+/* After the stop's wait: which timer stands. */
+#define SAY_TIMER                                                              \
+    "if [ -f \"$T\" ] && read -r a b <\"$T\"; then "                           \
+    "echo \"*** SPAMSTOP TIMER $a ***\"; fi\n"
+
+/*
+ * After the start's wait, Postfix running: its clock, the disarm, and the
+ * down time when known (the timer's clock if the timer started Postfix,
+ * ours if this command did; neither when someone else did).
+ */
+#define SAY_DOWN                                                               \
+    "read -r t c 2>/dev/null </proc/uptime || t=\n"                            \
+    "disarm\n"                                                                 \
+    "if [ -f \"$D\" ] && read -r a b <\"$D\"; then\n"                          \
+    "if [ -n \"$b\" ]; then echo \"*** SPAMSTOP DOWN $a $b timer ***\"\n"      \
+    "elif [ -n \"$w\" ] && [ -n \"$t\" ]; then "                               \
+    "echo \"*** SPAMSTOP DOWN $a $t start ***\"; fi; fi\n"                     \
+    "if [ -f \"$T\" ] || [ -f \"$D\" ] || [ -f \"$X\" ]; then "                \
+    "rm -f \"$T\" \"$D\" \"$X\"; fi\n"
+
+/* See postfix.h. */
+int postfix_timer_name(char *out, size_t size, const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+
+    if (n == 0 || n > 63 || id[0] == '-' ||
+        strspn(id, "0123456789abcdefghijklmnopqrstuvwxyz-") != n ||
+        size < sizeof(POSTFIX_TIMER_PREFIX) + n)
+        return SS_EINVAL;
+    memcpy(out, POSTFIX_TIMER_PREFIX, sizeof(POSTFIX_TIMER_PREFIX) - 1);
+    memcpy(out + sizeof(POSTFIX_TIMER_PREFIX) - 1, id, n + 1);
+    return 0;
+}
+
+/*
+ * Appends the timer's variables (S, T, D, X, u, ra, R) and the disarm
+ * function; SS_EINVAL for a bad id, directory or deadline.
+ */
+static int commands_timer_vars(struct buf *b, const struct postfix_timer *t,
+                               enum postfix_service_op op, struct errbuf *err)
+{
+    const char *dir = t->dir != NULL ? t->dir : POSTFIX_TIMER_DIR;
+    char name[sizeof(POSTFIX_TIMER_PREFIX) + 64], ra[16];
+    struct buf p = BUF_INIT;
+    int r = SS_ERR;
+
+    if (postfix_timer_name(name, sizeof(name), t->id) < 0)
+        return errbuf_set(err, SS_EINVAL, "bad timer id '%.64s'",
+                          t->id != NULL ? t->id : "");
+    if (!postfix_dir_valid(dir, strlen(dir)))
+        return errbuf_set(err, SS_EINVAL, "bad timer folder '%.64s'", dir);
+    if (t->restart_after < 0 || t->restart_after > POSTFIX_RESTART_MAX)
+        return errbuf_set(err, SS_EINVAL,
+                          "restart_after %d s is out of range (0-%d)",
+                          t->restart_after, POSTFIX_RESTART_MAX);
+    snprintf(ra, sizeof(ra), "%d", t->restart_after);
+    if (commands_assign(b, "S", dir) < 0 ||
+        buf_printf(&p, "%s/%s.timer", dir, t->id) < 0 ||
+        commands_assign(b, "T", p.data) < 0)
+        goto out;
+    buf_reset(&p);
+    if (buf_printf(&p, "%s/%s.down", dir, t->id) < 0 ||
+        commands_assign(b, "D", p.data) < 0)
+        goto out;
+    buf_reset(&p);
+    if (buf_printf(&p, "%s/%s.sh", dir, t->id) < 0 ||
+        commands_assign(b, "X", p.data) < 0 ||
+        commands_assign(b, "u", name) < 0 || buf_adds(b, DISARM_FN) < 0)
+        goto out;
+    if (op == POSTFIX_STOP && t->restart_after > 0 &&
+        (commands_assign(b, "ra", ra) < 0 ||
+         commands_assign(b, "R", TIMER_SCRIPT) < 0))
+        goto out;
+    r = 0;
+out:
+    buf_release(&p);
+    if (r < 0)
+        errbuf_set(err, r, "out of memory");
+    return r;
+}
+
+/* See postfix.h. */
 int postfix_service_command(char **out, enum postfix_service svc,
                             enum postfix_service_op op, int wait_s,
                             const struct postfix_dirs *dirs, struct errbuf *err)
 {
+    return postfix_service_command_timer(out, svc, op, wait_s, dirs, NULL, err);
+}
+
+/*
+ * Builds a service command; see postfix.h.  One round trip: detection (when
+ * svc is POSTFIX_SERVICE_NONE), the manager's name on stdout, then the
+ * status, or the idempotent stop/start and the wait until master -t (the
+ * test behind postfix status) agrees.  With a timer, the extra work stays
+ * off the time mail is down: the arm before the stop's clock, the disarm
+ * after the start's, and no process started in between but the verb's.
+ */
+int postfix_service_command_timer(char **out, enum postfix_service svc,
+                                  enum postfix_service_op op, int wait_s,
+                                  const struct postfix_dirs *dirs,
+                                  const struct postfix_timer *t,
+                                  struct errbuf *err)
+{
     struct buf b = BUF_INIT;
     const char *verb = op == POSTFIX_STOP ? "stop" : "start";
     const char *neg = op == POSTFIX_STOP ? "" : "! ";
+    bool timed = t != NULL && op != POSTFIX_STATUS;
     int r = SS_ERR;
 
     *out = NULL;
@@ -344,6 +520,10 @@ int postfix_service_command(char **out, enum postfix_service svc,
         return errbuf_set(err, SS_EINVAL, "unknown service manager");
     if (buf_adds(&b, PREAMBLE) < 0 || commands_dirs(&b, dirs) < 0)
         goto out;
+    if (timed && (r = commands_timer_vars(&b, t, op, err)) < 0) {
+        buf_release(&b);
+        return r;
+    }
     if (svc == POSTFIX_SERVICE_NONE)
         r = buf_adds(&b, DETECT_SERVICE "echo \"$v\"\n");
     else
@@ -362,12 +542,25 @@ int postfix_service_command(char **out, enum postfix_service svc,
      * already running outside systemd would leave a failed unit, and a
      * second "postfix start" or "postfix abort" fails through postlog's
      * fatal, which sleeps a second.  Running is what master -t says after
-     * the verb.
+     * the verb.  A stop arms the timer and notes its clock only when it
+     * stops Postfix itself: a Postfix found stopped is not this run's to
+     * start again.
      */
-    if (buf_printf(&b, "if %srunning; then ", neg) < 0 ||
-        commands_service_verb(&b, svc, verb) < 0 ||
+    if (buf_printf(&b, "if %srunning; then ", neg) < 0)
+        goto out;
+    if (timed && op == POSTFIX_STOP &&
+        (buf_adds(&b, "\n[ -d \"$S\" ] || mkdir -p -m 700 \"$S\" "
+                      "2>/dev/null\n") < 0 ||
+         (t->restart_after > 0 && buf_adds(&b, ARM_TIMER) < 0) ||
+         buf_adds(&b, NOTE_STOP) < 0))
+        goto out;
+    if (timed && op == POSTFIX_START && buf_adds(&b, "w=1; ") < 0)
+        goto out;
+    if (commands_service_verb(&b, svc, verb) < 0 ||
         buf_printf(&b, " >/dev/null 2>&1 </dev/null || true; fi\n" POLL_SERVICE,
                    neg, wait_s * 10, verb) < 0)
+        goto out;
+    if (timed && buf_adds(&b, op == POSTFIX_STOP ? SAY_TIMER : SAY_DOWN) < 0)
         goto out;
 done:
     *out = buf_detach(&b);
@@ -377,6 +570,133 @@ out:
     if (r < 0)
         errbuf_set(err, r, "out of memory");
     return r;
+}
+
+/*
+ * Reads a clock reading "SECONDS[.FRACTION]" (at most 10 integer digits,
+ * 9 fraction digits) as milliseconds; false when it is anything else.
+ */
+static bool commands_clock_ms(long long *out, const char *s, size_t n)
+{
+    long long v = 0;
+    size_t i = 0, k, frac = 0;
+
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        v = v * 10 + (s[i++] - '0');
+    if (i == 0 || i > 10)
+        return false;
+    if (i < n) {
+        if (s[i++] != '.' || i == n || n - i > 9)
+            return false;
+        for (k = 0; i < n; i++, k++) {
+            if (s[i] < '0' || s[i] > '9')
+                return false;
+            if (k < 3)
+                frac += (size_t)(s[i] - '0') * (k == 0 ? 100 : k == 1 ? 10 : 1);
+        }
+    }
+    *out = v * 1000 + (long long)frac;
+    return true;
+}
+
+/* The n-th (from 0) space-separated word of line [p, e) into *w, *wn. */
+static bool commands_word(const char **w, size_t *wn, const char *p,
+                          const char *e, int n)
+{
+    const char *q;
+
+    for (;;) {
+        while (p < e && *p == ' ')
+            p++;
+        if (p == e)
+            return false;
+        for (q = p; q < e && *q != ' ';)
+            q++;
+        if (n-- == 0) {
+            *w = p;
+            *wn = (size_t)(q - p);
+            return true;
+        }
+        p = q;
+    }
+}
+
+/* Reads one "*** SPAMSTOP TIMER|DOWN ... ***" line (after the tag). */
+static bool commands_info_line(struct postfix_service_info *o, bool down,
+                               const char *p, const char *e)
+{
+    const char *w[4], *x;
+    size_t wn[4], xn, i, nw = down ? 4 : 2;
+    long long a, b, pid = 0;
+
+    for (i = 0; i < nw; i++)
+        if (!commands_word(&w[i], &wn[i], p, e, (int)i))
+            return false;
+    if (commands_word(&x, &xn, p, e, (int)nw) || wn[nw - 1] != 3 ||
+        memcmp(w[nw - 1], "***", 3) != 0)
+        return false; /* exactly the words, then the end marker */
+    if (!down) {
+        if (wn[0] == 7 && memcmp(w[0], "systemd", 7) == 0) {
+            o->timer = POSTFIX_TIMER_SYSTEMD;
+            return true;
+        }
+        if (wn[0] > 7)
+            return false;
+        for (i = 0; i < wn[0]; i++) {
+            if (w[0][i] < '0' || w[0][i] > '9')
+                return false;
+            pid = pid * 10 + (w[0][i] - '0');
+        }
+        if (pid < 1 || pid > 4194304)
+            return false;
+        o->timer = POSTFIX_TIMER_PROCESS;
+        o->pid = (long)pid;
+        return true;
+    }
+    if (!commands_clock_ms(&a, w[0], wn[0]) ||
+        !commands_clock_ms(&b, w[1], wn[1]) || b < a ||
+        b - a > POSTFIX_DOWN_MAX_MS)
+        return false;
+    if (wn[2] == 5 && memcmp(w[2], "timer", 5) == 0)
+        o->down_by_timer = true;
+    else if (wn[2] != 5 || memcmp(w[2], "start", 5) != 0)
+        return false;
+    o->down_known = true;
+    o->down_ms = b - a;
+    return true;
+}
+
+/* See postfix.h. */
+int postfix_service_info_parse(struct postfix_service_info *out,
+                               const char *text, size_t len, struct errbuf *err)
+{
+    static const char timer_tag[] = "*** SPAMSTOP TIMER ";
+    static const char down_tag[] = "*** SPAMSTOP DOWN ";
+    const char *p = text, *end = text + len, *nl;
+    bool seen_timer = false, ok = true;
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    for (; ok && p < end; p = nl + 1) {
+        if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+            nl = end;
+        n = (size_t)(nl - p);
+        if (n >= sizeof(timer_tag) - 1 &&
+            memcmp(p, timer_tag, sizeof(timer_tag) - 1) == 0)
+            ok = !seen_timer &&
+                 commands_info_line(out, false, p + sizeof(timer_tag) - 1, nl);
+        else if (n >= sizeof(down_tag) - 1 &&
+                 memcmp(p, down_tag, sizeof(down_tag) - 1) == 0)
+            ok = !out->down_known &&
+                 commands_info_line(out, true, p + sizeof(down_tag) - 1, nl);
+        seen_timer = seen_timer || out->timer != POSTFIX_TIMER_NONE;
+    }
+    if (ok)
+        return 0;
+    memset(out, 0, sizeof(*out));
+    return errbuf_set(err, SS_EINVAL,
+                      "the service command printed a malformed timer or "
+                      "down-time line");
 }
 
 /* Appends "name=QUOTED\n". */

@@ -196,6 +196,10 @@ static json_t *rj_host(const struct report_host *h)
         !rj_set(o, "restored", rj_list(&h->restored)) ||
         !rj_set(o, "backend", rj_str(h->backend)) ||
         !rj_set(o, "recoverable", json_boolean(h->recoverable)) ||
+        !rj_set(o, "mail_down_ms",
+                h->mail_down_known ? json_integer(h->mail_down_ms)
+                                   : json_null()) ||
+        !rj_set(o, "mail_down_by_timer", json_boolean(h->mail_down_by_timer)) ||
         !rj_set(o, "purge", p = json_object()) ||
         !rj_set(o, "steps", a = json_array()))
         goto fail;

@@ -158,6 +158,45 @@ static int report_host_notes(struct report_host *h)
     return 0;
 }
 
+/*
+ * The mail-down time from the service steps' evidence (ev: the host's
+ * evidence folder): the start's, which the engine kept as
+ * <step>.evidence.json when the step succeeded.
+ */
+static int report_mail_down(struct report_host *h, const char *ev,
+                            struct errbuf *err)
+{
+    struct buf path = BUF_INIT;
+    char *text = NULL;
+    size_t len = 0, i;
+    int r = 0;
+
+    for (i = 0; r == 0 && i < h->n_steps; i++) {
+        if (strcmp(h->steps[i].action, "service") != 0)
+            continue;
+        buf_reset(&path);
+        if (buf_printf(&path, "%s/", ev) < 0 ||
+            fsname_escape(&path, h->steps[i].name) < 0 ||
+            buf_adds(&path, ".evidence.json") < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            break;
+        }
+        if ((r = report_read(&text, &len, path.data, 1u << 20, err)) < 0 ||
+            text == NULL)
+            continue;
+        r = report_parse_service(h, text, len, err);
+        if (r == SS_EINVAL)
+            r = report_push(&h->notes, "a service step's evidence file is "
+                                       "not a JSON object") < 0
+                    ? errbuf_set(err, SS_ERR, "out of memory")
+                    : 0;
+        free(text);
+        text = NULL;
+    }
+    buf_release(&path);
+    return r;
+}
+
 /* Loads one host: journal, evidence, findings, queues. */
 static int report_load_host(struct report_host *h, const char *run_dir,
                             const char *trail, size_t trail_len,
@@ -190,6 +229,8 @@ static int report_load_host(struct report_host *h, const char *run_dir,
     if ((r = report_evidence(h, ev.data, rel.data, err)) < 0)
         goto out;
     if (trail != NULL && (r = report_match_trail(h, trail, trail_len, err)) < 0)
+        goto out;
+    if ((r = report_mail_down(h, ev.data, err)) < 0)
         goto out;
     /* the findings of the last identify pass that ran, and its listing */
     for (i = h->n_steps; i-- > 0 && !h->findings.present;) {

@@ -582,6 +582,40 @@ static int report_suspect_read(struct report_suspect *s, json_t *o)
     return 0;
 }
 
+/* Reads a service step's mail-down time; see report.h. */
+int report_parse_service(struct report_host *h, const char *text, size_t len,
+                         struct errbuf *err)
+{
+    json_t *root = json_loadb(text, len, 0, NULL), *v;
+    json_int_t ms;
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return errbuf_set(err, SS_EINVAL,
+                          "service evidence is not a JSON object");
+    }
+    v = json_object_get(root, "mail_down_ms");
+    if (v != NULL && !json_is_null(v)) {
+        ms = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (ms < 0 || ms > POSTFIX_DOWN_MAX_MS) {
+            json_decref(root);
+            return report_push(&h->notes,
+                               "a service step's evidence holds a mail-down "
+                               "time that is not a number of milliseconds "
+                               "from 0 to 31 days: not shown") < 0
+                       ? errbuf_set(err, SS_ERR, "out of memory")
+                       : 0;
+        }
+        h->mail_down_known = true;
+        h->mail_down_ms = (long long)ms;
+        v = json_object_get(root, "restarted_by");
+        h->mail_down_by_timer =
+            json_is_string(v) && strcmp(json_string_value(v), "timer") == 0;
+    }
+    json_decref(root);
+    return 0;
+}
+
 /* Reads identify's findings; see report.h. */
 int report_parse_findings(struct report_findings *out, const char *text,
                           size_t len, struct errbuf *err)

@@ -262,6 +262,17 @@ static const char *rw_num(char out[32], size_t n)
     return out;
 }
 
+/* A mail-down time "0.93 s" (from ms; out holds 40), or "-" unknown. */
+static const char *rw_down(char out[40], const struct report_host *h)
+{
+    if (!h->mail_down_known)
+        return "-";
+    snprintf(out, 40, "%lld.%02lld s%s", h->mail_down_ms / 1000,
+             h->mail_down_ms % 1000 / 10,
+             h->mail_down_by_timer ? " (timer)" : "");
+    return out;
+}
+
 /* "v1 (n1), v2 (n2), ... and K more distinct" (escaped by the caller). */
 static int rw_values_text(struct buf *t, const struct report_values *v)
 {
@@ -417,13 +428,14 @@ static void rw_summary(struct rw *w, const struct report *r)
                                         "Passwords reset",
                                         "Spam purged",
                                         "Queue before",
-                                        "Queue after"};
-    char c[6][32];
-    const char *cells[8];
+                                        "Queue after",
+                                        "Mail down"};
+    char c[6][32], down[40];
+    const char *cells[9];
     size_t i;
 
     rw_h(w, 2, "Summary");
-    rw_table(w, 8, heads);
+    rw_table(w, 9, heads);
     for (i = 0; i < r->n_hosts; i++) {
         const struct report_host *h = &r->hosts[i];
         cells[0] = h->name;
@@ -434,7 +446,8 @@ static void rw_summary(struct rw *w, const struct report *r)
         cells[5] = rw_num(c[3], h->purged_total);
         cells[6] = h->before.present ? rw_num(c[4], h->before.total) : "-";
         cells[7] = h->after.present ? rw_num(c[5], h->after.total) : "-";
-        rw_row(w, 8, cells);
+        cells[8] = rw_down(down, h);
+        rw_row(w, 9, cells);
     }
     rw_table_end(w);
 }
@@ -712,6 +725,18 @@ static void rw_changes(struct rw *w, const struct report_host *h)
             rw_escf(w, "; the start step '%s' is %s.",
                     start != NULL ? start->name : "?",
                     start != NULL ? start->status : "missing");
+        rw_li_end(w);
+    }
+    if (h->mail_down_known) {
+        rw_li_begin(w);
+        rw_escf(w,
+                "Postfix was down for %lld.%02lld s (stop to start, taken "
+                "on the host)%s",
+                h->mail_down_ms / 1000, h->mail_down_ms % 1000 / 10,
+                h->mail_down_by_timer
+                    ? ": the restart timer started it again before the run "
+                      "did."
+                    : ".");
         rw_li_end(w);
     }
     if (h->rotated.n > 0) {

@@ -829,8 +829,8 @@ static void assert_evidence_in_trail(const struct scratch *s, const char *trail)
     for (p = trail; (p = strstr(p, "\"event\":\"evidence\"")) != NULL; p++)
         recs++;
     /* seen and suspects .json/.ids/.queue.json, queue.tar, and the
-     * evidence of survey, identify and snapshot */
-    assert_int_equal(files, 10);
+     * evidence of survey, stop, identify, start and snapshot */
+    assert_int_equal(files, 12);
     assert_int_equal(recs, files);
 }
 
@@ -1203,6 +1203,125 @@ static void test_cut_evidence_copy_fails_the_snapshot(void **state)
     scratch_rm(&s);
 }
 
+/* A host whose stop and start print the timer's and the down time's lines. */
+struct timer_sim {
+    struct sim sim;
+    const char *down; /* the start's DOWN line */
+};
+
+static int timer_sim_run(void *arg, const char *host,
+                         const struct exec_cmd *cmd, struct exec_result *res,
+                         struct errbuf *err)
+{
+    struct timer_sim *ts = arg;
+    char out[256];
+
+    if (strstr(cmd->command, "echo \"*** SPAMSTOP TIMER $a ***\"") != NULL) {
+        ts->sim.stops++;
+        ts->sim.running = false;
+        return reply(res, cmd, 0, "postfix\n*** SPAMSTOP TIMER 4242 ***\n",
+                     NULL);
+    }
+    if (strstr(cmd->command, "SPAMSTOP DOWN $a $t start") != NULL) {
+        ts->sim.starts++;
+        ts->sim.running = true;
+        snprintf(out, sizeof(out), "postfix\n%s", ts->down);
+        return reply(res, cmd, 0, out, NULL);
+    }
+    return sim_run(&ts->sim, host, cmd, res, err);
+}
+
+/* A step's evidence JSON on h1 (caller frees). */
+static char *step_evidence(const struct scratch *s, const char *step)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char path[256], *text = NULL;
+
+    snprintf(path, sizeof(path), "%s/evidence/h1/%s.evidence.json", s->run,
+             step);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 1 << 20, &e), 0);
+    return text;
+}
+
+/*
+ * The dead-man timer: the plan says the deadline, the stop's command arms
+ * the run's timer before it stops Postfix, its name is journaled with the
+ * undo and its pid kept as evidence; the start measures how long mail was
+ * down, and a hostile down-time line is not believed.
+ */
+static void test_restart_timer_and_mail_down_time(void **state)
+{
+    static const char *const downs[] = {
+        "*** SPAMSTOP DOWN 975.32 976.25 start ***\n",
+        "*** SPAMSTOP DOWN 976.25 -975.32 start ***\n",
+    };
+    struct scratch s;
+    struct timer_sim ts;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct buf plan = BUF_INIT;
+    char *ev;
+    const char *c;
+    size_t i, i_stop;
+
+    (void)state;
+    for (i = 0; i < 2; i++) {
+        scratch_make(&s);
+        sim_init(&ts.sim, ACCOUNTS_BACKEND_DOVECOT);
+        ts.down = downs[i];
+        ex = fake_exec_new();
+        fake_exec_set_handler(ex, timer_sim_run, &ts);
+        if (i == 0) {
+            assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
+                             HOST_DRY_RUN);
+            assert_non_null(strstr(
+                plan.data, "arms a timer on the host "
+                           "(spamstop-restart-20261128-101500-ab12) that "
+                           "starts postfix again after 600 s if this run has "
+                           "not (if the controller dies before the hold, the "
+                           "spam flows again when it fires)"));
+            buf_reset(&plan);
+        }
+        assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, &plan, NULL),
+                         HOST_COMMITTED);
+        assert_int_equal(ts.sim.stops, 1);
+        assert_int_equal(ts.sim.starts, 1);
+        i_stop = find_cmd(ex, "SPAMSTOP TIMER", 0);
+        assert_true(i_stop != (size_t)-1);
+        c = fake_exec_command(ex, i_stop);
+        assert_non_null(strstr(c, "u='spamstop-restart-20261128-101500-ab12'"));
+        assert_non_null(strstr(c, "ra='600'"));
+        assert_true(strstr(c, "setsid") < strstr(c, "postfix abort"));
+        /* journaled before the stop: rollback and resume find it */
+        assert_int_equal(
+            journal_has(&s, "\\\"restart_after\\\":600,\\\"timer\\\":"
+                            "\\\"spamstop-restart-20261128-101500-ab12\\\""),
+            1);
+        ev = step_evidence(&s, "stop");
+        assert_non_null(strstr(ev, "\"timer_kind\":\"process\""));
+        assert_non_null(strstr(ev, "\"timer_pid\":4242"));
+        assert_non_null(strstr(ev, "\"restart_after\":600"));
+        free(ev);
+        ev = step_evidence(&s, "start");
+        if (i == 0) {
+            assert_non_null(strstr(ev, "\"mail_down_ms\":930"));
+            assert_non_null(strstr(ev, "\"restarted_by\":\"start\""));
+            assert_non_null(strstr(plan.data, "postfix was down for 0.93 s"));
+        } else {
+            assert_non_null(strstr(ev, "\"mail_down_ms\":null"));
+            assert_null(strstr(plan.data, "postfix was down for"));
+            assert_non_null(strstr(plan.data, "down-time line was malformed"));
+        }
+        free(ev);
+        buf_reset(&plan);
+        executor_free(ex);
+        free(ts.sim.identify);
+        scratch_rm(&s);
+    }
+    buf_release(&plan);
+    playbook_free(pb);
+}
+
 static void test_with_is_checked(void **state)
 {
     static const char *const bad[] = {
@@ -1259,6 +1378,7 @@ int main(void)
         cmocka_unit_test(test_commit_spares_replaced_files),
         cmocka_unit_test(test_cut_evidence_copy_fails_the_snapshot),
         cmocka_unit_test(test_with_is_checked),
+        cmocka_unit_test(test_restart_timer_and_mail_down_time),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1485,6 +1486,366 @@ static void test_commands_service_run(void **state)
     service_run(false);
 }
 
+/* The dead-man timer's texts: where each piece sits, what is quoted. */
+static void test_commands_service_timer(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    struct postfix_timer t = {"20261128-101500-ab12", 600, NULL};
+    char name[96], *s = NULL;
+    const char *arm, *clock, *verb, *poll, *disarm;
+
+    (void)state;
+    assert_int_equal(postfix_timer_name(name, sizeof(name), t.id), 0);
+    assert_string_equal(name, "spamstop-restart-20261128-101500-ab12");
+    assert_int_equal(postfix_timer_name(name, sizeof(name), "a'b"), SS_EINVAL);
+    assert_int_equal(postfix_timer_name(name, sizeof(name), "-x"), SS_EINVAL);
+    assert_int_equal(postfix_timer_name(name, sizeof(name), ""), SS_EINVAL);
+    assert_int_equal(postfix_timer_name(name, 20, t.id), SS_EINVAL);
+    /* the stop: arm, then the clock, then the verb, in one command */
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_NONE,
+                                                   POSTFIX_STOP, 30, NULL, &t,
+                                                   &err),
+                     0);
+    assert_non_null(strstr(s, "u='spamstop-restart-20261128-101500-ab12'\n"));
+    assert_non_null(strstr(s, "ra='600'\n"));
+    assert_non_null(strstr(s, "T='/run/spamstop/20261128-101500-ab12.timer'"));
+    assert_non_null(strstr(s, "D='/run/spamstop/20261128-101500-ab12.down'"));
+    /* systemd only where it is PID 1; a timer that fires on time */
+    assert_non_null(strstr(s, "if [ -d /run/systemd/system ] && command -v "
+                              "systemd-run >/dev/null 2>&1; then\n"
+                              "systemd-run --quiet --collect "
+                              "--unit=\"$u\" --on-active=\"$ra\" "
+                              "--timer-property=AccuracySec=1s /bin/sh "
+                              "\"$X\" \"$u\" 0 \"$pdd\""));
+    assert_non_null(strstr(s, "echo \"systemd $k\" >\"$T\""));
+    /* elsewhere a detached process, its pid and token recorded */
+    arm = strstr(s, "setsid /bin/sh \"$X\" \"$u\" \"$ra\" \"$pdd\" \"$T\" "
+                    "\"$D\" \"$v\" \"$k\" </dev/null >/dev/null 2>&1 &\n"
+                    "echo \"$! $k\" >\"$T\"");
+    clock = strstr(s, "</proc/uptime && echo \"$t\" 2>/dev/null >\"$D\"");
+    verb = strstr(s, "*) postfix abort;;");
+    poll = strstr(s, "while running; do");
+    assert_non_null(arm);
+    assert_non_null(clock);
+    assert_non_null(verb);
+    assert_non_null(poll);
+    assert_true(strstr(s, "if running; then") < arm && arm < clock &&
+                clock < verb && verb < poll);
+    assert_non_null(strstr(s, "exit 4; }"));
+    assert_non_null(strstr(poll, "echo \"*** SPAMSTOP TIMER $a ***\""));
+    /* the timer's script: the same idempotent start, only if still armed */
+    assert_non_null(strstr(s, "[ \"$k\" = \"$tk\" ]; }\nmine || exit 0"));
+    assert_non_null(strstr(s, "if ! running; then s=1; case $m in systemd) "
+                              "systemctl start postfix.service;;"));
+    /* a disarm kills by pid only what holds the token, never by name */
+    assert_non_null(strstr(s, "grep -qF -e \"$b\" \"/proc/$a/cmdline\""));
+    assert_null(strstr(s, "pkill"));
+    assert_null(strstr(s, "killall"));
+    free(s);
+    /* restart_after 0: no timer, still the clock */
+    t.restart_after = 0;
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_POSTFIX,
+                                                   POSTFIX_STOP, 30, NULL, &t,
+                                                   &err),
+                     0);
+    assert_null(strstr(s, "setsid"));
+    assert_null(strstr(s, "systemd-run"));
+    assert_non_null(strstr(s, "echo \"$t\" 2>/dev/null >\"$D\""));
+    free(s);
+    /* the start: the disarm and the down time once Postfix runs */
+    t.dir = "/var/tmp/x";
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_SYSTEMD,
+                                                   POSTFIX_START, 30, NULL, &t,
+                                                   &err),
+                     0);
+    assert_non_null(strstr(s, "T='/var/tmp/x/20261128-101500-ab12.timer'"));
+    assert_null(strstr(s, "setsid"));
+    poll = strstr(s, "while ! running; do");
+    assert_non_null(poll);
+    assert_non_null(strstr(s, "if ! running; then w=1; systemctl start"));
+    disarm = strstr(poll, "\ndisarm\n");
+    assert_non_null(disarm);
+    assert_non_null(
+        strstr(disarm, "echo \"*** SPAMSTOP DOWN $a $t start ***\""));
+    assert_non_null(strstr(disarm, "rm -f \"$T\" \"$D\" \"$X\""));
+    assert_non_null(strstr(s, "systemd) systemctl stop \"$u.timer\""));
+    free(s);
+    /* status has nothing of it; nor has a command without a timer */
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_NONE,
+                                                   POSTFIX_STATUS, 0, NULL, &t,
+                                                   &err),
+                     0);
+    assert_null(strstr(s, "disarm"));
+    free(s);
+    assert_int_equal(postfix_service_command(&s, POSTFIX_SERVICE_NONE,
+                                             POSTFIX_STOP, 30, NULL, &err),
+                     0);
+    assert_null(strstr(s, "disarm"));
+    assert_null(strstr(s, "/run/spamstop"));
+    free(s);
+    /* refused: a bad id, folder or deadline */
+    t.id = "x;reboot";
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_NONE,
+                                                   POSTFIX_STOP, 30, NULL, &t,
+                                                   &err),
+                     SS_EINVAL);
+    assert_null(s);
+    t.id = "r1";
+    t.dir = "run/spamstop";
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_NONE,
+                                                   POSTFIX_STOP, 30, NULL, &t,
+                                                   &err),
+                     SS_EINVAL);
+    t.dir = "/run/spam stop";
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_NONE,
+                                                   POSTFIX_STOP, 30, NULL, &t,
+                                                   &err),
+                     SS_EINVAL);
+    t.dir = NULL;
+    t.restart_after = POSTFIX_RESTART_MAX + 1;
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_NONE,
+                                                   POSTFIX_STOP, 30, NULL, &t,
+                                                   &err),
+                     SS_EINVAL);
+    t.restart_after = -1;
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_NONE,
+                                                   POSTFIX_STOP, 30, NULL, &t,
+                                                   &err),
+                     SS_EINVAL);
+}
+
+/* The TIMER and DOWN lines are remote text: only sane numbers pass. */
+static void test_service_info_parse(void **state)
+{
+    static const char *const bad[] = {
+        "*** SPAMSTOP DOWN abc 12.5 start ***\n",
+        "*** SPAMSTOP DOWN -1 12.5 start ***\n",
+        "*** SPAMSTOP DOWN 12.5 -1 start ***\n",
+        "*** SPAMSTOP DOWN 12.5 11.5 start ***\n", /* negative */
+        "*** SPAMSTOP DOWN 1e3 2e3 start ***\n",
+        "*** SPAMSTOP DOWN 99999999999.00 99999999999.50 start ***\n",
+        "*** SPAMSTOP DOWN 10.00 2678410.01 start ***\n", /* > 31 days */
+        "*** SPAMSTOP DOWN 10. 11 start ***\n",
+        "*** SPAMSTOP DOWN 10.0000000001 11 start ***\n",
+        "*** SPAMSTOP DOWN 10 11 later ***\n",
+        "*** SPAMSTOP DOWN 10 11 start\n",
+        "*** SPAMSTOP DOWN 10 11 start *** x\n",
+        "*** SPAMSTOP DOWN 10 11 ***\n",
+        "*** SPAMSTOP DOWN 1 2 start ***\n*** SPAMSTOP DOWN 1 2 start ***\n",
+        "*** SPAMSTOP TIMER 0 ***\n",
+        "*** SPAMSTOP TIMER 99999999 ***\n",
+        "*** SPAMSTOP TIMER 12a ***\n",
+        "*** SPAMSTOP TIMER -5 ***\n",
+        "*** SPAMSTOP TIMER ***\n",
+        "*** SPAMSTOP TIMER systemd x ***\n",
+        "*** SPAMSTOP TIMER 5 ***\n*** SPAMSTOP TIMER 6 ***\n",
+    };
+    struct postfix_service_info in;
+    struct errbuf err = ERRBUF_INIT;
+    const char *ok;
+    size_t i;
+
+    (void)state;
+    ok = "postfix\n*** SPAMSTOP DOWN 975.32 976.25 start ***\n";
+    assert_int_equal(postfix_service_info_parse(&in, ok, strlen(ok), &err), 0);
+    assert_true(in.down_known);
+    assert_false(in.down_by_timer);
+    assert_int_equal(in.down_ms, 930);
+    assert_int_equal(in.timer, POSTFIX_TIMER_NONE);
+    ok = "postfix\n*** SPAMSTOP DOWN 7 607.123456789 timer ***";
+    assert_int_equal(postfix_service_info_parse(&in, ok, strlen(ok), &err), 0);
+    assert_true(in.down_by_timer);
+    assert_int_equal(in.down_ms, 600123);
+    ok = "sysv\n*** SPAMSTOP TIMER 4242 ***\n";
+    assert_int_equal(postfix_service_info_parse(&in, ok, strlen(ok), &err), 0);
+    assert_int_equal(in.timer, POSTFIX_TIMER_PROCESS);
+    assert_int_equal(in.pid, 4242);
+    assert_false(in.down_known);
+    ok = "systemd\n*** SPAMSTOP TIMER systemd ***\n";
+    assert_int_equal(postfix_service_info_parse(&in, ok, strlen(ok), &err), 0);
+    assert_int_equal(in.timer, POSTFIX_TIMER_SYSTEMD);
+    assert_int_equal(postfix_service_info_parse(&in, "postfix\n", 8, &err), 0);
+    assert_int_equal(in.timer, POSTFIX_TIMER_NONE);
+    assert_false(in.down_known);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (postfix_service_info_parse(&in, bad[i], strlen(bad[i]), &err) !=
+            SS_EINVAL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_false(in.down_known);
+        assert_int_equal(in.timer, POSTFIX_TIMER_NONE);
+    }
+}
+
+/* A process's state letter (/proc/PID/stat), or 0 when it is gone. */
+static char proc_state(long pid)
+{
+    char path[64], buf[512], *p;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+static bool proc_alive(long pid)
+{
+    char c = proc_state(pid);
+
+    return c != 0 && c != 'Z' && c != 'X';
+}
+
+/* Waits up to tenths * 0.1 s for dir/name to exist (want) or not. */
+static bool wait_file(const char *dir, const char *name, bool want, int tenths)
+{
+    char path[512];
+    int i;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    for (i = 0; i < tenths; i++) {
+        if ((access(path, F_OK) == 0) == want)
+            return true;
+        usleep(100 * 1000);
+    }
+    return (access(path, F_OK) == 0) == want;
+}
+
+/* Runs the service command op with timer t against the fake; its info. */
+static void timer_step(const char *dir, enum postfix_service_op op,
+                       const struct postfix_timer *t,
+                       struct postfix_service_info *info)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char *s = NULL, *out = NULL;
+
+    assert_int_equal(postfix_service_command_timer(&s, POSTFIX_SERVICE_POSTFIX,
+                                                   op, 5, NULL, t, &err),
+                     0);
+    assert_int_equal(run_sh(dir, s, "", &out), 0);
+    assert_int_equal(postfix_service_info_parse(info, out, strlen(out), &err),
+                     0);
+    free(out);
+    free(s);
+}
+
+/*
+ * The timer for real (the detached-process branch) against a fake
+ * postfix: it starts Postfix again when nobody disarms it, a start
+ * disarms it (the process gone, nothing started later), the down times
+ * come back, and a timer file naming another process kills nothing.
+ */
+static void test_commands_service_timer_run(void **state)
+{
+    char dir[] = "/tmp/test_postfix.XXXXXX", cmd[2048], path[256];
+    char tdir[128], *out = NULL;
+    struct postfix_timer t;
+    struct postfix_service_info in;
+    struct errbuf err = ERRBUF_INIT;
+    size_t len;
+    pid_t bystander;
+    long armed;
+    int i;
+
+    (void)state;
+    if (access("/run/systemd/system", F_OK) == 0)
+        skip(); /* the timer would be a real systemd unit here */
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "case $1 in start) echo start >>%s/verbs; touch %s/running;;\n"
+             "abort) echo abort >>%s/verbs; rm -f %s/running;;\n"
+             "esac\n",
+             dir, dir, dir, dir);
+    assert_int_equal(fake_tool(dir, "postfix", cmd), 0);
+    snprintf(cmd, sizeof(cmd), "echo %s/q; echo %s/sbin\n", dir, dir);
+    assert_int_equal(fake_tool(dir, "postconf", cmd), 0);
+    snprintf(path, sizeof(path), "%s/sbin", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(cmd, sizeof(cmd),
+             "printf '#!/bin/sh\\n[ \"$1\" = -t ] && [ ! -f %s/running ]\\n' "
+             ">%s/master && chmod 700 %s/master && touch %s/running",
+             dir, path, path, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(tdir, sizeof(tdir), "%s/run", dir);
+    t.id = "run-1";
+    t.dir = tdir;
+
+    /* 1. nobody starts Postfix: the timer does, after 1 s */
+    t.restart_after = 1;
+    timer_step(dir, POSTFIX_STOP, &t, &in);
+    assert_int_equal(in.timer, POSTFIX_TIMER_PROCESS);
+    assert_true(proc_alive(in.pid));
+    assert_true(wait_file(dir, "running", false, 1));
+    assert_true(wait_file(dir, "running", true, 50));
+    assert_true(wait_file(tdir, "run-1.timer", false, 20));
+    assert_true(wait_file(tdir, "run-1.sh", false, 1));
+    for (i = 0; i < 50 && proc_alive(in.pid); i++)
+        usleep(100 * 1000);
+    assert_false(proc_alive(in.pid));
+    /* the start finds it running: the down time is the timer's */
+    timer_step(dir, POSTFIX_START, &t, &in);
+    assert_true(in.down_known);
+    assert_true(in.down_by_timer);
+    assert_true(in.down_ms >= 900 && in.down_ms < 10000);
+    assert_true(wait_file(tdir, "run-1.down", false, 1));
+
+    /* 2. the start disarms: the process goes, nothing starts later */
+    t.restart_after = 2;
+    timer_step(dir, POSTFIX_STOP, &t, &in);
+    assert_int_equal(in.timer, POSTFIX_TIMER_PROCESS);
+    usleep(200 * 1000);
+    assert_true(proc_alive(in.pid));
+    armed = in.pid;
+    timer_step(dir, POSTFIX_START, &t, &in);
+    assert_true(in.down_known);
+    assert_false(in.down_by_timer);
+    assert_true(in.down_ms >= 0 && in.down_ms < 10000);
+    for (i = 0; i < 20 && proc_alive(armed); i++)
+        usleep(100 * 1000);
+    assert_false(proc_alive(armed));
+    assert_true(wait_file(tdir, "run-1.timer", false, 1));
+    assert_true(wait_file(tdir, "run-1.down", false, 1));
+    assert_true(wait_file(tdir, "run-1.sh", false, 1));
+    usleep(2500 * 1000); /* past the deadline */
+    snprintf(path, sizeof(path), "%s/verbs", dir);
+    assert_int_equal(fsio_read_file(&out, &len, path, 4096, &err), 0);
+    assert_string_equal(out, "abort\nstart\nabort\nstart\n");
+    free(out);
+
+    /* 3. restart_after 0: no timer, still a down time */
+    t.restart_after = 0;
+    timer_step(dir, POSTFIX_STOP, &t, &in);
+    assert_int_equal(in.timer, POSTFIX_TIMER_NONE);
+    assert_true(wait_file(tdir, "run-1.down", true, 1));
+    timer_step(dir, POSTFIX_START, &t, &in);
+    assert_true(in.down_known);
+
+    /* 4. a timer file naming another process: left alone */
+    bystander = fork();
+    assert_true(bystander >= 0);
+    if (bystander == 0) {
+        execlp("sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    usleep(100 * 1000);
+    snprintf(cmd, sizeof(cmd), "%ld spamstop-restart-run-1:1.00\n",
+             (long)bystander);
+    snprintf(path, sizeof(path), "%s/run-1.timer", tdir);
+    assert_int_equal(fsio_write_atomic(path, cmd, strlen(cmd), 0600, &err), 0);
+    timer_step(dir, POSTFIX_START, &t, &in);
+    assert_true(proc_alive(bystander));
+    assert_true(wait_file(tdir, "run-1.timer", false, 1));
+    kill(bystander, SIGKILL);
+    waitpid(bystander, NULL, 0);
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Builds n synthetic messages of postcat text like the identify output. */
 static void synth(struct buf *b, size_t n)
 {
@@ -1573,6 +1934,9 @@ int main(void)
         cmocka_unit_test(test_envelopes_listing),
         cmocka_unit_test(test_commands_service),
         cmocka_unit_test(test_commands_service_run),
+        cmocka_unit_test(test_commands_service_timer),
+        cmocka_unit_test(test_service_info_parse),
+        cmocka_unit_test(test_commands_service_timer_run),
         cmocka_unit_test(test_identify_top_order),
         cmocka_unit_test(test_envelopes_in_place),
         cmocka_unit_test(test_envelopes_reuse),

@@ -729,6 +729,89 @@ static void test_format_parse(void **state)
     assert_int_equal(report_format_parse(&f, "pdf"), SS_EINVAL);
 }
 
+/*
+ * The mail-down time: the start step's evidence (the service action's
+ * mail_down_ms) per host in the model, the Markdown and HTML summary and
+ * changes, and the JSON; a hostile value is not shown, a note says so.
+ */
+static void test_mail_down_time(void **state)
+{
+    static const char *const hostile[] = {
+        "{\"mail_down_ms\":-5}",
+        "{\"mail_down_ms\":99999999999999}",
+        "{\"mail_down_ms\":\"930\"}",
+        "{\"mail_down_ms\":930.5}",
+        "[930]",
+    };
+    struct fixture *fx = *state;
+    struct report *r = load(fx);
+    const struct report_host *h = &r->hosts[0];
+    char *text;
+    json_t *o, *jh;
+    size_t i;
+
+    /* no evidence: unknown, "-" in the summary, null in JSON */
+    assert_false(h->mail_down_known);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "| Mail down |"));
+    assert_null(strstr(text, "Postfix was down for"));
+    free(text);
+    report_free(r);
+    put(fx->run, "evidence/h1/start.evidence.json",
+        "{\"state\":\"started\",\"service\":\"postfix\",\"timer\":"
+        "\"spamstop-restart-" RUN_ID "\",\"mail_down_ms\":930,"
+        "\"restarted_by\":\"start\"}");
+    r = load(fx);
+    h = &r->hosts[0];
+    assert_true(h->mail_down_known);
+    assert_int_equal(h->mail_down_ms, 930);
+    assert_false(h->mail_down_by_timer);
+    assert_false(r->hosts[1].mail_down_known);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "| 0.93 s |"));
+    assert_non_null(strstr(text, "Postfix was down for 0.93 s (stop to start, "
+                                 "taken on the host)."));
+    free(text);
+    text = render(r, REPORT_HTML);
+    assert_non_null(strstr(text, "<th>Mail down</th>"));
+    assert_non_null(strstr(text, "<td>0.93 s</td>"));
+    free(text);
+    text = render(r, REPORT_JSON);
+    o = json_loads(text, 0, NULL);
+    assert_non_null(o);
+    jh = json_array_get(json_object_get(o, "hosts"), 0);
+    assert_int_equal(json_integer_value(json_object_get(jh, "mail_down_ms")),
+                     930);
+    assert_true(json_is_false(json_object_get(jh, "mail_down_by_timer")));
+    jh = json_array_get(json_object_get(o, "hosts"), 1);
+    assert_true(json_is_null(json_object_get(jh, "mail_down_ms")));
+    json_decref(o);
+    free(text);
+    report_free(r);
+    /* the restart timer started Postfix before the run did */
+    put(fx->run, "evidence/h1/start.evidence.json",
+        "{\"mail_down_ms\":600123,\"restarted_by\":\"timer\"}");
+    r = load(fx);
+    assert_true(r->hosts[0].mail_down_by_timer);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "| 600.12 s (timer) |"));
+    assert_non_null(strstr(text, "the restart timer started it again"));
+    free(text);
+    report_free(r);
+    /* hostile or broken evidence: not believed, and said */
+    for (i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        put(fx->run, "evidence/h1/start.evidence.json", hostile[i]);
+        r = load(fx);
+        h = &r->hosts[0];
+        assert_false(h->mail_down_known);
+        text = render(r, REPORT_MD);
+        assert_null(strstr(text, "Postfix was down for"));
+        assert_non_null(strstr(text, "service step's evidence"));
+        free(text);
+        report_free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -745,6 +828,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tampered_trail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_journal_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_mail_down_time, setup, teardown),
         cmocka_unit_test(test_missing_run),
         cmocka_unit_test(test_clean),
         cmocka_unit_test(test_queue_ages_and_other_row),

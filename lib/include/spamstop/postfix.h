@@ -371,6 +371,80 @@ int postfix_service_command(char **out, enum postfix_service svc,
                             const struct postfix_dirs *dirs,
                             struct errbuf *err);
 
+/* Where a host keeps a run's restart timer and mail-down clock. */
+#define POSTFIX_TIMER_DIR "/run/spamstop"
+/* Longest restart_after (s), and longest mail-down time believed (ms). */
+#define POSTFIX_RESTART_MAX 86400
+#define POSTFIX_DOWN_MAX_MS (31LL * 86400 * 1000)
+/* The unit (systemd) or token prefix of a run's timer: NAME-<run id>. */
+#define POSTFIX_TIMER_PREFIX "spamstop-restart-"
+
+/*
+ * A run's dead-man timer on a host: a stop arms it (before Postfix
+ * stops) so that the host starts Postfix again restart_after seconds later
+ * unless a start of the same run disarmed it first.
+ */
+struct postfix_timer {
+    const char *id;    /* the run id: 1-63 of [a-z0-9-] */
+    int restart_after; /* seconds; 0: a stop arms no timer */
+    const char *dir;   /* NULL: POSTFIX_TIMER_DIR (tests name another) */
+};
+
+/*
+ * Writes the timer's name, POSTFIX_TIMER_PREFIX and the run id, into out.
+ * SS_EINVAL when id is not a run id or out is too small.
+ */
+int postfix_timer_name(char *out, size_t size, const char *id);
+
+/*
+ * postfix_service_command, and with t (not NULL) for stop and start:
+ * the stop records the host's clock (/proc/uptime) in DIR/<id>.down right
+ * before Postfix stops and, when restart_after > 0, first arms the timer:
+ * a transient systemd timer unit spamstop-restart-<id> where systemd is
+ * PID 1 (/run/systemd/system), else a detached process (setsid, stdio on
+ * /dev/null); DIR/<id>.timer holds "systemd" or its pid, and a token.
+ * It exits 4 when no timer can be armed, Postfix left running.  Its
+ * output then holds "*** SPAMSTOP TIMER systemd|PID ***".  The timer
+ * runs DIR/<id>.sh: unless the .timer file no longer holds its token,
+ * the same idempotent start through the manager found, noting its own
+ * clock in the .down file when it started Postfix.  The start, once
+ * Postfix runs, disarms the timer (stops the unit, or kills the process
+ * group only when the pid's command line holds the token; a timer gone,
+ * fired or never armed is fine), prints
+ * "*** SPAMSTOP DOWN STOPPED STARTED start|timer ***" (host clock
+ * readings, s) when it knows them, and removes the three files.
+ */
+int postfix_service_command_timer(char **out, enum postfix_service svc,
+                                  enum postfix_service_op op, int wait_s,
+                                  const struct postfix_dirs *dirs,
+                                  const struct postfix_timer *t,
+                                  struct errbuf *err);
+
+enum postfix_timer_kind {
+    POSTFIX_TIMER_NONE = 0,
+    POSTFIX_TIMER_PROCESS,
+    POSTFIX_TIMER_SYSTEMD,
+};
+
+/* What a service command with a timer printed beyond the manager's word. */
+struct postfix_service_info {
+    enum postfix_timer_kind timer; /* the stop's timer, as armed */
+    long pid;                      /* POSTFIX_TIMER_PROCESS: its pid */
+    bool down_known;               /* the start printed a valid down time */
+    long long down_ms;             /* stopped to running, host clock */
+    bool down_by_timer;            /* the timer, not this start, started */
+};
+
+/*
+ * Reads the TIMER and DOWN lines of a service command's output.  Remote
+ * text: every number is checked (digits only, pid 1..4194304, clock
+ * readings at most 10^10 s, a down time from 0 to POSTFIX_DOWN_MAX_MS);
+ * SS_EINVAL, with out left empty, for a malformed or repeated line.
+ */
+int postfix_service_info_parse(struct postfix_service_info *out,
+                               const char *text, size_t len,
+                               struct errbuf *err);
+
 /*
  * Queue snapshot into the host folder dir (created 0700): a tar (mode
  * bits, numeric owners) of the message files and their defer/bounce/trace

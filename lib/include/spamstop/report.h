@@ -141,6 +141,14 @@ struct report_host {
     char *purge_fate; /* "deleted", "on hold", "released", "restored to
                          hold", or NULL when purge did not run */
     size_t purged_total;
+    /*
+     * How long Postfix was down, stop to start, taken on the host (the
+     * last service step's evidence, mail_down_ms); the restart timer, not
+     * the run, may have started it.
+     */
+    bool mail_down_known;
+    long long mail_down_ms;
+    bool mail_down_by_timer;
     struct report_file *files;
     size_t n_files;
     struct strlist notes; /* what the run folder does not say */
@@ -213,6 +221,15 @@ int report_parse_journal(struct report_host *h, const char *text, size_t len,
 /* Reads identify's findings JSON (postfix_findings_to_json). */
 int report_parse_findings(struct report_findings *out, const char *text,
                           size_t len, struct errbuf *err);
+
+/*
+ * Reads a service step's evidence JSON into h's mail-down time: an
+ * integer mail_down_ms from 0 to 31 days (a null or absent one leaves it
+ * unknown).  A value out of bounds or of another type is not believed:
+ * h gets a note instead.  SS_EINVAL when text is not a JSON object.
+ */
+int report_parse_service(struct report_host *h, const char *text, size_t len,
+                         struct errbuf *err);
 
 /*
  * Counts a postqueue -j listing by queue and by sender domain and age,
