@@ -919,8 +919,9 @@ static void plan_pivot_heading(struct hostrun *hr, size_t at, size_t i)
         return;
     plan->len = at;
     plan->data[at] = '\0';
-    plan_line(hr, "  [%zu] %s (%s): PIVOT on this host, cannot be undone: %s",
-              i + 1, s->name, step_kind_name(s->kind), hr->pivot_why);
+    plan_line(hr, "  [%zu] %s (%s%s): PIVOT on this host, cannot be undone: %s",
+              i + 1, s->name, step_kind_name(s->kind),
+              s->keep ? "; containment, kept on failure" : "", hr->pivot_why);
     if (tail != NULL)
         buf_adds(plan, tail);
     free(tail);
@@ -941,7 +942,9 @@ static int step_dry(struct hostrun *hr, size_t i)
     step_reset(hr, i, "probe");
     hr->missing = false;
     at = hr->h->plan.len;
-    plan_line(hr, "  [%zu] %s (%s)%s", i + 1, s->name, step_kind_name(s->kind),
+    plan_line(hr, "  [%zu] %s (%s%s)%s", i + 1, s->name,
+              step_kind_name(s->kind),
+              s->keep ? "; containment, kept on failure" : "",
               s->kind == STEP_PIVOT ? ": PIVOT, cannot be undone" : "");
     if (s->ops != NULL) {
         ctx_fill(&ctx, hr);

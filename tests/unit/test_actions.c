@@ -714,7 +714,8 @@ static void test_plesk_hashed_is_a_pivot_in_the_plan(void **state)
     assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
                      HOST_DRY_RUN);
     /* the step's heading says it, before its details */
-    assert_non_null(strstr(plan.data, "  [4] rotate (compensable): PIVOT on "
+    assert_non_null(strstr(plan.data, "  [4] rotate (compensable; containment, "
+                                      "kept on failure): PIVOT on "
                                       "this host, cannot be undone: plesk "
                                       "hashes mail passwords"));
     assert_true(strstr(plan.data, "PIVOT") <
