@@ -12,6 +12,7 @@
 #include "runbook.h"
 #include "spamstop/accounts.h"
 #include "spamstop/digest.h"
+#include "spamstop/fsio.h"
 #include "spamstop/shquote.h"
 
 /* The parsed "with": {"accounts": "{{suspects}}", "backend": "auto"}. */
@@ -350,14 +351,15 @@ static int rotate_credential(struct action_ctx *ctx, const char *addr,
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
-    fd = open(path.data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-              0600);
-    if (fd < 0 || fchmod(fd, 0600) < 0 || flock(fd, LOCK_EX) < 0) {
+    /* through fsio, so fault injection covers it; locked: hosts share it */
+    if ((r = fsio_open_append(&fd, path.data, err)) < 0)
+        goto out;
+    if (fchmod(fd, 0600) < 0 || flock(fd, LOCK_EX) < 0) {
         r = errbuf_errno(err, SS_ERR, "cannot write '%s'", path.data);
         goto out;
     }
-    if (write(fd, line.data, line.len) != (ssize_t)line.len || fsync(fd) < 0)
-        r = errbuf_errno(err, SS_ERR, "cannot write '%s'", path.data);
+    if ((r = fsio_append(fd, line.data, line.len, 1, err)) < 0)
+        errbuf_prefix(err, "cannot write '%s'", path.data);
 out:
     if (fd >= 0)
         close(fd);
