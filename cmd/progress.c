@@ -43,6 +43,7 @@ struct progress {
     size_t n;
     size_t drawn; /* lines of the last drawing */
     struct timespec last_draw;
+    volatile sig_atomic_t *stop; /* set by the first SIGINT; may be NULL */
 };
 
 static bool syslog_on;
@@ -225,9 +226,25 @@ static void draw(struct progress *p)
             fprintf(p->f, "\r\033[K%s\n", line);
         shown++;
     }
+    if (p->stop != NULL && *p->stop) {
+        /* the signal handler's own line is drawn over: say it here */
+        fprintf(p->f,
+                "\r\033[K%sinterrupted: no new step starts; hosts in "
+                "flight are brought to a safe state (interrupt again "
+                "to leave at once)%s\n",
+                p->color ? COLOR_BOLD : "", p->color ? COLOR_OFF : "");
+        shown++;
+    }
     fputs("\033[J", p->f);
     fflush(p->f);
     p->drawn = shown;
+}
+
+void progress_watch_stop(struct progress *p, volatile sig_atomic_t *stop)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = stop;
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* Ticker thread: redraws a few times a second until progress_stop. */

@@ -2,6 +2,7 @@
 #ifndef SPAMSTOP_PROGRESS_H
 #define SPAMSTOP_PROGRESS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,6 +31,12 @@ bool progress_want_live(int fd);
  */
 int progress_new(struct progress **out, FILE *f, const char *const *hosts,
                  size_t n, const struct playbook *pb, bool live, bool color);
+
+/*
+ * The live view also says "interrupted" once *stop is set (the first
+ * SIGINT); stop may be NULL.
+ */
+void progress_watch_stop(struct progress *p, volatile sig_atomic_t *stop);
 
 /* Clears the counters and states for another engine pass (plan, then run). */
 void progress_reset(struct progress *p, bool dry_run);

@@ -74,6 +74,15 @@ static const char rollback_help[] =
     "      --restore-password  with --account: put back the account's old\n"
     "                          password -- the one that was stolen";
 
+/* Whether s names a mailbox: local@domain, both parts present. */
+static bool account_named(const char *s)
+{
+    const char *at = strchr(s, '@');
+
+    return accounts_address_valid(s) && at != NULL && at != s &&
+           at[1] != '\0' && strchr(at + 1, '@') == NULL;
+}
+
 /* The plain words before a stolen password is put back. */
 static void print_restore_warning(const struct strlist *accounts)
 {
@@ -85,6 +94,7 @@ static void print_restore_warning(const struct strlist *accounts)
     printf("That is the password that was stolen: whoever stole it can log "
            "in and send\nmail again.  Do this only for a false positive "
            "(the account was never\ncompromised).\n");
+    fflush(stdout);
 }
 
 static const char again_help[] =
@@ -770,6 +780,7 @@ static int setup_view(struct ui *ui, const char *const *names,
         cmd_error("out of memory");
         return -1;
     }
+    progress_watch_stop(ui->prog, &stop_flag);
     if (use_syslog)
         progress_syslog_open();
     return 0;
@@ -1052,7 +1063,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         case OPT_HOST: only[nonly++] = optarg; break;
         case OPT_SYSLOG: use_syslog = true; break;
         case OPT_ACCOUNT:
-            if (!rollback || !accounts_address_valid(optarg)) {
+            if (!rollback || !account_named(optarg)) {
                 cmd_error(rollback ? "rollback: '%s' is not an account "
                                      "address (user@domain)"
                                    : "%s: --account is for rollback only",

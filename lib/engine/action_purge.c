@@ -316,17 +316,31 @@ out:
     return r;
 }
 
+/* Whether account is one of the ", "-joined names in list. */
+static bool purge_listed(const struct buf *list, const char *account)
+{
+    size_t n = strlen(account);
+    const char *p = list->data;
+
+    while (p != NULL && (p = strstr(p, account)) != NULL) {
+        if ((p == list->data || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 /*
  * Keeps in msgs only the messages of the accounts the rollback names;
- * *left counts the others, which stay on hold.  SS_EINVAL when undo data
- * from before accounts were kept meets a named rollback.
+ * the other accounts, whose held mail stays, go to *left (", "-joined,
+ * each once).  SS_EINVAL when undo data from before accounts were kept
+ * meets a named rollback.
  */
-static int purge_for_accounts(struct runbook_msgs *msgs, size_t *left,
+static int purge_for_accounts(struct runbook_msgs *msgs, struct buf *left,
                               const struct action_ctx *ctx, struct errbuf *err)
 {
     size_t i, k = 0;
 
-    *left = 0;
     if (ctx->accounts == NULL)
         return 0;
     for (i = 0; i < msgs->n; i++) {
@@ -340,8 +354,10 @@ static int purge_for_accounts(struct runbook_msgs *msgs, size_t *left,
         if (action_for_account(ctx, m.account)) {
             msgs->v[i] = msgs->v[k];
             msgs->v[k++] = m;
-        } else {
-            (*left)++;
+        } else if (!purge_listed(left, m.account) &&
+                   buf_printf(left, "%s%s", left->len > 0 ? ", " : "",
+                              m.account) < 0) {
+            return errbuf_set(err, SS_ERR, "out of memory");
         }
     }
     for (i = k; i < msgs->n; i++) {
@@ -363,7 +379,8 @@ static int purge_undo(struct action_ctx *ctx, const char *undo_json,
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct exec_result res;
     char *cmd = NULL, *in = NULL, *tar = NULL;
-    size_t in_len = 0, left = 0;
+    struct buf left = BUF_INIT;
+    size_t in_len = 0;
     int r;
 
     if (strcmp(undo_json, "{}") == 0)
@@ -378,13 +395,15 @@ static int purge_undo(struct action_ctx *ctx, const char *undo_json,
     exec_result_release(&res);
     if (msgs.n > 0)
         r = runbook_run(ctx, "postsuper -H", cmd, in, in_len, false, &res, err);
-    if (r == 0 && left > 0) {
+    if (r == 0 && left.len > 0) {
         errbuf_set(err, SS_ERR,
-                   "%zu held messages of accounts not named stay on hold",
-                   left);
+                   "this rollback leaves the held mail of %s as it is (not "
+                   "named)",
+                   left.data);
         r = ACTION_KEPT_OTHERS;
     }
 out:
+    buf_release(&left);
     runbook_msgs_release(&msgs);
     exec_result_release(&res);
     free(cmd);

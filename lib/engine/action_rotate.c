@@ -307,9 +307,8 @@ static int rotate_prepare(struct action_ctx *ctx, const void *params,
     if (p.accounts.n > 0 && p.host.backend == ACCOUNTS_BACKEND_PLESK &&
         !p.host.recoverable &&
         action_set_pivot(ctx, "plesk hashes mail passwords here, the old ones "
-                              "cannot be put back; once rotated, this host "
-                              "finishes forward and rollback leaves it "
-                              "as it is") < 0) {
+                              "cannot be put back: the new ones stay, also "
+                              "after a rollback") < 0) {
         strlist_release(&p.accounts);
         return errbuf_set(err, SS_EINVAL,
                           "step 'rotate' cannot be read-only: it is a pivot "
@@ -564,12 +563,15 @@ static int rotate_kept(const struct strlist *kept, bool committed,
                    "when the run committed",
                    b.data != NULL ? b.data : "?");
     else if (ctx->restore_password)
-        errbuf_set(err, SS_ERR, "the new password of %s stays (not named)",
+        errbuf_set(err, SS_ERR,
+                   "this rollback leaves the password of %s as it is (not "
+                   "named)",
                    b.data != NULL ? b.data : "?");
     else
         errbuf_set(err, SS_ERR,
-                   "the new password of %s stays (the stolen one comes back "
-                   "only with --account ADDR --restore-password)",
+                   "this rollback leaves the password of %s as it is (the "
+                   "stolen one comes back only with --account ADDR "
+                   "--restore-password)",
                    b.data != NULL ? b.data : "?");
     buf_release(&b);
     return ACTION_KEPT;

@@ -1468,7 +1468,8 @@ static void contained_note(struct hostrun *hr)
 
     buf_adds(&b, "kept:");
     for (i = 0; i < hr->js.nsteps; i++)
-        if (step_keep(hr, i) && maybe_done(&hr->js.steps[i])) {
+        if (step_keep(hr, i) && (maybe_done(&hr->js.steps[i]) ||
+                                 hr->js.steps[i].status == JSTEP_FAILED)) {
             buf_printf(&b, "%s %s%s", sep, hr->pb->steps[i].name,
                        hr->js.steps[i].status == JSTEP_DONE
                            ? ""

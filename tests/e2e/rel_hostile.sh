@@ -134,8 +134,11 @@ check "no canary after respond" canaries_gone
 rc=0
 ss rollback "$R" --yes >"$TMP/rb.out" 2>&1 || rc=$?
 check "rollback exits 0 (got $rc)" test "$rc" = 0
+# A plain rollback keeps the new passwords: the stolen ones never come back.
 for h in h1 h2; do
-    check "$h: the old password works again" auth "$h" "${ACC[$h]}" "${PW[$h]}"
+    check "$h: the old password still fails after rollback" sh -c '! "$0" auth "$1" "$2" "$3" >/dev/null 2>&1' \
+        "$LAB" "$h" "${ACC[$h]}" "${PW[$h]}"
+    check "$h: the new password still works after rollback" auth "$h" "${ACC[$h]}" "$(newpw "$h")"
     check "$h: every message back (spam on hold)" ids_spam_held "$h"
 done
 check "no canary after rollback" canaries_gone

@@ -1,6 +1,8 @@
 #!/bin/bash
 # e2e: rotate on a Plesk host that hashes mail passwords is a pivot on that
-# host only: the plan says so first, the run commits, rollback leaves it.
+# host only: the plan says so first, the run commits; being containment, a
+# rollback treats it as on the other host: spam back on hold, the new
+# password kept (a plain rollback never gives a stolen password back).
 set -euo pipefail
 src=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 lab=$src/tests/lab/lab.sh
@@ -47,7 +49,7 @@ for h in h1 h2; do
     "$lab" state "$h" | diff -q - "$work/before-$h" >/dev/null ||
         fail "dry-run changed $h"
 done
-grep -q '\[5\] rotate (compensable): PIVOT on this host, cannot be undone: plesk hashes' \
+grep -q '\[4\] rotate (compensable[^)]*): PIVOT on this host, cannot be undone: plesk hashes' \
     "$work/dry.out" || fail "no PIVOT for h1's rotate: $(grep -n rotate "$work/dry.out")"
 [[ $(grep -c 'PIVOT on this host' "$work/dry.out") == 1 ]] ||
     fail "a pivot is shown for more than h1's rotate"
@@ -68,10 +70,16 @@ grep -q '"event":"pivot"' "$rd/audit.jsonl" || fail "no pivot record in the trai
 newpw=$(awk '$1 == "h1" && $2 == "alice@example.test" { p = $3 } END { print p }' "$rd/credentials")
 sleep 1.1
 auth h1 alice "$newpw" || fail "h1: the new password does not work"
+newpw2=$(awk '$1 == "h2" && $2 == "dave@example.test" { p = $3 } END { print p }' "$rd/credentials")
+[[ -n $newpw2 ]] || fail "h2: no new password for dave in the credentials file"
 "$lab" state h1 >"$work/after-h1"
+"$lab" state h2 >"$work/after-h2"
 ok "respond committed h1 and h2 (run $R); h1's rotate journaled as a pivot"
 
-# --- rollback: h2 rolled back; h1 left exactly as committed, and said ---
+# --- rollback: the pivot is containment, so both hosts come back the same
+# way: spam back on hold from the snapshot, Postfix running, the new
+# password kept (a plain rollback never gives a stolen password back, and
+# h1's old one cannot come back at all) -------------------------------
 rb() {
     set +e
     "$ss" rollback --yes -F "$LAB_SSH_CONFIG" --known-hosts "$LAB_KNOWN_HOSTS" \
@@ -79,26 +87,55 @@ rb() {
     rc=$?
     set -e
 }
+# Audited commands of step $1 ("-": any step but the host lock's).
+cmds() {
+    python3 -c 'import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("event") != "command" or r.get("phase") in ("lock", "unlock"):
+        continue
+    n += sys.argv[2] in ("-", r.get("step"))
+print(n)' "$rd/audit.jsonl" "$1"
+}
+nrot=$(cmds rotate)
 rb "$work/rb.out"
-[[ $rc == 3 ]] || fail "rollback exited $rc, want 3: $(tail -10 "$work/rb.out")"
-grep -q "h1 *needs-attention" "$work/rb.out" || fail "h1 not needs-attention: $(cat "$work/rb.out")"
-grep -q "not rolled back, nothing changed: step 5 'rotate' ran and is a pivot here" \
-    "$work/rb.out" || fail "h1: no clear reason: $(cat "$work/rb.out")"
-grep -q "h2 *rolled-back" "$work/rb.out" || fail "h2 not rolled back: $(cat "$work/rb.out")"
+[[ $rc == 0 ]] || fail "rollback exited $rc, want 0: $(tail -10 "$work/rb.out")"
+(( nrot > 0 )) && [[ $(cmds rotate) == "$nrot" ]] || fail "rollback ran a rotate command (a password was set)"
 sleep 1.1
-"$lab" state h1 | diff - "$work/after-h1" || fail "rollback changed h1"
-grep -qx 'postfix running' "$work/after-h1" || fail "h1: postfix not running"
+for h in h1 h2; do
+    grep -q "$h *rolled-back" "$work/rb.out" || fail "$h not rolled back: $(cat "$work/rb.out")"
+    "$lab" state "$h" >"$work/rb-$h"
+    grep -qx 'postfix running' "$work/rb-$h" || fail "$h: postfix not running after rollback"
+    while read -r kind _ _ mid; do
+        if [[ $kind == spam ]]; then
+            grep -qF "queue hold $mid" "$work/rb-$h" || fail "$h: spam $mid not back on hold"
+        else
+            grep -qF "queue deferred $mid" "$work/rb-$h" || fail "$h: legit $mid gone after rollback"
+        fi
+    done <"$LAB_DIR/stage-$h.txt"
+    # the new password stays: the password files are the ones the run left
+    diff <(grep -v '^queue ' "$work/after-$h") <(grep -v '^queue ' "$work/rb-$h") ||
+        fail "$h: rollback changed the password files"
+done
+grep -q "the new password of alice@example.test stays" "$work/rb.out" ||
+    fail "h1: rollback does not say the new password stays: $(cat "$work/rb.out")"
+grep -q "the new password of dave@example.test stays" "$work/rb.out" ||
+    fail "h2: rollback does not say the new password stays: $(cat "$work/rb.out")"
 auth h1 alice "$newpw" || fail "h1: the new password no longer works"
 auth h1 alice "$(pw alice)" && fail "h1: the old password works again"
-"$lab" state h2 >"$work/rb-h2"
-grep -qx 'postfix running' "$work/rb-h2" || fail "h2: postfix not running after rollback"
-grep '^users ' "$work/before-h2" | diff - <(grep '^users ' "$work/rb-h2") ||
-    fail "h2: the old hash is not back"
-ok "rollback: h1 needs-attention and unchanged (committed), h2 rolled back"
+auth h2 dave "$(pw dave)" && fail "h2: a plain rollback gave dave's stolen password back"
+auth h2 dave "$newpw2" || fail "h2: dave's new password no longer works"
+ok "rollback: h1 (pivot) and h2 rolled back: spam on hold, new passwords kept, postfix running"
 
-# a second rollback says the same for h1 and finds nothing on h2
+# a second rollback does no harm: same outcome, nothing sent but the lock
+n0=$(cmds -)
 rb "$work/rb2.out"
-[[ $rc == 3 ]] || fail "second rollback exited $rc"
-grep -q "h2 *nothing-to-do" "$work/rb2.out" || fail "second rollback: h2 not nothing-to-do"
-"$lab" state h1 | diff - "$work/after-h1" || fail "second rollback changed h1"
+[[ $rc == 0 ]] || fail "second rollback exited $rc: $(tail -10 "$work/rb2.out")"
+[[ $(cmds -) == "$n0" ]] || fail "second rollback sent $(($(cmds -) - n0)) command(s)"
+for h in h1 h2; do
+    grep -Eq "$h *(rolled-back|nothing-to-do)" "$work/rb2.out" ||
+        fail "second rollback: $h: $(cat "$work/rb2.out")"
+    "$lab" state "$h" | diff - "$work/rb-$h" || fail "second rollback changed $h"
+done
 ok "a second rollback changes nothing"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # e2e: a host that refuses root logins (PermitRootLogin no) is reached as
 # deploy with sudo: from an INI inventory (ansible_user/ansible_become) and
-# from --user/--become; respond contains it, rollback restores it.
+# from --user/--become; respond contains it, rollback puts the spam back on
+# hold and keeps the new password.
 set -euo pipefail
 src=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 lab=$src/tests/lab/lab.sh
@@ -100,10 +101,14 @@ contain_and_restore() {
         fi
     done <"$LAB_DIR/stage-h2.txt"
     grep -qx 'postfix running' "$work/rb" || fail "$how: postfix not running after rollback"
-    grep '^users ' "$work/before" | diff - <(grep '^users ' "$work/rb") >/dev/null ||
-        fail "$how: the passwd-file is not back"
-    auth dave "$(pw dave)" || fail "$how: dave's old password not back"
-    ok "$how: rollback restored h2 (spam on hold, old password, postfix running)"
+    # a plain rollback keeps the new password: the stolen one never comes back
+    grep '^users ' "$work/after" | diff - <(grep '^users ' "$work/rb") >/dev/null ||
+        fail "$how: rollback changed the passwd-file"
+    auth dave "$(pw dave)" && fail "$how: a plain rollback gave dave's stolen password back"
+    auth dave "$p" || fail "$how: dave's new password no longer works after rollback"
+    grep -q "the new password of dave@example.test stays" "$work/rb.out" ||
+        fail "$how: rollback does not say the new password stays: $(tail -5 "$work/rb.out")"
+    ok "$how: rollback as deploy+sudo: spam back on hold, new password kept, postfix running"
 }
 contain_and_restore "inventory" "" -i "$work/fleet.ini"
 grep -q 'Host h2' "$LAB_SSH_CONFIG" || fail "no h2 in the lab's ssh config"
