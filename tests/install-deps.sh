@@ -4,7 +4,7 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 if [ "$(id -u)" != 0 ]; then
-    echo "install-deps: run as root (sudo $0)" >&2
+    echo "install-deps: run as root" >&2
     exit 2
 fi
 # Postfix must not ask which configuration to use.
