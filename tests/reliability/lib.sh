@@ -82,19 +82,66 @@ same_state() {
 }
 
 # After a rollback of a run whose commit may have run: the same Message-IDs
-# as in the dump, spam only on hold, everything else in its old queue, the
-# old password hash, Postfix running.
+# as in the dump, spam only on hold, everything else in its old queue,
+# Postfix running.  The users line is left out: a rollback keeps the new
+# passwords (check them with pw_rotated).  NOW: a dump of the host taken
+# already (default: one taken here).
 restored_on_hold() {
-    local h=$1 want=$2 bad
-    "$LAB" state "$h" >"$TMP/now-$h"
+    local h=$1 want=$2 now=${3:-} bad
+    if [[ -z $now ]]; then
+        now=$TMP/now-$h
+        "$LAB" state "$h" >"$now"
+    fi
     diff <(awk '$1 == "queue" { print $3 }' "$want" | sort) \
-        <(awk '$1 == "queue" { print $3 }' "$TMP/now-$h" | sort) >&2 || return 1
+        <(awk '$1 == "queue" { print $3 }' "$now" | sort) >&2 || return 1
     bad=$(awk -v m="$LAB_DIR/stage-$h.txt" 'BEGIN { while ((getline l < m) > 0) { split(l, f, " "); k[f[4]] = f[1] } }
-        $1 == "queue" && k[$3] == "spam" && $2 != "hold" { print "spam in " $2 ": " $3 }' "$TMP/now-$h")
+        $1 == "queue" && k[$3] == "spam" && $2 != "hold" { print "spam in " $2 ": " $3 }' "$now")
     [[ -z $bad ]] || { echo "# $bad" | head -3 >&2; return 1; }
-    diff <(grep -v '^queue' "$want") <(grep -v '^queue' "$TMP/now-$h") >&2 || return 1
+    diff <(grep -v -e '^queue' -e '^users ' "$want") <(grep -v -e '^queue' -e '^users ' "$now") >&2 || return 1
     diff <(awk '$1 == "queue" && $3 !~ /^<spam/' "$want") \
-        <(awk '$1 == "queue" && $3 !~ /^<spam/' "$TMP/now-$h") >&2
+        <(awk '$1 == "queue" && $3 !~ /^<spam/' "$now") >&2
+}
+
+# In a dump of a host (`lab.sh state`): none of its staged spam is in a
+# queue Postfix delivers from (maildrop, incoming, active, deferred): it is
+# on hold or gone.
+spam_not_live() {
+    local h=$1 now=$2 bad
+    bad=$(awk -v m="$LAB_DIR/stage-$h.txt" 'BEGIN { while ((getline l < m) > 0) { split(l, f, " "); if (f[1] == "spam") s[f[4]] = 1 } }
+        $1 == "queue" && ($3 in s) && $2 != "hold" { n++; if (n == 1) e = $2 " " $3 }
+        END { if (n) print n " staged spam not on hold, e.g. " e }' "$now")
+    [[ -z $bad ]] || { echo "# $h: $bad" >&2; return 1; }
+}
+
+# Number of lines for ACCOUNT on HOST in a run's credentials file (one per
+# rotation that was started).
+cred_lines() {
+    [[ -f $SD/runs/$1/credentials ]] || { echo 0; return 0; }
+    awk -v h="$2" -v a="$3@example.test" '$1 == h && $2 == a { n++ } END { print n + 0 }' "$SD/runs/$1/credentials"
+}
+
+# Waits until a host's Dovecot passwd-file is 1.1 s old: Dovecot re-reads
+# it at most once a second, so an SMTP AUTH sooner may see the file as it
+# was before its last change.
+settle_users() {
+    local m w
+    m=$("$LAB" on "$1" stat -c %.9Y /etc/dovecot/users 2>/dev/null) || m=
+    w=$(awk -v m="$m" -v n="$(date +%s.%N)" 'BEGIN { d = (m == "") ? 1.1 : m + 1.1 - n
+        if (d > 1.1) d = 1.1; if (d < 0) d = 0; printf "%.3f", d }')
+    sleep "$w"
+}
+
+# Over real SMTP AUTH on HOST, USER's NEW password is accepted and OLD is
+# refused (a 535, not an error), once the passwd-file has settled; says
+# what is wrong.
+pw_rotated() {
+    local h=$1 u=$2 new=$3 old=$4 rc=0 o=0
+    [[ -n $new ]] || { echo "# $h: no new password of $u in the credentials file" >&2; return 1; }
+    settle_users "$h"
+    auth "$h" "$u" "$new" || { echo "# $h: the new password of $u is refused" >&2; rc=1; }
+    "$LAB" auth "$h" "$u" "$old" >/dev/null 2>&1 || o=$?
+    [[ $o == 1 ]] || { echo "# $h: the old password of $u: lab.sh auth exit $o, not 1 (refused)" >&2; rc=1; }
+    return $rc
 }
 
 # As after an uninterrupted run: no staged spam left, the legitimate mail
