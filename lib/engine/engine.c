@@ -1311,6 +1311,8 @@ static int step_kept(struct hostrun *hr, size_t i, const struct outcome *o,
     journal_record_init(&rec, JOURNAL_KEPT, (int)i);
     rec.name = name;
     rec.error = o->err.msg;
+    /* kept whole by a rollback for every account: the next one would too */
+    rec.settled = !o->others && hr->o->accounts == NULL;
     if ((r = jwrite(hr, &rec)) < 0)
         return r;
     if (st->commit_status == JCOMMIT_UNCOMMIT_INTENT) {
@@ -1321,6 +1323,7 @@ static int step_kept(struct hostrun *hr, size_t i, const struct outcome *o,
         emit(hr, name, "kept", o->err.msg);
     }
     hr->kept_others |= o->others;
+    st->settled = rec.settled;
     if (buf_printf(&hr->kept, "%s%s", hr->kept.len > 0 ? "; " : "",
                    o->err.msg) < 0) {
         hr->h->state = HOST_ATTENTION;
@@ -1397,13 +1400,22 @@ static enum step_kind step_kind_of(struct hostrun *hr, size_t i)
     return hr->pb->steps[i].kind;
 }
 
+/*
+ * Whether step i was kept whole by an earlier rollback for every account
+ * (a new password), and this is one too: it would keep it again.
+ */
+static bool settled(const struct hostrun *hr, size_t i)
+{
+    return hr->js.steps[i].settled && hr->o->accounts == NULL;
+}
+
 /* Whether rollback has anything to do on this host. */
 static bool needs_undo(struct hostrun *hr)
 {
     size_t i;
 
     for (i = 0; i < hr->js.nsteps; i++)
-        if (maybe_done(&hr->js.steps[i]))
+        if (maybe_done(&hr->js.steps[i]) && !settled(hr, i))
             return true;
     return false;
 }
@@ -1513,7 +1525,8 @@ static int saga_rollback(struct hostrun *hr, bool contain)
         struct jstep *st = &hr->js.steps[i];
         const char *name = hr->pb->steps[i].name;
 
-        if (!maybe_done(st) || (contain && step_keep(hr, i)))
+        if (!maybe_done(st) || (contain && step_keep(hr, i)) ||
+            (!contain && settled(hr, i)))
             continue;
         if (step_kind_of(hr, i) == STEP_PIVOT && !step_keep(hr, i)) {
             errbuf_set(&hr->h->err, SS_ERR,
@@ -2095,6 +2108,22 @@ static bool any_failed(struct hostrun *hr)
     return false;
 }
 
+/*
+ * resume, once it has finished a containment the crash had cut off (or
+ * the one a failed step called for): the host goes forward at once, as
+ * the resume of a contained host does, instead of waiting for another
+ * resume.
+ */
+static void resume_contained(struct hostrun *hr)
+{
+    if (hr->dead || hr->h->state != HOST_CONTAINED || stopping(hr))
+        return;
+    errbuf_clear(&hr->h->err);
+    hr->h->failed_step = -1;
+    hr->redo = true;
+    saga_forward(hr);
+}
+
 /* resume: finish what the run was doing on this host. */
 static void host_resume(struct hostrun *hr)
 {
@@ -2130,14 +2159,16 @@ static void host_resume(struct hostrun *hr)
         hr->redo = true;
         saga_forward(hr);
     } else if (hr->js.rollback_begun || hr->js.contain_begun) {
-        saga_rollback(hr, hr->js.contain_begun);
+        if (saga_rollback(hr, hr->js.contain_begun) == 0)
+            resume_contained(hr);
     } else if (hr->js.commit_begun) {
         saga_commit(hr);
     } else if (any_failed(hr) && (kept_passed(hr) || pivot_passed(hr) < 0)) {
         errbuf_set(&hr->h->err, SS_ERR,
                    "a step had failed before the interruption: %s",
                    hr->js.last_error != NULL ? hr->js.last_error : "?");
-        saga_after_failure(hr);
+        if (saga_after_failure(hr) == 0)
+            resume_contained(hr);
     } else {
         saga_forward(hr);
     }
@@ -2200,7 +2231,10 @@ static void host_job(void *arg, size_t i)
         if (hr.memo[m].free_fn != NULL)
             hr.memo[m].free_fn(hr.memo[m].p);
     pthread_mutex_lock(&run->lock);
-    if (state_failed(hr.h->state))
+    /* a rollback that rolled back (or kept others contained) did its job */
+    if (state_failed(hr.h->state) &&
+        !(run->mode == MODE_ROLLBACK &&
+          (hr.h->state == HOST_ROLLED_BACK || hr.h->state == HOST_CONTAINED)))
         run->failed++;
     if (run->o->on_host_end != NULL)
         run->o->on_host_end(run->o->host_end_arg, i);

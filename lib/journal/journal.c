@@ -232,6 +232,8 @@ static json_t *record_json(const struct journal_record *rec, unsigned long seq)
         bad |= json_object_set_new(o, "exit", json_integer(rec->exit_status));
     if (rec->unknown)
         bad |= json_object_set_new(o, "unknown", json_true());
+    if (rec->settled)
+        bad |= json_object_set_new(o, "settled", json_true());
     bad |= put_str(o, "error", rec->error);
     bad |= put_str(o, "state", rec->state);
     bad |= put_str(o, "phase", rec->phase);

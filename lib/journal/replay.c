@@ -158,6 +158,7 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
             return "'intent' of a step whose commit began";
         st->status = JSTEP_INTENT;
         st->unknown = false;
+        st->settled = false;
         if (take_str(&st->name, o, "name") < 0 ||
             take_str(&st->kind, o, "kind") < 0 ||
             take_str(&st->command, o, "command") < 0 ||
@@ -201,6 +202,7 @@ static const char *apply_record(struct journal_state *s, json_t *o, int type)
             st->status = JSTEP_DONE;
         else
             return "'kept' without 'undo-intent' or 'uncommit-intent'";
+        st->settled = json_is_true(json_object_get(o, "settled"));
         if (take_str(&s->last_error, o, "error") < 0)
             return "bad kept record";
         return NULL;

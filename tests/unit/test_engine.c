@@ -1201,6 +1201,43 @@ static void test_interrupt_keeps_containment(void **state)
     scratch_rm(&s);
 }
 
+/*
+ * A controller that dies in the middle of a containment (s5 failed, s4
+ * undone, the undo of s1 not journaled yet): one resume finishes the
+ * containment and goes on forward to the commit, not a second resume.
+ */
+static void test_resume_after_cut_containment(void **state)
+{
+    struct playbook *pb = parse(kept);
+    struct executor *ex = fake_exec_new();
+    struct crash c = {0, JOURNAL_HOOK_CRASH, 0};
+    struct engine_opts o;
+    struct scratch s;
+    char got[256];
+
+    (void)state;
+    scratch_make(&s);
+    fake_exec_rule(ex, NULL, "do s5", 1, 0, 1, NULL, "no");
+    /* begin, 2 x s1, 2 x s2, read r, 2 x s3, 2 x s4, s5 intent+failed,
+     * contain, undo-intent and undone of s4 (15): the crash comes at
+     * write 16, the undo-intent of s1 */
+    c.at = 16;
+    opts_for(&o, ex, pb, &s);
+    o.journal_hook = crash_hook;
+    o.journal_hook_arg = &c;
+    assert_int_equal(run1(0, ex, pb, &s, &o), HOST_ATTENTION);
+    fake_exec_clear_log(ex);
+    assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_COMMITTED);
+    joined_after(got, sizeof(got), ex, 0);
+    /* the containment's last undo, the kept steps left alone; then
+     * forward: only what is left after the kept steps (s4, s5) */
+    assert_string_equal(got, "undo s1,do s4,do s5");
+    assert_int_equal(run1(2, ex, pb, &s, NULL), HOST_NOTHING);
+    executor_free(ex);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1227,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_stop_flag_rolls_back),
         cmocka_unit_test(test_keep_every_position),
         cmocka_unit_test(test_interrupt_keeps_containment),
+        cmocka_unit_test(test_resume_after_cut_containment),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

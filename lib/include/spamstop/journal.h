@@ -62,6 +62,8 @@ struct journal_record {
     const char *register_name;     /* read/done */
     int exit_status;               /* done/failed/...: -1 when none */
     bool unknown;                  /* failed: outcome unknown (timeout, lost) */
+    bool settled;                  /* kept: a plain rollback keeps all of it:
+                                      another plain one has nothing to do */
     const char *error;             /* failed/rollback/end: why */
     const char *state;             /* end: host state name */
     const char *phase;             /* end: "forward", "rollback", "commit" */
@@ -153,6 +155,7 @@ struct jstep {
     char *register_name;
     struct strlist results;
     bool has_results;
+    bool settled; /* a "kept" with settled since the last intent */
 };
 
 /* A host's journal, replayed. */
