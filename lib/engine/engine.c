@@ -2169,8 +2169,11 @@ static void host_resume(struct hostrun *hr)
                    hr->js.last_error != NULL ? hr->js.last_error : "?");
         if (saga_after_failure(hr) == 0)
             resume_contained(hr);
-    } else {
-        saga_forward(hr);
+    } else if (saga_forward(hr) == 0 && !hr->redo) {
+        /* e.g. the dead-man timer started Postfix while the controller
+         * was dead: the hold refused, the host was contained; once more
+         * from the stop */
+        resume_contained(hr);
     }
 }
 

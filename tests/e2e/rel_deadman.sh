@@ -128,6 +128,10 @@ want d && {
         ss resume --yes "$run" >"$TMP/d-resume.out" 2>&1 || rc=$?
         echo "# resume after the timer fired: exit $rc, $(grep -E "^$H " "$TMP/d-resume.out" | tr -s ' ')"
         check "resume ends (exit $rc) with postfix running" postfix_runs
+        # the hold finds Postfix running (the timer started it): the host
+        # is contained, and the same resume stops it again and finishes
+        check "resume after the timer fired commits the host (exit $rc)" \
+            grep -qE "^$H +committed" "$TMP/d-resume.out"
         check "no timer process after the resume" test -z "$(timer_procs "$run")"
         check "no timer armed after the resume: $(timer_files "$run" | tr '\n' ' ')" \
             bash -c '! "$0" on "$1" ls "/run/spamstop/$2.timer" "/run/spamstop/$2.sh" >/dev/null 2>&1' "$LAB" "$H" "$run"
