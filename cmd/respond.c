@@ -217,7 +217,8 @@ static void json_line(json_t *o)
 /* The --json object for a host that ended (from its engine_host). */
 static json_t *host_json(const struct engine_host *h, const char *event)
 {
-    json_t *o = json_object();
+    json_t *o = json_object(), *facts;
+    size_t i;
 
     json_object_set_new(o, "event", json_string(event));
     json_object_set_new(o, "host", json_string(h->target.name));
@@ -229,6 +230,11 @@ static json_t *host_json(const struct engine_host *h, const char *event)
         o, "error", h->err.code != 0 ? json_string(h->err.msg) : json_null());
     json_object_set_new(
         o, "plan", h->plan.len > 0 ? json_string(h->plan.data) : json_null());
+    facts = json_object();
+    for (i = 0; i < h->nfacts; i++)
+        json_object_set_new(facts, h->facts[i].key,
+                            json_integer((json_int_t)h->facts[i].value));
+    json_object_set_new(o, "facts", facts);
     return o;
 }
 
@@ -438,6 +444,30 @@ static int exit_of(const struct engine_host *h, size_t n, bool interrupted,
     return failed ? EXIT_ROLLED_BACK : EXIT_OK;
 }
 
+/*
+ * One line with how long Postfix was down on each host that reported it
+ * (the mail_down_ms fact of the service action), hosts in run order.
+ */
+static void print_mail_down(const struct ui *ui)
+{
+    const char *sep = "mail down (stop to start, host clock):";
+    size_t i, k;
+
+    for (i = 0; i < ui->n; i++) {
+        const struct engine_host *h = &ui->hosts[i];
+        for (k = 0; k < h->nfacts; k++)
+            if (strcmp(h->facts[k].key, "mail_down_ms") == 0)
+                break;
+        if (k == h->nfacts || h->facts[k].value < 0)
+            continue;
+        printf("%s %s %lld.%02lld s", sep, h->target.name,
+               h->facts[k].value / 1000, h->facts[k].value % 1000 / 10);
+        sep = ",";
+    }
+    if (strcmp(sep, ",") == 0)
+        putchar('\n');
+}
+
 /* Prints each host's outcome and the recap (--json: the run-end event). */
 static void print_recap(const struct ui *ui, const char *what,
                         const char *outcome, int code)
@@ -479,6 +509,7 @@ static void print_recap(const struct ui *ui, const char *what,
     }
     if (ui->live && ui->prog != NULL && strcmp(what, "plan") != 0)
         progress_recap(ui->prog, stdout, what, ui->rd->info.run_id, ui->color);
+    print_mail_down(ui);
     printf("%s: run %s: %s (exit %d)\n", what, ui->rd->info.run_id, outcome,
            code);
     if (code == EXIT_CONTAINED || code == EXIT_INTERRUPTED) {

@@ -440,6 +440,9 @@ static int service_apply(struct action_ctx *ctx, const void *params,
                     &info, err);
     if (r < 0)
         return r;
+    /* data for --json and the recap; failing only loses the display */
+    if (info.down_known)
+        (void)action_set_fact(ctx, "mail_down_ms", info.down_ms);
     if (info.down_known)
         action_describe(ctx, "postfix was down for %lld.%02lld s%s",
                         info.down_ms / 1000, info.down_ms % 1000 / 10,
@@ -495,6 +498,8 @@ static int service_undo(struct action_ctx *ctx, const char *undo_json,
     timed = service_timer(&t, tname, sizeof(tname), id, ra);
     r = service_set(ctx, svc, strcmp(state, "started") == 0, wait_s,
                     timed ? &t : NULL, &used, &info, err);
+    if (r == 0 && info.down_known)
+        (void)action_set_fact(ctx, "mail_down_ms", info.down_ms);
 out:
     json_decref(root);
     return r;

@@ -592,6 +592,25 @@ out:
     return r;
 }
 
+int action_set_fact(struct action_ctx *ctx, const char *key, long long value)
+{
+    struct engine_host *h = ctx_host(ctx)->h;
+    size_t i, n = key != NULL ? strlen(key) : 0;
+
+    if (n == 0 || n > ENGINE_FACT_KEY_MAX)
+        return SS_EINVAL;
+    for (i = 0; i < h->nfacts; i++)
+        if (strcmp(h->facts[i].key, key) == 0)
+            break;
+    if (i == ENGINE_FACTS_MAX)
+        return SS_EINVAL;
+    memcpy(h->facts[i].key, key, n + 1);
+    h->facts[i].value = value;
+    if (i == h->nfacts)
+        h->nfacts++;
+    return 0;
+}
+
 int action_describe(struct action_ctx *ctx, const char *fmt, ...)
 {
     struct hostrun *hr = ctx_host(ctx);
@@ -2203,6 +2222,7 @@ static void host_job(void *arg, size_t i)
     journal_state_init(&hr.js);
     errbuf_clear(&hr.h->err);
     hr.h->failed_step = -1;
+    hr.h->nfacts = 0;
     if (run->mode == MODE_ROLLBACK)
         host_rollback(&hr);
     else if (run->mode == MODE_RESUME)

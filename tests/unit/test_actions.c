@@ -279,6 +279,9 @@ static struct playbook *default_playbook(void)
  * Runs mode (0 respond, 1 rollback, 2 resume) on host h1; keeps its plan
  * in plan.
  */
+/* The mail_down_ms fact of the last run_h1's host, -1 when none. */
+static long long last_mail_down = -1;
+
 /* What the next rollback (run_h1 mode 1) is for; tests set and clear it. */
 static const struct strlist *rb_accounts;
 static bool rb_restore;
@@ -312,6 +315,10 @@ static enum host_state run_h1(int mode, struct executor *ex,
     else
         assert_int_equal(engine_resume(&h, 1, &o, &e), 0);
     st = h.state;
+    last_mail_down = -1;
+    for (size_t k = 0; k < h.nfacts; k++)
+        if (strcmp(h.facts[k].key, "mail_down_ms") == 0)
+            last_mail_down = h.facts[k].value;
     if (plan != NULL && h.plan.data != NULL)
         buf_adds(plan, h.plan.data);
     if (herr != NULL)
@@ -1310,7 +1317,10 @@ static void test_restart_timer_and_mail_down_time(void **state)
             assert_non_null(strstr(ev, "\"mail_down_ms\":930"));
             assert_non_null(strstr(ev, "\"restarted_by\":\"start\""));
             assert_non_null(strstr(plan.data, "postfix was down for 0.93 s"));
+            /* and as data for --json and the recap */
+            assert_int_equal(last_mail_down, 930);
         } else {
+            assert_int_equal(last_mail_down, -1);
             assert_non_null(strstr(ev, "\"mail_down_ms\":null"));
             assert_null(strstr(plan.data, "postfix was down for"));
             assert_non_null(strstr(plan.data, "down-time line was malformed"));

@@ -163,6 +163,15 @@ int action_set_pivot(struct action_ctx *ctx, const char *why);
 int action_audit_evidence(struct action_ctx *ctx, const char *path,
                           uint64_t size, const char *sha256_hex);
 
+/*
+ * Records a number about the host that the CLI shows as data, not prose:
+ * in --json's host-end event ("facts") and the recap.  key is a short
+ * name ("mail_down_ms"); a second call with the same key replaces the
+ * value.  SS_EINVAL when key is empty or too long or the host has
+ * ENGINE_FACTS_MAX facts already.
+ */
+int action_set_fact(struct action_ctx *ctx, const char *key, long long value);
+
 /* Adds one line to what the plan shows for this step on this host. */
 int action_describe(struct action_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -198,6 +207,14 @@ const char *host_state_name(enum host_state s);
 /* Inverse of host_state_name; -1 when unknown. */
 int host_state_parse(const char *s);
 
+/* A number about a host (action_set_fact). */
+#define ENGINE_FACTS_MAX    4
+#define ENGINE_FACT_KEY_MAX 31
+struct engine_fact {
+    char key[ENGINE_FACT_KEY_MAX + 1];
+    long long value;
+};
+
 /* One host of a run and what happened there. */
 struct engine_host {
     struct exec_target target;
@@ -206,6 +223,8 @@ struct engine_host {
     int failed_step;   /* index, or -1 */
     struct buf plan;   /* dry-run and confirmation: per-step lines */
     bool interrupted;  /* stopped by the stop flag */
+    struct engine_fact facts[ENGINE_FACTS_MAX];
+    size_t nfacts;
 };
 
 void engine_host_init(struct engine_host *h);
