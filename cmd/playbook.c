@@ -63,6 +63,11 @@ static void print_plan(const struct playbook *pb)
         printf("  a failure before step %d rolls the host back; from step %d "
                "on the host finishes forward\n",
                pivot + 1, pivot + 1);
+    else if (kept > 0)
+        printf("  an explicit 'spamstop rollback' undoes every change, kept "
+               "steps too, as far\n  as their actions allow (rotate keeps "
+               "new passwords unless an account is\n  named with "
+               "--restore-password)\n");
     else
         printf("  every change can be rolled back\n");
 }
