@@ -88,7 +88,7 @@ int cmd_playbook(int argc, char **argv)
         return EXIT_USAGE;
     }
     for (i = 2; i < argc; i++) {
-        if (playbook_load(&pb, argv[i], &e) < 0) {
+        if (playbook_load(&pb, argv[i], engine_action_lookup, &e) < 0) {
             cmd_error("%s", e.msg);
             code = EXIT_USAGE;
             continue;

@@ -920,7 +920,7 @@ int cmd_respond(int argc, char **argv)
         }
         pbpath = defpath;
     }
-    if (playbook_load(&pb, pbpath, &e) < 0) {
+    if (playbook_load(&pb, pbpath, engine_action_lookup, &e) < 0) {
         cmd_error("%s", e.msg);
         goto out;
     }
@@ -1139,7 +1139,7 @@ int cmd_run_again(int argc, char **argv, const char *mode)
         eo.accounts = &accounts;
     code = EXIT_NOT_STARTED;
     if (rundir_open(&rd, cmd_state_dir(&co), argv[optind], &e) < 0 ||
-        rundir_load_playbook(&pb, rd, &e) < 0) {
+        rundir_load_playbook(&pb, rd, engine_action_lookup, &e) < 0) {
         cmd_error("%s%s", e.msg,
                   e.code == SS_ENOENT ? " (list the runs with 'spamstop "
                                         "audit list', check --state-dir)"

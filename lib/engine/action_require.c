@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spamstop/engine.h"
+#include "action.h"
 #include "spamstop/shquote.h"
 
 /* The parsed "with": {"commands": ["postqueue", ...]}. */

@@ -1,7 +1,7 @@
 /* The table of built-in actions: add a line here for each new action. */
 #include <string.h>
 
-#include "spamstop/engine.h"
+#include "action.h"
 
 /* Each is defined in its own lib/engine/action_NAME.c. */
 extern const struct action_ops action_require;
@@ -24,4 +24,18 @@ const struct action_ops *action_find(const char *name)
         if (strcmp(actions[i]->name, name) == 0)
             return actions[i];
     return NULL;
+}
+
+int engine_action_lookup(struct playbook_action *out, const char *name)
+{
+    const struct action_ops *ops = action_find(name);
+
+    memset(out, 0, sizeof(*out));
+    if (ops == NULL)
+        return SS_ENOENT;
+    out->ops = ops;
+    out->kinds = ops->kinds;
+    out->parse = ops->parse;
+    out->free = ops->free;
+    return 0;
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "spamstop/digest.h"
-#include "spamstop/engine.h"
+#include "action.h"
 #include "spamstop/fsio.h"
 #include "spamstop/pool.h"
 #include "spamstop/shquote.h"
@@ -123,25 +123,6 @@ void engine_opts_init(struct engine_opts *o)
     memset(o, 0, sizeof(*o));
     o->forks = 1;
     o->max_fail = -1;
-}
-
-int engine_journal_path(char *out, size_t size, const char *run_dir,
-                        const char *host)
-{
-    struct buf b = BUF_INIT;
-    int r;
-
-    r = buf_printf(&b, "%s/journal/", run_dir);
-    if (r == 0)
-        r = fsname_escape(&b, host);
-    if (r == 0)
-        r = buf_adds(&b, ".jsonl");
-    if (r == 0 && b.len >= size)
-        r = SS_ERR;
-    if (r == 0)
-        memcpy(out, b.data, b.len + 1);
-    buf_release(&b);
-    return r;
 }
 
 /* Reports progress to the caller, if it listens. */
@@ -1983,8 +1964,8 @@ static int host_journal(struct hostrun *hr)
 
     if (hr->o->dry_run)
         return 0;
-    if (engine_journal_path(path, sizeof(path), hr->o->run_dir,
-                            hr->h->target.name) < 0) {
+    if (journal_path(path, sizeof(path), hr->o->run_dir, hr->h->target.name) <
+        0) {
         errbuf_set(&hr->h->err, SS_ERR, "host name too long");
         hr->h->state = HOST_ATTENTION;
         return SS_ERR;
@@ -2031,8 +2012,8 @@ static int load_journal(struct hostrun *hr)
     char path[4096];
     int r;
 
-    if (engine_journal_path(path, sizeof(path), hr->o->run_dir,
-                            hr->h->target.name) < 0)
+    if (journal_path(path, sizeof(path), hr->o->run_dir, hr->h->target.name) <
+        0)
         return errbuf_set(&hr->h->err, SS_ERR, "host name too long");
     r = journal_replay_file(&hr->js, path, &e);
     if (r == SS_ENOENT) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "spamstop/buf.h"
-#include "spamstop/engine.h"
+#include "action.h"
 #include "spamstop/error.h"
 
 struct postfix_dirs;

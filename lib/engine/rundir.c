@@ -486,7 +486,7 @@ out:
 }
 
 int rundir_load_playbook(struct playbook **out, const struct rundir *rd,
-                         struct errbuf *err)
+                         playbook_lookup_fn lookup, struct errbuf *err)
 {
     struct playbook *pb = NULL;
     char path[4096];
@@ -495,7 +495,7 @@ int rundir_load_playbook(struct playbook **out, const struct rundir *rd,
 
     *out = NULL;
     snprintf(path, sizeof(path), "%s/playbook.json", rd->path);
-    if ((r = playbook_load(&pb, path, err)) < 0)
+    if ((r = playbook_load(&pb, path, lookup, err)) < 0)
         return r;
     if (strcmp(pb->sha256, rd->info.playbook_sha256) != 0) {
         playbook_free(pb);

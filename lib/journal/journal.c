@@ -9,8 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "spamstop/buf.h"
 #include "spamstop/fsio.h"
 #include "spamstop/journal.h"
+#include "spamstop/text.h"
 
 static const char *const type_names[JOURNAL_TYPE_COUNT] = {
     "begin",
@@ -43,6 +45,25 @@ struct journal {
     void *hook_arg;
     int crash_counted; /* counts for the SPAMSTOP_TEST_ hooks */
 };
+
+/* Path of a host's journal in run_dir (host names are made file-safe). */
+int journal_path(char *out, size_t size, const char *run_dir, const char *host)
+{
+    struct buf b = BUF_INIT;
+    int r;
+
+    r = buf_printf(&b, "%s/journal/", run_dir);
+    if (r == 0)
+        r = fsname_escape(&b, host);
+    if (r == 0)
+        r = buf_adds(&b, ".jsonl");
+    if (r == 0 && b.len >= size)
+        r = SS_ERR;
+    if (r == 0)
+        memcpy(out, b.data, b.len + 1);
+    buf_release(&b);
+    return r;
+}
 
 /* Where SPAMSTOP_TEST_CRASH_AT kills the process, relative to the write. */
 enum crash_when { CRASH_NONE, CRASH_BEFORE, CRASH_AFTER, CRASH_TORN };

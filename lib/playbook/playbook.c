@@ -1,4 +1,5 @@
 /* Reads playbook JSON into checked, owned structs; jansson stays in here. */
+#include <assert.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -7,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "spamstop/engine.h"
 #include "spamstop/fsio.h"
 #include "spamstop/playbook.h"
 
@@ -144,8 +144,8 @@ void playbook_free(struct playbook *pb)
         return;
     for (i = 0; i < pb->nsteps; i++) {
         struct playbook_step *s = &pb->steps[i];
-        if (s->ops != NULL && s->ops->free != NULL)
-            s->ops->free(s->params);
+        if (s->params_free != NULL)
+            s->params_free(s->params);
         free(s->name);
         free(s->action);
         free(s->with_json);
@@ -171,6 +171,7 @@ void playbook_free(struct playbook *pb)
 struct parser {
     struct playbook *pb;
     struct errbuf *err;
+    playbook_lookup_fn lookup; /* the built-in actions */
     size_t step; /* 1-based index of the step being read; 0 = none */
     const char *sname;
     const char *field; /* for reference checks */
@@ -351,12 +352,15 @@ static int parse_shell(struct parser *p, struct playbook_step *s, json_t *sh)
 /* Reads "action" and "with" of a step and lets the action check them. */
 static int parse_action(struct parser *p, struct playbook_step *s, json_t *with)
 {
+    struct playbook_action a = {0};
     struct errbuf e = ERRBUF_INIT;
     int r;
 
-    if ((s->ops = action_find(s->action)) == NULL)
+    assert(p->lookup != NULL);
+    if (p->lookup(&a, s->action) < 0)
         return perr(p, "unknown action '%.64s'", s->action);
-    if (!(s->ops->kinds & STEP_KIND_BIT(s->kind)))
+    s->ops = a.ops;
+    if (!(a.kinds & STEP_KIND_BIT(s->kind)))
         return perr(p, "action '%s' cannot be a %s step", s->action,
                     step_kind_name(s->kind));
     if (with != NULL && !json_is_object(with))
@@ -368,11 +372,11 @@ static int parse_action(struct parser *p, struct playbook_step *s, json_t *with)
                        : strdup("{}");
     if (s->with_json == NULL)
         return errbuf_set(p->err, SS_ERR, "out of memory");
-    if (s->ops->parse != NULL &&
-        (r = s->ops->parse(&s->params, s->with_json, &e)) < 0) {
+    if (a.parse != NULL && (r = a.parse(&s->params, s->with_json, &e)) < 0) {
         s->params = NULL;
         return perr(p, "%s", e.msg);
     }
+    s->params_free = a.free;
     return 0;
 }
 
@@ -541,7 +545,8 @@ static int parse_root(struct parser *p, json_t *root)
 }
 
 int playbook_parse_string(struct playbook **out, const char *text, size_t len,
-                          const char *source, struct errbuf *err)
+                          const char *source, playbook_lookup_fn lookup,
+                          struct errbuf *err)
 {
     struct playbook *pb = NULL;
     struct parser p;
@@ -566,6 +571,7 @@ int playbook_parse_string(struct playbook **out, const char *text, size_t len,
     memset(&p, 0, sizeof(p));
     p.pb = pb;
     p.err = err;
+    p.lookup = lookup;
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         r = errbuf_set(err, SS_EINVAL, "%s: line %d column %d: %s", source,
@@ -583,7 +589,8 @@ out:
     return r;
 }
 
-int playbook_load(struct playbook **out, const char *path, struct errbuf *err)
+int playbook_load(struct playbook **out, const char *path,
+                  playbook_lookup_fn lookup, struct errbuf *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -597,7 +604,7 @@ int playbook_load(struct playbook **out, const char *path, struct errbuf *err)
             r = SS_EINVAL;
         return r;
     }
-    r = playbook_parse_string(out, text, len, path, err);
+    r = playbook_parse_string(out, text, len, path, lookup, err);
     free(text);
     return r;
 }

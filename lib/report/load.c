@@ -209,7 +209,7 @@ static int report_load_host(struct report_host *h, const char *run_dir,
     const struct report_step *listing = NULL;
     int r;
 
-    if (engine_journal_path(jpath, sizeof(jpath), run_dir, h->name) < 0)
+    if (journal_path(jpath, sizeof(jpath), run_dir, h->name) < 0)
         return errbuf_set(err, SS_ERR, "host name '%.64s' too long", h->name);
     if ((r = report_read(&text, &len, jpath, JOURNAL_MAX_BYTES, err)) < 0)
         goto out;

@@ -268,7 +268,8 @@ static struct playbook *default_playbook(void)
     struct playbook *pb = NULL;
     struct errbuf e = ERRBUF_INIT;
 
-    if (playbook_load(&pb, PLAYBOOK_DIR "/compromised-account.json", &e) < 0)
+    if (playbook_load(&pb, PLAYBOOK_DIR "/compromised-account.json",
+                      engine_action_lookup, &e) < 0)
         fail_msg("playbook: %s", e.msg);
     /* the fixture's queue is small: alice has 30 of its 40 messages */
     assert_int_equal(playbook_set_param(pb, "min_messages", "10", &e), 0);
@@ -1361,9 +1362,10 @@ static void test_with_is_checked(void **state)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(text, sizeof(text),
                  "{\"name\":\"t\",\"steps\":[{\"name\":\"s\",%s]}", bad[i] + 1);
-        assert_int_equal(
-            playbook_parse_string(&pb, text, strlen(text), "t.json", &e),
-            SS_EINVAL);
+        assert_int_equal(playbook_parse_string(&pb, text, strlen(text),
+                                               "t.json", engine_action_lookup,
+                                               &e),
+                         SS_EINVAL);
         assert_null(pb);
     }
     pb = default_playbook();

@@ -56,7 +56,8 @@ static struct playbook *parse(const char *text)
     struct playbook *pb = NULL;
     struct errbuf e = ERRBUF_INIT;
 
-    if (playbook_parse_string(&pb, text, strlen(text), "t.json", &e) < 0)
+    if (playbook_parse_string(&pb, text, strlen(text), "t.json",
+                              engine_action_lookup, &e) < 0)
         fail_msg("playbook: %s", e.msg);
     return pb;
 }
@@ -217,7 +218,7 @@ static void test_undo_fails(void **state)
     assert_int_equal(fake_exec_count_matching(ex, NULL, "undo s1"), 0);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "undo s3"), 1);
     /* the journal says exactly where it stopped */
-    assert_int_equal(engine_journal_path(path, sizeof(path), s.run, "h1"), 0);
+    assert_int_equal(journal_path(path, sizeof(path), s.run, "h1"), 0);
     assert_int_equal(journal_replay_file(&js, path, &e), 0);
     assert_int_equal(js.steps[0].status, JSTEP_DONE);
     assert_int_equal(js.steps[1].status, JSTEP_UNDO_FAILED);
@@ -682,7 +683,7 @@ static void test_rollback_after_commit(void **state)
     fake_exec_clear_log(ex);
     assert_int_equal(run1(1, ex, pb, &s, NULL), HOST_ROLLED_BACK);
     assert_log(ex, back);
-    assert_int_equal(engine_journal_path(path, sizeof(path), s.run, "h1"), 0);
+    assert_int_equal(journal_path(path, sizeof(path), s.run, "h1"), 0);
     assert_int_equal(journal_replay_file(&js, path, &e), 0);
     assert_int_equal(js.steps[1].status, JSTEP_UNDONE);
     assert_int_equal(js.steps[1].commit_status, JCOMMIT_UNCOMMITTED);

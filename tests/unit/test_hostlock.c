@@ -482,7 +482,7 @@ static void eng_make(struct eng *g)
     assert_int_equal(fsio_mkdirs(journal, 0700, &e), 0);
     g->pb = NULL;
     assert_int_equal(playbook_parse_string(&g->pb, two_steps, strlen(two_steps),
-                                           "t.json", &e),
+                                           "t.json", engine_action_lookup, &e),
                      0);
     g->ex = fake_exec_new();
     engine_host_init(&g->h);

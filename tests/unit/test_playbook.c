@@ -17,7 +17,8 @@ static void expect_bad(const char *text, const char *want)
     struct errbuf e = ERRBUF_INIT;
     int r;
 
-    r = playbook_parse_string(&pb, text, strlen(text), "x.json", &e);
+    r = playbook_parse_string(&pb, text, strlen(text), "x.json",
+                              engine_action_lookup, &e);
     if (r != SS_EINVAL || strstr(e.msg, want) == NULL)
         fail_msg("for %s\nwanted SS_EINVAL with '%s', got %d '%s'", text, want,
                  r, e.msg);
@@ -33,12 +34,14 @@ static void test_good_fixture(void **state)
     struct errbuf e = ERRBUF_INIT;
 
     (void)state;
-    assert_int_equal(
-        playbook_load(&pb, FIXTURES_DIR "/playbooks/good.json", &e), 0);
+    assert_int_equal(playbook_load(&pb, FIXTURES_DIR "/playbooks/good.json",
+                                   engine_action_lookup, &e),
+                     0);
     assert_string_equal(pb->name, "fixture-good");
     assert_int_equal(pb->nsteps, 4);
     assert_non_null(pb->steps[0].ops);
-    assert_string_equal(pb->steps[0].ops->name, "require");
+    assert_non_null(pb->steps[0].ops);
+    assert_string_equal(pb->steps[0].action, "require");
     assert_int_equal(pb->steps[2].kind, STEP_COMPENSABLE);
     assert_string_equal(pb->steps[2].undo, "rm -f {{found}}");
     assert_string_equal(pb->steps[2].when, "found");
@@ -59,8 +62,9 @@ static void test_example_marker(void **state)
     struct errbuf e = ERRBUF_INIT;
 
     (void)state;
-    assert_int_equal(
-        playbook_load(&pb, PLAYBOOK_DIR "/examples/marker.json", &e), 0);
+    assert_int_equal(playbook_load(&pb, PLAYBOOK_DIR "/examples/marker.json",
+                                   engine_action_lookup, &e),
+                     0);
     assert_int_equal(playbook_first_pivot(pb), -1);
     playbook_free(pb);
 }
@@ -72,18 +76,20 @@ static void test_bad_fixtures(void **state)
 
     (void)state;
     assert_int_equal(
-        playbook_load(&pb, FIXTURES_DIR "/playbooks/bad-unknown-key.json", &e),
+        playbook_load(&pb, FIXTURES_DIR "/playbooks/bad-unknown-key.json",
+                      engine_action_lookup, &e),
         SS_EINVAL);
     assert_non_null(strstr(e.msg, "bad-unknown-key.json: step 3 'purge': "
                                   "unknown key 'undoo'"));
     assert_int_equal(
         playbook_load(&pb, FIXTURES_DIR "/playbooks/bad-unknown-result.json",
-                      &e),
+                      engine_action_lookup, &e),
         SS_EINVAL);
     assert_non_null(strstr(e.msg, "step 1 'use': 'shell.run' refers to "
                                   "result 'accounts'"));
-    assert_int_equal(
-        playbook_load(&pb, FIXTURES_DIR "/playbooks/none.json", &e), SS_EINVAL);
+    assert_int_equal(playbook_load(&pb, FIXTURES_DIR "/playbooks/none.json",
+                                   engine_action_lookup, &e),
+                     SS_EINVAL);
 }
 
 static void test_bad_json(void **state)
@@ -162,8 +168,9 @@ static void test_uncommit_kept(void **state)
     struct errbuf e = ERRBUF_INIT;
 
     (void)state;
-    assert_int_equal(
-        playbook_parse_string(&pb, text, strlen(text), "x.json", &e), 0);
+    assert_int_equal(playbook_parse_string(&pb, text, strlen(text), "x.json",
+                                           engine_action_lookup, &e),
+                     0);
     assert_string_equal(pb->steps[1].uncommit, "restore {{ids}}");
     assert_null(pb->steps[0].uncommit);
     playbook_free(pb);

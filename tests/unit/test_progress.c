@@ -54,8 +54,9 @@ static void test_recap_counts(void **state)
     char *text;
 
     (void)state;
-    assert_int_equal(
-        playbook_parse_string(&pb, pb_text, strlen(pb_text), "t", &e), 0);
+    assert_int_equal(playbook_parse_string(&pb, pb_text, strlen(pb_text), "t",
+                                           engine_action_lookup, &e),
+                     0);
     assert_int_equal(progress_new(&p, stderr, hosts, 3, pb, false, false), 0);
     progress_reset(p, false);
     ev(p, "h1", NULL, "connected", "SHA256:x");

@@ -85,6 +85,9 @@ struct journal;
  */
 int journal_open(struct journal **out, const char *path, struct errbuf *err);
 
+/* Path of a host's journal in run_dir (host names are made file-safe). */
+int journal_path(char *out, size_t size, const char *run_dir, const char *host);
+
 /*
  * Appends one record and fdatasyncs.  Any failure leaves the journal dead:
  * every later append fails too, and the caller must stop acting on the host

@@ -49,6 +49,23 @@ const char *step_kind_name(enum step_kind k);
 
 struct action_ops;
 
+/*
+ * What the loader learns of a built-in action from the catalog its caller
+ * gives it (the engine's engine_action_lookup), so that this module checks
+ * and parses a step's "with" without knowing the actions.
+ */
+struct playbook_action {
+    const struct action_ops *ops; /* opaque here: the engine's */
+    unsigned kinds;               /* STEP_KIND_BIT()s a step may declare */
+    /* with_json is the step's "with" object; NULL: nothing to parse */
+    int (*parse)(void **out, const char *with_json, struct errbuf *err);
+    void (*free)(void *params); /* NULL: params need no freeing */
+};
+
+/* Fills *out for the action called name; SS_ENOENT when there is none. */
+typedef int (*playbook_lookup_fn)(struct playbook_action *out,
+                                  const char *name);
+
 /* One step.  Exactly one of ops (a built-in action) or run (shell) is set. */
 struct playbook_step {
     char *name;
@@ -57,7 +74,8 @@ struct playbook_step {
     const struct action_ops *ops;
     char *action;    /* its name */
     char *with_json; /* the "with" object as compact JSON text ("{}") */
-    void *params;    /* what ops->parse made of it; ops->free frees it */
+    void *params;    /* what the action's parse made of it */
+    void (*params_free)(void *params); /* the action's free, or NULL */
     /* shell step: templates, see docs/playbooks.md */
     char *run;
     char *undo;     /* compensable only */
@@ -93,15 +111,18 @@ struct playbook {
 };
 
 /*
- * Parses and checks a playbook held in memory.  source names it in
- * messages ("playbooks/x.json: step 3 'purge': unknown key 'undoo'").
- * Every problem is SS_EINVAL.  The caller frees *out with playbook_free.
+ * Parses and checks a playbook held in memory; lookup names the built-in
+ * actions a step may use.  source names it in messages
+ * ("playbooks/x.json: step 3 'purge': unknown key 'undoo'").  Every
+ * problem is SS_EINVAL.  The caller frees *out with playbook_free.
  */
 int playbook_parse_string(struct playbook **out, const char *text, size_t len,
-                          const char *source, struct errbuf *err);
+                          const char *source, playbook_lookup_fn lookup,
+                          struct errbuf *err);
 
 /* Reads path (at most PLAYBOOK_MAX_BYTES) and parses it. */
-int playbook_load(struct playbook **out, const char *path, struct errbuf *err);
+int playbook_load(struct playbook **out, const char *path,
+                  playbook_lookup_fn lookup, struct errbuf *err);
 
 /* NULL-safe. */
 void playbook_free(struct playbook *pb);

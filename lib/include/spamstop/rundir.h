@@ -63,9 +63,10 @@ int rundir_create(struct rundir **out, const char *state_dir,
 int rundir_open(struct rundir **out, const char *state_dir, const char *run_id,
                 struct errbuf *err);
 
-/* Loads the run's playbook copy with the run's parameters applied. */
+/* Loads the run's playbook copy (lookup: see playbook_load) with the
+ * run's parameters applied. */
 int rundir_load_playbook(struct playbook **out, const struct rundir *rd,
-                         struct errbuf *err);
+                         playbook_lookup_fn lookup, struct errbuf *err);
 
 /* Keeps a copy of the n targets (n == hosts.n, same order) in ri. */
 int run_info_set_targets(struct run_info *ri, const struct exec_target *t,
