@@ -178,7 +178,8 @@ int action_describe(struct action_ctx *ctx, const char *fmt, ...)
 
 /*
  * Expands a template ({{name}}, {{params.x}}, {{host}}) with every value
- * shell-quoted.  A value holding a NUL byte is refused (SS_EINVAL).
+ * shell-quoted (values are C strings: they cannot hold a NUL byte).
+ * SS_EINVAL names an unknown parameter.
  */
 int action_render(struct buf *out, struct action_ctx *ctx, const char *tmpl,
                   struct errbuf *err);

@@ -199,37 +199,42 @@ static int audit_cmd(struct hostrun *hr, const char *phase, const char *command,
     return 0;
 }
 
-/* Records a host-level event ("host-end", ...) in the trail. */
-static void audit_event(struct hostrun *hr, const char *event,
-                        const char *detail)
+/*
+ * Records a host-level event ("host-end", ...) in the trail; on failure
+ * err says why (the caller decides: the host's state is final by then).
+ */
+static int audit_event(struct hostrun *hr, const char *event,
+                       const char *detail, struct errbuf *err)
 {
     struct audit_record rec = AUDIT_RECORD_INIT;
-    struct errbuf e = ERRBUF_INIT;
 
     if (hr->o->audit == NULL)
-        return;
+        return 0;
     rec.event = event;
     rec.host = hr->h->target.name;
     rec.fingerprint = hr->conn != NULL ? exec_fingerprint(hr->conn) : NULL;
     rec.detail = detail;
-    audit_append(hr->o->audit, &rec, &e);
+    return audit_append(hr->o->audit, &rec, err);
 }
 
-/* Records a step-level event ("pivot", ...) in the trail. */
-static void audit_step_note(struct hostrun *hr, const char *event,
-                            const char *detail)
+/* Records a step-level event ("pivot", ...); a failure is fatal like jwrite. */
+static int audit_step_note(struct hostrun *hr, const char *event,
+                           const char *detail)
 {
     struct audit_record rec = AUDIT_RECORD_INIT;
     struct errbuf e = ERRBUF_INIT;
+    int r;
 
     if (hr->o->audit == NULL)
-        return;
+        return 0;
     rec.event = event;
     rec.host = hr->h->target.name;
     rec.fingerprint = hr->conn != NULL ? exec_fingerprint(hr->conn) : NULL;
     rec.step = hr->cur < hr->pb->nsteps ? hr->pb->steps[hr->cur].name : NULL;
     rec.detail = detail;
-    audit_append(hr->o->audit, &rec, &e);
+    if ((r = audit_append(hr->o->audit, &rec, &e)) < 0)
+        return go_dead(hr, r, &e);
+    return 0;
 }
 
 /* Runs one command on the host and audits it; returns like exec_run. */
@@ -321,7 +326,7 @@ static int render_lit(void *arg, const char *s, size_t n)
     return buf_add(rd->out, s, n) < 0 ? SS_ERR : 0;
 }
 
-/* Appends one quoted value, refusing NUL (cannot be: strings) and empty. */
+/* Appends one value shell-quoted (an empty value becomes ''). */
 static int render_value(struct render *rd, const char *v)
 {
     return shquote_add(rd->out, v) < 0 ? SS_ERR : 0;
@@ -360,7 +365,7 @@ static int render_ref(void *arg, enum tmpl_ref_type type, const char *name)
     return SS_ERR;
 }
 
-/* Expands tmpl into out (reset first); NULL tmpl gives NULL *s. */
+/* Expands tmpl into out (reset first), every value quoted. */
 static int render(struct hostrun *hr, struct buf *out, const char *tmpl,
                   struct errbuf *err)
 {
@@ -734,38 +739,50 @@ static void action_outcome(struct outcome *o, int r, const struct errbuf *e)
  * address on stdin only).  At most RESULT_NOTE_MAX bytes of names.
  */
 #define RESULT_NOTE_MAX 4096
-static void audit_results(struct hostrun *hr, size_t i)
+static int audit_results(struct hostrun *hr, size_t i)
 {
     const struct playbook_step *s = &hr->pb->steps[i];
     struct buf b = BUF_INIT;
+    struct errbuf e = ERRBUF_INIT;
     size_t k;
+    int r = 0;
 
     if (!hr->cur_has_results || hr->cur_results.n == 0)
-        return;
-    buf_printf(&b,
-               "%s:", s->register_name != NULL ? s->register_name : s->name);
-    for (k = 0; k < hr->cur_results.n && b.len < RESULT_NOTE_MAX; k++)
-        buf_printf(&b, "%s %s", k > 0 ? "," : "", hr->cur_results.v[k]);
-    if (k < hr->cur_results.n)
-        buf_printf(&b, " and %zu more", hr->cur_results.n - k);
-    if (b.data != NULL)
-        audit_step_note(hr, "result", b.data);
+        return 0;
+    r = buf_printf(
+        &b, "%s:", s->register_name != NULL ? s->register_name : s->name);
+    for (k = 0; r == 0 && k < hr->cur_results.n && b.len < RESULT_NOTE_MAX; k++)
+        r = buf_printf(&b, "%s %s", k > 0 ? "," : "", hr->cur_results.v[k]);
+    if (r == 0 && k < hr->cur_results.n)
+        r = buf_printf(&b, " and %zu more", hr->cur_results.n - k);
+    if (r < 0) {
+        errbuf_set(&e, SS_ERR, "out of memory");
+        r = go_dead(hr, r, &e);
+    } else {
+        r = audit_step_note(hr, "result", b.data);
+    }
     buf_release(&b);
+    return r;
 }
 
-/* Moves the step's results into the host state (step i). */
-static void keep_results(struct hostrun *hr, size_t i)
+/*
+ * Moves the step's results into the host state (step i) and names them in
+ * the trail; < 0 when the trail failed (the host is dead).
+ */
+static int keep_results(struct hostrun *hr, size_t i)
 {
     struct jstep *st = &hr->js.steps[i];
+    int r;
 
     if (!hr->cur_has_results && hr->pb->steps[i].register_name == NULL)
-        return;
-    audit_results(hr, i);
+        return 0;
+    r = audit_results(hr, i);
     strlist_release(&st->results);
     st->results = hr->cur_results;
     st->has_results = true;
     memset(&hr->cur_results, 0, sizeof(hr->cur_results));
     hr->cur_has_results = false;
+    return r;
 }
 
 /*
@@ -891,7 +908,8 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
                   hr->cur_has_results ? s->register_name : "");
     if ((r = save_evidence(hr, i)) < 0)
         return r;
-    keep_results(hr, i);
+    if ((r = keep_results(hr, i)) < 0)
+        return r;
     hr->js.steps[i].status = JSTEP_READ;
     journal_record_init(&rec, JOURNAL_READ, (int)i);
     rec.name = s->name;
@@ -927,17 +945,125 @@ static void plan_pivot_heading(struct hostrun *hr, size_t at, size_t i)
     free(tail);
 }
 
-/* Dry-run of mutating step i: its probe, and what it would do. */
-static int step_dry(struct hostrun *hr, size_t i)
+/* A shell step's templates rendered for this host (NULL: not set). */
+struct step_cmds {
+    char *run;
+    char *undo;
+    char *commit;
+    char *uncommit;
+};
+
+static void step_cmds_release(struct step_cmds *c)
+{
+    free(c->run);
+    free(c->undo);
+    free(c->commit);
+    free(c->uncommit);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Renders step s's run, undo, commit and uncommit templates into c. */
+static int step_cmds_render(struct hostrun *hr, const struct playbook_step *s,
+                            struct step_cmds *c, struct errbuf *err)
+{
+    int r;
+
+    if ((r = render_dup(hr, &c->run, s->run, err)) < 0 ||
+        (r = render_dup(hr, &c->undo, s->undo, err)) < 0 ||
+        (r = render_dup(hr, &c->commit, s->commit, err)) < 0 ||
+        (r = render_dup(hr, &c->uncommit, s->uncommit, err)) < 0)
+        return r;
+    return 0;
+}
+
+/* Dry-run of an action step: its prepare says what apply would do. */
+static int step_dry_action(struct hostrun *hr, size_t i, size_t at)
 {
     const struct playbook_step *s = &hr->pb->steps[i];
     struct action_ctx ctx;
     struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    ctx_fill(&ctx, hr);
+    plan_line(hr, "      action %s %s", s->action, s->with_json);
+    if (s->ops->prepare != NULL &&
+        (r = s->ops->prepare(&ctx, s->params, &e)) < 0) {
+        plan_line(hr, "      probe failed: %s", e.msg);
+        errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
+        return hr->dead ? SS_ERR : r;
+    }
+    if (hr->pivot_why != NULL && s->kind != STEP_PIVOT)
+        plan_pivot_heading(hr, at, i);
+    if (s->ops->commit != NULL && s->ops->uncommit == NULL &&
+        s->kind != STEP_PIVOT)
+        plan_line(hr, "      no uncommit: a rollback after the commit "
+                      "stops here");
+    return keep_results(hr, i);
+}
+
+/* Runs a shell step's probe (also without "register": the plan shows it). */
+static int step_dry_probe(struct hostrun *hr, size_t i, const char *probe)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
     struct outcome o;
-    char *run = NULL, *undo = NULL, *commit = NULL, *uncommit = NULL;
+    size_t k;
+
+    run_shell(hr, "probe", probe, true, &o);
+    if (hr->dead)
+        return SS_ERR;
+    if (!o.ok) {
+        plan_line(hr, "      probe failed: %s", o.err.msg);
+        return errbuf_set(&hr->h->err, o.err.code, "step '%s': %s", s->name,
+                          o.err.msg);
+    }
+    plan_line(hr, "      probe: %s", probe);
+    for (k = 0; k < hr->cur_results.n && k < 20; k++)
+        plan_line(hr, "        | %s", hr->cur_results.v[k]);
+    if (hr->cur_results.n > 20)
+        plan_line(hr, "        | ... %zu lines in all", hr->cur_results.n);
+    return keep_results(hr, i);
+}
+
+/* Dry-run of a shell step: its probe, then the commands it would run. */
+static int step_dry_shell(struct hostrun *hr, size_t i)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct step_cmds c = {0};
+    struct errbuf e = ERRBUF_INIT;
     char *probe = NULL;
-    size_t k, at;
     int r = 0;
+
+    if (s->probe != NULL) {
+        if ((r = render_dup(hr, &probe, s->probe, &e)) < 0)
+            goto out;
+        if (!hr->missing && (r = step_dry_probe(hr, i, probe)) < 0)
+            goto out;
+    }
+    if ((r = step_cmds_render(hr, s, &c, &e)) < 0)
+        goto out;
+    plan_line(hr, "      would run: %s", c.run);
+    if (c.undo != NULL)
+        plan_line(hr, "      undo:      %s", c.undo);
+    if (c.commit != NULL)
+        plan_line(hr, "      at commit: %s", c.commit);
+    if (c.uncommit != NULL)
+        plan_line(hr, "      uncommit:  %s", c.uncommit);
+    else if (c.commit != NULL && s->kind != STEP_PIVOT)
+        plan_line(hr, "      no uncommit: a rollback after the commit "
+                      "stops here");
+out:
+    if (r < 0 && hr->h->err.code == 0)
+        errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
+    step_cmds_release(&c);
+    free(probe);
+    return r;
+}
+
+/* Dry-run of mutating step i: its probe, and what it would do. */
+static int step_dry(struct hostrun *hr, size_t i)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    size_t at;
 
     step_reset(hr, i, "probe");
     hr->missing = false;
@@ -946,73 +1072,7 @@ static int step_dry(struct hostrun *hr, size_t i)
               step_kind_name(s->kind),
               s->keep ? "; containment, kept on failure" : "",
               s->kind == STEP_PIVOT ? ": PIVOT, cannot be undone" : "");
-    if (s->ops != NULL) {
-        ctx_fill(&ctx, hr);
-        plan_line(hr, "      action %s %s", s->action, s->with_json);
-        if (s->ops->prepare != NULL &&
-            (r = s->ops->prepare(&ctx, s->params, &e)) < 0) {
-            plan_line(hr, "      probe failed: %s", e.msg);
-            errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
-            return hr->dead ? SS_ERR : r;
-        }
-        if (hr->pivot_why != NULL && s->kind != STEP_PIVOT)
-            plan_pivot_heading(hr, at, i);
-        if (s->ops->commit != NULL && s->ops->uncommit == NULL &&
-            s->kind != STEP_PIVOT)
-            plan_line(hr, "      no uncommit: a rollback after the commit "
-                          "stops here");
-        keep_results(hr, i);
-        return 0;
-    }
-    if (s->probe != NULL) {
-        if ((r = render_dup(hr, &probe, s->probe, &e)) < 0)
-            goto out;
-        if (!hr->missing) {
-            /* kept also without "register": the plan shows the output */
-            run_shell(hr, "probe", probe, true, &o);
-            if (hr->dead) {
-                r = SS_ERR;
-                goto out;
-            }
-            if (!o.ok) {
-                plan_line(hr, "      probe failed: %s", o.err.msg);
-                r = errbuf_set(&hr->h->err, o.err.code, "step '%s': %s",
-                               s->name, o.err.msg);
-                goto out;
-            }
-            plan_line(hr, "      probe: %s", probe);
-            for (k = 0; k < hr->cur_results.n && k < 20; k++)
-                plan_line(hr, "        | %s", hr->cur_results.v[k]);
-            if (hr->cur_results.n > 20)
-                plan_line(hr, "        | ... %zu lines in all",
-                          hr->cur_results.n);
-            keep_results(hr, i);
-        }
-    }
-    if ((r = render_dup(hr, &run, s->run, &e)) < 0 ||
-        (r = render_dup(hr, &undo, s->undo, &e)) < 0 ||
-        (r = render_dup(hr, &commit, s->commit, &e)) < 0 ||
-        (r = render_dup(hr, &uncommit, s->uncommit, &e)) < 0)
-        goto out;
-    plan_line(hr, "      would run: %s", run);
-    if (undo != NULL)
-        plan_line(hr, "      undo:      %s", undo);
-    if (commit != NULL)
-        plan_line(hr, "      at commit: %s", commit);
-    if (uncommit != NULL)
-        plan_line(hr, "      uncommit:  %s", uncommit);
-    else if (commit != NULL && s->kind != STEP_PIVOT)
-        plan_line(hr, "      no uncommit: a rollback after the commit "
-                      "stops here");
-out:
-    if (r < 0 && hr->h->err.code == 0)
-        errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
-    free(run);
-    free(undo);
-    free(commit);
-    free(uncommit);
-    free(probe);
-    return r;
+    return s->ops != NULL ? step_dry_action(hr, i, at) : step_dry_shell(hr, i);
 }
 
 /* Writes a secret undo to RUN/secrets/ (0600); returns its relative name. */
@@ -1052,126 +1112,185 @@ out:
 }
 
 /*
+ * Makes step i ready to run: the action's prepare (a secret undo goes to
+ * its own file, undo_file), or the shell templates rendered.  1 when the
+ * step failed before changing anything (o says why), 0 when ready, < 0
+ * when the host must stop dead.
+ */
+static int step_ready(struct hostrun *hr, size_t i, struct step_cmds *c,
+                      char **undo_file, struct outcome *o)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct action_ctx ctx;
+    struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    if (s->ops == NULL) {
+        if (step_cmds_render(hr, s, c, &o->err) < 0) {
+            o->ok = false;
+            return 1;
+        }
+        return 0;
+    }
+    ctx_fill(&ctx, hr);
+    if (s->ops->prepare != NULL &&
+        (r = s->ops->prepare(&ctx, s->params, &e)) < 0) {
+        action_outcome(o, r, &e);
+        o->unknown = false; /* prepare changes nothing */
+        return hr->dead ? SS_ERR : 1;
+    }
+    if (hr->undo_data != NULL && hr->undo_secret &&
+        (r = save_secret_undo(hr, i, undo_file, &e)) < 0)
+        return go_dead(hr, r, &e);
+    c->run = malloc(strlen(s->action) + strlen(s->with_json) + 16);
+    if (c->run == NULL) {
+        errbuf_set(&e, SS_ERR, "out of memory");
+        return go_dead(hr, SS_ERR, &e);
+    }
+    sprintf(c->run, "action %s %s", s->action, s->with_json);
+    /* a fresh prepare may have cleared results; keep them per run */
+    strlist_release(&hr->cur_results);
+    hr->cur_has_results = false;
+    return 0;
+}
+
+/* Keeps in memory what rollback and resume need of step i. */
+static int step_remember(struct hostrun *hr, size_t i, const char *kind,
+                         const struct step_cmds *c, const char *undo_file)
+{
+    struct jstep *st = &hr->js.steps[i];
+    struct errbuf e = ERRBUF_INIT;
+
+    if (set_str(&st->kind, kind) < 0 ||
+        set_str(&st->name, hr->pb->steps[i].name) < 0 ||
+        set_str(&st->command, c->run) < 0 || set_str(&st->undo, c->undo) < 0 ||
+        set_str(&st->commit, c->commit) < 0 ||
+        set_str(&st->uncommit, c->uncommit) < 0 ||
+        set_str(&st->undo_file, undo_file) < 0 ||
+        set_str(&st->undo_data, hr->undo_secret ? NULL : hr->undo_data) < 0) {
+        errbuf_set(&e, SS_ERR, "out of memory");
+        return go_dead(hr, SS_ERR, &e);
+    }
+    return 0;
+}
+
+/* Journals the intent of step i, before anything changes on the host. */
+static int step_intent(struct hostrun *hr, size_t i, const struct step_cmds *c,
+                       const char *undo_file)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct journal_record rec;
+    const char *kind;
+    int r;
+
+    /* a per-host pivot (action_set_pivot) is journaled as a pivot */
+    kind = hr->pivot_why != NULL ? "pivot" : step_kind_name(s->kind);
+    if (hr->pivot_why != NULL &&
+        (r = audit_step_note(hr, "pivot", hr->pivot_why)) < 0)
+        return r;
+    if ((r = step_remember(hr, i, kind, c, undo_file)) < 0)
+        return r;
+    journal_record_init(&rec, JOURNAL_INTENT, (int)i);
+    rec.name = s->name;
+    rec.kind = kind;
+    rec.command = c->run;
+    rec.undo = c->undo;
+    rec.commit = c->commit;
+    rec.uncommit = c->uncommit;
+    rec.undo_file = undo_file;
+    rec.undo_data = hr->js.steps[i].undo_data;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    hr->js.steps[i].status = JSTEP_INTENT;
+    return 0;
+}
+
+/* Journals that step i succeeded, with its results and commit data. */
+static int step_done(struct hostrun *hr, size_t i, const struct outcome *o)
+{
+    const struct playbook_step *s = &hr->pb->steps[i];
+    struct jstep *st = &hr->js.steps[i];
+    struct journal_record rec;
+    struct errbuf e = ERRBUF_INIT;
+    int r;
+
+    if ((r = save_evidence(hr, i)) < 0)
+        return r;
+    if ((r = keep_results(hr, i)) < 0)
+        return r;
+    if (set_str(&st->commit_data, hr->commit_data) < 0) {
+        errbuf_set(&e, SS_ERR, "out of memory");
+        return go_dead(hr, SS_ERR, &e);
+    }
+    journal_record_init(&rec, JOURNAL_DONE, (int)i);
+    rec.exit_status = o->exit_status;
+    rec.commit_data = hr->commit_data;
+    if (st->has_results) {
+        rec.results = &st->results;
+        rec.register_name = s->register_name;
+    }
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    st->status = JSTEP_DONE;
+    emit(hr, s->name, "done", NULL);
+    return 0;
+}
+
+/* Journals that step i failed (unknown: it may have happened). */
+static int step_failed(struct hostrun *hr, size_t i, const struct outcome *o)
+{
+    struct jstep *st = &hr->js.steps[i];
+    struct journal_record rec;
+    int r;
+
+    journal_record_init(&rec, JOURNAL_FAILED, (int)i);
+    rec.exit_status = o->exit_status;
+    rec.unknown = o->unknown;
+    rec.error = o->err.msg;
+    if ((r = jwrite(hr, &rec)) < 0)
+        return r;
+    st->status = JSTEP_FAILED;
+    st->unknown = o->unknown;
+    emit(hr, hr->pb->steps[i].name, "failed", o->err.msg);
+    return 0;
+}
+
+/*
  * Runs mutating step i for real: journal the intent with its undo, run,
  * journal the outcome.  Returns < 0 only when the host must stop dead.
  */
 static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
 {
     const struct playbook_step *s = &hr->pb->steps[i];
-    struct jstep *st = &hr->js.steps[i];
-    struct journal_record rec;
+    struct step_cmds c = {0};
     struct action_ctx ctx;
     struct errbuf e = ERRBUF_INIT;
-    char *run = NULL, *undo = NULL, *commit = NULL, *uncommit = NULL;
     char *undo_file = NULL;
-    const char *kind;
-    int r = 0;
+    int r;
 
     step_reset(hr, i, "prepare");
     memset(o, 0, sizeof(*o));
-    if (s->ops != NULL) {
-        ctx_fill(&ctx, hr);
-        if (s->ops->prepare != NULL &&
-            (r = s->ops->prepare(&ctx, s->params, &e)) < 0) {
-            action_outcome(o, r, &e);
-            o->unknown = false; /* prepare changes nothing */
-            r = hr->dead ? SS_ERR : 0;
-            goto out;
-        }
-        if (hr->undo_data != NULL && hr->undo_secret &&
-            (r = save_secret_undo(hr, i, &undo_file, &e)) < 0) {
-            r = go_dead(hr, r, &e);
-            goto out;
-        }
-        if ((run = malloc(strlen(s->action) + strlen(s->with_json) + 16)) ==
-            NULL) {
-            r = SS_ERR;
-            goto out;
-        }
-        sprintf(run, "action %s %s", s->action, s->with_json);
-        /* a fresh prepare may have cleared results; keep them per run */
-        strlist_release(&hr->cur_results);
-        hr->cur_has_results = false;
-    } else if ((r = render_dup(hr, &run, s->run, &o->err)) < 0 ||
-               (r = render_dup(hr, &undo, s->undo, &o->err)) < 0 ||
-               (r = render_dup(hr, &commit, s->commit, &o->err)) < 0 ||
-               (r = render_dup(hr, &uncommit, s->uncommit, &o->err)) < 0) {
-        o->ok = false;
-        r = 0;
+    if ((r = step_ready(hr, i, &c, &undo_file, o)) != 0) {
+        r = r < 0 ? r : 0;
         goto out;
     }
-    /* a per-host pivot (action_set_pivot) is journaled as a pivot */
-    kind = hr->pivot_why != NULL ? "pivot" : step_kind_name(s->kind);
-    if (hr->pivot_why != NULL)
-        audit_step_note(hr, "pivot", hr->pivot_why);
-    /* what rollback and resume will need, before anything changes */
-    set_str(&st->kind, kind);
-    set_str(&st->name, s->name);
-    set_str(&st->command, run);
-    set_str(&st->undo, undo);
-    set_str(&st->commit, commit);
-    set_str(&st->uncommit, uncommit);
-    set_str(&st->undo_file, undo_file);
-    set_str(&st->undo_data, hr->undo_secret ? NULL : hr->undo_data);
-    journal_record_init(&rec, JOURNAL_INTENT, (int)i);
-    rec.name = s->name;
-    rec.kind = kind;
-    rec.command = run;
-    rec.undo = undo;
-    rec.commit = commit;
-    rec.uncommit = uncommit;
-    rec.undo_file = undo_file;
-    rec.undo_data = st->undo_data;
-    if ((r = jwrite(hr, &rec)) < 0)
+    if ((r = step_intent(hr, i, &c, undo_file)) < 0)
         goto out;
-    st->status = JSTEP_INTENT;
     emit(hr, s->name, "start", NULL);
     hr->phase = "apply";
     if (s->ops != NULL) {
         ctx_fill(&ctx, hr);
-        errbuf_clear(&e);
         r = s->ops->apply(&ctx, s->params, &e);
         action_outcome(o, r, &e);
     } else {
-        run_shell(hr, "apply", run, s->register_name != NULL, o);
+        run_shell(hr, "apply", c.run, s->register_name != NULL, o);
     }
-    r = 0;
-    if (hr->dead) {
+    if (hr->dead)
         r = SS_ERR;
-        goto out;
-    }
-    if (o->ok) {
-        if ((r = save_evidence(hr, i)) < 0)
-            goto out;
-        keep_results(hr, i);
-        set_str(&st->commit_data, hr->commit_data);
-        journal_record_init(&rec, JOURNAL_DONE, (int)i);
-        rec.exit_status = o->exit_status;
-        rec.commit_data = hr->commit_data;
-        if (st->has_results) {
-            rec.results = &st->results;
-            rec.register_name = s->register_name;
-        }
-        if ((r = jwrite(hr, &rec)) < 0)
-            goto out;
-        st->status = JSTEP_DONE;
-        emit(hr, s->name, "done", NULL);
-    } else {
-        journal_record_init(&rec, JOURNAL_FAILED, (int)i);
-        rec.exit_status = o->exit_status;
-        rec.unknown = o->unknown;
-        rec.error = o->err.msg;
-        if ((r = jwrite(hr, &rec)) < 0)
-            goto out;
-        st->status = JSTEP_FAILED;
-        st->unknown = o->unknown;
-        emit(hr, s->name, "failed", o->err.msg);
-    }
+    else
+        r = o->ok ? step_done(hr, i, o) : step_failed(hr, i, o);
 out:
-    free(run);
-    free(undo);
-    free(commit);
-    free(uncommit);
+    step_cmds_release(&c);
     free(undo_file);
     return r;
 }
@@ -2189,6 +2308,7 @@ static void host_job(void *arg, size_t i)
 {
     struct run *run = arg;
     struct hostrun hr;
+    struct errbuf e = ERRBUF_INIT;
     char detail[ERRBUF_MSG_MAX + 64];
 
     memset(&hr, 0, sizeof(hr));
@@ -2220,8 +2340,14 @@ static void host_job(void *arg, size_t i)
     hr.cur = (size_t)-1;
     if (hr.conn != NULL && run->o->remote_lock && !run->o->dry_run)
         host_unlock_remote(&hr);
-    if (hr.conn != NULL || hr.h->state != HOST_NOTHING)
-        audit_event(&hr, "host-end", detail);
+    if ((hr.conn != NULL || hr.h->state != HOST_NOTHING) &&
+        audit_event(&hr, "host-end", detail, &e) < 0) {
+        /* the state is final and journaled: say the trail lacks its end */
+        errbuf_append(&hr.h->err, "%sthe audit trail could not record it: %s",
+                      hr.h->err.code != 0 ? "; " : "", e.msg);
+        if (hr.h->err.code == 0)
+            hr.h->err.code = SS_ERR;
+    }
     emit(&hr, NULL, "state", detail);
     step_reset(&hr, (size_t)-1, NULL);
     journal_close(hr.j);
@@ -2275,17 +2401,16 @@ static int should_start(void *arg, size_t i)
 }
 
 /* Records a run-level event in the trail. */
-static void audit_run(const struct engine_opts *o, const char *event,
-                      const char *detail)
+static int audit_run(const struct engine_opts *o, const char *event,
+                     const char *detail, struct errbuf *err)
 {
     struct audit_record rec = AUDIT_RECORD_INIT;
-    struct errbuf e = ERRBUF_INIT;
 
     if (o->audit == NULL)
-        return;
+        return 0;
     rec.event = event;
     rec.detail = detail;
-    audit_append(o->audit, &rec, &e);
+    return audit_append(o->audit, &rec, err);
 }
 
 /* Runs mode over every host. */
@@ -2294,8 +2419,10 @@ static int engine_run(struct engine_host *hosts, size_t n,
                       struct errbuf *err)
 {
     static const char *const mode_names[] = {"respond", "rollback", "resume"};
+    struct errbuf e = ERRBUF_INIT;
     char detail[512];
     struct run run;
+    int r;
 
     if (o->ex == NULL || o->pb == NULL || o->run_dir == NULL)
         return errbuf_set(err, SS_EINVAL, "engine: missing options");
@@ -2304,14 +2431,22 @@ static int engine_run(struct engine_host *hosts, size_t n,
     run.hosts = hosts;
     run.n = n;
     run.mode = mode;
-    pthread_mutex_init(&run.lock, NULL);
     snprintf(detail, sizeof(detail), "%s%s playbook '%s' on %zu hosts",
              mode_names[mode], o->dry_run ? " --dry-run" : "", o->pb->name, n);
-    audit_run(o, "run-start", detail);
+    if ((r = audit_run(o, "run-start", detail, err)) < 0) {
+        errbuf_prefix(err, "nothing started: cannot write the audit trail");
+        return r;
+    }
+    pthread_mutex_init(&run.lock, NULL);
     pool_run(n, o->forks, host_job, should_start, &run);
     snprintf(detail, sizeof(detail), "%s: %zu of %zu hosts failed",
              mode_names[mode], run.failed, n);
-    audit_run(o, "run-end", detail);
+    /*
+     * Ignored on purpose: every host's end is final, journaled and in the
+     * trail by now (or its failure is in that host's error); run-end only
+     * repeats the count that run.json holds.
+     */
+    (void)audit_run(o, "run-end", detail, &e);
     pthread_mutex_destroy(&run.lock);
     return 0;
 }
