@@ -3,6 +3,7 @@
 #define SPAMSTOP_CMD_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "spamstop/exec.h"
 
@@ -111,8 +112,19 @@ struct errbuf;
 /* The default playbook's path (docs/playbooks.md: lookup order) into out. */
 int cmd_default_playbook(char *out, size_t size, struct errbuf *err);
 
-/* rollback and resume share their driver (cmd/respond.c); mode is
+/* rollback and resume share their driver (cmd/again.c); mode is
  * "rollback" or "resume". */
 int cmd_run_again(int argc, char **argv, const char *mode);
+
+struct buf;
+
+/* Appends s to b with control characters (remote data) made visible. */
+int cmd_add_clean(struct buf *b, const char *s);
+
+/* Writes s to f with control characters made visible, in one write. */
+void cmd_put_clean(FILE *f, const char *s);
+
+/* Asks question on the terminal; true only for an explicit yes. */
+bool cmd_confirm(const char *question);
 
 #endif

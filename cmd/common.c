@@ -2,11 +2,13 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "spamstop/buf.h"
 
 const char cmd_common_help[] =
     "Connection options:\n"
@@ -109,4 +111,46 @@ const char *cmd_state_dir(const struct cmd_opts *o)
     snprintf(path, sizeof(path), "%s/.local/state/spamstop",
              s != NULL && *s != '\0' ? s : "/root");
     return path;
+}
+
+/* Appends s to b with control characters (remote data) made visible. */
+int cmd_add_clean(struct buf *b, const char *s)
+{
+    const unsigned char *p;
+    int r = 0;
+
+    for (p = (const unsigned char *)s; *p != '\0' && r == 0; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+            r = buf_printf(b, "\\x%02x", *p);
+        else
+            r = buf_addc(b, (char)*p);
+    }
+    return r;
+}
+
+/*
+ * Writes s to f made clean, in one piece: stderr is unbuffered, and a write
+ * a character is a packet a character when the operator's terminal is
+ * itself over SSH.
+ */
+void cmd_put_clean(FILE *f, const char *s)
+{
+    struct buf b = BUF_INIT;
+
+    if (cmd_add_clean(&b, s) == 0 && b.len > 0)
+        fwrite(b.data, 1, b.len, f);
+    buf_release(&b);
+}
+
+/* Asks on the terminal; true only for an explicit yes. */
+bool cmd_confirm(const char *question)
+{
+    char line[64];
+
+    fprintf(stderr, "%s [y/N] ", question);
+    fflush(stderr);
+    if (fgets(line, sizeof(line), stdin) == NULL)
+        return false;
+    return strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0 ||
+           strcmp(line, "Y\n") == 0;
 }
