@@ -305,10 +305,73 @@ static void audit_emit(json_t *o)
     json_decref(o);
 }
 
-/* audit list. */
+/* run.json's key in info, or JSON null (a new reference either way). */
+static json_t *info_get(json_t *info, const char *key)
+{
+    json_t *v = json_object_get(info, key);
+
+    return v != NULL ? json_incref(v) : json_null();
+}
+
+/* What audit list knows of one run once its trail is checked. */
+struct list_row {
+    const struct audit_run *run;
+    struct audit_verify_result vr;
+    struct audit_anchor anchor;
+    bool anchored;
+    int st; /* 0 ok, 1 tampered, < 0 could not check (err says why) */
+    struct errbuf err;
+};
+
+/* One run of audit list as a JSON line. */
+static void list_row_json(const struct list_row *row)
+{
+    json_t *info = row->run->info, *o = json_object();
+
+    json_object_set_new(o, "run_id", json_string(row->run->id));
+    json_object_set_new(o, "started", info_get(info, "started"));
+    json_object_set_new(o, "finished", info_get(info, "finished"));
+    json_object_set_new(o, "playbook", info_get(info, "playbook"));
+    json_object_set_new(o, "hosts", info_get(info, "hosts"));
+    json_object_set_new(o, "dry_run", info_get(info, "dry_run"));
+    json_object_set_new(o, "outcome", info_get(info, "outcome"));
+    json_object_set_new(
+        o, "audit",
+        row->st < 0 ? json_pack("{s:b,s:s}", "ok", 0, "reason", row->err.msg)
+                    : audit_result_json(row->run->id, &row->vr, row->st,
+                                        row->anchored, &row->anchor));
+    audit_emit(o);
+}
+
+/* One run of audit list as a line of the table. */
+static void list_row_print(const struct list_row *row)
+{
+    json_t *info = row->run->info;
+    json_t *dry = json_object_get(info, "dry_run");
+    int hosts = audit_host_count(info);
+    char hbuf[16];
+
+    snprintf(hbuf, sizeof(hbuf), "%d", hosts);
+    audit_print_safe(row->run->id, 28);
+    putchar(' ');
+    audit_print_safe(row->run->started, 24);
+    printf(" %5s %-4s ", hosts >= 0 ? hbuf : "-",
+           json_is_boolean(dry) ? (json_is_true(dry) ? "yes" : "no") : "-");
+    audit_print_safe(json_string_value(json_object_get(info, "outcome")), 16);
+    printf(" %s", row->st == 0 ? "ok" : row->st == 1 ? "TAMPERED" : "error");
+    if (row->st == 0)
+        printf(" (%zu records%s)", row->vr.records,
+               row->anchored ? ", anchored" : "");
+    else if (row->st == 1 && row->vr.bad_line > 0)
+        printf(" at line %zu", row->vr.bad_line);
+    putchar('\n');
+}
+
+/* audit list: every run with its trail checked, as a table or JSON. */
 static int audit_list(const struct cmd_opts *o, const char *runs)
 {
     struct audit_run *list = NULL;
+    struct list_row row;
     size_t n = 0, i;
     int r;
 
@@ -324,68 +387,14 @@ static int audit_list(const struct cmd_opts *o, const char *runs)
         printf("%-28s %-24s %5s %-4s %-16s %s\n", "RUN", "STARTED", "HOSTS",
                "DRY", "OUTCOME", "AUDIT");
     for (i = 0; i < n; i++) {
-        struct audit_verify_result vr;
-        struct audit_anchor anchor;
-        struct errbuf err = ERRBUF_INIT;
-        json_t *info = list[i].info;
-        bool anchored;
-        int st = audit_check_run(&vr, runs, list[i].id, info, NULL, &anchor,
-                                 &anchored, &err);
-        const char *verdict = st == 0 ? "ok" : st == 1 ? "TAMPERED" : "error";
-        if (o->json) {
-            json_t *row = json_object();
-            json_t *dry = json_object_get(info, "dry_run");
-            json_object_set_new(row, "run_id", json_string(list[i].id));
-            json_object_set(row, "started",
-                            json_object_get(info, "started")
-                                ? json_object_get(info, "started")
-                                : json_null());
-            json_object_set(row, "finished",
-                            json_object_get(info, "finished")
-                                ? json_object_get(info, "finished")
-                                : json_null());
-            json_object_set(row, "playbook",
-                            json_object_get(info, "playbook")
-                                ? json_object_get(info, "playbook")
-                                : json_null());
-            json_object_set(row, "hosts",
-                            json_object_get(info, "hosts")
-                                ? json_object_get(info, "hosts")
-                                : json_null());
-            json_object_set(row, "dry_run", dry ? dry : json_null());
-            json_object_set(row, "outcome",
-                            json_object_get(info, "outcome")
-                                ? json_object_get(info, "outcome")
-                                : json_null());
-            json_object_set_new(
-                row, "audit",
-                st < 0 ? json_pack("{s:b,s:s}", "ok", 0, "reason", err.msg)
-                       : audit_result_json(list[i].id, &vr, st, anchored,
-                                           &anchor));
-            audit_emit(row);
-            continue;
-        }
-        {
-            json_t *dry = json_object_get(info, "dry_run");
-            int hosts = audit_host_count(info);
-            char hbuf[16];
-            snprintf(hbuf, sizeof(hbuf), "%d", hosts);
-            audit_print_safe(list[i].id, 28);
-            putchar(' ');
-            audit_print_safe(list[i].started, 24);
-            printf(" %5s %-4s ", hosts >= 0 ? hbuf : "-",
-                   json_is_boolean(dry) ? (json_is_true(dry) ? "yes" : "no")
-                                        : "-");
-            audit_print_safe(
-                json_string_value(json_object_get(info, "outcome")), 16);
-            printf(" %s", verdict);
-            if (st == 0)
-                printf(" (%zu records%s)", vr.records,
-                       anchored ? ", anchored" : "");
-            else if (st == 1 && vr.bad_line > 0)
-                printf(" at line %zu", vr.bad_line);
-            putchar('\n');
-        }
+        memset(&row, 0, sizeof(row));
+        row.run = &list[i];
+        row.st = audit_check_run(&row.vr, runs, list[i].id, list[i].info, NULL,
+                                 &row.anchor, &row.anchored, &row.err);
+        if (o->json)
+            list_row_json(&row);
+        else
+            list_row_print(&row);
     }
     audit_runs_free(list, n);
     return EXIT_OK;

@@ -235,7 +235,12 @@ static int read_stdin(struct buf *b)
     return 0;
 }
 
-int cmd_exec(int argc, char **argv)
+/*
+ * Reads exec's options into run->cmd and o.  0 to go on, 1 when done
+ * (--help), -1 on a bad option (message printed).
+ */
+static int exec_args(struct exec_run *run, struct cmd_opts *o, bool *use_stdin,
+                     int argc, char **argv)
 {
     static const struct option longopts[] = {
         CMD_COMMON_LONG_OPTIONS,
@@ -246,48 +251,59 @@ int cmd_exec(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int c, v;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:F:h", longopts, NULL)) != -1) {
+        if ((v = cmd_common_option(o, c, optarg)) != 0) {
+            if (v < 0)
+                return -1;
+            continue;
+        }
+        switch (c) {
+        case 'c': run->cmd.command = optarg; break;
+        case OPT_STDIN: *use_stdin = true; break;
+        case OPT_TIMEOUT:
+            if ((v = cmd_parse_int("--timeout", optarg, 1, 86400)) < 0)
+                return -1;
+            run->cmd.timeout_ms = v * 1000;
+            break;
+        case OPT_OUT_CAP:
+            if ((v = cmd_parse_int("--out-cap", optarg, 1, 1 << 30)) < 0)
+                return -1;
+            run->cmd.out_cap = (size_t)v;
+            break;
+        case 'h':
+            fputs(exec_help, stdout);
+            fputs(cmd_common_help, stdout);
+            return 1;
+        default: fprintf(stderr, "try 'spamstop exec --help'\n"); return -1;
+        }
+    }
+    if (run->cmd.command == NULL || optind >= argc) {
+        cmd_error("exec needs -c COMMAND and at least one HOST (try "
+                  "'spamstop exec --help')");
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_exec(int argc, char **argv)
+{
     struct cmd_opts o;
     struct exec_run run;
     struct exec_cmd init = EXEC_CMD_INIT;
     struct buf input = BUF_INIT;
     bool use_stdin = false;
     size_t i, nhosts = 0;
-    int c, v, ret = EXIT_USAGE;
+    int v, ret = EXIT_USAGE;
 
     cmd_opts_init(&o);
     memset(&run, 0, sizeof(run));
     run.cmd = init;
     pthread_mutex_init(&run.print_lock, NULL);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:F:h", longopts, NULL)) != -1) {
-        if ((v = cmd_common_option(&o, c, optarg)) < 0)
-            goto out;
-        if (v == 1)
-            continue;
-        switch (c) {
-        case 'c': run.cmd.command = optarg; break;
-        case OPT_STDIN: use_stdin = true; break;
-        case OPT_TIMEOUT:
-            if ((v = cmd_parse_int("--timeout", optarg, 1, 86400)) < 0)
-                goto out;
-            run.cmd.timeout_ms = v * 1000;
-            break;
-        case OPT_OUT_CAP:
-            if ((v = cmd_parse_int("--out-cap", optarg, 1, 1 << 30)) < 0)
-                goto out;
-            run.cmd.out_cap = (size_t)v;
-            break;
-        case 'h':
-            fputs(exec_help, stdout);
-            fputs(cmd_common_help, stdout);
-            ret = EXIT_OK;
-            goto out;
-        default: fprintf(stderr, "try 'spamstop exec --help'\n"); goto out;
-        }
-    }
-    if (run.cmd.command == NULL || optind >= argc) {
-        cmd_error("exec needs -c COMMAND and at least one HOST (try "
-                  "'spamstop exec --help')");
+    if ((v = exec_args(&run, &o, &use_stdin, argc, argv)) != 0) {
+        ret = v > 0 ? EXIT_OK : EXIT_USAGE;
         goto out;
     }
     if (use_stdin) {

@@ -47,7 +47,19 @@ static int report_format_of(const char *path)
     return -1;
 }
 
-int cmd_report(int argc, char **argv)
+/* What the command line asks of report. */
+struct report_args {
+    enum report_format fmt;
+    const char *output; /* NULL or "-": stdout */
+    const char *run;
+};
+
+/*
+ * Reads report's options into a and o.  0 to go on, else the exit code
+ * (--help, or a bad option with the message printed).
+ */
+static int report_args(struct report_args *a, struct cmd_opts *o, int argc,
+                       char **argv)
 {
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
@@ -55,28 +67,22 @@ int cmd_report(int argc, char **argv)
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    struct errbuf err = ERRBUF_INIT;
-    struct report *rep = NULL;
-    struct buf out = BUF_INIT, dir = BUF_INIT;
-    struct cmd_opts o;
-    enum report_format fmt = REPORT_MD;
-    const char *output = NULL, *run;
     bool fmt_given = false;
-    int c, r, rc = EXIT_NOT_STARTED;
+    int c;
 
-    cmd_opts_init(&o);
+    a->fmt = REPORT_MD;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            if (report_format_parse(&fmt, optarg) < 0) {
+            if (report_format_parse(&a->fmt, optarg) < 0) {
                 cmd_error("unknown format '%s': use md, html or json", optarg);
                 return EXIT_USAGE;
             }
             fmt_given = true;
             break;
-        case 'o': output = optarg; break;
-        case OPT_STATE_DIR: o.state_dir = optarg; break;
+        case 'o': a->output = optarg; break;
+        case OPT_STATE_DIR: o->state_dir = optarg; break;
         case 'h': fputs(report_help, stdout); return EXIT_OK;
         default: fputs(report_help, stderr); return EXIT_USAGE;
         }
@@ -85,40 +91,65 @@ int cmd_report(int argc, char **argv)
         cmd_error("report needs one run id (see 'spamstop audit list')");
         return EXIT_USAGE;
     }
-    run = argv[optind];
-    if (!rundir_valid_id(run)) {
-        cmd_error("'%s' is not a run id (see 'spamstop audit list')", run);
+    a->run = argv[optind];
+    if (!rundir_valid_id(a->run)) {
+        cmd_error("'%s' is not a run id (see 'spamstop audit list')", a->run);
         return EXIT_USAGE;
     }
-    if (!fmt_given && output != NULL && report_format_of(output) >= 0)
-        fmt = (enum report_format)report_format_of(output);
-    if (buf_printf(&dir, "%s/runs/%s", cmd_state_dir(&o), run) < 0) {
+    if (!fmt_given && a->output != NULL && report_format_of(a->output) >= 0)
+        a->fmt = (enum report_format)report_format_of(a->output);
+    return 0;
+}
+
+/* Writes the rendered report to a->output or stdout; -1 when it cannot. */
+static int report_write(const struct report_args *a, const struct buf *out)
+{
+    struct errbuf err = ERRBUF_INIT;
+
+    if (a->output != NULL && strcmp(a->output, "-") != 0) {
+        if (fsio_write_atomic(a->output, out->data, out->len, 0600, &err) < 0) {
+            cmd_error("%s", err.msg);
+            return -1;
+        }
+    } else if (fwrite(out->data, 1, out->len, stdout) != out->len ||
+               fflush(stdout) != 0) {
+        cmd_error("cannot write the report to stdout");
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    struct report_args a = {0};
+    struct errbuf err = ERRBUF_INIT;
+    struct report *rep = NULL;
+    struct buf out = BUF_INIT, dir = BUF_INIT;
+    struct cmd_opts o;
+    int r, rc = EXIT_NOT_STARTED;
+
+    cmd_opts_init(&o);
+    if ((r = report_args(&a, &o, argc, argv)) != 0)
+        return r;
+    if (buf_printf(&dir, "%s/runs/%s", cmd_state_dir(&o), a.run) < 0) {
         cmd_error("out of memory");
         goto out;
     }
     if ((r = report_load(&rep, dir.data, &err)) < 0) {
         if (r == SS_ENOENT)
             cmd_error("no run '%s' in '%s/runs' (see 'spamstop audit list')",
-                      run, cmd_state_dir(&o));
+                      a.run, cmd_state_dir(&o));
         else
             cmd_error("%s", err.msg);
         rc = r == SS_ECORRUPT ? EXIT_TAMPERED : EXIT_NOT_STARTED;
         goto out;
     }
-    if (report_render(&out, rep, fmt, &err) < 0) {
+    if (report_render(&out, rep, a.fmt, &err) < 0) {
         cmd_error("%s", err.msg);
         goto out;
     }
-    if (output != NULL && strcmp(output, "-") != 0) {
-        if (fsio_write_atomic(output, out.data, out.len, 0600, &err) < 0) {
-            cmd_error("%s", err.msg);
-            goto out;
-        }
-    } else if (fwrite(out.data, 1, out.len, stdout) != out.len ||
-               fflush(stdout) != 0) {
-        cmd_error("cannot write the report to stdout");
+    if (report_write(&a, &out) < 0)
         goto out;
-    }
     rc = EXIT_OK;
     if (!rep->audit_present || !rep->audit_ok) {
         cmd_error("the run's audit trail %s: the report says so",

@@ -34,7 +34,19 @@ out=$(audit_verify "$run") && pass "audit verifies: $out" || fail "audit verify:
 cp "$SD/runs/$run/audit.jsonl" "$TMP/trail"
 head -n -1 "$TMP/trail" >"$SD/runs/$run/audit.jsonl"
 out=$(audit_verify "$run") && fail "a cut trail verifies: $out" || pass "a cut trail is caught by the anchor"
+# audit list says the same, in its table and as JSON
+list=$("$SPAMSTOP" audit list --state-dir "$SD")
+grep -q "^$run .* 3 no   partial *TAMPERED" <<<"$list" && pass "audit list: the cut run is TAMPERED" ||
+    fail "audit list: $list"
+"$SPAMSTOP" audit list --json --state-dir "$SD" >"$TMP/list.json"
+got=$("$PY" -c 'import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["run_id"] == sys.argv[2]][0]
+print(r["outcome"], r["dry_run"], len(r["hosts"]), r["audit"]["ok"])' "$TMP/list.json" "$run")
+check "audit list --json: partial, not dry, 3 hosts, not ok ($got)" test "$got" = "partial False 3 False"
 cp "$TMP/trail" "$SD/runs/$run/audit.jsonl"
+list=$("$SPAMSTOP" audit list --state-dir "$SD")
+grep -q "^$run .* ok ([0-9]* records, anchored)" <<<"$list" && pass "audit list: the restored run is ok" ||
+    fail "audit list: $list"
 
 # rollback after the run finished: h1 and h3 get uncommit + undo, h2 is
 # left alone (nothing to do), every host ends as before
