@@ -397,19 +397,12 @@ static int parse_on_failure(struct parser *p, struct playbook_step *s,
     return 0;
 }
 
-/* Reads one step object into s (index p->step). */
-static int parse_step(struct parser *p, struct playbook_step *s, json_t *o)
+/* Reads a step's "name": short, printable, unique in the playbook. */
+static int parse_step_name(struct parser *p, struct playbook_step *s, json_t *o)
 {
-    static const char *const keys[] = {
-        "name", "kind",    "action",      "with",       "shell", "register",
-        "when", "timeout", "description", "on_failure", NULL};
-    char *kind = NULL;
-    json_t *v;
     size_t i;
     int r;
 
-    if (!json_is_object(o))
-        return perr(p, "must be an object");
     if ((r = get_string(p, &s->name, o, "name", "", 1)) < 0)
         return r;
     p->sname = s->name;
@@ -421,8 +414,15 @@ static int parse_step(struct parser *p, struct playbook_step *s, json_t *o)
     for (i = 0; i + 1 < p->step; i++)
         if (strcmp(p->pb->steps[i].name, s->name) == 0)
             return perr(p, "duplicate step name (also step %zu)", i + 1);
-    if ((r = check_keys(p, o, "", keys)) < 0)
-        return r;
+    return 0;
+}
+
+/* Reads a step's "kind": read-only, compensable or pivot. */
+static int parse_kind(struct parser *p, struct playbook_step *s, json_t *o)
+{
+    char *kind = NULL;
+    int r;
+
     if ((r = get_string(p, &kind, o, "kind", "", 1)) < 0)
         return r;
     if (strcmp(kind, "read-only") == 0)
@@ -437,12 +437,14 @@ static int parse_step(struct parser *p, struct playbook_step *s, json_t *o)
                  "'%.32s'",
                  kind);
     free(kind);
-    if (r < 0)
-        return r;
-    if ((r = get_string(p, &s->register_name, o, "register", "", 0)) < 0 ||
-        (r = get_string(p, &s->when, o, "when", "", 0)) < 0 ||
-        (r = get_string(p, &s->action, o, "action", "", 0)) < 0)
-        return r;
+    return r;
+}
+
+/* Checks "register" (a new, valid name) and "when" (an earlier result). */
+static int check_results(struct parser *p, const struct playbook_step *s)
+{
+    const char *w;
+
     if (s->register_name != NULL) {
         if (!valid_name(s->register_name, strlen(s->register_name)) ||
             strcmp(s->register_name, "params") == 0 ||
@@ -453,14 +455,35 @@ static int parse_step(struct parser *p, struct playbook_step *s, json_t *o)
             return perr(p, "'register': result '%s' is already registered",
                         s->register_name);
     }
-    if (s->when != NULL) {
-        const char *w = s->when[0] == '!' ? s->when + 1 : s->when;
-        if (!registered_before(p->pb, p->step - 1, w))
-            return perr(p,
-                        "'when' refers to result '%.64s' that no earlier "
-                        "step registers",
-                        w);
-    }
+    if (s->when == NULL)
+        return 0;
+    w = s->when[0] == '!' ? s->when + 1 : s->when;
+    if (!registered_before(p->pb, p->step - 1, w))
+        return perr(p,
+                    "'when' refers to result '%.64s' that no earlier "
+                    "step registers",
+                    w);
+    return 0;
+}
+
+/* Reads one step object into s (index p->step). */
+static int parse_step(struct parser *p, struct playbook_step *s, json_t *o)
+{
+    static const char *const keys[] = {
+        "name", "kind",    "action",      "with",       "shell", "register",
+        "when", "timeout", "description", "on_failure", NULL};
+    json_t *v;
+    int r;
+
+    if (!json_is_object(o))
+        return perr(p, "must be an object");
+    if ((r = parse_step_name(p, s, o)) < 0 ||
+        (r = check_keys(p, o, "", keys)) < 0 || (r = parse_kind(p, s, o)) < 0 ||
+        (r = get_string(p, &s->register_name, o, "register", "", 0)) < 0 ||
+        (r = get_string(p, &s->when, o, "when", "", 0)) < 0 ||
+        (r = get_string(p, &s->action, o, "action", "", 0)) < 0 ||
+        (r = check_results(p, s)) < 0)
+        return r;
     if ((v = json_object_get(o, "timeout")) != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
             json_integer_value(v) > 86400)
