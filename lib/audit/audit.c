@@ -33,9 +33,10 @@ static void audit_free(struct audit *a)
 {
     if (a == NULL)
         return;
+    /* audit_close synced it; after a failed open nothing needs keeping. */
     if (a->fd >= 0)
-        close(a->fd);
-    pthread_mutex_destroy(&a->lock);
+        (void)close(a->fd);
+    (void)pthread_mutex_destroy(&a->lock); /* unlocked: cannot fail */
     free(a->path);
     free(a->run_id);
     free(a->operator_name);
@@ -55,21 +56,14 @@ static char *audit_operator(void)
     return strdup(buf);
 }
 
-int audit_open(struct audit **out, const char *path, const char *run_id,
-               struct errbuf *err)
+/* Allocates a trail writer for path and run_id, with no file open yet. */
+static int audit_new(struct audit **out, const char *path, const char *run_id,
+                     struct errbuf *err)
 {
-    struct audit *a = NULL;
-    struct audit_verify_result vr;
-    struct audit_scan scan;
-    char *data = NULL;
+    struct audit *a = calloc(1, sizeof(*a));
     const char *sudo = getenv("SUDO_USER");
-    size_t len = 0, torn = 0;
-    int r = SS_ERR;
 
     *out = NULL;
-    if (run_id == NULL || run_id[0] == '\0')
-        return errbuf_set(err, SS_EINVAL, "audit trail needs a run id");
-    a = calloc(1, sizeof(*a));
     if (a == NULL)
         return errbuf_set(err, SS_ERR, "out of memory");
     a->fd = -1;
@@ -84,67 +78,97 @@ int audit_open(struct audit **out, const char *path, const char *run_id,
         a->sudo_user = strdup(sudo);
     if (a->path == NULL || a->run_id == NULL || a->operator_name == NULL ||
         (sudo != NULL && sudo[0] != '\0' && a->sudo_user == NULL)) {
-        errbuf_set(err, SS_ERR, "out of memory");
-        goto out;
+        audit_free(a);
+        return errbuf_set(err, SS_ERR, "out of memory");
     }
-    if ((r = fsio_open_append(&a->fd, path, err)) < 0)
-        goto out;
-    /* Read back what is there, through the same code as verify. */
-    r = fsio_read_file(&data, &len, path, AUDIT_FILE_MAX, err);
-    if (r < 0)
-        goto out;
-    /*
-     * A last line without its newline is a write the controller did not
-     * finish (killed, disk full): cut it, and say so in the trail below.
-     */
+    *out = a;
+    return 0;
+}
+
+/*
+ * Reads the trail back through the same code as verify: *vr describes its
+ * whole records, *out_len their bytes and *out_torn those of a last line
+ * without its newline (a write the controller did not finish: killed,
+ * disk full).  A damaged trail, or another run's, is SS_ECORRUPT.
+ */
+static int audit_read_back(struct audit_verify_result *vr, size_t *out_len,
+                           size_t *out_torn, const struct audit *a,
+                           struct errbuf *err)
+{
+    struct audit_scan scan;
+    char *data = NULL;
+    size_t len = 0, torn = 0;
+    int r;
+
+    if ((r = fsio_read_file(&data, &len, a->path, AUDIT_FILE_MAX, err)) < 0)
+        return r;
     while (len > 0 && data[len - 1] != '\n') {
         len--;
         torn++;
     }
-    r = audit_scan_string(&vr, &scan, data, len, NULL);
-    if (r < 0) {
-        errbuf_set(err, r, "cannot read audit trail '%s'", path);
-        goto out;
+    r = audit_scan_string(vr, &scan, data, len, NULL);
+    free(data);
+    if (r < 0)
+        return errbuf_set(err, r, "cannot read audit trail '%s'", a->path);
+    if (!vr->ok)
+        return errbuf_set(err, SS_ECORRUPT, "audit trail '%s' is damaged: %s",
+                          a->path, vr->reason);
+    if (vr->records > 0 && strcmp(scan.run, a->run_id) != 0)
+        return errbuf_set(err, SS_ECORRUPT,
+                          "audit trail '%s' belongs to run '%s', not '%s'",
+                          a->path, scan.run, a->run_id);
+    *out_len = len;
+    *out_torn = torn;
+    return 0;
+}
+
+/* Cuts the torn bytes after len and says so in the trail. */
+static int audit_cut_torn(struct audit *a, size_t len, size_t torn,
+                          struct errbuf *err)
+{
+    struct audit_record note = AUDIT_RECORD_INIT;
+    char detail[128];
+    int r;
+
+    if ((r = fsio_truncate(a->fd, (off_t)len, err)) < 0) {
+        errbuf_prefix(err, "cannot cut the torn end of '%s'", a->path);
+        return r;
     }
-    if (!vr.ok) {
-        r = errbuf_set(err, SS_ECORRUPT, "audit trail '%s' is damaged: %s",
-                       path, vr.reason);
+    snprintf(detail, sizeof(detail),
+             "cut %zu bytes of a record whose write was not finished", torn);
+    note.event = "note";
+    note.detail = detail;
+    return audit_append(a, &note, err);
+}
+
+int audit_open(struct audit **out, const char *path, const char *run_id,
+               struct errbuf *err)
+{
+    struct audit *a = NULL;
+    struct audit_verify_result vr;
+    size_t len = 0, torn = 0;
+    int r;
+
+    *out = NULL;
+    if (run_id == NULL || run_id[0] == '\0')
+        return errbuf_set(err, SS_EINVAL, "audit trail needs a run id");
+    if ((r = audit_new(&a, path, run_id, err)) < 0)
+        return r;
+    if ((r = fsio_open_append(&a->fd, path, err)) < 0 ||
+        (r = audit_read_back(&vr, &len, &torn, a, err)) < 0)
         goto out;
-    }
-    if (vr.records > 0 && strcmp(scan.run, run_id) != 0) {
-        r = errbuf_set(err, SS_ECORRUPT,
-                       "audit trail '%s' belongs to run '%s', not '%s'", path,
-                       scan.run, run_id);
-        goto out;
-    }
-    /* Only an otherwise intact trail loses its torn end. */
-    if (torn > 0 && (ftruncate(a->fd, (off_t)len) < 0 || fsync(a->fd) < 0)) {
-        r = errbuf_errno(err, SS_ERR, "cannot cut the torn end of '%s'", path);
-        goto out;
-    }
     a->seq = vr.records;
     if (vr.records == 0)
         memset(a->prev, '0', SHA256_HEX_LEN);
     else
         memcpy(a->prev, vr.head, SHA256_HEX_LEN);
     a->prev[SHA256_HEX_LEN] = '\0';
-    if (torn > 0) {
-        struct audit_record note = AUDIT_RECORD_INIT;
-        char detail[128];
-
-        snprintf(detail, sizeof(detail),
-                 "cut %zu bytes of a record whose write was not finished",
-                 torn);
-        note.event = "note";
-        note.detail = detail;
-        if ((r = audit_append(a, &note, err)) < 0)
-            goto out;
-    }
+    /* Only an otherwise intact trail loses its torn end. */
+    if (torn > 0 && (r = audit_cut_torn(a, len, torn, err)) < 0)
+        goto out;
     *out = a;
     a = NULL;
-    r = 0;
 out:
-    free(data);
     audit_free(a);
     return r;
 }
@@ -156,8 +180,9 @@ static void audit_now(char out[40])
     struct tm tm;
     size_t n;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    /* CLOCK_REALTIME always exists, and any time_t it gives converts. */
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    (void)gmtime_r(&ts.tv_sec, &tm);
     n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 40 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
 }
@@ -355,7 +380,7 @@ int audit_append(struct audit *a, const struct audit_record *rec,
          * nothing more is written: the torn line stays last, where
          * audit_open cuts it.
          */
-        if (end < 0 || ftruncate(a->fd, end) < 0)
+        if (end < 0 || fsio_truncate(a->fd, end, NULL) < 0)
             a->torn = true;
         errbuf_prefix(err, "cannot write audit trail '%s'", a->path);
         r = err != NULL ? err->code : SS_ERR;
@@ -395,6 +420,7 @@ void audit_close(struct audit *a)
 {
     if (a == NULL)
         return;
+    /* Callers that must know the trail is on disk call audit_sync first. */
     (void)fdatasync(a->fd);
     audit_free(a);
 }

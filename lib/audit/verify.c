@@ -184,105 +184,143 @@ static bool audit_vouched(const struct audit_line *lines, size_t n, size_t i,
            anchor->head[0] != '\0' && strcmp(anchor->head, hash) == 0;
 }
 
+/* What a scan carries from one line to the next. */
+struct audit_walk {
+    const struct audit_line *lines;
+    size_t n;
+    bool incomplete; /* the last line has no newline */
+    const struct audit_anchor *anchor;
+    char expect[SHA256_HEX_LEN + 1]; /* the prev the next line must hold */
+    struct audit_fields first;
+};
+
+/* Says why line i's seq is not its line number: which edit explains it. */
+static void audit_fail_seq(struct audit_verify_result *out,
+                           const struct audit_walk *w, size_t i,
+                           const struct audit_fields *f,
+                           const char hash[SHA256_HEX_LEN + 1])
+{
+    struct audit_fields g;
+    char why[160];
+    size_t ln = i + 1;
+    bool next_ok = i + 1 < w->n && audit_parse_line(&g, &w->lines[i + 1], why,
+                                                    sizeof(why)) == 0;
+
+    if (f->seq == (json_int_t)ln + 1 && next_ok && g.seq == (json_int_t)ln)
+        audit_fail(out, ln,
+                   "records %zu and %zu are swapped (line %zu holds "
+                   "record %zu) -- reordered",
+                   ln, ln + 1, ln, ln + 1);
+    else if (f->seq == (json_int_t)ln - 1 && i > 0 &&
+             audit_vouched(w->lines, w->n, i, hash, w->anchor))
+        audit_fail(out, ln - 1,
+                   "record at line %zu was inserted: line %zu holds "
+                   "seq %zu too and the chain continues from it",
+                   ln - 1, ln, ln - 1);
+    else if (f->seq > (json_int_t)ln)
+        audit_fail(out, ln,
+                   "record %zu (line %zu) is missing: the line holds "
+                   "seq %" JSON_INTEGER_FORMAT " -- deleted, or its seq edited",
+                   ln, ln, f->seq);
+    else
+        audit_fail(out, ln,
+                   "record %zu (line %zu) has seq %" JSON_INTEGER_FORMAT
+                   " -- inserted, reordered or edited",
+                   ln, ln, f->seq);
+}
+
+/* Says why line i's prev breaks the chain: it, or the line before, changed. */
+static void audit_fail_prev(struct audit_verify_result *out,
+                            const struct audit_walk *w, size_t i,
+                            const char hash[SHA256_HEX_LEN + 1])
+{
+    size_t ln = i + 1;
+
+    if (i > 0 && audit_vouched(w->lines, w->n, i, hash, w->anchor))
+        audit_fail(out, ln - 1,
+                   "record %zu (line %zu) was edited: line %zu's prev "
+                   "does not match its hash",
+                   ln - 1, ln - 1, ln);
+    else
+        audit_fail(out, ln,
+                   "record %zu (line %zu): prev does not match line "
+                   "%zu -- edited, deleted or reordered",
+                   ln, ln, ln - 1);
+}
+
+/*
+ * Checks line i against the chain so far and advances it.  Returns 0
+ * (out->ok false when the line fails), or SS_ERR when it cannot be hashed.
+ */
+static int audit_check_line(struct audit_verify_result *out,
+                            struct audit_walk *w, size_t i)
+{
+    struct audit_fields f;
+    char hash[SHA256_HEX_LEN + 1], why[160];
+    size_t ln = i + 1;
+
+    if (audit_hash_line(hash, &w->lines[i]) < 0)
+        return SS_ERR;
+    if (i + 1 == w->n && w->incomplete)
+        return audit_fail(out, ln,
+                          "line %zu is incomplete (no newline): the trail was "
+                          "cut during a write or truncated",
+                          ln);
+    if (audit_parse_line(&f, &w->lines[i], why, sizeof(why)) < 0)
+        return audit_fail(out, ln,
+                          "record %zu (line %zu) is damaged: %s -- edited", ln,
+                          ln, why);
+    if (f.seq != (json_int_t)ln) {
+        audit_fail_seq(out, w, i, &f, hash);
+        return 0;
+    }
+    if (strcmp(f.prev, w->expect) != 0) {
+        audit_fail_prev(out, w, i, hash);
+        return 0;
+    }
+    if (i == 0)
+        w->first = f;
+    else if (strcmp(f.run, w->first.run) != 0)
+        return audit_fail(out, ln,
+                          "record %zu (line %zu) belongs to run '%.60s', not "
+                          "'%.60s' -- inserted from another trail",
+                          ln, ln, f.run, w->first.run);
+    if (w->anchor != NULL && w->anchor->records == ln &&
+        w->anchor->head[0] != '\0' && strcmp(w->anchor->head, hash) != 0)
+        return audit_fail(out, ln,
+                          "record %zu (line %zu) does not match the anchor's "
+                          "head hash -- edited",
+                          ln, ln);
+    memcpy(w->expect, hash, sizeof(w->expect));
+    out->records = ln;
+    return 0;
+}
+
 int audit_scan_string(struct audit_verify_result *out, struct audit_scan *scan,
                       const char *data, size_t len,
                       const struct audit_anchor *anchor)
 {
     struct audit_line *lines = NULL;
-    struct audit_fields f, first;
-    char expect[SHA256_HEX_LEN + 1], hash[SHA256_HEX_LEN + 1], why[160];
-    bool incomplete;
+    struct audit_walk w;
     size_t n = 0, i;
-    int r = SS_ERR;
+    int r = 0;
 
     memset(out, 0, sizeof(*out));
-    memset(&first, 0, sizeof(first));
+    memset(&w, 0, sizeof(w));
     out->ok = true;
     if (scan != NULL)
         memset(scan, 0, sizeof(*scan));
-    if (audit_split(&lines, &n, &incomplete, data, len) < 0)
+    if (audit_split(&lines, &n, &w.incomplete, data, len) < 0)
         return SS_ERR;
-    memset(expect, '0', SHA256_HEX_LEN);
-    expect[SHA256_HEX_LEN] = '\0';
-    for (i = 0; i < n && out->ok; i++) {
-        size_t ln = i + 1;
-        if (audit_hash_line(hash, &lines[i]) < 0)
-            goto out;
-        if (i + 1 == n && incomplete) {
-            audit_fail(out, ln,
-                       "line %zu is incomplete (no newline): the trail was "
-                       "cut during a write or truncated",
-                       ln);
-            break;
-        }
-        if (audit_parse_line(&f, &lines[i], why, sizeof(why)) < 0) {
-            audit_fail(out, ln,
-                       "record %zu (line %zu) is damaged: %s -- edited", ln, ln,
-                       why);
-            break;
-        }
-        if (f.seq != (json_int_t)ln) {
-            struct audit_fields g;
-            bool next_ok = i + 1 < n && audit_parse_line(&g, &lines[i + 1], why,
-                                                         sizeof(why)) == 0;
-            if (f.seq == (json_int_t)ln + 1 && next_ok &&
-                g.seq == (json_int_t)ln)
-                audit_fail(out, ln,
-                           "records %zu and %zu are swapped (line %zu holds "
-                           "record %zu) -- reordered",
-                           ln, ln + 1, ln, ln + 1);
-            else if (f.seq == (json_int_t)ln - 1 && i > 0 &&
-                     audit_vouched(lines, n, i, hash, anchor))
-                audit_fail(out, ln - 1,
-                           "record at line %zu was inserted: line %zu holds "
-                           "seq %zu too and the chain continues from it",
-                           ln - 1, ln, ln - 1);
-            else if (f.seq > (json_int_t)ln)
-                audit_fail(out, ln,
-                           "record %zu (line %zu) is missing: the line holds "
-                           "seq %" JSON_INTEGER_FORMAT
-                           " -- deleted, or its seq edited",
-                           ln, ln, f.seq);
-            else
-                audit_fail(out, ln,
-                           "record %zu (line %zu) has seq %" JSON_INTEGER_FORMAT
-                           " -- inserted, reordered or edited",
-                           ln, ln, f.seq);
-            break;
-        }
-        if (strcmp(f.prev, expect) != 0) {
-            if (i > 0 && audit_vouched(lines, n, i, hash, anchor))
-                audit_fail(out, ln - 1,
-                           "record %zu (line %zu) was edited: line %zu's prev "
-                           "does not match its hash",
-                           ln - 1, ln - 1, ln);
-            else
-                audit_fail(out, ln,
-                           "record %zu (line %zu): prev does not match line "
-                           "%zu -- edited, deleted or reordered",
-                           ln, ln, ln - 1);
-            break;
-        }
-        if (i == 0)
-            first = f;
-        else if (strcmp(f.run, first.run) != 0) {
-            audit_fail(out, ln,
-                       "record %zu (line %zu) belongs to run '%.60s', not "
-                       "'%.60s' -- inserted from another trail",
-                       ln, ln, f.run, first.run);
-            break;
-        }
-        if (anchor != NULL && anchor->records == ln &&
-            anchor->head[0] != '\0' && strcmp(anchor->head, hash) != 0) {
-            audit_fail(out, ln,
-                       "record %zu (line %zu) does not match the anchor's "
-                       "head hash -- edited",
-                       ln, ln);
-            break;
-        }
-        memcpy(expect, hash, sizeof(expect));
-        out->records = ln;
-    }
+    w.lines = lines;
+    w.n = n;
+    w.anchor = anchor;
+    memset(w.expect, '0', SHA256_HEX_LEN);
+    w.expect[SHA256_HEX_LEN] = '\0';
+    for (i = 0; i < n && out->ok && r == 0; i++)
+        r = audit_check_line(out, &w, i);
+    if (r < 0)
+        goto out;
     if (out->ok && anchor != NULL && anchor->records > n)
         audit_fail(out, n + 1,
                    "the trail ends at record %zu but its anchor says %" PRIu64
@@ -291,11 +329,10 @@ int audit_scan_string(struct audit_verify_result *out, struct audit_scan *scan,
     if (out->ok) {
         out->records = n;
         if (n > 0)
-            memcpy(out->head, expect, sizeof(out->head));
+            memcpy(out->head, w.expect, sizeof(out->head));
     }
     if (scan != NULL)
-        memcpy(scan->run, first.run, sizeof(scan->run));
-    r = 0;
+        memcpy(scan->run, w.first.run, sizeof(scan->run));
 out:
     free(lines);
     return r;
@@ -490,6 +527,10 @@ int audit_show(FILE *f, const char *path, struct errbuf *err)
                 vr.records > 0 ? vr.head : "-");
     else
         fprintf(f, "CHAIN BROKEN: %s\n", vr.reason);
+    /* The rows' own fprintf results are checked once here, via the stream. */
+    if (fflush(f) != 0 || ferror(f))
+        r = errbuf_errno(err, SS_ERR, "cannot print the timeline of '%s'",
+                         path);
 out:
     free(lines);
     free(data);

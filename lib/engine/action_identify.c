@@ -168,7 +168,7 @@ static const char *identify_reg(const struct action_ctx *ctx)
  * stop reads the queue as the snapshot step would list it (Postfix stays
  * stopped in between), so the snapshot asks no postqueue -j of its own
  * (showq reading every queue file a third time).  Written and hashed a
- * slice at a time (via NAME.tmp, fsync, rename), so a host never holds
+ * slice at a time (a temporary file, fsync, rename), so a host never holds
  * its whole listing in memory.
  */
 static int identify_listing(struct action_ctx *ctx,

@@ -47,7 +47,7 @@ out:
 /*
  * Makes the tar on the host and copies it into RUN/evidence/<host>/ in the
  * same audited command (the trail keeps the stream's SHA-256): written to
- * queue.tar.tmp, synced, renamed.
+ * a temporary file, synced, renamed.
  */
 static int snapshot_apply(struct action_ctx *ctx, const void *params,
                           struct errbuf *err)

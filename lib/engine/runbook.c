@@ -1,9 +1,7 @@
 /* Helpers the runbook actions share: paths, checked runs, the ids file. */
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "runbook.h"
 #include "spamstop/accounts.h"
@@ -91,7 +89,7 @@ int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
     return 0;
 }
 
-/* Creates NAME.tmp in the host's evidence folder; see runbook.h. */
+/* Creates NAME's temporary in the host's evidence folder; see runbook.h. */
 int runbook_evfile_open(struct runbook_evfile *f, const struct action_ctx *ctx,
                         const char *name, struct errbuf *err)
 {
@@ -99,28 +97,17 @@ int runbook_evfile_open(struct runbook_evfile *f, const struct action_ctx *ctx,
 
     if ((r = runbook_evidence_path(&f->path, ctx, name, true, err)) < 0)
         return r;
-    buf_reset(&f->tmp);
-    if (buf_printf(&f->tmp, "%s.tmp", f->path.data) < 0)
-        return errbuf_set(err, SS_ERR, "out of memory");
-    f->fd = open(f->tmp.data,
-                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (f->fd < 0)
-        return errbuf_errno(err, SS_ERR, "cannot create '%s'", f->tmp.data);
-    return 0;
+    return fsio_open_temp(&f->fd, f->path.data, 0600, err);
 }
 
 /* Syncs, renames and records the file; see runbook.h. */
 int runbook_evfile_commit(struct runbook_evfile *f, struct action_ctx *ctx,
                           size_t bytes, const char *sha, struct errbuf *err)
 {
-    int synced = fsync(f->fd), closed = close(f->fd), r;
+    int r;
 
-    f->fd = -1; /* closed either way: release must not close it again */
-    if (synced < 0 || closed < 0)
-        return errbuf_errno(err, SS_ERR, "cannot write '%s'", f->tmp.data);
-    if (rename(f->tmp.data, f->path.data) < 0)
-        return errbuf_errno(err, SS_ERR, "cannot rename '%s'", f->tmp.data);
-    buf_reset(&f->tmp);
+    if ((r = fsio_commit_temp(&f->fd, f->path.data, err)) < 0)
+        return r;
     if ((r = action_audit_evidence(ctx, f->path.data, bytes, sha)) < 0)
         return errbuf_set(err, r,
                           "cannot record evidence '%s' in the audit trail",
@@ -128,16 +115,12 @@ int runbook_evfile_commit(struct runbook_evfile *f, struct action_ctx *ctx,
     return 0;
 }
 
-/* Closes; removes the .tmp of a file not committed. */
+/* Closes; removes the temporary of a file not committed. */
 void runbook_evfile_release(struct runbook_evfile *f)
 {
     if (f->fd >= 0)
-        close(f->fd);
-    if (f->tmp.len > 0)
-        unlink(f->tmp.data);
-    f->fd = -1;
+        fsio_abort_temp(&f->fd, f->path.data);
     buf_release(&f->path);
-    buf_release(&f->tmp);
 }
 
 /* Runs a command and turns a non-zero exit into SS_EREMOTE. */
@@ -278,8 +261,7 @@ int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
     memset(out, 0, sizeof(*out));
     if (accounts == NULL || accounts->n == 0)
         return 0;
-    buf_printf(&file, "%s.ids", name);
-    if (file.data == NULL) {
+    if (buf_printf(&file, "%s.ids", name) < 0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }

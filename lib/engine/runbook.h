@@ -65,20 +65,21 @@ int runbook_evidence_path(struct buf *out, const struct action_ctx *ctx,
                           const char *name, bool make, struct errbuf *err);
 
 /*
- * An evidence file written as it arrives: RUN/evidence/<host>/NAME.tmp
- * (0600, O_NOFOLLOW), then runbook_evfile_commit syncs it, renames it to
- * NAME and records it in the audit trail; release closes and removes a
- * file that was not committed.
+ * An evidence file written as it arrives, through fsio: open creates the
+ * temporary of RUN/evidence/<host>/NAME (0600, fsio_open_temp), the caller
+ * writes fd (fsio_append, or an exec_cmd's out_fd), then
+ * runbook_evfile_commit syncs it, renames it to NAME (fsio_commit_temp)
+ * and records it in the audit trail; release closes and removes a file
+ * that was not committed.  NAME never holds part of a file.
  */
 struct runbook_evfile {
-    int fd;
-    struct buf path;
-    struct buf tmp;
+    int fd;          /* the temporary, until commit or release; else -1 */
+    struct buf path; /* RUN/evidence/<host>/NAME */
 };
 
 #define RUNBOOK_EVFILE_INIT                                                    \
     {                                                                          \
-        -1, BUF_INIT, BUF_INIT                                                 \
+        -1, BUF_INIT                                                           \
     }
 
 int runbook_evfile_open(struct runbook_evfile *f, const struct action_ctx *ctx,

@@ -1,9 +1,6 @@
 /* Executor-independent parts: wrappers over the ops, results, fetch. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "spamstop/exec.h"
 #include "spamstop/fsio.h"
@@ -96,12 +93,10 @@ int exec_fetch(struct exec_conn *conn, const char *command, const char *path,
 {
     struct exec_cmd cmd = EXEC_CMD_INIT;
     struct exec_result res;
-    int fd, r;
+    int fd = -1, r;
 
-    fd =
-        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return errbuf_errno(err, SS_ERR, "cannot create '%s'", path);
+    if ((r = fsio_open_temp(&fd, path, 0600, err)) < 0)
+        return r;
     exec_result_init(&res);
     cmd.command = command;
     cmd.timeout_ms = timeout_ms;
@@ -111,17 +106,15 @@ int exec_fetch(struct exec_conn *conn, const char *command, const char *path,
         r = errbuf_set(err, SS_EREMOTE, "'%s' exited with status %d: %.200s",
                        command, res.exit_status,
                        res.err.data ? res.err.data : "");
-    if (r == 0 && fsync(fd) < 0)
-        r = errbuf_errno(err, SS_ERR, "cannot sync '%s'", path);
-    if (close(fd) < 0 && r == 0)
-        r = errbuf_errno(err, SS_ERR, "cannot write '%s'", path);
+    if (r == 0)
+        r = fsio_commit_temp(&fd, path, err);
+    else
+        fsio_abort_temp(&fd, path);
     if (r == 0) {
         if (out_size != NULL)
             *out_size = res.out_bytes;
         if (out_sha256_hex != NULL)
             hex_encode(out_sha256_hex, res.out_sha256, SHA256_LEN);
-    } else {
-        unlink(path);
     }
     exec_result_release(&res);
     return r;

@@ -31,7 +31,7 @@
 static pthread_mutex_t known_hosts_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The executor's private state: a deep copy of the options. */
-struct ssh_executor {
+struct sshx_executor {
     struct executor base;
     struct exec_options opts;
     char *ssh_config;
@@ -41,7 +41,7 @@ struct ssh_executor {
 };
 
 /* One connected host; base must stay the first member. */
-struct ssh_conn {
+struct sshx_conn {
     struct exec_conn base;
     ssh_session session;
     char *name;
@@ -69,7 +69,8 @@ static long long now_ms(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* CLOCK_MONOTONIC always exists on Linux: this cannot fail. */
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -188,9 +189,9 @@ int exec_ssh_configure(ssh_session session, const struct exec_options *opts,
         return errbuf_set(err, SS_ERR, "cannot set timeout: %s",
                           ssh_get_error(session));
     /*
-     * Every command is a few small packets each way (channel open, exec,
-     * EOF, close).  With Nagle on, each of them can wait for the server's
-     * delayed ACK (40 ms on Linux): that was most of a round trip.
+     * Nagle off: a command is a few small packets each way, and each could
+     * wait for the server's delayed ACK (docs/performance.md, "Why the SSH
+     * layer does X").
      */
     if (ssh_options_set(session, SSH_OPTIONS_NODELAY, &nodelay) < 0)
         return errbuf_set(err, SS_ERR, "cannot set TCP_NODELAY: %s",
@@ -199,7 +200,7 @@ int exec_ssh_configure(ssh_session session, const struct exec_options *opts,
 }
 
 /* Frees a connection in any state; NULL-safe. */
-static void ssh_conn_free(struct ssh_conn *c)
+static void sshx_conn_free(struct sshx_conn *c)
 {
     if (c == NULL)
         return;
@@ -217,8 +218,9 @@ static void known_hosts_name(char *out, size_t size, ssh_session session)
     char *host = NULL;
     unsigned int port = 22;
 
-    ssh_options_get(session, SSH_OPTIONS_HOST, &host);
-    ssh_options_get_port(session, &port);
+    /* For a message only: without them, "" and port 22 are shown. */
+    (void)ssh_options_get(session, SSH_OPTIONS_HOST, &host);
+    (void)ssh_options_get_port(session, &port);
     if (port == 22)
         snprintf(out, size, "%s", host ? host : "");
     else
@@ -286,7 +288,7 @@ out:
 }
 
 /* Records the server's key with the file lock held (first use only). */
-static int accept_new_key(struct ssh_conn *c, const char *type,
+static int accept_new_key(struct sshx_conn *c, const char *type,
                           struct errbuf *err)
 {
     enum ssh_known_hosts_e state;
@@ -318,7 +320,7 @@ out:
  * Checks the server's key against known_hosts; runs before any
  * authentication so a refused host never sees a key or a command.
  */
-static int check_host_key(struct ssh_conn *c, bool accept_new,
+static int check_host_key(struct sshx_conn *c, bool accept_new,
                           struct errbuf *err)
 {
     ssh_key key = NULL;
@@ -401,13 +403,14 @@ static void session_user(char *out, size_t size, ssh_session session)
 {
     char *user = NULL;
 
-    ssh_options_get(session, SSH_OPTIONS_USER, &user);
+    /* For a message only: without it, "?" is shown. */
+    (void)ssh_options_get(session, SSH_OPTIONS_USER, &user);
     snprintf(out, size, "%s", user ? user : "?");
     ssh_string_free_char(user);
 }
 
 /* Authenticates with the given key file, else the agent and default keys. */
-static int authenticate(struct ssh_conn *c, const char *identity,
+static int authenticate(struct sshx_conn *c, const char *identity,
                         struct errbuf *err)
 {
     struct prompt_state ps = {false};
@@ -455,19 +458,17 @@ static void ack_now(socket_t fd)
 {
     int one = 1;
 
+    /* Only a hint: refused, the ACK goes out late and nothing breaks. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
 /*
- * Right after authentication OpenSSH's sshd sends unasked a packet of its
- * own (hostkeys-00@openssh.com) behind USERAUTH_SUCCESS, and sshd's socket
- * runs with Nagle on for a session without a terminal.  Our first channel
- * open then crossed it: sshd's reply to the open waited, unsent, for our
- * ACK of that packet, which Linux delays 40 ms when we have nothing to
- * send.  Every host's first command lost 40 ms (spamstop exec 'true' took
- * 80 ms, connecting included).  So the ACK of what came with the success
- * goes out at once, we wait up to SETTLE_MS for that packet to arrive, and
- * ACK it at once too; a server that sends nothing costs SETTLE_MS once.
+ * Right after authentication sshd sends unasked a packet of its own
+ * (hostkeys-00@openssh.com) with Nagle on, and its reply to our first
+ * channel open would wait for our delayed ACK of it.  So the ACK of what
+ * came with the success goes out at once, we wait up to SETTLE_MS for that
+ * packet and ACK it at once too; a server that sends nothing costs
+ * SETTLE_MS once (figures: docs/performance.md, "Why the SSH layer does X").
  */
 #define SETTLE_MS 10
 static void settle_after_auth(ssh_session session)
@@ -485,11 +486,11 @@ static void settle_after_auth(ssh_session session)
 }
 
 /* connect op: configure, connect, check the host key, authenticate. */
-static int ssh_connect_op(struct exec_conn **out, struct executor *ex,
-                          const struct exec_target *target, struct errbuf *err)
+static int sshx_connect_op(struct exec_conn **out, struct executor *ex,
+                           const struct exec_target *target, struct errbuf *err)
 {
-    struct ssh_executor *sx = ex->priv;
-    struct ssh_conn *c = NULL;
+    struct sshx_executor *sx = ex->priv;
+    struct sshx_conn *c = NULL;
     char where[600];
     int r = SS_ERR;
 
@@ -522,7 +523,7 @@ static int ssh_connect_op(struct exec_conn **out, struct executor *ex,
     c = NULL;
     r = 0;
 out:
-    ssh_conn_free(c);
+    sshx_conn_free(c);
     return r;
 }
 
@@ -532,8 +533,6 @@ static int on_data(ssh_session session, ssh_channel channel, void *data,
 {
     struct run_state *st = userdata;
     struct exec_result *res = st->res;
-    const char *p = data;
-    size_t left = len;
 
     (void)session;
     (void)channel;
@@ -553,21 +552,15 @@ static int on_data(ssh_session session, ssh_channel channel, void *data,
             st->too_big = true;
         return (int)len;
     }
-    while (left > 0) {
-        ssize_t n = write(st->cmd->out_fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            st->write_failed = true;
-            st->write_errno = errno;
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
+    /* Through fsio, so its fault injection reaches a streamed fetch too. */
+    if (fsio_append(st->cmd->out_fd, data, len, 0, NULL) < 0) {
+        st->write_failed = true;
+        st->write_errno = errno;
     }
     return (int)len;
 }
 
+/* The remote closed its stdout and stderr. */
 static void on_eof(ssh_session session, ssh_channel channel, void *userdata)
 {
     struct run_state *st = userdata;
@@ -577,6 +570,7 @@ static void on_eof(ssh_session session, ssh_channel channel, void *userdata)
     st->eof = true;
 }
 
+/* The remote closed the channel. */
 static void on_close(ssh_session session, ssh_channel channel, void *userdata)
 {
     struct run_state *st = userdata;
@@ -586,6 +580,7 @@ static void on_close(ssh_session session, ssh_channel channel, void *userdata)
     st->closed = true;
 }
 
+/* The command's exit status arrived. */
 static void on_exit_status(ssh_session session, ssh_channel channel,
                            int exit_status, void *userdata)
 {
@@ -597,6 +592,7 @@ static void on_exit_status(ssh_session session, ssh_channel channel,
     st->status = exit_status;
 }
 
+/* The command was killed by a signal: its name, for the result. */
 static void on_exit_signal(ssh_session session, ssh_channel channel,
                            const char *signal, int core, const char *errmsg,
                            const char *lang, void *userdata)
@@ -624,7 +620,7 @@ static bool session_broken(ssh_session session)
  * or the connection breaks.  Both streams arrive through on_data, so a full
  * stderr can never stall stdout.
  */
-static int pump(struct ssh_conn *c, ssh_channel channel, struct run_state *st,
+static int pump(struct sshx_conn *c, ssh_channel channel, struct run_state *st,
                 long long deadline, struct errbuf *err)
 {
     ssh_event ev = NULL;
@@ -681,47 +677,138 @@ static int pump(struct ssh_conn *c, ssh_channel channel, struct run_state *st,
     }
 out:
     if (ev != NULL) {
-        ssh_event_remove_session(ev, c->session);
+        /* Fails only when the session was never added: nothing to undo. */
+        (void)ssh_event_remove_session(ev, c->session);
         ssh_event_free(ev);
     }
     return r;
 }
 
-/* run op: one exec channel with stdin, both streams, status, deadline. */
-static int ssh_run_op(struct exec_conn *conn, const struct exec_cmd *cmd,
-                      struct exec_result *res, struct errbuf *err)
+/* Readies st and res for cmd: caps and the two digests. */
+static int run_start(struct run_state *st, const struct exec_cmd *cmd,
+                     struct exec_result *res, struct errbuf *err)
 {
-    struct ssh_conn *c = (struct ssh_conn *)conn;
+    memset(st, 0, sizeof(*st));
+    st->res = res;
+    st->cmd = cmd;
+    res->out.cap = cmd->out_fd >= 0 ? 0
+                   : cmd->out_cap   ? cmd->out_cap
+                                    : EXEC_DEFAULT_OUT_CAP;
+    res->err.cap = cmd->err_cap ? cmd->err_cap : EXEC_DEFAULT_ERR_CAP;
+    if (sha256_begin(&st->out_md) < 0 || sha256_begin(&st->err_md) < 0)
+        return errbuf_set(err, SS_ERR, "cannot start a digest");
+    return 0;
+}
+
+/* Ends both digests into res; a failure only matters to a run that worked. */
+static int run_end_digests(struct run_state *st, struct exec_result *res, int r,
+                           struct errbuf *err)
+{
+    int bad = 0;
+
+    if (st->out_md.md != NULL && sha256_end(&st->out_md, res->out_sha256) < 0)
+        bad = 1;
+    if (st->err_md.md != NULL && sha256_end(&st->err_md, res->err_sha256) < 0)
+        bad = 1;
+    if (bad && r == 0)
+        return errbuf_set(err, SS_ERR, "cannot finish a digest");
+    return r;
+}
+
+/*
+ * Opens a session channel on c with cb hooked up before any data can
+ * come, and starts the command line on it.  *out is set as soon as the
+ * channel exists, so the caller cleans up whatever happens.
+ */
+static int run_open_channel(ssh_channel *out, struct sshx_conn *c,
+                            struct ssh_channel_callbacks_struct *cb,
+                            const struct exec_cmd *cmd, const char *line,
+                            struct errbuf *err)
+{
+    ssh_channel channel;
+
+    if ((channel = ssh_channel_new(c->session)) == NULL)
+        return errbuf_set(err, SS_ERR, "cannot make a channel to '%s': %s",
+                          c->name, ssh_get_error(c->session));
+    *out = channel;
+    ssh_callbacks_init(cb);
+    if (ssh_set_channel_callbacks(channel, cb) != SSH_OK)
+        return errbuf_set(err, SS_ERR, "cannot watch a channel to '%s': %s",
+                          c->name, ssh_get_error(c->session));
+    if (ssh_channel_open_session(channel) != SSH_OK ||
+        ssh_channel_request_exec(channel, line) != SSH_OK)
+        return errbuf_set(err,
+                          session_broken(c->session) ? SS_ECONNECT : SS_ERR,
+                          "cannot start '%s' on '%s': %s", cmd->command,
+                          c->name, ssh_get_error(c->session));
+    return 0;
+}
+
+/* Sends cmd's stdin in chunks, within the deadline, then EOF. */
+static int run_send_input(struct sshx_conn *c, ssh_channel channel,
+                          const struct exec_cmd *cmd, long long deadline,
+                          struct errbuf *err)
+{
+    const char *p = cmd->input;
+    size_t left = cmd->input != NULL ? cmd->input_len : 0;
+
+    while (left > 0) {
+        uint32_t chunk = left > 32768 ? 32768 : (uint32_t)left;
+        int n = ssh_channel_write(channel, p, chunk);
+        if (n <= 0)
+            return errbuf_set(err, SS_ECONNECT,
+                              "cannot send input to '%s' on '%s': %s",
+                              cmd->command, c->name, ssh_get_error(c->session));
+        p += n;
+        left -= (size_t)n;
+        if (now_ms() >= deadline)
+            return errbuf_set(err, SS_ETIMEOUT,
+                              "'%s' on '%s' did not take its input in time",
+                              cmd->command, c->name);
+    }
+    if (ssh_channel_send_eof(channel) != SSH_OK)
+        return errbuf_set(err, SS_ECONNECT, "cannot end input on '%s': %s",
+                          c->name, ssh_get_error(c->session));
+    return 0;
+}
+
+/*
+ * Closes and frees channel; a command abandoned (r < 0) is told to stop
+ * first.  cb is unhooked before the free: libssh keeps a freed channel
+ * in the session until the server's close arrives and would then call
+ * back into cb, whose frame is gone by then.
+ */
+static void run_close_channel(struct sshx_conn *c, ssh_channel channel,
+                              struct ssh_channel_callbacks_struct *cb, int r)
+{
+    bool broken = session_broken(c->session);
+
+    /* Best effort: the command may ignore TERM, and we stop waiting. */
+    if (r < 0 && !broken && !ssh_channel_is_closed(channel))
+        (void)ssh_channel_request_send_signal(channel, "TERM");
+    /* The channel is freed next whatever the server answers. */
+    if (!broken)
+        (void)ssh_channel_close(channel);
+    /* Fails only when cb was never hooked, which leaves nothing to undo. */
+    (void)ssh_remove_channel_callbacks(channel, cb);
+    ssh_channel_free(channel);
+}
+
+/* run op: one exec channel with stdin, both streams, status, deadline. */
+static int sshx_run_op(struct exec_conn *conn, const struct exec_cmd *cmd,
+                       struct exec_result *res, struct errbuf *err)
+{
+    struct sshx_conn *c = (struct sshx_conn *)conn;
     struct ssh_channel_callbacks_struct cb;
     struct run_state st;
     struct buf line = BUF_INIT;
     ssh_channel channel = NULL;
     long long start = now_ms(), deadline;
-    int r = SS_ERR;
+    int r;
 
-    memset(&st, 0, sizeof(st));
-    st.res = res;
-    st.cmd = cmd;
-    res->out.cap = cmd->out_fd >= 0 ? 0
-                   : cmd->out_cap   ? cmd->out_cap
-                                    : EXEC_DEFAULT_OUT_CAP;
-    res->err.cap = cmd->err_cap ? cmd->err_cap : EXEC_DEFAULT_ERR_CAP;
     deadline = start + (cmd->timeout_ms > 0 ? cmd->timeout_ms
                                             : EXEC_DEFAULT_TIMEOUT_MS);
-    if (sha256_begin(&st.out_md) < 0 || sha256_begin(&st.err_md) < 0) {
-        r = errbuf_set(err, SS_ERR, "cannot start a digest");
-        goto out;
-    }
-    if ((r = exec_ssh_wrap_command(&line, cmd->command, c->become)) < 0) {
-        errbuf_set(err, r, "cannot build the command line");
-        goto out;
-    }
-    if ((channel = ssh_channel_new(c->session)) == NULL) {
-        r = errbuf_set(err, SS_ERR, "cannot make a channel to '%s': %s",
-                       c->name, ssh_get_error(c->session));
-        goto out;
-    }
-    /* Registered for the channel's whole life, before any data can come. */
+    /* Lives for the channel's whole life: run_close_channel unhooks it. */
     memset(&cb, 0, sizeof(cb));
     cb.userdata = &st;
     cb.channel_data_function = on_data;
@@ -729,88 +816,45 @@ static int ssh_run_op(struct exec_conn *conn, const struct exec_cmd *cmd,
     cb.channel_close_function = on_close;
     cb.channel_exit_status_function = on_exit_status;
     cb.channel_exit_signal_function = on_exit_signal;
-    ssh_callbacks_init(&cb);
-    ssh_set_channel_callbacks(channel, &cb);
-    if (ssh_channel_open_session(channel) != SSH_OK ||
-        ssh_channel_request_exec(channel, line.data) != SSH_OK) {
-        r = errbuf_set(err, session_broken(c->session) ? SS_ECONNECT : SS_ERR,
-                       "cannot start '%s' on '%s': %s", cmd->command, c->name,
-                       ssh_get_error(c->session));
+    if ((r = run_start(&st, cmd, res, err)) < 0)
+        goto out;
+    if ((r = exec_ssh_wrap_command(&line, cmd->command, c->become)) < 0) {
+        errbuf_set(err, r, "cannot build the command line");
         goto out;
     }
-    if (cmd->input != NULL && cmd->input_len > 0) {
-        const char *p = cmd->input;
-        size_t left = cmd->input_len;
-        while (left > 0) {
-            uint32_t chunk = left > 32768 ? 32768 : (uint32_t)left;
-            int n = ssh_channel_write(channel, p, chunk);
-            if (n <= 0) {
-                r = errbuf_set(
-                    err, SS_ECONNECT, "cannot send input to '%s' on '%s': %s",
-                    cmd->command, c->name, ssh_get_error(c->session));
-                goto out;
-            }
-            p += n;
-            left -= (size_t)n;
-            if (now_ms() >= deadline) {
-                r = errbuf_set(err, SS_ETIMEOUT,
-                               "'%s' on '%s' did not take its input in time",
-                               cmd->command, c->name);
-                goto out;
-            }
-        }
-    }
-    if (ssh_channel_send_eof(channel) != SSH_OK) {
-        r = errbuf_set(err, SS_ECONNECT, "cannot end input on '%s': %s",
-                       c->name, ssh_get_error(c->session));
+    if ((r = run_open_channel(&channel, c, &cb, cmd, line.data, err)) < 0 ||
+        (r = run_send_input(c, channel, cmd, deadline, err)) < 0 ||
+        (r = pump(c, channel, &st, deadline, err)) < 0)
         goto out;
-    }
-    r = pump(c, channel, &st, deadline, err);
-    if (r == 0) {
-        res->exit_status =
-            st.got_status ? st.status : ssh_channel_get_exit_status(channel);
-        if (res->exit_signal[0] != '\0')
-            res->exit_status = -1;
-    }
+    res->exit_status =
+        st.got_status ? st.status : ssh_channel_get_exit_status(channel);
+    if (res->exit_signal[0] != '\0')
+        res->exit_status = -1;
 out:
-    if (channel != NULL) {
-        /* A command we abandon is told to stop; it may ignore it. */
-        if (r < 0 && !session_broken(c->session) &&
-            !ssh_channel_is_closed(channel))
-            ssh_channel_request_send_signal(channel, "TERM");
-        if (!session_broken(c->session))
-            ssh_channel_close(channel);
-        /*
-         * libssh keeps a freed channel in the session until the server's
-         * close arrives, and would then call back into cb: this frame is
-         * gone by then.  Unhook first.
-         */
-        ssh_remove_channel_callbacks(channel, &cb);
-        ssh_channel_free(channel);
-    }
-    if (st.out_md.md != NULL)
-        sha256_end(&st.out_md, res->out_sha256);
-    if (st.err_md.md != NULL)
-        sha256_end(&st.err_md, res->err_sha256);
+    if (channel != NULL)
+        run_close_channel(c, channel, &cb, r);
+    r = run_end_digests(&st, res, r, err);
     buf_release(&line);
     res->duration_ms = (long)(now_ms() - start);
     return r;
 }
 
 /* fingerprint op: the host key seen at connect. */
-static const char *ssh_fingerprint_op(struct exec_conn *conn)
+static const char *sshx_fingerprint_op(struct exec_conn *conn)
 {
-    return ((struct ssh_conn *)conn)->fingerprint;
+    return ((struct sshx_conn *)conn)->fingerprint;
 }
 
-static void ssh_close_op(struct exec_conn *conn)
+/* close op: disconnects and frees the connection. */
+static void sshx_close_op(struct exec_conn *conn)
 {
-    ssh_conn_free((struct ssh_conn *)conn);
+    sshx_conn_free((struct sshx_conn *)conn);
 }
 
-static void ssh_free_op(struct executor *ex)
+/* free op: frees the executor and its copy of the options. */
+static void sshx_free_op(struct executor *ex)
 {
-    struct ssh_executor *sx;
+    struct sshx_executor *sx;
 
     if (ex == NULL)
         return;
@@ -822,8 +866,9 @@ static void ssh_free_op(struct executor *ex)
     free(sx);
 }
 
-static const struct executor_ops ssh_ops = {
-    ssh_connect_op, ssh_run_op, ssh_fingerprint_op, ssh_close_op, ssh_free_op,
+static const struct executor_ops sshx_ops = {
+    sshx_connect_op, sshx_run_op,  sshx_fingerprint_op,
+    sshx_close_op,   sshx_free_op,
 };
 
 /* strdup that keeps NULL; sets *failed on ENOMEM. */
@@ -840,28 +885,28 @@ static char *dup_or_null(const char *s, bool *failed)
 
 /*
  * Keeps big buffers (a host's command output, megabytes) out of the malloc
- * arenas.  glibc raises its mmap threshold to the size of every mmapped
- * block freed, so after the first output each worker thread's arena would
- * hold the next ones and keep their pages once freed: ~3 MB per host.
- * Fixed thresholds return such buffers to the system as soon as they go.
+ * arenas: glibc would raise its mmap threshold after the first one freed,
+ * and each worker thread's arena would then keep the pages of the next
+ * ones (figures: docs/performance.md, "Why the SSH layer does X").
  */
-static void ssh_malloc_tune(void)
+static void sshx_malloc_tune(void)
 {
 #if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+    /* Only a tuning: refused, memory use is higher and nothing breaks. */
+    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    (void)mallopt(M_TRIM_THRESHOLD, 256 * 1024);
 #endif
 }
 
 struct executor *exec_ssh_new(const struct exec_options *opts)
 {
-    struct ssh_executor *sx = calloc(1, sizeof(*sx));
+    struct sshx_executor *sx = calloc(1, sizeof(*sx));
     bool failed = false;
 
     if (sx == NULL)
         return NULL;
-    ssh_malloc_tune();
-    sx->base.ops = &ssh_ops;
+    sshx_malloc_tune();
+    sx->base.ops = &sshx_ops;
     sx->base.priv = sx;
     sx->opts = *opts;
     sx->opts.ssh_config = sx->ssh_config =
@@ -871,7 +916,7 @@ struct executor *exec_ssh_new(const struct exec_options *opts)
         dup_or_null(opts->known_hosts, &failed);
     sx->opts.user = sx->user = dup_or_null(opts->user, &failed);
     if (failed) {
-        ssh_free_op(&sx->base);
+        sshx_free_op(&sx->base);
         return NULL;
     }
     return &sx->base;

@@ -655,6 +655,65 @@ static void test_audit_show(void **state)
     assert_int_equal(audit_show(stdout, "/nonexistent/x", &err), SS_ENOENT);
 }
 
+/*
+ * A torn end that cannot be cut (the disk fails the truncation) fails the
+ * open and leaves the file as it was; once the disk is back, the open
+ * cuts it and notes the cut.
+ */
+static void test_audit_cut_failure(void **state)
+{
+    struct fixture *fx = *state;
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct audit_verify_result vr;
+    struct audit *a = NULL;
+    struct errbuf err = ERRBUF_INIT;
+    struct stat before, after;
+    FILE *f;
+
+    assert_int_equal(audit_open(&a, fx->path, "run-c", &err), 0);
+    rec.event = "note";
+    assert_int_equal(audit_append(a, &rec, &err), 0);
+    audit_close(a);
+    assert_non_null(f = fopen(fx->path, "a"));
+    assert_true(fputs("{\"seq\":2,{", f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(stat(fx->path, &before), 0);
+    fsio_fail_after = 1;
+    assert_int_equal(audit_open(&a, fx->path, "run-c", &err), SS_ERR);
+    assert_int_equal(fsio_fail_after, 0);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "cannot cut the torn end"));
+    assert_non_null(strstr(err.msg, "No space left"));
+    assert_int_equal(stat(fx->path, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(audit_open(&a, fx->path, "run-c", &err), 0);
+    audit_close(a);
+    assert_int_equal(audit_verify_file(&vr, fx->path, &err), 0);
+    assert_true(vr.ok);
+    assert_int_equal(vr.records, 2);
+}
+
+/* A timeline the output stream cannot take is an error, not a success. */
+static void test_audit_show_full(void **state)
+{
+    struct fixture *fx = *state;
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct audit *a = NULL;
+    struct errbuf err = ERRBUF_INIT;
+    FILE *f;
+
+    assert_int_equal(audit_open(&a, fx->path, "run-f", &err), 0);
+    rec.event = "note";
+    assert_int_equal(audit_append(a, &rec, &err), 0);
+    audit_close(a);
+    f = fopen("/dev/full", "w");
+    if (f == NULL)
+        skip();
+    assert_int_equal(audit_show(f, fx->path, &err), SS_ERR);
+    assert_non_null(strstr(err.msg, "cannot print the timeline"));
+    fclose(f);
+}
+
 /* Anchors parse from "N:HEX" and "N" only. */
 static void test_audit_anchor_parse(void **state)
 {
@@ -717,6 +776,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_threads, audit_setup,
                                         audit_teardown),
         cmocka_unit_test_setup_teardown(test_audit_show, audit_setup,
+                                        audit_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_cut_failure, audit_setup,
+                                        audit_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_show_full, audit_setup,
                                         audit_teardown),
         cmocka_unit_test(test_audit_anchor_parse),
         cmocka_unit_test(test_audit_odd_inputs),

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,10 @@
 #include <unistd.h>
 
 #include "exec/ssh_internal.h"
+#include "fake_exec.h"
+#include "files.h"
 #include "spamstop/exec.h"
+#include "spamstop/fsio.h"
 
 /* The ssh_config every precedence test reads. */
 static const char test_config[] = "Host alias1\n"
@@ -312,6 +316,93 @@ static void test_connect_refused(void **state)
     executor_free(ex);
 }
 
+/* What the fetch handler sends, and how the command exits. */
+struct fetch_script {
+    int exit_status;
+    int runs;
+};
+
+/*
+ * A fetched command as the libssh executor runs it: its stdout streamed
+ * into out_fd through fsio_append, in two pieces; a failed write fails
+ * the run.
+ */
+static int fetch_handler(void *arg, const char *host,
+                         const struct exec_cmd *cmd, struct exec_result *res,
+                         struct errbuf *err)
+{
+    static const char *const pieces[] = {"first piece, ", "second piece"};
+    struct fetch_script *fs = arg;
+    size_t i;
+
+    (void)host;
+    fs->runs++;
+    assert_true(cmd->out_fd >= 0);
+    for (i = 0; i < 2; i++)
+        if (fsio_append(cmd->out_fd, pieces[i], strlen(pieces[i]), 0, err) < 0)
+            return SS_ERR;
+    return fake_exec_fill(res, cmd, fs->exit_status,
+                          "first piece, second piece", 25, "no such file",
+                          fs->exit_status != 0 ? 12 : 0);
+}
+
+/*
+ * exec_fetch: the file appears whole under its name, or not at all.  Each
+ * of its writes (two pieces, then the commit) is failed in turn, and a
+ * remote failure too: each is reported and leaves path as it was (an
+ * older copy here) with no temporary beside it.
+ */
+static void test_fetch_faults(void **state)
+{
+    struct fetch_script fs = {0, 0};
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct exec_conn *conn = NULL;
+    struct executor *ex = fake_exec_new();
+    char dir[] = "/tmp/ss-fetch-XXXXXX", path[64], sha[SHA256_HEX_LEN + 1];
+    char *data = NULL;
+    uint64_t size = 0;
+    int k;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/got", dir);
+    fake_exec_set_handler(ex, fetch_handler, &fs);
+    t.name = (char *)"h1";
+    assert_int_equal(exec_connect(&conn, ex, &t, &err), 0);
+    assert_int_equal(exec_fetch(conn, "cat f", path, 0, &size, sha, &err), 0);
+    assert_int_equal(size, 25);
+    assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+    assert_string_equal(data, "first piece, second piece");
+    free(data);
+    data = NULL;
+    assert_int_equal(files_in(dir), 1);
+    for (k = 1; k <= 4; k++) {
+        errbuf_clear(&err);
+        assert_int_equal(fsio_write_atomic(path, "older", 5, 0600, &err), 0);
+        if (k <= 3)
+            fsio_fail_after = k;
+        else
+            fs.exit_status = 1;
+        assert_true(exec_fetch(conn, "cat f", path, 0, &size, sha, &err) < 0);
+        assert_int_equal(fsio_fail_after, 0);
+        if (k <= 3)
+            assert_non_null(strstr(err.msg, "No space left"));
+        else
+            assert_non_null(strstr(err.msg, "exited with status 1"));
+        assert_int_equal(files_in(dir), 1);
+        assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+        assert_string_equal(data, "older");
+        free(data);
+        data = NULL;
+    }
+    assert_int_equal(fs.runs, 5);
+    exec_close(conn);
+    executor_free(ex);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_hostname_check),
         cmocka_unit_test(test_wrap_for_sudo),
         cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_fetch_faults),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

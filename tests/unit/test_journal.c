@@ -219,6 +219,90 @@ static void test_write_tear_reopen(void **state)
     rmdir(dir);
 }
 
+/*
+ * A failed journal write (the disk full at any append) is reported, leaves
+ * the journal dead and the file holding whole records only.
+ */
+static void test_write_fault(void **state)
+{
+    char dir[] = "/tmp/ss-journal-XXXXXX", path[64];
+    struct journal *j = NULL;
+    struct journal_record rec;
+    struct journal_state s;
+    struct errbuf e = ERRBUF_INIT;
+    int k, i;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/h.jsonl", dir);
+    for (k = 1; k <= 3; k++) {
+        unlink(path);
+        assert_int_equal(journal_open(&j, path, &e), 0);
+        fsio_fail_after = k;
+        for (i = 0; i < 3; i++) {
+            journal_record_init(&rec, i == 0 ? JOURNAL_BEGIN : JOURNAL_READ,
+                                i == 0 ? -1 : i);
+            rec.host = "h";
+            errbuf_clear(&e);
+            if (i + 1 < k) {
+                assert_int_equal(journal_append(j, &rec, &e), 0);
+                continue;
+            }
+            assert_int_equal(journal_append(j, &rec, &e), SS_ERR);
+            if (i + 1 == k) {
+                assert_non_null(strstr(e.msg, "cannot write the journal"));
+                assert_non_null(strstr(e.msg, "No space left"));
+            } else {
+                assert_non_null(strstr(e.msg, "failed earlier"));
+            }
+        }
+        assert_int_equal(fsio_fail_after, 0);
+        journal_close(j);
+        assert_int_equal(journal_replay_file(&s, path, &e), 0);
+        assert_false(s.torn);
+        assert_int_equal(s.records, (size_t)(k - 1));
+        journal_state_release(&s);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A torn end that cannot be cut fails the open, and the file keeps it. */
+static void test_cut_fault(void **state)
+{
+    char dir[] = "/tmp/ss-journal-XXXXXX", path[64];
+    const char torn[] = "{\"seq\":6,\"type\":\"done\",\"st";
+    struct journal *j = NULL;
+    struct journal_state s;
+    struct errbuf e = ERRBUF_INIT;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/h.jsonl", dir);
+    assert_non_null(f = fopen(path, "w"));
+    assert_int_equal(fputs(good, f) >= 0 && fputs(torn, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    fsio_fail_after = 1;
+    assert_int_equal(journal_open(&j, path, &e), SS_ERR);
+    assert_null(j);
+    assert_non_null(strstr(e.msg, "cannot cut the torn end"));
+    assert_non_null(strstr(e.msg, "No space left"));
+    assert_int_equal(journal_replay_file(&s, path, &e), 0);
+    assert_true(s.torn);
+    assert_int_equal(s.records, 5);
+    journal_state_release(&s);
+    /* with the disk back, the open cuts it */
+    assert_int_equal(journal_open(&j, path, &e), 0);
+    journal_close(j);
+    assert_int_equal(journal_replay_file(&s, path, &e), 0);
+    assert_false(s.torn);
+    assert_int_equal(s.records, 5);
+    journal_state_release(&s);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +311,8 @@ int main(void)
         cmocka_unit_test(test_damage_refused),
         cmocka_unit_test(test_replay_uncommit),
         cmocka_unit_test(test_write_tear_reopen),
+        cmocka_unit_test(test_write_fault),
+        cmocka_unit_test(test_cut_fault),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,7 +111,10 @@ int audit_verify_file_anchor(struct audit_verify_result *out, const char *path,
 /* Largest trail the readers accept. */
 #define AUDIT_FILE_MAX (1024u * 1024 * 1024)
 
-/* Writes a human timeline of the trail at path to f. */
+/*
+ * Writes a human timeline of the trail at path to f (flushed; SS_ERR when
+ * f could not take it all).
+ */
 int audit_show(FILE *f, const char *path, struct errbuf *err);
 
 #endif

@@ -127,9 +127,10 @@ void exec_close(struct exec_conn *conn);
 void executor_free(struct executor *ex);
 
 /*
- * Runs command and streams its stdout into the local file path (created
- * 0600, fsynced), returning its size and SHA-256.  A non-zero exit is
- * SS_EREMOTE and the file is removed.
+ * Runs command and streams its stdout into the local file path (0600,
+ * written through fsio: a temporary, fsynced, renamed), returning its size
+ * and SHA-256.  On any failure (a non-zero exit is SS_EREMOTE) path is
+ * left as it was.
  */
 int exec_fetch(struct exec_conn *conn, const char *command, const char *path,
                int timeout_ms, uint64_t *out_size,

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "spamstop/error.h"
-#include "spamstop/playbook.h"
+#include "spamstop/strlist.h"
 
 /* Largest journal read back. */
 #define JOURNAL_MAX_BYTES (256u * 1024 * 1024)
