@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "spamstop/error.h"
+#include "spamstop/hmap.h"
 #include "spamstop/inventory.h"
 
 #define INV_NONE            ((size_t)-1)
@@ -41,19 +42,12 @@ struct inv_group {
     size_t depth; /* 0 for all, 1 for top-level groups, ... */
 };
 
-/* Name -> index, open addressing; slots hold index + 1 (0 = empty). */
-struct inv_index {
-    size_t *slots;
-    size_t cap;
-    size_t used;
-};
-
 struct inventory {
     struct inv_host *hosts;
     size_t nhosts, ahosts;
     struct inv_group *groups;
     size_t ngroups, agroups;
-    struct inv_index hidx, gidx;
+    struct hmap hidx, gidx; /* name -> index in hosts, groups */
 };
 
 size_t inv_host_find(const struct inventory *inv, const char *name);

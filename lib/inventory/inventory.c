@@ -12,18 +12,6 @@
 #include "inventory/inv_int.h"
 #include "spamstop/fsio.h"
 
-/* FNV-1a over a name. */
-static size_t inv_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return (size_t)h;
-}
-
 /* Appends v to l; SS_ERR on ENOMEM. */
 static int inv_list_push(struct inv_list *l, size_t v)
 {
@@ -50,77 +38,20 @@ static bool inv_list_has(const struct inv_list *l, size_t v)
     return false;
 }
 
-/* The name of entry i of an index's owner. */
-typedef const char *(*inv_name_fn)(const struct inventory *inv, size_t i);
-
-static const char *inv_host_name(const struct inventory *inv, size_t i)
-{
-    return inv->hosts[i].name;
-}
-
-static const char *inv_group_name(const struct inventory *inv, size_t i)
-{
-    return inv->groups[i].name;
-}
-
-/* Looks name up in idx. */
-static size_t inv_index_find(const struct inventory *inv,
-                             const struct inv_index *idx, inv_name_fn name_of,
-                             const char *name)
-{
-    size_t mask, i;
-
-    if (idx->cap == 0)
-        return INV_NONE;
-    mask = idx->cap - 1;
-    for (i = inv_hash(name) & mask; idx->slots[i] != 0; i = (i + 1) & mask)
-        if (strcmp(name_of(inv, idx->slots[i] - 1), name) == 0)
-            return idx->slots[i] - 1;
-    return INV_NONE;
-}
-
-/* Inserts entry v (whose name is not yet present), growing as needed. */
-static int inv_index_add(const struct inventory *inv, struct inv_index *idx,
-                         inv_name_fn name_of, size_t v)
-{
-    size_t mask, i;
-
-    if ((idx->used + 1) * 2 > idx->cap) {
-        struct inv_index bigger = {NULL, idx->cap ? idx->cap * 2 : 64, 0};
-        bigger.slots = calloc(bigger.cap, sizeof(size_t));
-        if (bigger.slots == NULL)
-            return SS_ERR;
-        for (i = 0; i < idx->cap; i++) {
-            size_t j;
-            if (idx->slots[i] == 0)
-                continue;
-            mask = bigger.cap - 1;
-            j = inv_hash(name_of(inv, idx->slots[i] - 1)) & mask;
-            while (bigger.slots[j] != 0)
-                j = (j + 1) & mask;
-            bigger.slots[j] = idx->slots[i];
-            bigger.used++;
-        }
-        free(idx->slots);
-        *idx = bigger;
-    }
-    mask = idx->cap - 1;
-    for (i = inv_hash(name_of(inv, v)) & mask; idx->slots[i] != 0;
-         i = (i + 1) & mask)
-        ;
-    idx->slots[i] = v + 1;
-    idx->used++;
-    return 0;
-}
-
+/* The host named name, or INV_NONE. */
 size_t inv_host_find(const struct inventory *inv, const char *name)
 {
-    return inv_index_find(inv, &inv->hidx, inv_host_name, name);
+    size_t i;
+
+    return hmap_get(&i, &inv->hidx, name) == 0 ? i : INV_NONE;
 }
 
+/* The group named name, or INV_NONE. */
 size_t inv_group_find(const struct inventory *inv, const char *name)
 {
-    return inv_index_find(inv, &inv->gidx, inv_group_name, name);
+    size_t i;
+
+    return hmap_get(&i, &inv->gidx, name) == 0 ? i : INV_NONE;
 }
 
 int inv_check_name(const char *what, const char *name, struct errbuf *err)
@@ -148,7 +79,7 @@ int inv_host_get(struct inventory *inv, size_t *out, const char *name,
                  struct errbuf *err)
 {
     struct inv_host *h;
-    size_t i = inv_host_find(inv, name);
+    size_t i = inv_host_find(inv, name), *slot;
     int r;
 
     if (i != INV_NONE) {
@@ -174,7 +105,7 @@ int inv_host_get(struct inventory *inv, size_t *out, const char *name,
     if ((h->name = strdup(name)) == NULL)
         return errbuf_set(err, SS_ERR, "out of memory");
     inv->nhosts++;
-    if (inv_index_add(inv, &inv->hidx, inv_host_name, inv->nhosts - 1) < 0) {
+    if (hmap_put(&slot, &inv->hidx, h->name, inv->nhosts - 1) < 0) {
         inv->nhosts--;
         free(h->name);
         return errbuf_set(err, SS_ERR, "out of memory");
@@ -187,7 +118,7 @@ int inv_group_get(struct inventory *inv, size_t *out, const char *name,
                   struct errbuf *err)
 {
     struct inv_group *g;
-    size_t i = inv_group_find(inv, name);
+    size_t i = inv_group_find(inv, name), *slot;
     int r;
 
     if (i != INV_NONE) {
@@ -217,7 +148,7 @@ int inv_group_get(struct inventory *inv, size_t *out, const char *name,
     if ((g->name = strdup(name)) == NULL)
         return errbuf_set(err, SS_ERR, "out of memory");
     inv->ngroups++;
-    if (inv_index_add(inv, &inv->gidx, inv_group_name, inv->ngroups - 1) < 0) {
+    if (hmap_put(&slot, &inv->gidx, g->name, inv->ngroups - 1) < 0) {
         inv->ngroups--;
         free(g->name);
         return errbuf_set(err, SS_ERR, "out of memory");
@@ -393,6 +324,8 @@ struct inventory *inventory_new(void)
 
     if (inv == NULL)
         return NULL;
+    hmap_init(&inv->hidx, INVENTORY_HOSTS_MAX);
+    hmap_init(&inv->gidx, INV_GROUPS_MAX);
     if (inv_group_get(inv, &g, "all", NULL) < 0 ||
         inv_group_get(inv, &g, "ungrouped", NULL) < 0) {
         inventory_free(inv);
@@ -428,8 +361,8 @@ void inventory_free(struct inventory *inv)
     }
     free(inv->hosts);
     free(inv->groups);
-    free(inv->hidx.slots);
-    free(inv->gidx.slots);
+    hmap_release(&inv->hidx);
+    hmap_release(&inv->gidx);
     free(inv);
 }
 
@@ -758,35 +691,36 @@ static char **inv_split(char **out_copy, size_t *out_n, const char *pattern)
     return terms;
 }
 
-int inventory_select(struct exec_target **out, size_t *out_n,
-                     const struct inventory *inv, const char *pattern,
-                     struct errbuf *err)
+/* Combines the hosts one term matched (tmp) into sel, as its kind says. */
+static void inv_combine(bool *sel, const bool *tmp, size_t n, int kind)
 {
-    struct exec_target *targets = NULL;
-    bool *sel = NULL, *tmp = NULL, *seen = NULL, any_union = false;
-    struct inv_rank *order = NULL;
-    size_t nterms = 0, i, pass, n = 0, k;
-    char *copy = NULL, **terms = NULL;
-    int r = SS_ERR;
+    size_t k;
 
-    *out = NULL;
-    *out_n = 0;
-    sel = calloc(inv->nhosts + 1, sizeof(*sel));
-    tmp = calloc(inv->nhosts + 1, sizeof(*tmp));
-    seen = calloc(inv->ngroups + 1, sizeof(*seen));
-    order = calloc(inv->ngroups + 2, sizeof(*order));
-    if (sel == NULL || tmp == NULL || seen == NULL || order == NULL)
-        goto nomem;
-    if (pattern == NULL || pattern[0] == '\0')
-        pattern = "all";
-    if ((terms = inv_split(&copy, &nterms, pattern)) == NULL)
-        goto nomem;
-    /* As Ansible: unions first, then intersections, then exclusions. */
+    for (k = 0; k < n; k++) {
+        if (kind == 0)
+            sel[k] = sel[k] || tmp[k];
+        else if (kind == 1)
+            sel[k] = sel[k] && tmp[k];
+        else
+            sel[k] = sel[k] && !tmp[k];
+    }
+}
+
+/*
+ * Marks in sel the hosts the terms select, as Ansible: unions first, then
+ * intersections ('&'), then exclusions ('!'); tmp is scratch of nhosts.
+ */
+static int inv_select_terms(bool *sel, bool *tmp, const struct inventory *inv,
+                            char **terms, size_t nterms, struct errbuf *err)
+{
+    bool any_union = false, any;
+    size_t i, pass;
+    int r;
+
     for (pass = 0; pass < 3; pass++) {
         for (i = 0; i < nterms; i++) {
             const char *t = terms[i];
             int kind = t[0] == '&' ? 1 : t[0] == '!' ? 2 : 0;
-            bool any;
             if (kind != (int)pass)
                 continue;
             if (kind != 0)
@@ -797,22 +731,13 @@ int inventory_select(struct exec_target **out, size_t *out_n,
             }
             memset(tmp, 0, inv->nhosts * sizeof(*tmp));
             if ((r = inv_match_term(inv, t, tmp, &any, err)) < 0)
-                goto out;
-            if (!any) {
-                r = errbuf_set(err, SS_EINVAL,
-                               "--limit term '%.200s' matches no host or "
-                               "group",
-                               terms[i]);
-                goto out;
-            }
-            for (k = 0; k < inv->nhosts; k++) {
-                if (kind == 0)
-                    sel[k] = sel[k] || tmp[k];
-                else if (kind == 1)
-                    sel[k] = sel[k] && tmp[k];
-                else
-                    sel[k] = sel[k] && !tmp[k];
-            }
+                return r;
+            if (!any)
+                return errbuf_set(err, SS_EINVAL,
+                                  "--limit term '%.200s' matches no host or "
+                                  "group",
+                                  terms[i]);
+            inv_combine(sel, tmp, inv->nhosts, kind);
             if (kind == 0)
                 any_union = true;
         }
@@ -821,6 +746,68 @@ int inventory_select(struct exec_target **out, size_t *out_n,
             any_union = true;
         }
     }
+    return 0;
+}
+
+/* The n resolved targets of the hosts marked in sel (caller frees). */
+static int inv_select_targets(struct exec_target **out,
+                              const struct inventory *inv, const bool *sel,
+                              size_t n)
+{
+    struct exec_target *targets;
+    struct inv_rank *order = NULL;
+    bool *seen = NULL;
+    size_t i, k;
+    int r = SS_ERR;
+
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    targets = calloc(n, sizeof(*targets));
+    seen = calloc(inv->ngroups + 1, sizeof(*seen));
+    order = calloc(inv->ngroups + 2, sizeof(*order));
+    if (targets == NULL || seen == NULL || order == NULL)
+        goto out;
+    for (k = 0, i = 0; k < inv->nhosts; k++) {
+        if (!sel[k])
+            continue;
+        if (inv_resolve(inv, k, &targets[i], seen, order) < 0) {
+            n = i + 1; /* the one being resolved holds what it got */
+            goto out;
+        }
+        i++;
+    }
+    *out = targets;
+    targets = NULL;
+    r = 0;
+out:
+    inventory_targets_free(targets, n);
+    free(seen);
+    free(order);
+    return r;
+}
+
+int inventory_select(struct exec_target **out, size_t *out_n,
+                     const struct inventory *inv, const char *pattern,
+                     struct errbuf *err)
+{
+    bool *sel = NULL, *tmp = NULL;
+    size_t nterms = 0, n = 0, k;
+    char *copy = NULL, **terms = NULL;
+    int r = SS_ERR;
+
+    *out = NULL;
+    *out_n = 0;
+    sel = calloc(inv->nhosts + 1, sizeof(*sel));
+    tmp = calloc(inv->nhosts + 1, sizeof(*tmp));
+    if (sel == NULL || tmp == NULL)
+        goto nomem;
+    if (pattern == NULL || pattern[0] == '\0')
+        pattern = "all";
+    if ((terms = inv_split(&copy, &nterms, pattern)) == NULL)
+        goto nomem;
+    if ((r = inv_select_terms(sel, tmp, inv, terms, nterms, err)) < 0)
+        goto out;
     for (k = 0; k < inv->nhosts; k++)
         n += sel[k];
     if (n == 0 && strcmp(pattern, "all") != 0) {
@@ -828,19 +815,8 @@ int inventory_select(struct exec_target **out, size_t *out_n,
                        pattern);
         goto out;
     }
-    if (n > 0 && (targets = calloc(n, sizeof(*targets))) == NULL)
+    if (inv_select_targets(out, inv, sel, n) < 0)
         goto nomem;
-    for (k = 0, i = 0; k < inv->nhosts; k++) {
-        if (!sel[k])
-            continue;
-        if (inv_resolve(inv, k, &targets[i], seen, order) < 0) {
-            inventory_targets_free(targets, i + 1);
-            targets = NULL;
-            goto nomem;
-        }
-        i++;
-    }
-    *out = targets;
     *out_n = n;
     r = 0;
     goto out;
@@ -849,8 +825,6 @@ nomem:
 out:
     free(sel);
     free(tmp);
-    free(seen);
-    free(order);
     free(terms);
     free(copy);
     return r;

@@ -16,6 +16,7 @@ static int json_inv_var(struct inv_vars *v, const char *key, json_t *val,
     if (json_is_string(val))
         return inv_vars_set(v, key, json_string_value(val), err);
     if (json_is_integer(val)) {
+        /* a sign and 19 digits at most: never cut */
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
                  json_integer_value(val));
         return inv_vars_set(v, key, num, err);

@@ -63,7 +63,7 @@ char *postfix_arena_strndup(struct postfix_arena *a, const char *s, size_t n,
 
     if (n > max)
         n = max;
-    /* strings need no alignment: packed, they take a third less memory */
+    /* strings need no alignment: packed, they take less memory */
     p = arena_take(a, n + 1, 1);
     if (p == NULL)
         return NULL;

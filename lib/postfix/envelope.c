@@ -7,6 +7,7 @@
 
 #include "postfix/arena.h"
 #include "spamstop/buf.h"
+#include "spamstop/hmap.h"
 #include "spamstop/postfix.h"
 
 /* Where in a message the parser is. */
@@ -34,8 +35,7 @@ struct envelope_mem {
     size_t n_rcpts, alloc_rcpts;
     size_t *rcpt_first; /* per message: its first recipient in rcpts */
     size_t alloc_msgs;
-    uint64_t *slots; /* open addressing: hash << 32 | (index + 1), 0 = free */
-    size_t n_slots;
+    struct hmap ids; /* queue id -> index in msgs */
     size_t alloc_files;
 };
 
@@ -55,45 +55,6 @@ struct envelope_parser {
     long long time_value;
 };
 
-/* FNV-1a over a queue id. */
-static size_t envelope_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)h;
-}
-
-/* Rebuilds the id index at twice the message capacity. */
-static int envelope_index_grow(struct envelope_parser *p)
-{
-    struct envelope_mem *m = p->mem;
-    size_t want = 1024, i, j;
-    uint64_t *slots;
-
-    while (want < m->alloc_msgs * 2)
-        want *= 2;
-    if (want <= m->n_slots)
-        return 0;
-    slots = calloc(want, sizeof(*slots));
-    if (slots == NULL)
-        return SS_ERR;
-    /* the stored hashes place the entries: no id is read again */
-    for (i = 0; i < m->n_slots; i++) {
-        if (m->slots[i] == 0)
-            continue;
-        j = (size_t)(m->slots[i] >> 32) & (want - 1);
-        while (slots[j] != 0)
-            j = (j + 1) & (want - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->n_slots = want;
-    return 0;
-}
-
 /* Reserves the slot out->msgs[out->n] for the next message. */
 static int envelope_reserve(struct envelope_parser *p)
 {
@@ -103,7 +64,7 @@ static int envelope_reserve(struct envelope_parser *p)
     size_t *first, want;
 
     if (e->n < m->alloc_msgs)
-        return envelope_index_grow(p);
+        return 0;
     want = m->alloc_msgs ? m->alloc_msgs * 2 : 256;
     msgs = realloc(e->msgs, want * sizeof(*msgs));
     if (msgs == NULL)
@@ -114,35 +75,31 @@ static int envelope_reserve(struct envelope_parser *p)
         return SS_ERR;
     m->rcpt_first = first;
     m->alloc_msgs = want;
-    return envelope_index_grow(p);
+    return 0;
 }
 
 /*
  * Commits the open message: a new id takes the reserved slot, a known id
  * replaces the earlier copy (postcat re-ran that file).
  */
-static void envelope_commit(struct envelope_parser *p)
+static int envelope_commit(struct envelope_parser *p)
 {
     struct postfix_envelopes *e = p->out;
     struct envelope_mem *m = p->mem;
-    uint64_t h = envelope_hash(p->cur->queue_id) & 0xffffffffu;
-    size_t j = (size_t)h & (m->n_slots - 1);
+    size_t *k;
+    int r = hmap_put(&k, &m->ids, p->cur->queue_id, e->n);
 
-    while (m->slots[j] != 0) {
-        size_t k = (size_t)(m->slots[j] & 0xffffffffu) - 1;
-        if ((m->slots[j] >> 32) == h &&
-            strcmp(e->msgs[k].queue_id, p->cur->queue_id) == 0) {
-            e->msgs[k] = *p->cur;
-            m->rcpt_first[k] = m->rcpt_first[e->n];
-            goto done;
-        }
-        j = (j + 1) & (m->n_slots - 1);
+    if (r < 0)
+        return r;
+    if (r == 0) {
+        e->msgs[*k] = *p->cur;
+        m->rcpt_first[*k] = m->rcpt_first[e->n];
+    } else {
+        e->n++;
     }
-    m->slots[j] = h << 32 | (uint64_t)(e->n + 1);
-    e->n++;
-done:
     p->cur = NULL;
     p->state = ENVELOPE_NONE;
+    return 0;
 }
 
 /*
@@ -260,8 +217,7 @@ static int envelope_close(struct envelope_parser *p, bool complete)
     p->cur->complete = complete;
     if (!complete)
         p->out->anomalies++;
-    envelope_commit(p);
-    return 0;
+    return envelope_commit(p);
 }
 
 /*
@@ -558,64 +514,41 @@ static int envelope_rcpt_total(struct postfix_message *m, const char *v,
     return 0;
 }
 
-/* One envelope record line: "type: value". */
+/* One envelope record line: "type: value"; the rest are not kept. */
 static int envelope_record(struct envelope_parser *p, const char *line,
                            size_t n)
 {
     struct postfix_message *m = p->cur;
-    const char *v;
-    size_t k;
 
-    if (n == 0)
-        return 0;
-    /* the first byte tells which of the few kept records it can be */
-    switch (line[0]) {
-    case 'n':
-        if (!PREFIX(line, n, "named_attribute: "))
-            return 0;
-        v = line + 17;
-        k = n - 17;
-        switch (k > 0 ? v[0] : 0) {
-        case 's':
-            if (PREFIX(v, k, "sasl_username="))
-                return envelope_set(p, &m->sasl_username, v + 14, k - 14);
-            if (PREFIX(v, k, "sasl_method="))
-                return envelope_set(p, &m->sasl_method, v + 12, k - 12);
-            if (PREFIX(v, k, "sasl_sender="))
-                return envelope_set(p, &m->sasl_sender, v + 12, k - 12);
-            return 0;
-        case 'l':
-            if (PREFIX(v, k, "log_client_address="))
-                return envelope_set(p, &m->client_address, v + 19, k - 19);
-            if (PREFIX(v, k, "log_helo_name="))
-                return envelope_set(p, &m->helo_name, v + 14, k - 14);
-            return 0;
-        default: return 0;
-        }
-    case 'r':
-        if (PREFIX(line, n, "recipient: "))
-            return envelope_recipient(p, line + 11, n - 11);
-        return 0;
-    case 's':
-        if (PREFIX(line, n, "sender: "))
-            return envelope_set(p, &m->sender, line + 8, n - 8);
-        if (PREFIX(line, n, "spamstop_recipients: "))
-            return envelope_rcpt_total(m, line + 21, n - 21);
-        return 0;
-    case 'm':
-        if (PREFIX(line, n, "message_arrival_time: ") && m->arrival_time < 0)
-            m->arrival_time = envelope_arrival(p, line + 22, n - 22);
-        return 0;
-    default: return 0;
-    }
+    if (PREFIX(line, n, "named_attribute: sasl_username="))
+        return envelope_set(p, &m->sasl_username, line + 31, n - 31);
+    if (PREFIX(line, n, "named_attribute: sasl_method="))
+        return envelope_set(p, &m->sasl_method, line + 29, n - 29);
+    if (PREFIX(line, n, "named_attribute: sasl_sender="))
+        return envelope_set(p, &m->sasl_sender, line + 29, n - 29);
+    if (PREFIX(line, n, "named_attribute: log_client_address="))
+        return envelope_set(p, &m->client_address, line + 36, n - 36);
+    if (PREFIX(line, n, "named_attribute: log_helo_name="))
+        return envelope_set(p, &m->helo_name, line + 31, n - 31);
+    if (PREFIX(line, n, "recipient: "))
+        return envelope_recipient(p, line + 11, n - 11);
+    if (PREFIX(line, n, "sender: "))
+        return envelope_set(p, &m->sender, line + 8, n - 8);
+    if (PREFIX(line, n, "spamstop_recipients: "))
+        return envelope_rcpt_total(m, line + 21, n - 21);
+    if (PREFIX(line, n, "message_arrival_time: ") && m->arrival_time < 0)
+        m->arrival_time = envelope_arrival(p, line + 22, n - 22);
+    return 0;
 }
 
 /* One header line: starts, continues or ends a kept header. */
 static int envelope_header_line(struct envelope_parser *p, const char *line,
                                 size_t n)
 {
+    static const char *const names[HDR_COUNT] = {
+        "from", "message-id", "subject", "x-php-originating-script"};
     enum envelope_header hdr;
-    const char *colon, *name;
+    const char *colon;
     size_t name_len;
 
     if (n > 0 && (line[0] == ' ' || line[0] == '\t')) {
@@ -632,19 +565,14 @@ static int envelope_header_line(struct envelope_parser *p, const char *line,
     while (name_len > 0 &&
            (line[name_len - 1] == ' ' || line[name_len - 1] == '\t'))
         name_len--;
-    /* the length picks the one name to compare */
-    switch (name_len) {
-    case 4: hdr = HDR_FROM, name = "from"; break;
-    case 7: hdr = HDR_SUBJECT, name = "subject"; break;
-    case 10: hdr = HDR_MESSAGE_ID, name = "message-id"; break;
-    case 24: hdr = HDR_XPHP, name = "x-php-originating-script"; break;
-    default: return 0;
-    }
-    if (strncasecmp(line, name, name_len) == 0) {
-        p->hdr = hdr;
-        p->hdr_start = line;
-        p->hdr_end = line + n;
-    }
+    for (hdr = 0; hdr < HDR_COUNT; hdr++)
+        if (strlen(names[hdr]) == name_len &&
+            strncasecmp(line, names[hdr], name_len) == 0) {
+            p->hdr = hdr;
+            p->hdr_start = line;
+            p->hdr_end = line + n;
+            break;
+        }
     return 0;
 }
 
@@ -659,8 +587,9 @@ static bool envelope_same(const struct envelope_parser *p, const char *path,
 static int envelope_marker(struct envelope_parser *p, const char *line,
                            size_t n)
 {
-    const char *in = line + 4, *path;
-    size_t k = n - 8, plen;
+    const char *in = line + 4;
+    size_t k = n - 8;
+    enum envelope_state next;
 
     if (PREFIX(in, k, "ENVELOPE RECORDS "))
         return envelope_open(p, in + 17, k - 17);
@@ -674,35 +603,27 @@ static int envelope_marker(struct envelope_parser *p, const char *line,
         return envelope_file(p, in + 14, k - 14);
     if (PREFIX(in, k, "SPAMSTOP DIRS "))
         return envelope_dirs(p, in + 14, k - 14);
-    if (PREFIX(in, k, "MESSAGE CONTENTS ")) {
-        path = in + 17;
-        plen = k - 17;
-    } else if (PREFIX(in, k, "HEADER EXTRACTED ")) {
-        path = in + 17;
-        plen = k - 17;
-    } else if (PREFIX(in, k, "MESSAGE FILE END ")) {
-        path = in + 17;
-        plen = k - 17;
-    } else {
+    /* the three markers inside a message: same length, then its path */
+    if (PREFIX(in, k, "MESSAGE CONTENTS "))
+        next = ENVELOPE_HEADERS;
+    else if (PREFIX(in, k, "HEADER EXTRACTED "))
+        next = ENVELOPE_RECORDS;
+    else if (PREFIX(in, k, "MESSAGE FILE END "))
+        next = ENVELOPE_NONE;
+    else
         return 1;
-    }
     if (p->state == ENVELOPE_SKIP)
         return 0;
-    if (!envelope_same(p, path, plen)) {
+    if (!envelope_same(p, in + 17, k - 17)) {
         p->out->anomalies++;
         return 0;
     }
     if (envelope_header_flush(p) < 0)
         return SS_ERR;
-    switch (in[0]) {
-    case 'M':
-        if (in[8] == 'C') {
-            p->state = ENVELOPE_HEADERS;
-            return 0;
-        }
+    if (next == ENVELOPE_NONE)
         return envelope_close(p, true);
-    default: p->state = ENVELOPE_RECORDS; return 0;
-    }
+    p->state = next;
+    return 0;
 }
 
 /* Dispatches one line (without its newline). */
@@ -712,7 +633,7 @@ static int envelope_line(struct envelope_parser *p, const char *line, size_t n)
 
     if (n > 0 && line[n - 1] == '\r')
         n--;
-    if (n >= 8 && line[0] == '*' && memcmp(line, "*** ", 4) == 0 &&
+    if (n >= 8 && memcmp(line, "*** ", 4) == 0 &&
         memcmp(line + n - 4, " ***", 4) == 0) {
         r = envelope_marker(p, line, n);
         if (r <= 0)
@@ -758,6 +679,7 @@ static int envelope_parse(struct postfix_envelopes *out, const char *text,
     if (m == NULL)
         return errbuf_set(err, SS_ERR, "out of memory");
     out->mem = m;
+    hmap_init(&m->ids, POSTFIX_ENTRIES_MAX);
     p.out = out;
     p.mem = m;
     p.hdr = HDR_NONE;
@@ -810,7 +732,7 @@ void postfix_envelopes_release(struct postfix_envelopes *e)
         postfix_arena_free(&m->arena);
         free(m->rcpts);
         free(m->rcpt_first);
-        free(m->slots);
+        hmap_release(&m->ids);
         free(m);
     }
     free(e->msgs);
@@ -823,19 +745,11 @@ static const struct postfix_message *
 envelope_lookup(const struct postfix_envelopes *e, const char *id)
 {
     const struct envelope_mem *m = e->mem;
-    uint64_t h;
-    size_t j;
+    size_t k;
 
-    if (m == NULL || m->n_slots == 0)
+    if (m == NULL || hmap_get(&k, &m->ids, id) < 0)
         return NULL;
-    h = envelope_hash(id) & 0xffffffffu;
-    for (j = (size_t)h & (m->n_slots - 1); m->slots[j] != 0;
-         j = (j + 1) & (m->n_slots - 1)) {
-        size_t k = (size_t)(m->slots[j] & 0xffffffffu) - 1;
-        if ((m->slots[j] >> 32) == h && strcmp(e->msgs[k].queue_id, id) == 0)
-            return &e->msgs[k];
-    }
-    return NULL;
+    return &e->msgs[k];
 }
 
 /* The message of file f if e read it whole, from the queue f names. */
@@ -875,51 +789,54 @@ int postfix_envelopes_stamps(char **out, size_t *out_len,
     return 0;
 }
 
+/* "PATH STAMP" of f in a (the path holds no blank), or NULL. */
+static const char *envelope_file_key(struct postfix_arena *a,
+                                     const struct postfix_file *f)
+{
+    size_t pn = strlen(f->path), sn = strlen(f->stamp);
+    char *k = postfix_arena_alloc(a, pn + sn + 2);
+
+    if (k == NULL)
+        return NULL;
+    memcpy(k, f->path, pn);
+    k[pn] = ' ';
+    memcpy(k + pn + 1, f->stamp, sn + 1);
+    return k;
+}
+
 /* Adds earlier's messages of the files fresh did not read; see postfix.h. */
 int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
                             const struct postfix_envelopes *earlier,
                             size_t *out_reused, struct errbuf *err)
 {
     struct envelope_parser p;
-    uint64_t *slots = NULL;
-    size_t n_slots = 1024, i, j, reused = 0;
+    struct postfix_arena keys = POSTFIX_ARENA_INIT;
+    struct hmap files = HMAP_INIT;
+    const char *key;
+    size_t i, g, reused = 0, *v;
     int r = SS_ERR;
 
     *out_reused = 0;
     if (fresh->mem == NULL || earlier->n_files == 0)
         return 0;
-    /* earlier's files by id */
-    while (n_slots < earlier->n_files * 2)
-        n_slots *= 2;
-    if ((slots = calloc(n_slots, sizeof(*slots))) == NULL)
-        goto out;
-    for (i = 0; i < earlier->n_files; i++) {
-        uint64_t h = envelope_hash(earlier->files[i].queue_id) & 0xffffffffu;
-        for (j = (size_t)h & (n_slots - 1); slots[j] != 0;
-             j = (j + 1) & (n_slots - 1))
-            ;
-        slots[j] = h << 32 | (uint64_t)(i + 1);
-    }
+    /* earlier's files by path and stamp: any of a path's copies will do */
+    for (i = 0; i < earlier->n_files; i++)
+        if ((key = envelope_file_key(&keys, &earlier->files[i])) == NULL ||
+            hmap_put(&v, &files, key, i) < 0)
+            goto out;
     memset(&p, 0, sizeof(p));
     p.out = fresh;
     p.mem = fresh->mem;
     for (i = 0; i < fresh->n_files; i++) {
         const struct postfix_file *f = &fresh->files[i];
-        const struct postfix_message *msg = NULL;
-        uint64_t h;
+        const struct postfix_message *msg;
 
         if (envelope_lookup(fresh, f->queue_id) != NULL)
             continue; /* read again: this pass's copy */
-        h = envelope_hash(f->queue_id) & 0xffffffffu;
-        for (j = (size_t)h & (n_slots - 1); slots[j] != 0 && msg == NULL;
-             j = (j + 1) & (n_slots - 1)) {
-            const struct postfix_file *g =
-                &earlier->files[(slots[j] & 0xffffffffu) - 1];
-            if ((slots[j] >> 32) == h && strcmp(g->path, f->path) == 0 &&
-                strcmp(g->stamp, f->stamp) == 0)
-                msg = envelope_file_message(earlier, g);
-        }
-        if (msg == NULL)
+        if ((key = envelope_file_key(&keys, f)) == NULL)
+            goto out;
+        if (hmap_get(&g, &files, key) < 0 ||
+            (msg = envelope_file_message(earlier, &earlier->files[g])) == NULL)
             continue; /* vanished before postcat reached it */
         if (fresh->n >= POSTFIX_ENTRIES_MAX) {
             r = SS_ETOOBIG;
@@ -930,12 +847,14 @@ int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
         p.cur = &fresh->msgs[fresh->n];
         *p.cur = *msg; /* recipients and strings: earlier's memory */
         p.mem->rcpt_first[fresh->n] = 0;
-        envelope_commit(&p);
+        if (envelope_commit(&p) < 0)
+            goto out;
         reused++;
     }
     *out_reused = reused;
     r = 0;
 out:
-    free(slots);
+    hmap_release(&files);
+    postfix_arena_free(&keys);
     return envelope_error(err, r);
 }

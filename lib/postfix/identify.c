@@ -10,126 +10,37 @@
 
 #include "postfix/arena.h"
 #include "spamstop/buf.h"
+#include "spamstop/hmap.h"
 #include "spamstop/postfix.h"
-
-/* A counting hash map from string to (count, index). */
-struct identify_slot {
-    const char *key;
-    size_t hash; /* identify_hash(key): compared before the key */
-    size_t count;
-    size_t index;
-};
-
-struct identify_map {
-    struct identify_slot *slots;
-    size_t n_slots; /* a power of two, or 0 */
-    size_t n;
-};
 
 /* An account or script being counted. */
 struct identify_group {
     const char *name;
     size_t messages, foreign;
     long long first, last;
-    struct identify_map clients, helos, domains, subjects;
+    /* value -> count; a key per message at most, so no cap of their own */
+    struct hmap clients, helos, domains, subjects;
 };
 
-/* A multiplicative hash over a string, 8 bytes at a time. */
-static size_t identify_hash(const char *s)
-{
-    const uint64_t k = 0x9e3779b97f4a7c15ull;
-    size_t n = strlen(s);
-    uint64_t h = n * k, w;
-
-    for (; n >= 8; s += 8, n -= 8) {
-        memcpy(&w, s, 8);
-        h = (h ^ w) * k;
-        h ^= h >> 29;
-    }
-    if (n > 0) {
-        w = 0;
-        memcpy(&w, s, n);
-        h = (h ^ w) * k;
-    }
-    h ^= h >> 32;
-    return (size_t)h;
-}
-
-/* Doubles the map (at least 8 slots). */
-static int identify_map_grow(struct identify_map *m)
-{
-    size_t want = m->n_slots ? m->n_slots * 2 : 8, i, j;
-    struct identify_slot *slots = calloc(want, sizeof(*slots));
-
-    if (slots == NULL)
-        return SS_ERR;
-    for (i = 0; i < m->n_slots; i++) {
-        if (m->slots[i].key == NULL)
-            continue;
-        j = m->slots[i].hash & (want - 1);
-        while (slots[j].key != NULL)
-            j = (j + 1) & (want - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->n_slots = want;
-    return 0;
-}
-
-/*
- * Finds key, adding it (with index next_index) when new; key must outlive
- * the map.  Returns the slot or NULL when out of memory.
- */
-static struct identify_slot *
-identify_map_get(struct identify_map *m, const char *key, size_t next_index)
-{
-    size_t j, h;
-
-    if ((m->n + 1) * 2 > m->n_slots && identify_map_grow(m) < 0)
-        return NULL;
-    h = identify_hash(key);
-    j = h & (m->n_slots - 1);
-    while (m->slots[j].key != NULL) {
-        if (m->slots[j].key == key ||
-            (m->slots[j].hash == h && strcmp(m->slots[j].key, key) == 0))
-            return &m->slots[j];
-        j = (j + 1) & (m->n_slots - 1);
-    }
-    m->slots[j].key = key;
-    m->slots[j].hash = h;
-    m->slots[j].index = next_index;
-    m->n++;
-    return &m->slots[j];
-}
-
 /* Counts one occurrence of key (NULL keys are not evidence). */
-static int identify_count(struct identify_map *m, const char *key)
+static int identify_count(struct hmap *m, const char *key)
 {
-    struct identify_slot *s;
+    size_t *count;
 
     if (key == NULL)
         return 0;
-    s = identify_map_get(m, key, 0);
-    if (s == NULL)
+    if (hmap_put(&count, m, key, 0) < 0)
         return SS_ERR;
-    s->count++;
+    (*count)++;
     return 0;
 }
 
-static void identify_map_free(struct identify_map *m)
-{
-    free(m->slots);
-    memset(m, 0, sizeof(*m));
-}
-
 /* Orders values by count, descending, then by value. */
-static int identify_cmp_slot(const void *a, const void *b)
+static int identify_cmp_slot(const struct hmap_slot *x,
+                             const struct hmap_slot *y)
 {
-    const struct identify_slot *x = a, *y = b;
-
-    if (x->count != y->count)
-        return x->count < y->count ? 1 : -1;
+    if (x->value != y->value)
+        return x->value < y->value ? 1 : -1;
     return strcmp(x->key, y->key);
 }
 
@@ -138,21 +49,18 @@ static int identify_cmp_slot(const void *a, const void *b)
  * keeps the POSTFIX_TOP_VALUES best in order, no sort of every value.
  */
 static int identify_list(struct postfix_value_list *out,
-                         struct postfix_arena *arena,
-                         const struct identify_map *m)
+                         struct postfix_arena *arena, const struct hmap *m)
 {
-    struct identify_slot top[POSTFIX_TOP_VALUES];
-    size_t i, j, keep = 0, all = 0;
+    struct hmap_slot top[POSTFIX_TOP_VALUES];
+    const struct hmap_slot *s;
+    size_t i, j, keep = 0, all = 0, pos = 0;
 
     memset(out, 0, sizeof(*out));
     out->distinct = m->n;
     if (m->n == 0)
         return 0;
-    for (i = 0; i < m->n_slots; i++) {
-        const struct identify_slot *s = &m->slots[i];
-        if (s->key == NULL)
-            continue;
-        all += s->count;
+    while (hmap_next(&s, m, &pos)) {
+        all += s->value;
         if (keep == POSTFIX_TOP_VALUES &&
             identify_cmp_slot(s, &top[keep - 1]) >= 0)
             continue;
@@ -170,9 +78,9 @@ static int identify_list(struct postfix_value_list *out,
             arena, top[i].key, strlen(top[i].key), POSTFIX_FIELD_MAX);
         if (out->items[i].value == NULL)
             return SS_ERR;
-        out->items[i].count = top[i].count;
+        out->items[i].count = top[i].value;
         out->n++;
-        all -= top[i].count;
+        all -= top[i].value;
     }
     out->other = all;
     return 0;
@@ -190,10 +98,6 @@ static const char *identify_domain(struct postfix_arena *tmp, const char *addr)
     at = strrchr(addr, '@');
     at = at != NULL ? at + 1 : addr;
     n = strlen(at);
-    for (i = 0; i < n && !(at[i] >= 'A' && at[i] <= 'Z'); i++)
-        ;
-    if (i == n)
-        return at; /* already lower case: the message's string will do */
     d = postfix_arena_alloc(tmp, n + 1);
     if (d == NULL)
         return NULL;
@@ -229,30 +133,29 @@ static int identify_add(struct identify_group *g, struct postfix_arena *tmp,
     return 0;
 }
 
-/* Finds or starts the group for name in map/groups. */
-static struct identify_group *identify_group(struct identify_map *map,
+/* Finds or starts the group for name in map (name -> index in groups). */
+static struct identify_group *identify_group(struct hmap *map,
                                              struct identify_group **groups,
                                              size_t *n, size_t *alloc,
                                              const char *name)
 {
-    struct identify_slot *s = identify_map_get(map, name, *n);
     struct identify_group *g;
+    size_t *index;
+    int r;
 
-    if (s == NULL)
-        return NULL;
-    if (s->index < *n)
-        return &(*groups)[s->index];
+    /* room first: a name in the map always has its group */
     if (*n == *alloc) {
         size_t want = *alloc ? *alloc * 2 : 16;
         g = realloc(*groups, want * sizeof(*g));
-        if (g == NULL) {
-            s->key = NULL; /* keep the map consistent for cleanup */
-            map->n--;
+        if (g == NULL)
             return NULL;
-        }
         *groups = g;
         *alloc = want;
     }
+    if ((r = hmap_put(&index, map, name, *n)) < 0)
+        return NULL;
+    if (r == 0)
+        return &(*groups)[*index];
     g = &(*groups)[(*n)++];
     memset(g, 0, sizeof(*g));
     g->name = name;
@@ -265,10 +168,10 @@ static void identify_groups_free(struct identify_group *g, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        identify_map_free(&g[i].clients);
-        identify_map_free(&g[i].helos);
-        identify_map_free(&g[i].domains);
-        identify_map_free(&g[i].subjects);
+        hmap_release(&g[i].clients);
+        hmap_release(&g[i].helos);
+        hmap_release(&g[i].domains);
+        hmap_release(&g[i].subjects);
     }
     free(g);
 }
@@ -415,7 +318,7 @@ int postfix_identify(struct postfix_findings *out,
 {
     struct postfix_thresholds defaults = POSTFIX_THRESHOLDS_INIT;
     struct postfix_arena tmp = POSTFIX_ARENA_INIT, *arena = NULL;
-    struct identify_map acc_map = {NULL, 0, 0}, script_map = {NULL, 0, 0};
+    struct hmap acc_map = HMAP_INIT, script_map = HMAP_INIT;
     struct identify_group *accs = NULL, *scripts = NULL, *g;
     size_t n_accs = 0, a_accs = 0, n_scripts = 0, a_scripts = 0, i;
     size_t *owner = NULL;
@@ -474,8 +377,8 @@ out:
     free(owner);
     identify_groups_free(accs, n_accs);
     identify_groups_free(scripts, n_scripts);
-    identify_map_free(&acc_map);
-    identify_map_free(&script_map);
+    hmap_release(&acc_map);
+    hmap_release(&script_map);
     postfix_arena_free(&tmp);
     return r;
 }
@@ -563,6 +466,7 @@ static json_t *identify_reason(const struct postfix_findings *f,
 {
     char text[160];
 
+    /* the longest numbers take about 130 bytes: never cut */
     snprintf(text, sizeof(text),
              "%zu messages (%.1f%% of %zu queued) %s threshold %zu and "
              "%.1f%%",

@@ -22,6 +22,13 @@ static void rw_raw(struct rw *w, const char *s)
         w->rc = SS_ERR;
 }
 
+/* Keeps the failure r of an append to a scratch buffer: the report fails. */
+static void rw_ok(struct rw *w, int r)
+{
+    if (r < 0 && w->rc == 0)
+        w->rc = r;
+}
+
 /* Appends text escaped for the format, cleaned of control bytes first. */
 static void rw_esc(struct rw *w, const char *text)
 {
@@ -299,8 +306,7 @@ static void rw_values(struct rw *w, const char *label,
 
     rw_li_begin(w);
     rw_label(w, label);
-    if (rw_values_text(&t, v) < 0)
-        w->rc = SS_ERR;
+    rw_ok(w, rw_values_text(&t, v));
     rw_esc(w, t.data != NULL ? t.data : "");
     rw_li_end(w);
     buf_release(&t);
@@ -382,22 +388,22 @@ static void rw_run(struct rw *w, const struct report *r)
     cells[1] = r->dry_run ? "yes: nothing was changed" : "no";
     rw_row(w, 2, cells);
     for (i = 0; i < r->param_names.n; i++)
-        buf_printf(&t, "%s%s=%s", i > 0 ? ", " : "", r->param_names.v[i],
-                   r->param_values.v[i]);
+        rw_ok(w, buf_printf(&t, "%s%s=%s", i > 0 ? ", " : "",
+                            r->param_names.v[i], r->param_values.v[i]));
     cells[0] = "Parameters";
     cells[1] = t.data != NULL ? t.data : "";
     rw_row(w, 2, cells);
     buf_reset(&t);
     if (!r->audit_present)
-        buf_adds(&t, "MISSING: the run has no audit trail");
+        rw_ok(w, buf_adds(&t, "MISSING: the run has no audit trail"));
     else if (!r->audit_ok)
-        buf_printf(&t, "ALTERED: %s",
-                   r->audit_reason != NULL ? r->audit_reason : "");
+        rw_ok(w, buf_printf(&t, "ALTERED: %s",
+                            r->audit_reason != NULL ? r->audit_reason : ""));
     else
-        buf_printf(&t, "intact: %s records, head %s%s%s",
-                   rw_num(n, r->audit_records), r->audit_head,
-                   r->audit_reason != NULL ? "; " : "",
-                   r->audit_reason != NULL ? r->audit_reason : "");
+        rw_ok(w, buf_printf(&t, "intact: %s records, head %s%s%s",
+                            rw_num(n, r->audit_records), r->audit_head,
+                            r->audit_reason != NULL ? "; " : "",
+                            r->audit_reason != NULL ? r->audit_reason : ""));
     cells[0] = "Audit trail";
     cells[1] = t.data != NULL ? t.data : "";
     rw_row(w, 2, cells);
@@ -657,8 +663,7 @@ static void rw_scripts(struct rw *w, const struct report_host *h)
     for (i = 0; i < h->findings.n_scripts; i++) {
         const struct report_script *s = &h->findings.scripts[i];
         buf_reset(&t);
-        if (rw_values_text(&t, &s->sender_domains) < 0)
-            w->rc = SS_ERR;
+        rw_ok(w, rw_values_text(&t, &s->sender_domains));
         cells[0] = s->script;
         cells[1] = rw_num(c, s->messages);
         cells[2] = rw_time(a, s->first_arrival);
@@ -696,26 +701,21 @@ static bool rw_changed(const struct report_step *s)
                          strncmp(s->status, "undo begun", 10) == 0);
 }
 
-/* Joins a list as "a, b, c" into t. */
-static void rw_join(struct buf *t, const struct strlist *l)
+/* Joins a list as "a, b, c" into t; a failed append fails the report. */
+static void rw_join(struct rw *w, struct buf *t, const struct strlist *l)
 {
     size_t i;
 
     for (i = 0; i < l->n; i++)
-        buf_printf(t, "%s%s", i > 0 ? ", " : "", l->v[i]);
+        rw_ok(w, buf_printf(t, "%s%s", i > 0 ? ", " : "", l->v[i]));
 }
 
-/* What changed on the host and what was deliberately kept. */
-static void rw_changes(struct rw *w, const struct report_host *h)
+/* The stop and start of Postfix, and how long mail was down. */
+static void rw_changes_service(struct rw *w, const struct report_host *h)
 {
     const struct report_step *stop = rw_step(h, "service", false);
     const struct report_step *start = rw_step(h, "service", true);
-    const struct report_findings *f = &h->findings;
-    struct buf t = BUF_INIT;
-    size_t i, kept = 0;
 
-    rw_h(w, 3, "What was changed");
-    rw_ul_begin(w);
     if (rw_changed(stop) && stop != start) {
         rw_li_begin(w);
         rw_escf(w, "Postfix was stopped (step '%s')", stop->name);
@@ -739,14 +739,22 @@ static void rw_changes(struct rw *w, const struct report_host *h)
                     : ".");
         rw_li_end(w);
     }
+}
+
+/* The passwords set, and those put back by a rollback. */
+static void rw_changes_passwords(struct rw *w, const struct report_host *h)
+{
+    struct buf t = BUF_INIT;
+
     if (h->rotated.n > 0) {
-        rw_join(&t, &h->rotated);
+        rw_join(w, &t, &h->rotated);
         rw_li_begin(w);
         rw_escf(w,
                 "New password set for: %s (%s%s). The new passwords are "
                 "only in the run's credentials file (mode 0600), never in "
                 "this report.",
-                t.data, h->backend != NULL ? h->backend : "backend unknown",
+                t.data != NULL ? t.data : "",
+                h->backend != NULL ? h->backend : "backend unknown",
                 h->recoverable ? "; the old ones are kept on the host for a "
                                  "rollback"
                                : "; the old ones cannot be put back");
@@ -754,11 +762,20 @@ static void rw_changes(struct rw *w, const struct report_host *h)
     }
     if (h->restored.n > 0) {
         buf_reset(&t);
-        rw_join(&t, &h->restored);
+        rw_join(w, &t, &h->restored);
         rw_li_begin(w);
-        rw_escf(w, "Old password put back (rolled back) for: %s", t.data);
+        rw_escf(w, "Old password put back (rolled back) for: %s",
+                t.data != NULL ? t.data : "");
         rw_li_end(w);
     }
+    buf_release(&t);
+}
+
+/* What became of each flagged account's queued messages. */
+static void rw_changes_purged(struct rw *w, const struct report_host *h)
+{
+    size_t i;
+
     for (i = 0; i < h->purged_accounts.n; i++) {
         rw_li_begin(w);
         rw_escf(w, "%zu queued messages of %s: %s", h->purged_counts[i],
@@ -773,13 +790,31 @@ static void rw_changes(struct rw *w, const struct report_host *h)
                       "the rollback");
         rw_li_end(w);
     }
-    if (!rw_changed(stop) && h->rotated.n == 0 && h->purged_total == 0 &&
-        h->restored.n == 0) {
+}
+
+/* What changed on the host. */
+static void rw_changes(struct rw *w, const struct report_host *h)
+{
+    rw_h(w, 3, "What was changed");
+    rw_ul_begin(w);
+    rw_changes_service(w, h);
+    rw_changes_passwords(w, h);
+    rw_changes_purged(w, h);
+    if (!rw_changed(rw_step(h, "service", false)) && h->rotated.n == 0 &&
+        h->purged_total == 0 && h->restored.n == 0) {
         rw_li_begin(w);
         rw_esc(w, "Nothing.");
         rw_li_end(w);
     }
     rw_ul_end(w);
+}
+
+/* What was deliberately kept: other mail, accounts under the thresholds. */
+static void rw_kept(struct rw *w, const struct report_host *h)
+{
+    const struct report_findings *f = &h->findings;
+    size_t i, kept = 0;
+
     rw_h(w, 3, "What was kept");
     rw_ul_begin(w);
     if (f->present) {
@@ -816,7 +851,6 @@ static void rw_changes(struct rw *w, const struct report_host *h)
         rw_li_end(w);
     }
     rw_ul_end(w);
-    buf_release(&t);
 }
 
 /* Every step's journaled state, and what a rollback would still do. */
@@ -846,7 +880,8 @@ static void rw_steps(struct rw *w, const struct report *r,
     rw_p_end(w);
     for (i = h->n_steps; i-- > 0;)
         if (rw_changed(&h->steps[i]) && strcmp(h->steps[i].kind, "read-only"))
-            buf_printf(&t, "%s%s", t.len > 0 ? ", " : "", h->steps[i].name);
+            rw_ok(w, buf_printf(&t, "%s%s", t.len > 0 ? ", " : "",
+                                h->steps[i].name));
     rw_p_begin(w, NULL);
     if (t.len > 0)
         rw_escf(w,
@@ -908,13 +943,14 @@ static void rw_host(struct rw *w, const struct report *r,
     struct buf t = BUF_INIT;
     size_t i;
 
-    buf_printf(&t, "Host %s", h->name);
+    rw_ok(w, buf_printf(&t, "Host %s", h->name));
     rw_h(w, 2, t.data != NULL ? t.data : "Host");
     rw_queues(w, h);
     rw_shape(w, &h->before);
     rw_suspects(w, h);
     rw_scripts(w, h);
     rw_changes(w, h);
+    rw_kept(w, h);
     rw_steps(w, r, h);
     rw_files(w, h);
     if (h->notes.n > 0) {
@@ -929,11 +965,11 @@ static void rw_host(struct rw *w, const struct report *r,
     }
     for (i = 0; i < h->rotated.n; i++) {
         buf_reset(&t);
-        buf_printf(&t, "Draft notice to the customer: %s", h->rotated.v[i]);
+        rw_ok(w, buf_printf(&t, "Draft notice to the customer: %s",
+                            h->rotated.v[i]));
         rw_h(w, 3, t.data != NULL ? t.data : "Draft notice");
         buf_reset(&t);
-        if (report_notice(&t, r, h, h->rotated.v[i]) < 0)
-            w->rc = SS_ERR;
+        rw_ok(w, report_notice(&t, r, h, h->rotated.v[i]));
         rw_pre(w, t.data != NULL ? t.data : "");
     }
     buf_release(&t);

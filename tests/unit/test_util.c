@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,10 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "spamstop/buf.h"
 #include "spamstop/digest.h"
 #include "spamstop/error.h"
 #include "spamstop/fsio.h"
+#include "spamstop/hmap.h"
 #include "spamstop/pool.h"
 #include "spamstop/shquote.h"
 #include "spamstop/text.h"
@@ -189,6 +192,12 @@ static void make_tmpdir(char *out, size_t size)
     assert_non_null(mkdtemp(out));
 }
 
+/* The temporary fsio_open_temp makes for path. */
+static void temp_of(char *out, size_t size, const char *path)
+{
+    snprintf(out, size, "%s.%ld.tmp", path, (long)getpid());
+}
+
 /* Atomic write leaves the data with the mode, no temporary file. */
 static void test_fsio_write_read(void **state)
 {
@@ -257,11 +266,16 @@ static void test_fsio_fail_after(void **state)
     assert_string_equal(data, "old");
     free(data);
     /* Only f is left in the folder: the temporary was removed. */
-    {
-        char tmp[160];
-        snprintf(tmp, sizeof(tmp), "%s/f.tmp.%ld", dir, (long)getpid());
-        assert_int_equal(access(tmp, F_OK), -1);
-    }
+    assert_int_equal(files_in(dir), 1);
+    /* A failed commit (the second operation) keeps the old content too. */
+    fsio_fail_after = 2;
+    assert_int_equal(fsio_write_atomic(path, "new", 3, 0600, &err), SS_ERR);
+    assert_int_equal(fsio_fail_after, 0);
+    assert_non_null(strstr(err.msg, "No space left"));
+    assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+    assert_string_equal(data, "old");
+    free(data);
+    assert_int_equal(files_in(dir), 1);
     /* The third append from now fails; the first two land. */
     unlink(path);
     assert_int_equal(fsio_open_append(&fd, path, &err), 0);
@@ -299,6 +313,118 @@ static void test_fsio_dirs(void **state)
     snprintf(sub, sizeof(sub), "%s/a/b", dir);
     rmdir(sub);
     rmdir(top);
+    rmdir(dir);
+}
+
+/* A temporary stays apart from path until committed, then replaces it. */
+static void test_fsio_temp_commit(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char dir[64], path[128], tmp[160];
+    char *data = NULL;
+    struct stat st;
+    int fd = -1;
+
+    (void)state;
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/ev", dir);
+    temp_of(tmp, sizeof(tmp), path);
+    assert_int_equal(fsio_open_temp(&fd, path, 0600, &err), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(fsio_append(fd, "part one, ", 10, 0, &err), 0);
+    assert_int_equal(fsio_append(fd, "part two", 8, 0, &err), 0);
+    /* Half-way, the final name does not exist: only the temporary does. */
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(tmp, F_OK), 0);
+    assert_int_equal(fsio_commit_temp(&fd, path, &err), 0);
+    assert_int_equal(fd, -1);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+    assert_string_equal(data, "part one, part two");
+    free(data);
+    /* An aborted one leaves path as it was and nothing else. */
+    assert_int_equal(fsio_open_temp(&fd, path, 0600, &err), 0);
+    assert_int_equal(fsio_append(fd, "other", 5, 0, &err), 0);
+    fsio_abort_temp(&fd, path);
+    assert_int_equal(fd, -1);
+    fsio_abort_temp(&fd, path); /* twice is harmless */
+    assert_int_equal(files_in(dir), 1);
+    assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+    assert_string_equal(data, "part one, part two");
+    free(data);
+    unlink(path);
+    rmdir(dir);
+}
+
+/*
+ * Failing each operation of a temporary's life in turn (two appends, then
+ * the commit): the failure is reported, path keeps its old content, and
+ * no temporary is left.
+ */
+static void test_fsio_temp_faults(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char dir[64], path[128];
+    char *data = NULL;
+    int k, r, fd;
+
+    (void)state;
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/ev", dir);
+    assert_int_equal(fsio_write_atomic(path, "old", 3, 0600, &err), 0);
+    for (k = 1; k <= 3; k++) {
+        errbuf_clear(&err);
+        fd = -1;
+        assert_int_equal(fsio_open_temp(&fd, path, 0600, &err), 0);
+        fsio_fail_after = k;
+        r = fsio_append(fd, "new ", 4, 0, &err);
+        if (r == 0)
+            r = fsio_append(fd, "content", 7, 0, &err);
+        if (r == 0)
+            r = fsio_commit_temp(&fd, path, &err);
+        else
+            fsio_abort_temp(&fd, path);
+        assert_int_equal(r, SS_ERR);
+        assert_int_equal(fsio_fail_after, 0);
+        assert_int_equal(fd, -1);
+        assert_non_null(strstr(err.msg, "No space left"));
+        assert_int_equal(files_in(dir), 1);
+        assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+        assert_string_equal(data, "old");
+        free(data);
+        data = NULL;
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A truncation cuts and reports an injected failure, changing nothing. */
+static void test_fsio_truncate(void **state)
+{
+    struct errbuf err = ERRBUF_INIT;
+    char dir[64], path[128];
+    char *data = NULL;
+    int fd = -1;
+
+    (void)state;
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/log", dir);
+    assert_int_equal(fsio_open_append(&fd, path, &err), 0);
+    assert_int_equal(fsio_append(fd, "whole\ntorn", 10, 1, &err), 0);
+    fsio_fail_after = 1;
+    assert_int_equal(fsio_truncate(fd, 6, &err), SS_ERR);
+    assert_non_null(strstr(err.msg, "No space left"));
+    assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+    assert_string_equal(data, "whole\ntorn");
+    free(data);
+    assert_int_equal(fsio_truncate(fd, 6, &err), 0);
+    assert_int_equal(fsio_read_file(&data, NULL, path, 100, &err), 0);
+    assert_string_equal(data, "whole\n");
+    free(data);
+    close(fd);
+    unlink(path);
     rmdir(dir);
 }
 
@@ -459,6 +585,103 @@ static void test_fsname_escape(void **state)
     buf_release(&b);
 }
 
+/* hmap: a key is added once, found after, absent keys are not found. */
+static void test_hmap_put_get(void **state)
+{
+    struct hmap m = HMAP_INIT;
+    char key[] = "alpha";
+    size_t *v, got = 99;
+
+    (void)state;
+    assert_int_equal(hmap_get(&got, &m, "alpha"), SS_ENOENT);
+    assert_int_equal(got, 99);
+    assert_int_equal(hmap_put(&v, &m, key, 7), 1);
+    assert_int_equal(*v, 7);
+    (*v)++;
+    assert_int_equal(hmap_put(&v, &m, "beta", 1), 1);
+    /* an equal string, not the same pointer, finds the entry */
+    assert_int_equal(hmap_put(&v, &m, "alpha", 100), 0);
+    assert_int_equal(*v, 8);
+    assert_int_equal(hmap_get(&got, &m, "alpha"), 0);
+    assert_int_equal(got, 8);
+    assert_int_equal(hmap_get(&got, &m, "alph"), SS_ENOENT);
+    assert_int_equal(hmap_get(&got, &m, ""), SS_ENOENT);
+    assert_int_equal(hmap_put(&v, &m, "", 3), 1);
+    assert_int_equal(hmap_get(&got, &m, ""), 0);
+    assert_int_equal(got, 3);
+    assert_int_equal(m.n, 3);
+    hmap_release(&m);
+    assert_int_equal(m.n, 0);
+    assert_int_equal(hmap_get(&got, &m, "alpha"), SS_ENOENT);
+    hmap_release(&m);
+    hmap_release(NULL);
+}
+
+/* hmap: 20,000 keys across many growths, each found, each visited once. */
+static void test_hmap_many(void **state)
+{
+    enum { N = 20000 };
+    struct hmap m;
+    const struct hmap_slot *s;
+    char(*keys)[16] = calloc(N, sizeof(*keys));
+    unsigned char *seen = calloc(N, 1);
+    size_t i, got, *v, pos = 0, visited = 0;
+
+    (void)state;
+    assert_non_null(keys);
+    assert_non_null(seen);
+    hmap_init(&m, N);
+    for (i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%zu", i * 7919);
+        assert_int_equal(hmap_put(&v, &m, keys[i], i), 1);
+    }
+    assert_int_equal(m.n, N);
+    assert_true(m.cap >= 2 * N && (m.cap & (m.cap - 1)) == 0);
+    for (i = 0; i < N; i++) {
+        char probe[16];
+        snprintf(probe, sizeof(probe), "k%zu", i * 7919);
+        assert_int_equal(hmap_get(&got, &m, probe), 0);
+        assert_int_equal(got, i);
+    }
+    while (hmap_next(&s, &m, &pos)) {
+        assert_true(s->value < N);
+        assert_false(seen[s->value]);
+        assert_ptr_equal(s->key, keys[s->value]);
+        seen[s->value] = 1;
+        visited++;
+    }
+    assert_int_equal(visited, N);
+    assert_false(hmap_next(&s, &m, &pos));
+    hmap_release(&m);
+    free(seen);
+    free(keys);
+}
+
+/* hmap: past max a new key is refused, known keys are still found. */
+static void test_hmap_cap(void **state)
+{
+    struct hmap m;
+    size_t *v, got;
+    const struct hmap_slot *s;
+    size_t pos = 0;
+
+    (void)state;
+    hmap_init(&m, 2);
+    assert_false(hmap_next(&s, &m, &pos));
+    assert_int_equal(hmap_put(&v, &m, "a", 1), 1);
+    assert_int_equal(hmap_put(&v, &m, "b", 2), 1);
+    assert_int_equal(hmap_put(&v, &m, "c", 3), SS_ETOOBIG);
+    assert_int_equal(hmap_get(&got, &m, "c"), SS_ENOENT);
+    assert_int_equal(hmap_put(&v, &m, "b", 9), 0);
+    assert_int_equal(*v, 2);
+    assert_int_equal(m.n, 2);
+    /* release empties the map and keeps its cap */
+    hmap_release(&m);
+    assert_int_equal(m.max, 2);
+    assert_int_equal(hmap_put(&v, &m, "c", 3), 1);
+    hmap_release(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,9 +696,15 @@ int main(void)
         cmocka_unit_test(test_fsio_read_cap_code),
         cmocka_unit_test(test_fsio_fail_after),
         cmocka_unit_test(test_fsio_dirs),
+        cmocka_unit_test(test_fsio_temp_commit),
+        cmocka_unit_test(test_fsio_temp_faults),
+        cmocka_unit_test(test_fsio_truncate),
         cmocka_unit_test(test_pool_bounds),
         cmocka_unit_test(test_digest_vectors),
         cmocka_unit_test(test_errbuf),
+        cmocka_unit_test(test_hmap_put_get),
+        cmocka_unit_test(test_hmap_many),
+        cmocka_unit_test(test_hmap_cap),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
