@@ -14,7 +14,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libssh-dev libjansson-dev libcmocka-dev libssl-dev libcrypt-dev \
-    clang clang-format \
+    clang clang-format shellcheck \
     openssh-server openssh-client postfix dovecot-core swaks sudo \
     iproute2 util-linux procps psmisc python3 tmux man-db groff-base strace \
     chromium

@@ -2,58 +2,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts_scripts.h"
 #include "spamstop/accounts.h"
 #include "spamstop/buf.h"
 #include "spamstop/shquote.h"
 
-#define PREAMBLE "PATH=\"$PATH:/usr/sbin:/sbin:/usr/local/sbin\"; export PATH\n"
-
 /*
- * Plesk wins when both exist (Plesk runs Dovecot too).  mail_auth_view
- * shows "| address | flags | password |" rows; passwords in clear mean the
- * old one can be put back.  Its output is consumed by awk on the host.
- * Then one line "account ADDR yes|no" per name on stdin (checked again
- * here).  Every tool reads /dev/null: stdin holds only the names.
+ * Each command is shell-quoted assignments of its inputs, the parts
+ * (functions) it uses, then one of the programs of lib/accounts/scripts
+ * (embedded at build time, the preamble at its top).  Account names and secrets
+ * travel only on stdin, or quoted.
  */
-static const char look_script[] = PREAMBLE
-    "be=none f=\n"
-    "if command -v plesk >/dev/null 2>&1; then\n"
-    "  be=plesk; echo 'backend plesk'\n"
-    "  if plesk sbin mail_auth_view 2>/dev/null </dev/null | awk -F'|' "
-    "'NF >= 5 { a = $2; p = $4; gsub(/^[ \\t]+|[ \\t]+$/, \"\", a); "
-    "gsub(/^[ \\t]+|[ \\t]+$/, \"\", p); "
-    "if (index(a, \"@\") && p != \"\" && p !~ /^[$]/) n++ } "
-    "END { exit n > 0 ? 0 : 1 }'; then echo 'recoverable yes'; "
-    "else echo 'recoverable no'; fi\n"
-    "elif command -v doveconf >/dev/null 2>&1; then\n"
-    "  f=$(doveconf -n 2>/dev/null </dev/null | awk '"
-    "$1 == \"passdb\" && index($0, \"{\") { p = 1; d = \"\"; a = \"\"; next } "
-    "p && $1 == \"driver\" { d = $3; next } "
-    "p && $1 == \"args\" { a = $NF; next } "
-    "p && $1 == \"}\" { p = 0; if (d == \"passwd-file\" && f == \"\") f = a } "
-    "END { print f }')\n"
-    "  if [ -n \"$f\" ]; then be=dovecot; echo 'backend dovecot'; "
-    "echo 'recoverable yes'; printf 'passwd_file %s\\n' \"$f\"\n"
-    "  else echo 'backend none'; fi\n"
-    "else echo 'backend none'; fi\n"
-    "while IFS= read -r addr; do\n"
-    "  case $addr in ''|*:*|*' '*) echo 'bad account name' >&2; exit 2;; "
-    "esac\n"
-    "  k=no\n"
-    "  case $be in\n"
-    "  plesk) plesk bin mail --info \"$addr\" >/dev/null 2>&1 </dev/null && "
-    "k=yes;;\n"
-    "  dovecot) [ -f \"$f\" ] && U=\"$addr\" awk 'BEGIN { FS = \":\" } "
-    "$1 == ENVIRON[\"U\"] { n++ } END { exit n == 1 ? 0 : 4 }' \"$f\" "
-    "</dev/null && k=yes;;\n"
-    "  esac\n"
-    "  printf 'account %s %s\\n' \"$addr\" \"$k\"\n"
-    "done\n";
 
-/* Returns a copy of the look script. */
+/* Returns a copy of the look script; see look.sh. */
 char *accounts_look_command(void)
 {
-    return strdup(look_script);
+    return strdup(script_look_sh);
 }
 
 static const char *const backend_names[] = {"none", "plesk", "dovecot"};
@@ -148,87 +112,35 @@ static int backends_check_path(const char *path, const char *what,
     return 0;
 }
 
-/* Reads and checks the account name on stdin (again, on the host). */
-#define READ_ADDR                                                              \
-    "IFS= read -r addr || { echo 'no account on stdin' >&2; exit 2; }\n"       \
-    "case $addr in ''|*:*|*' '*) echo 'bad account name' >&2; exit 2;; "       \
-    "esac\n"
+/* Appends "name=QUOTED\n". */
+static int backends_assign(struct buf *b, const char *name, const char *value)
+{
+    if (buf_adds(b, name) < 0 || buf_addc(b, '=') < 0 ||
+        shquote_add(b, value) < 0)
+        return SS_ERR;
+    return buf_addc(b, '\n');
+}
 
-/* The backup copy of f in b: the path with '/' made '_'. */
-#define BACKUP_NAME "k=\"$b/$(printf '%s' \"$f\" | tr '/' '_')\"\n"
-
-/*
- * Rewrites addr's hash to $new in $f atomically: a temporary file in the
- * same folder made by cp -p (owner, mode), awk into it, sync, rename.
- */
-#define REWRITE                                                                \
-    "[ -f \"$f\" ] || { echo \"no passwd-file at $f\" >&2; exit 3; }\n"        \
-    "t=\"$f.spamstop.$$\"\n"                                                   \
-    "trap 'rm -f \"$t\"' EXIT\n"                                               \
-    "cp -p \"$f\" \"$t\" || exit 3\n"                                          \
-    "U=\"$addr\" H=\"$new\" awk 'BEGIN { FS = OFS = \":\" } "                  \
-    "$1 == ENVIRON[\"U\"] { $2 = ENVIRON[\"H\"]; n++ } { print } "             \
-    "END { exit n == 1 ? 0 : 4 }' \"$f\" >\"$t\"\n"                            \
-    "rc=$?\n"                                                                  \
-    "if [ $rc -eq 4 ]; then echo \"account not exactly once in $f\" >&2; "     \
-    "exit 4; fi\n"                                                             \
-    "[ $rc -eq 0 ] || exit 3\n"                                                \
-    "sync \"$t\" 2>/dev/null || sync\n"                                        \
-    "mv -f \"$t\" \"$f\" || exit 3\n"
-
-static const char rotate_body[] =
-    "umask 077\n" READ_ADDR
-    "IFS= read -r new || { echo 'no hash on stdin' >&2; exit 2; }\n"
-    "case $new in *:*|*' '*) echo 'bad hash' >&2; exit 2;; "
-    "'{SHA512-CRYPT}$6$'*) ;; *) echo 'bad hash' >&2; exit 2;; esac\n"
-    "mkdir -p \"$b\" || exit 3\n" BACKUP_NAME
-    "if [ ! -f \"$k\" ]; then cp -p \"$f\" \"$k.tmp\" && "
-    "mv -f \"$k.tmp\" \"$k\" || exit 3; fi\n" REWRITE;
-
-/*
- * The rotation copies f to its backup before it changes anything, so no
- * backup means it never ran: nothing to put back (a controller killed
- * between journaling the intent and sending the command).
- */
-static const char restore_body[] = READ_ADDR BACKUP_NAME
-    "[ -f \"$k\" ] || { echo 'not rotated: nothing to put back'; exit 0; }\n"
-    "new=$(U=\"$addr\" awk 'BEGIN { FS = \":\" } "
-    "$1 == ENVIRON[\"U\"] { n++; h = $2 } "
-    "END { if (n != 1) exit 4; print h }' \"$k\") || "
-    "{ echo \"account not exactly once in the backup\" >&2; exit 4; }\n"
-    "[ -n \"$new\" ] || exit 4\n" REWRITE;
-
-/* PREAMBLE, f=FILE, optionally b=DIR, then body. */
+/* f=FILE, b=DIR, dovecot.sh, then script. */
 static int backends_script(char **out, const char *passwd_file,
-                           const char *backup_dir, const char *body,
+                           const char *backup_dir, const char *script,
                            struct errbuf *err)
 {
     struct buf b = BUF_INIT;
     int r;
 
     *out = NULL;
-    if ((r = backends_check_path(passwd_file, "passwd-file", err)) < 0)
-        return r;
-    if (backup_dir != NULL &&
+    if ((r = backends_check_path(passwd_file, "passwd-file", err)) < 0 ||
         (r = backends_check_path(backup_dir, "backup folder", err)) < 0)
         return r;
-    r = SS_ERR;
-    if (buf_adds(&b, PREAMBLE "f=") < 0 || shquote_add(&b, passwd_file) < 0 ||
-        buf_addc(&b, '\n') < 0)
-        goto out;
-    if (backup_dir != NULL &&
-        (buf_adds(&b, "b=") < 0 || shquote_add(&b, backup_dir) < 0 ||
-         buf_addc(&b, '\n') < 0))
-        goto out;
-    if (buf_adds(&b, body) < 0)
-        goto out;
+    if (backends_assign(&b, "f", passwd_file) < 0 ||
+        backends_assign(&b, "b", backup_dir) < 0 ||
+        buf_adds(&b, script_dovecot_sh) < 0 || buf_adds(&b, script) < 0) {
+        buf_release(&b);
+        return errbuf_set(err, SS_ERR, "out of memory");
+    }
     *out = buf_detach(&b);
-    r = 0;
-out:
-    buf_release(&b);
-    if (r < 0)
-        errbuf_set(err, r, "out of memory");
-    return r;
+    return 0;
 }
 
 /* See accounts.h. */
@@ -237,7 +149,8 @@ int accounts_dovecot_rotate_command(char **out, const char *passwd_file,
 {
     if (backup_dir == NULL)
         return errbuf_set(err, SS_EINVAL, "rotation needs a backup folder");
-    return backends_script(out, passwd_file, backup_dir, rotate_body, err);
+    return backends_script(out, passwd_file, backup_dir,
+                           script_dovecot_rotate_sh, err);
 }
 
 /* See accounts.h. */
@@ -246,7 +159,8 @@ int accounts_dovecot_restore_command(char **out, const char *passwd_file,
 {
     if (backup_dir == NULL)
         return errbuf_set(err, SS_EINVAL, "restore needs a backup folder");
-    return backends_script(out, passwd_file, backup_dir, restore_body, err);
+    return backends_script(out, passwd_file, backup_dir,
+                           script_dovecot_restore_sh, err);
 }
 
 /* Joins checked lines into a stdin text. */
@@ -290,39 +204,50 @@ int accounts_address_input(char **out, size_t *out_len, const char *addr,
     return backends_input(out, out_len, addr, NULL, err);
 }
 
-/* Builds PREAMBLE + head + quoted addr + tail for the Plesk commands. */
-static int backends_plesk(char **out, const char *head, const char *addr,
-                          const char *tail, struct errbuf *err)
+/*
+ * A=ADDR, then k=FILE and b=DIR when given (keeping or restoring), then
+ * script: the Plesk commands.
+ */
+static int backends_plesk(char **out, const char *addr, const char *file,
+                          const char *dir, const char *script,
+                          struct errbuf *err)
 {
     struct buf b = BUF_INIT;
-    int r = SS_ERR;
+    int r = 0;
 
     *out = NULL;
     if (!accounts_address_valid(addr))
         return errbuf_set(err, SS_EINVAL, "'%.80s' is not an account name",
                           addr != NULL ? addr : "");
-    if (buf_adds(&b, PREAMBLE) < 0 || buf_adds(&b, head) < 0 ||
-        shquote_add(&b, addr) < 0 || buf_adds(&b, tail) < 0)
-        goto out;
+    if ((file != NULL &&
+         (r = backends_check_path(file, "password file", err)) < 0) ||
+        (dir != NULL &&
+         (r = backends_check_path(dir, "backup folder", err)) < 0))
+        return r;
+    if (backends_assign(&b, "A", addr) < 0 ||
+        backends_assign(&b, "k", file != NULL ? file : "") < 0 ||
+        backends_assign(&b, "b", dir != NULL ? dir : "") < 0 ||
+        buf_adds(&b, script) < 0) {
+        buf_release(&b);
+        return errbuf_set(err, SS_ERR, "out of memory");
+    }
     *out = buf_detach(&b);
-    r = 0;
-out:
-    buf_release(&b);
-    if (r < 0)
-        errbuf_set(err, r, "out of memory");
-    return r;
+    return 0;
 }
 
-/* See accounts.h: the secret goes stdin -> shell variable -> environment. */
+/* See accounts.h and plesk-set.sh. */
 int accounts_plesk_set_command(char **out, const char *addr, struct errbuf *err)
 {
-    return backends_plesk(
-        out,
-        "IFS= read -r PSA_PASSWORD || [ -n \"$PSA_PASSWORD\" ] || "
-        "{ echo 'no password on stdin' >&2; exit 2; }\n"
-        "export PSA_PASSWORD\n"
-        "exec plesk bin mail --update ",
-        addr, " -passwd ''\n", err);
+    return backends_plesk(out, addr, NULL, NULL, script_plesk_set_sh, err);
+}
+
+/* See accounts.h and plesk-set.sh. */
+int accounts_plesk_restore_command(char **out, const char *addr,
+                                   const char *file, struct errbuf *err)
+{
+    if (file == NULL)
+        return errbuf_set(err, SS_EINVAL, "restore needs a password file");
+    return backends_plesk(out, addr, file, NULL, script_plesk_set_sh, err);
 }
 
 /* See accounts.h. */
@@ -335,20 +260,22 @@ int accounts_plesk_input(char **out, size_t *out_len, const char *password,
     return backends_input(out, out_len, password, NULL, err);
 }
 
-/* See accounts.h. */
+/* See accounts.h and plesk-read.sh. */
 int accounts_plesk_read_command(char **out, const char *addr,
                                 struct errbuf *err)
 {
-    return backends_plesk(
-        out, "A=", addr,
-        "\nplesk sbin mail_auth_view 2>/dev/null </dev/null | "
-        "A=\"$A\" awk '{ a = tolower(ENVIRON[\"A\"]) } "
-        "index(tolower($0), \"| \" a \" \") == 1 { "
-        "r = substr($0, length(a) + 4); "
-        "if (sub(/^ *\\| [^|]* \\| /, \"\", r) != 1) next; "
-        "sub(/ *\\|[ \\t\\r]*$/, \"\", r); p = r; n++ } "
-        "END { if (n != 1 || p == \"\") exit 3; print p }'\n",
-        err);
+    return backends_plesk(out, addr, NULL, NULL, script_plesk_read_sh, err);
+}
+
+/* See accounts.h and plesk-read.sh. */
+int accounts_plesk_keep_command(char **out, const char *addr,
+                                const char *backup_dir, const char *file,
+                                struct errbuf *err)
+{
+    if (backup_dir == NULL || file == NULL)
+        return errbuf_set(err, SS_EINVAL, "keeping needs a password file");
+    return backends_plesk(out, addr, file, backup_dir, script_plesk_read_sh,
+                          err);
 }
 
 /* See accounts.h. */

@@ -6,34 +6,6 @@
 #include "runbook.h"
 #include "spamstop/postfix.h"
 
-/*
- * The commit of a run journaled before holds were recorded (commit data
- * {"pairs": [[ID, ACCOUNT], ...]}): deletes a held message only when its
- * envelope still names the account identify flagged it for.  Reads "ID
- * ACCOUNT" lines on stdin; one find and batched postcat calls.  Only the
- * hold queue is touched (postsuper -d - hold).
- */
-static const char purge_recheck_script[] =
-    "PATH=\"$PATH:/usr/sbin:/sbin:/usr/local/sbin\"; export PATH\n"
-    "LC_ALL=C; export LC_ALL\n"
-    "q=$(postconf -h queue_directory 2>/dev/null) && cd \"$q\" || "
-    "{ echo 'cannot enter the postfix queue directory' >&2; exit 3; }\n"
-    "umask 077\n"
-    "t=$(mktemp) || exit 3\n"
-    "trap 'rm -f \"$t\" \"$t.seen\" \"$t.del\"' EXIT\n"
-    "grep -E '^[0-9A-Za-z]+ [^ :]+$' >\"$t\"\n"
-    "find hold -type f 2>/dev/null | awk 'NR == FNR { split($0, x, \" \"); "
-    "want[x[1]] = 1; next } { n = split($0, p, \"/\"); if (p[n] in want) "
-    "print }' \"$t\" - | tr '\\n' '\\0' | xargs -0 -r postcat -e "
-    "2>/dev/null | awk '/^\\*\\*\\* ENVELOPE RECORDS / "
-    "{ n = split($4, p, \"/\"); id = p[n]; next } "
-    "index($0, \"named_attribute: sasl_username=\") == 1 "
-    "{ print id \" \" substr($0, 32) }' >\"$t.seen\"\n"
-    "awk 'NR == FNR { want[$0] = 1; next } ($0 in want) { print $1 }' "
-    "\"$t\" \"$t.seen\" >\"$t.del\"\n"
-    "echo \"checked $(wc -l <\"$t.seen\") matched $(wc -l <\"$t.del\")\"\n"
-    "postsuper -d - hold <\"$t.del\"\n";
-
 /* The ids of msgs as postsuper's stdin (checked). */
 static int purge_ids_input(char **out, size_t *out_len,
                            const struct runbook_msgs *msgs, struct errbuf *err)
@@ -413,49 +385,43 @@ out:
 }
 
 /*
- * The commit's stdin from the commit data: "ID INODE SIZE CTIME" lines
- * (the hold's record) or, for a run journaled before records, "ID
- * ACCOUNT" lines for the envelope re-check; *script is the matching one.
+ * The commit's stdin from the commit data: the hold's record, "ID INODE
+ * SIZE CTIME" lines.
  */
-static int purge_commit_input(struct buf *in, char **script, const json_t *o,
-                              const struct postfix_dirs *dirs,
+static int purge_commit_input(struct buf *in, const json_t *o,
                               struct errbuf *err)
 {
     const json_t *held = json_object_get(o, "held");
-    const json_t *list = held != NULL ? held : json_object_get(o, "pairs");
     json_t *v;
     const char *f[5];
-    size_t i, k, want = held != NULL ? 5 : 2;
+    size_t i, k;
 
-    *script = NULL;
-    if (!json_is_array(list))
+    if (held == NULL && json_object_get(o, "pairs") != NULL)
+        return errbuf_set(err, SS_ECORRUPT,
+                          "purge commit data from before hold records "
+                          "(\"pairs\"): this version cannot commit it");
+    if (!json_is_array(held))
         return errbuf_set(err, SS_ECORRUPT, "purge commit data is incomplete");
-    json_array_foreach(list, i, v)
+    json_array_foreach(held, i, v)
     {
-        for (k = 0; k < want; k++)
+        for (k = 0; k < 5; k++)
             f[k] = json_string_value(json_array_get(v, k));
-        for (k = 0; k < want; k++)
+        for (k = 0; k < 5; k++)
             if (f[k] == NULL || f[k][0] == '\0' ||
                 strpbrk(f[k], " :\n\r\t") != NULL)
                 break;
-        if (k < want || json_array_size(v) != want ||
-            !postfix_queue_id_valid(f[0]))
+        if (k < 5 || json_array_size(v) != 5 || !postfix_queue_id_valid(f[0]))
             return errbuf_set(err, SS_ECORRUPT,
                               "purge commit data has a bad entry");
-        if ((held != NULL
-                 ? buf_printf(in, "%s %s %s %s\n", f[0], f[2], f[3], f[4])
-                 : buf_printf(in, "%s %s\n", f[0], f[1])) < 0)
+        if (buf_printf(in, "%s %s %s %s\n", f[0], f[2], f[3], f[4]) < 0)
             return errbuf_set(err, SS_ERR, "out of memory");
     }
-    *script = held != NULL ? postfix_held_delete_command(dirs)
-                           : strdup(purge_recheck_script);
-    return *script != NULL ? 0 : errbuf_set(err, SS_ERR, "out of memory");
+    return 0;
 }
 
 /*
  * Deletes the held messages whose hold file is the one recorded at the
- * hold (same inode, size and ctime), or, for older commit data, whose
- * envelope still names their account.
+ * hold (same inode, size and ctime).
  */
 static int purge_commit(struct action_ctx *ctx, const char *commit_json,
                         struct errbuf *err)
@@ -471,8 +437,12 @@ static int purge_commit(struct action_ctx *ctx, const char *commit_json,
     exec_result_init(&res);
     if (o == NULL)
         return errbuf_set(err, SS_ECORRUPT, "purge commit data is not JSON");
-    if ((r = purge_commit_input(&in, &script, o, runbook_dirs(ctx), err)) < 0)
+    if ((r = purge_commit_input(&in, o, err)) < 0)
         goto out;
+    if ((script = postfix_held_delete_command(runbook_dirs(ctx))) == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
     if ((r = runbook_run(ctx, "the delete of held spam", script, in.data,
                          in.len, false, &res, err)) < 0)
         goto out;

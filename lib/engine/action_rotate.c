@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine_scripts.h"
 #include "runbook.h"
 #include "spamstop/accounts.h"
 #include "spamstop/digest.h"
@@ -388,33 +389,21 @@ static int rotate_plesk_backup(struct action_ctx *ctx,
                                const struct rotate_plan *p, const char *addr,
                                struct errbuf *err)
 {
-    struct buf b = BUF_INIT, k = BUF_INIT;
+    struct buf k = BUF_INIT;
     struct exec_result res;
-    char *read = NULL;
+    char *cmd = NULL;
     int r;
 
     if ((r = rotate_plesk_file(&k, p, addr, err)) < 0 ||
-        (r = accounts_plesk_read_command(&read, addr, err)) < 0)
+        (r = accounts_plesk_keep_command(&cmd, addr, p->backup_dir, k.data,
+                                         err)) < 0)
         goto out;
-    if (buf_adds(&b, "umask 077\nmkdir -p ") < 0 ||
-        shquote_add(&b, p->backup_dir) < 0 ||
-        buf_adds(&b, " || exit 3\nk=") < 0 || shquote_add(&b, k.data) < 0 ||
-        buf_printf(&b,
-                   "\nif [ ! -s \"$k\" ]; then\n(\n%s) >\"$k.tmp\" && "
-                   "mv -f \"$k.tmp\" \"$k\" || "
-                   "{ rm -f \"$k.tmp\"; echo 'cannot read the old "
-                   "password' >&2; exit 3; }\nfi\n",
-                   read) < 0) {
-        r = errbuf_set(err, SS_ERR, "out of memory");
-        goto out;
-    }
-    r = runbook_run(ctx, "keeping the old plesk password", b.data, NULL, 0,
-                    false, &res, err);
+    r = runbook_run(ctx, "keeping the old plesk password", cmd, NULL, 0, false,
+                    &res, err);
     exec_result_release(&res);
 out:
-    buf_release(&b);
     buf_release(&k);
-    free(read);
+    free(cmd);
     return r;
 }
 
@@ -496,9 +485,9 @@ static int rotate_restore_one(struct action_ctx *ctx,
                               const struct rotate_plan *p, const char *addr,
                               struct errbuf *err)
 {
-    struct buf b = BUF_INIT, k = BUF_INIT;
+    struct buf k = BUF_INIT;
     struct exec_result res;
-    char *cmd = NULL, *in = NULL, *set = NULL;
+    char *cmd = NULL, *in = NULL;
     size_t in_len = 0;
     int r;
 
@@ -517,29 +506,18 @@ static int rotate_restore_one(struct action_ctx *ctx,
                            addr);
             goto out;
         }
-        /* the kept password goes from its file to the stdin of the set */
+        /* the kept password goes from its file to the set's stdin */
         if ((r = rotate_plesk_file(&k, p, addr, err)) < 0 ||
-            (r = accounts_plesk_set_command(&set, addr, err)) < 0)
+            (r = accounts_plesk_restore_command(&cmd, addr, k.data, err)) < 0)
             goto out;
-        if (buf_adds(&b, "k=") < 0 || shquote_add(&b, k.data) < 0 ||
-            buf_printf(&b,
-                       "\n[ -s \"$k\" ] || { echo 'not rotated: nothing to "
-                       "put back'; exit 0; }\n(\n%s) <\"$k\"\n",
-                       set) < 0) {
-            r = errbuf_set(err, SS_ERR, "out of memory");
-            goto out;
-        }
-        cmd = buf_detach(&b);
     }
     r = runbook_run(ctx, "the password restore", cmd, in, in_len, false, &res,
                     err);
 out:
     exec_result_release(&res);
-    buf_release(&b);
     buf_release(&k);
     free(cmd);
     free(in);
-    free(set);
     return r;
 }
 
@@ -632,9 +610,8 @@ static int rotate_commit(struct action_ctx *ctx, const char *commit_json,
     if ((r = rotate_undo_parse(&p, commit_json, err)) < 0)
         return r;
     if (buf_adds(&b, "b=") < 0 || shquote_add(&b, p.backup_dir) < 0 ||
-        buf_adds(&b, "\ncase $b in /*/accounts) ;; *) echo 'bad backup "
-                     "folder' >&2; exit 2;; esac\n"
-                     "rm -rf -- \"$b\" || exit 3\n") < 0) {
+        buf_addc(&b, '\n') < 0 ||
+        buf_adds(&b, script_forget_passwords_sh) < 0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }

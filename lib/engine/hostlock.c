@@ -7,83 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine_scripts.h"
 #include "hostlock.h"
 #include "spamstop/rundir.h"
 #include "spamstop/shquote.h"
-
-/*
- * The script after the assignments of lk_dir, lk_act, lk_id and lk_op.
- * Under flock on lk_dir/lock it reads the holder record; the holder is
- * alive while its process exists with the same start time (a zombie is
- * dead: its connection is gone).  take: a live
- * holder of another run prints "held RUNID OPERATOR SINCE" and exits 3;
- * otherwise the record becomes ours (the sshd process above this command,
- * i.e. this SSH connection: it dies with the connection) and it prints
- * "taken".  release: removes the record when it is ours ("released"), or
- * prints "not-held".  Exit 4 with a line on stderr when it cannot work.
- */
-static const char hostlock_script[] =
-    "PATH=\"$PATH:/usr/bin:/bin:/usr/sbin:/sbin\"; export PATH\n"
-    "LC_ALL=C; export LC_ALL\n"
-    "umask 077\n"
-    "st() { awk '{ sub(/^.*\\) /, \"\"); if ($1 != \"Z\" && $1 != \"X\") "
-    "print $20 }' \"/proc/$1/stat\" 2>/dev/null; }\n"
-    "pp() { awk '{ sub(/^.*\\) /, \"\"); print $2 }' \"/proc/$1/stat\" "
-    "2>/dev/null; }\n"
-    "f=$lk_dir/holder\n"
-    "if [ \"$lk_act\" = release ] && [ ! -e \"$f\" ]; then\n"
-    "    echo not-held; exit 0\n"
-    "fi\n"
-    "[ -d \"$lk_dir\" ] || mkdir -m 700 \"$lk_dir\" 2>/dev/null || "
-    "[ -d \"$lk_dir\" ] || { echo \"cannot make '$lk_dir'\" >&2; exit 4; }\n"
-    "if [ -L \"$lk_dir\" ] || [ ! -d \"$lk_dir\" ]; then\n"
-    "    echo \"'$lk_dir' is not a folder\" >&2; exit 4\n"
-    "fi\n"
-    "command -v flock >/dev/null 2>&1 || "
-    "{ echo 'flock not found' >&2; exit 4; }\n"
-    "exec 9>>\"$lk_dir/lock\" || exit 4\n"
-    "flock -w 10 9 || { echo \"cannot lock '$lk_dir/lock'\" >&2; exit 4; }\n"
-    "hid='' hop='' hsince='' hpid='' hstart=''\n"
-    "if [ -f \"$f\" ]; then\n"
-    "    read -r hid hop hsince hpid hstart _ <\"$f\" || :\n"
-    "fi\n"
-    "if [ \"$lk_act\" = release ]; then\n"
-    "    if [ -n \"$hid\" ] && [ \"$hid\" = \"$lk_id\" ]; then\n"
-    "        rm -f \"$f\" || exit 4\n"
-    "        echo released\n"
-    "    else\n"
-    "        echo not-held\n"
-    "    fi\n"
-    "    exit 0\n"
-    "fi\n"
-    "alive=''\n"
-    "case $hpid in\n"
-    "''|*[!0-9]*) ;;\n"
-    "*) [ -n \"$hstart\" ] && [ \"$(st \"$hpid\")\" = \"$hstart\" ] && "
-    "alive=1 ;;\n"
-    "esac\n"
-    "if [ -n \"$alive\" ] && [ \"$hid\" != \"$lk_id\" ]; then\n"
-    "    printf 'held %s %s %s\\n' \"$hid\" \"$hop\" \"$hsince\"\n"
-    "    exit 3\n"
-    "fi\n"
-    "if [ -n \"$hid\" ] && [ \"$hid\" != \"$lk_id\" ]; then\n"
-    "    echo 'took over a stale lock (its connection is gone)' >&2\n"
-    "fi\n"
-    "c='' p=$PPID n=0\n"
-    "while [ \"$n\" -lt 32 ]; do\n"
-    "    case $p in ''|0|1|*[!0-9]*) break ;; esac\n"
-    "    case $(cat \"/proc/$p/comm\" 2>/dev/null) in\n"
-    "    sshd|sshd-session|dropbear) c=$p; break ;;\n"
-    "    esac\n"
-    "    p=$(pp \"$p\")\n"
-    "    n=$((n + 1))\n"
-    "done\n"
-    "[ -n \"$c\" ] || c=$PPID\n"
-    "s=$(st \"$c\")\n"
-    "[ -n \"$s\" ] || { echo \"cannot read /proc/$c/stat\" >&2; exit 4; }\n"
-    "printf '%s %s %s %s %s\\n' \"$lk_id\" \"$lk_op\" \"$(date +%s)\" "
-    "\"$c\" \"$s\" >\"$f.tmp\" && mv -f \"$f.tmp\" \"$f\" || exit 4\n"
-    "echo taken\n";
 
 /* Appends s to out, every byte outside [A-Za-z0-9._-] as '_', at most max. */
 static void name_part(char *out, size_t size, const char *s, size_t max)
@@ -138,6 +65,7 @@ static bool operator_ok(const char *s, size_t max)
                      "0123456789._@-") == n;
 }
 
+/* See hostlock.h: the values as quoted assignments, then hostlock.sh. */
 int hostlock_command(struct buf *out, enum hostlock_op op, const char *dir,
                      const char *run_id, const char *operator_name,
                      struct errbuf *err)
@@ -158,7 +86,7 @@ int hostlock_command(struct buf *out, enum hostlock_op op, const char *dir,
                              "lk_id=") < 0 ||
         shquote_add(out, run_id) < 0 || buf_adds(out, "\nlk_op=") < 0 ||
         shquote_add(out, take ? operator_name : "") < 0 ||
-        buf_adds(out, "\n") < 0 || buf_adds(out, hostlock_script) < 0)
+        buf_adds(out, "\n") < 0 || buf_adds(out, script_hostlock_sh) < 0)
         return errbuf_set(err, SS_ERR, "out of memory");
     return 0;
 }

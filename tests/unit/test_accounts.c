@@ -254,7 +254,8 @@ static void test_plesk(void **state)
     assert_int_equal(accounts_password_generate(pw, sizeof(pw), &err), 0);
     assert_int_equal(accounts_plesk_set_command(&s, "o'b@x.test", &err), 0);
     assert_null(strstr(s, pw));
-    assert_non_null(strstr(s, "--update 'o'\\''b@x.test' -passwd ''"));
+    assert_non_null(strstr(s, "A='o'\\''b@x.test'\n"));
+    assert_non_null(strstr(s, "--update \"$A\" -passwd ''"));
     assert_int_equal(accounts_plesk_input(&in, &in_len, pw, &err), 0);
     assert_int_equal(run_script(dir, s, in, in_len), 0);
     explicit_bzero(in, in_len);

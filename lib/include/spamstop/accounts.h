@@ -142,6 +142,24 @@ int accounts_plesk_read_command(char **out, const char *addr,
                                 struct errbuf *err);
 
 /*
+ * Plesk: keeps addr's current password in the root-only file on the host
+ * (made in backup_dir), once: an existing non-empty file stays.  The
+ * password never crosses the wire.  Exit 3 when it cannot be read or
+ * kept.  Caller frees.
+ */
+int accounts_plesk_keep_command(char **out, const char *addr,
+                                const char *backup_dir, const char *file,
+                                struct errbuf *err);
+
+/*
+ * Plesk: sets addr's password back to the one kept in file (see
+ * accounts_plesk_keep_command); no file means it was never rotated: it
+ * prints "not rotated: nothing to put back" and exits 0.  Caller frees.
+ */
+int accounts_plesk_restore_command(char **out, const char *addr,
+                                   const char *file, struct errbuf *err);
+
+/*
  * Takes the password from accounts_plesk_read_command's stdout (first
  * line).  *out is a secret: wipe and free it.
  */

@@ -1,0 +1,160 @@
+#!/bin/sh
+# The account programs of lib/accounts/scripts (Plesk, Dovecot) and the
+# engine's (forget-passwords, hostlock) against fake plesk and real files.
+# Usage: test_account_scripts.sh SOURCE_DIR
+# shellcheck disable=SC1091,SC2154,SC2016 # harness.sh sets tmp and rc; fakes are text
+src=${1:?source dir}
+. "$src/tests/scripts/harness.sh"
+
+# plesk: mail_auth_view prints the table from $tmp/view; anything else
+# logs its argv (a line each) and PSA_PASSWORD
+fake plesk "if [ \"\$2\" = mail_auth_view ]; then cat $tmp/view; exit 0; fi
+printf '%s\n' \"\$@\" >$tmp/argv
+printf '%s' \"\$PSA_PASSWORD\" >$tmp/env"
+cat >"$tmp/view" <<'X'
+| address | flags | password |
+| o'b@x.test |       | old pw x  |
+| c@x.test |       | other |
+X
+pw='N3w-pass word'
+printf '%s\n' "$pw" >"$tmp/pw"
+
+# the set: the password from stdin into the environment, never argv
+compose "$tmp/set" "A='o'\\''b@x.test'
+k=''
+b=''
+" accounts/scripts/plesk-set.sh
+run set "$tmp/pw"
+check "the set exits 0" [ "$rc" -eq 0 ]
+check "the password reaches plesk's environment" [ "$(cat "$tmp/env")" = "$pw" ]
+check "the address reaches plesk's argv" [ "$(tr '\n' ' ' <"$tmp/argv")" = "bin mail --update o'b@x.test -passwd  " ]
+check "the password is not in argv" lacks argv "N3w"
+run set
+check "no password: exit 2" [ "$rc" -eq 2 ]
+
+# keeping the old password in a root-only file, once
+keep="A='O'\\''B@x.test'
+k='$tmp/acc/plesk-1'
+b='$tmp/acc'
+"
+compose "$tmp/keep" "$keep" accounts/scripts/plesk-read.sh
+run keep
+check "the keep exits 0" [ "$rc" -eq 0 ]
+check "the keep prints nothing" [ ! -s "$tmp/out" ]
+check "the old password is kept" [ "$(cat "$tmp/acc/plesk-1")" = "old pw x" ]
+check "... in a root-only file" [ "$(stat -c %a "$tmp/acc/plesk-1")" = 600 ]
+sed -i 's/old pw x/changed/' "$tmp/view"
+run keep
+check "a second keep keeps the first" [ "$(cat "$tmp/acc/plesk-1")" = "old pw x" ]
+compose "$tmp/read" "A='c@x.test'
+k=''
+b=''
+" accounts/scripts/plesk-read.sh
+run read
+check "the read prints the password" [ "$(cat "$tmp/out")" = other ]
+compose "$tmp/read2" "A='nobody@x.test'
+k=''
+b=''
+" accounts/scripts/plesk-read.sh
+run read2
+check "an unknown account: exit 3" [ "$rc" -eq 3 ]
+
+# the restore: the kept password to the set's stdin
+rm -f "$tmp/env"
+compose "$tmp/put" "A='o'\\''b@x.test'
+k='$tmp/acc/plesk-1'
+b=''
+" accounts/scripts/plesk-set.sh
+run put
+check "the restore exits 0" [ "$rc" -eq 0 ]
+check "the kept password goes back" [ "$(cat "$tmp/env")" = "old pw x" ]
+compose "$tmp/put2" "A='o'\\''b@x.test'
+k='$tmp/acc/plesk-none'
+b=''
+" accounts/scripts/plesk-set.sh
+rm -f "$tmp/env"
+run put2
+check "nothing kept: nothing to put back" has out "not rotated: nothing to put back"
+check "... and no set" [ ! -f "$tmp/env" ]
+
+# dovecot: rotate (backup once), restore, refusals
+printf 'alice@x:{SHA512-CRYPT}$6$old$a::::\nbob@x:{SHA512-CRYPT}$6$old$b\n' >"$tmp/users"
+chmod 640 "$tmp/users"
+cp "$tmp/users" "$tmp/users.orig"
+dv="f='$tmp/users'
+b='$tmp/acc'
+"
+compose "$tmp/rot" "$dv" accounts/scripts/dovecot.sh accounts/scripts/dovecot-rotate.sh
+compose "$tmp/res" "$dv" accounts/scripts/dovecot.sh accounts/scripts/dovecot-restore.sh
+printf 'alice@x\n{SHA512-CRYPT}$6$new$a\n' >"$tmp/in"
+run rot "$tmp/in"
+check "the rotation exits 0" [ "$rc" -eq 0 ]
+check "the rotation sets alice's hash" grep -qx 'alice@x:{SHA512-CRYPT}$6$new$a::::' "$tmp/users"
+check "the rotation keeps bob" grep -qx 'bob@x:{SHA512-CRYPT}$6$old$b' "$tmp/users"
+check "the rotation keeps the mode" [ "$(stat -c %a "$tmp/users")" = 640 ]
+check "the backup is the file before" cmp -s "$tmp/users.orig" "$tmp/acc/$(printf '%s' "$tmp/users" | tr / _)"
+printf 'alice@x\nplain\n' >"$tmp/in"
+run rot "$tmp/in"
+check "a hash that is no SHA512-CRYPT: exit 2" [ "$rc" -eq 2 ]
+printf 'nobody@x\n{SHA512-CRYPT}$6$n$n\n' >"$tmp/in"
+run rot "$tmp/in"
+check "an unknown account: exit 4" [ "$rc" -eq 4 ]
+printf 'alice@x\n' >"$tmp/in"
+run res "$tmp/in"
+check "the restore exits 0" [ "$rc" -eq 0 ]
+check "the restore puts the file back" cmp -s "$tmp/users.orig" "$tmp/users"
+printf 'a:b\n' >"$tmp/in"
+run res "$tmp/in"
+check "a bad name: exit 2" [ "$rc" -eq 2 ]
+
+# the commit: only a folder ending in /accounts goes
+compose "$tmp/forget" "b='$tmp/acc'
+" engine/scripts/forget-passwords.sh
+run forget
+check "another folder is refused" [ "$rc" -eq 2 ]
+check "another folder is refused (2)" [ -d "$tmp/acc" ]
+mkdir -p "$tmp/run/accounts" && touch "$tmp/run/accounts/plesk-1"
+compose "$tmp/forget" "b='$tmp/run/accounts'
+" engine/scripts/forget-passwords.sh
+run forget
+check "the kept passwords are destroyed" [ "$rc" -eq 0 ]
+check "the kept passwords are destroyed (2)" [ ! -e "$tmp/run/accounts" ]
+
+# the host lock: take, held by a live holder, release
+# lock NAME ACT ID OP: the host lock command NAME.
+lock() {
+    compose "$tmp/$1" "lk_dir='$tmp/lk'
+lk_act=$2
+lk_id='$3'
+lk_op='$4'
+" engine/scripts/hostlock.sh
+}
+lock take_a take run-a ops@ctl
+lock take_b take run-b ops@ctl
+lock rel_a release run-a ''
+lock rel_b release run-b ''
+run rel_a
+check "release without a lock: not-held" [ "$(cat "$tmp/out")" = not-held ]
+run take_a
+check "take: taken" [ "$rc" -eq 0 ]
+check "take: taken (2)" [ "$(cat "$tmp/out")" = taken ]
+check "the record names the run" grep -q '^run-a ops@ctl [0-9]* [0-9]* [0-9]*$' "$tmp/lk/holder"
+# a live holder: this test's shell, with its start time
+start=$(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$$/stat")
+echo "run-a ops@ctl 1764330000 $$ $start" >"$tmp/lk/holder"
+run take_b
+check "held by a live holder: exit 3" [ "$rc" -eq 3 ]
+check "... saying whose" [ "$(cat "$tmp/out")" = "held run-a ops@ctl 1764330000" ]
+run rel_b
+check "another run's release: not-held" [ "$(cat "$tmp/out")" = not-held ]
+check "another run's release: not-held (2)" [ -f "$tmp/lk/holder" ]
+run rel_a
+check "the holder's release: released" [ "$(cat "$tmp/out")" = released ]
+check "the holder's release: released (2)" [ ! -f "$tmp/lk/holder" ]
+# a dead holder's lock is taken over
+echo "run-a ops@ctl 1764330000 $$ 1" >"$tmp/lk/holder"
+run take_b
+check "a stale lock is taken over" [ "$rc" -eq 0 ]
+check "a stale lock is taken over (2)" has err "took over a stale lock"
+
+finish
