@@ -11,8 +11,8 @@
 
 #include "spamstop/audit.h"
 #include "spamstop/digest.h"
-#include "spamstop/engine.h"
 #include "spamstop/fsio.h"
+#include "spamstop/journal.h"
 #include "spamstop/report.h"
 #include "spamstop/text.h"
 #include "report/report_int.h"
@@ -41,16 +41,20 @@ static int report_digest_file(struct report_file *f, int dirfd,
     if (fd < 0)
         return errbuf_errno(err, SS_ERR, "cannot open evidence '%s'", name);
     if (sha256_begin(&c) < 0) {
-        close(fd);
+        close(fd); /* read only: nothing to lose */
         return errbuf_set(err, SS_ERR, "cannot hash '%s'", name);
     }
     f->bytes = 0;
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        sha256_update(&c, buf, (size_t)n);
+        if (sha256_update(&c, buf, (size_t)n) < 0)
+            break;
         f->bytes += n;
     }
     if (n < 0) {
         r = errbuf_errno(err, SS_ERR, "cannot read evidence '%s'", name);
+        sha256_abort(&c);
+    } else if (n > 0) {
+        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", name);
         sha256_abort(&c);
     } else if (sha256_end(&c, md) < 0) {
         r = errbuf_set(err, SS_ERR, "cannot hash '%s'", name);
@@ -58,7 +62,7 @@ static int report_digest_file(struct report_file *f, int dirfd,
         hex_encode(f->sha256, md, SHA256_LEN);
         f->sha256[SHA256_HEX_LEN] = '\0';
     }
-    close(fd);
+    close(fd); /* read only: nothing to lose */
     return r;
 }
 
@@ -84,8 +88,9 @@ static int report_evidence(struct report_host *h, const char *dir,
         return errno == ENOENT
                    ? 0
                    : errbuf_errno(err, SS_ERR, "cannot read '%s'", dir);
-    while (r == 0 && (de = readdir(d)) != NULL) {
+    while (r == 0 && (errno = 0, de = readdir(d)) != NULL) {
         len = strlen(de->d_name);
+        /* a file that vanished or is no regular file is no evidence */
         if (de->d_name[0] == '.' ||
             (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) ||
             fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -109,7 +114,9 @@ static int report_evidence(struct report_host *h, const char *dir,
         n++;
         r = report_digest_file(&files[n - 1], dirfd(d), de->d_name, err);
     }
-    closedir(d);
+    if (r == 0 && de == NULL && errno != 0)
+        r = errbuf_errno(err, SS_ERR, "cannot read '%s'", dir);
+    closedir(d); /* read only: nothing to lose */
     buf_release(&path);
     if (n > 0)
         qsort(files, n, sizeof(*files), report_file_cmp);
@@ -197,15 +204,110 @@ static int report_mail_down(struct report_host *h, const char *ev,
     return r;
 }
 
+/*
+ * The findings of the last identify pass that ran (ev: the host's evidence
+ * folder); *out_listing is that pass's step, NULL when none left findings.
+ */
+static int report_load_findings(struct report_host *h,
+                                const struct report_step **out_listing,
+                                const char *ev, struct errbuf *err)
+{
+    struct buf path = BUF_INIT;
+    char *text = NULL;
+    size_t len = 0, i;
+    int r = 0;
+
+    *out_listing = NULL;
+    for (i = h->n_steps; i-- > 0 && !h->findings.present;) {
+        const struct report_step *st = &h->steps[i];
+        if (strcmp(st->action, "identify") != 0 ||
+            strcmp(st->status, "read") != 0)
+            continue;
+        buf_reset(&path);
+        if (buf_printf(&path, "%s/%s.json", ev,
+                       st->reg != NULL ? st->reg : st->name) < 0)
+            goto nomem;
+        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
+            goto out;
+        if (text == NULL)
+            continue;
+        r = report_parse_findings(&h->findings, text, len, err);
+        free(text);
+        text = NULL;
+        if (r < 0)
+            goto out;
+        if (report_set(&h->findings.step, st->name) < 0)
+            goto nomem;
+        *out_listing = st;
+    }
+    r = 0;
+    goto out;
+nomem:
+    r = errbuf_set(err, SS_ERR, "out of memory");
+out:
+    buf_release(&path);
+    return r;
+}
+
+/*
+ * The queue before: the listing the identify pass listing kept
+ * (<register>.queue.json), aged from when it ran; runs before it kept one
+ * took it in the snapshot step (queue.json, postqueue -j), aged from the
+ * snapshot.  Then the queue after, derived from it.
+ */
+static int report_load_queue(struct report_host *h,
+                             const struct report_step *listing, const char *ev,
+                             struct errbuf *err)
+{
+    struct buf path = BUF_INIT;
+    char *text = NULL;
+    size_t len = 0, i;
+    long long at = 0;
+    int r;
+
+    if (listing != NULL) {
+        if (buf_printf(&path, "%s/%s.queue.json", ev,
+                       listing->reg != NULL ? listing->reg : listing->name) < 0)
+            goto nomem;
+        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
+            goto out;
+        at = listing->at;
+    }
+    if (text == NULL) {
+        at = 0;
+        for (i = 0; i < h->n_steps; i++)
+            if (strcmp(h->steps[i].action, "snapshot") == 0 &&
+                h->steps[i].at > 0)
+                at = h->steps[i].at;
+        buf_reset(&path);
+        if (buf_printf(&path, "%s/queue.json", ev) < 0)
+            goto nomem;
+        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
+            goto out;
+        h->before.from_snapshot = text != NULL;
+    }
+    if (text != NULL &&
+        ((r = report_parse_queue(&h->before, text, len, at, err)) < 0 ||
+         (r = report_derive_after(h, text, len, err)) < 0))
+        goto out;
+    r = 0;
+    goto out;
+nomem:
+    r = errbuf_set(err, SS_ERR, "out of memory");
+out:
+    free(text);
+    buf_release(&path);
+    return r;
+}
+
 /* Loads one host: journal, evidence, findings, queues. */
 static int report_load_host(struct report_host *h, const char *run_dir,
                             const char *trail, size_t trail_len,
                             struct errbuf *err)
 {
-    struct buf ev = BUF_INIT, rel = BUF_INIT, path = BUF_INIT;
+    struct buf ev = BUF_INIT, rel = BUF_INIT;
     char jpath[4096], *text = NULL;
-    size_t len = 0, i;
-    long long at = 0;
+    size_t len = 0;
     const struct report_step *listing = NULL;
     int r;
 
@@ -221,8 +323,6 @@ static int report_load_host(struct report_host *h, const char *run_dir,
         report_push(&h->notes, "no journal: the run never acted on this "
                                "host") < 0)
         goto nomem;
-    free(text);
-    text = NULL;
     if (buf_adds(&rel, "evidence/") < 0 || fsname_escape(&rel, h->name) < 0 ||
         buf_printf(&ev, "%s/%s", run_dir, rel.data) < 0)
         goto nomem;
@@ -230,61 +330,9 @@ static int report_load_host(struct report_host *h, const char *run_dir,
         goto out;
     if (trail != NULL && (r = report_match_trail(h, trail, trail_len, err)) < 0)
         goto out;
-    if ((r = report_mail_down(h, ev.data, err)) < 0)
-        goto out;
-    /* the findings of the last identify pass that ran, and its listing */
-    for (i = h->n_steps; i-- > 0 && !h->findings.present;) {
-        const struct report_step *st = &h->steps[i];
-        if (strcmp(st->action, "identify") != 0 ||
-            strcmp(st->status, "read") != 0)
-            continue;
-        buf_reset(&path);
-        if (buf_printf(&path, "%s/%s.json", ev.data,
-                       st->reg != NULL ? st->reg : st->name) < 0)
-            goto nomem;
-        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
-            goto out;
-        if (text == NULL)
-            continue;
-        r = report_parse_findings(&h->findings, text, len, err);
-        free(text);
-        text = NULL;
-        if (r < 0)
-            goto out;
-        if (report_set(&h->findings.step, st->name) < 0)
-            goto nomem;
-        listing = st;
-    }
-    /*
-     * The queue before: the listing that pass kept (<register>.queue.json),
-     * aged from when it ran; runs before it kept one took it in the
-     * snapshot step (queue.json, postqueue -j), aged from the snapshot.
-     */
-    if (listing != NULL) {
-        buf_reset(&path);
-        if (buf_printf(&path, "%s/%s.queue.json", ev.data,
-                       listing->reg != NULL ? listing->reg : listing->name) < 0)
-            goto nomem;
-        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
-            goto out;
-        at = listing->at;
-    }
-    if (text == NULL) {
-        at = 0;
-        for (i = 0; i < h->n_steps; i++)
-            if (strcmp(h->steps[i].action, "snapshot") == 0 &&
-                h->steps[i].at > 0)
-                at = h->steps[i].at;
-        buf_reset(&path);
-        if (buf_printf(&path, "%s/queue.json", ev.data) < 0)
-            goto nomem;
-        if ((r = report_read(&text, &len, path.data, REPORT_FILE_MAX, err)) < 0)
-            goto out;
-        h->before.from_snapshot = text != NULL;
-    }
-    if (text != NULL &&
-        ((r = report_parse_queue(&h->before, text, len, at, err)) < 0 ||
-         (r = report_derive_after(h, text, len, err)) < 0))
+    if ((r = report_mail_down(h, ev.data, err)) < 0 ||
+        (r = report_load_findings(h, &listing, ev.data, err)) < 0 ||
+        (r = report_load_queue(h, listing, ev.data, err)) < 0)
         goto out;
     if (report_host_notes(h) < 0)
         goto nomem;
@@ -296,7 +344,6 @@ out:
     free(text);
     buf_release(&ev);
     buf_release(&rel);
-    buf_release(&path);
     return r;
 }
 

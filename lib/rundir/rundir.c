@@ -360,18 +360,43 @@ static int rundir_paths(struct rundir *rd, const char *state_dir,
     return 0;
 }
 
+/*
+ * Makes the folder of a new run under runs, named by a fresh id (the
+ * local time now and a random suffix) written into id, and syncs runs.
+ */
+static int rundir_new_folder(char id[RUNDIR_ID_MAX], const char *runs,
+                             time_t now, struct errbuf *err)
+{
+    char sub[4096 + 2 * RUNDIR_ID_MAX], stamp[32];
+    unsigned char rnd[2];
+    struct tm tm;
+    int tries;
+
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    for (tries = 0;; tries++) {
+        if (random_bytes(rnd, sizeof(rnd)) < 0)
+            return errbuf_set(err, SS_ERR, "no random bytes");
+        snprintf(id, RUNDIR_ID_MAX, "%s-%02x%02x", stamp, rnd[0], rnd[1]);
+        snprintf(sub, sizeof(sub), "%s/%s", runs, id);
+        if (mkdir(sub, 0700) == 0)
+            break;
+        if (errno != EEXIST || tries > 100)
+            return errbuf_errno(err, SS_ERR, "cannot create run folder '%s'",
+                                sub);
+    }
+    return fsio_sync_dir(runs, err);
+}
+
 int rundir_create(struct rundir **out, const char *state_dir,
                   const struct playbook *pb, const char *const *hosts,
                   size_t nhosts, bool dry_run, struct errbuf *err)
 {
     struct rundir *rd = NULL;
-    char id[RUNDIR_ID_MAX], runs[4096], sub[4096 + 2 * RUNDIR_ID_MAX],
-        stamp[32];
-    unsigned char rnd[2];
-    struct tm tm;
+    char id[RUNDIR_ID_MAX], runs[4096], sub[4096 + 2 * RUNDIR_ID_MAX];
     time_t now = time(NULL);
     size_t i;
-    int r, tries;
+    int r;
 
     *out = NULL;
     if ((r = state_dir_ready(state_dir, err)) < 0)
@@ -381,31 +406,15 @@ int rundir_create(struct rundir **out, const char *state_dir,
         return r;
     if ((rd = calloc(1, sizeof(*rd))) == NULL)
         return errbuf_set(err, SS_ERR, "out of memory");
-    localtime_r(&now, &tm);
-    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-    for (tries = 0;; tries++) {
-        if (random_bytes(rnd, sizeof(rnd)) < 0) {
-            r = errbuf_set(err, SS_ERR, "no random bytes");
-            goto out;
-        }
-        snprintf(id, sizeof(id), "%s-%02x%02x", stamp, rnd[0], rnd[1]);
-        snprintf(sub, sizeof(sub), "%s/%s", runs, id);
-        if (mkdir(sub, 0700) == 0)
-            break;
-        if (errno != EEXIST || tries > 100) {
-            r = errbuf_errno(err, SS_ERR, "cannot create run folder '%s'", sub);
-            goto out;
-        }
-    }
-    if ((r = fsio_sync_dir(runs, err)) < 0 ||
+    if ((r = rundir_new_folder(id, runs, now, err)) < 0 ||
         (r = rundir_paths(rd, state_dir, id, err)) < 0)
         goto out;
     snprintf(sub, sizeof(sub), "%s/journal", rd->path);
     if ((r = fsio_mkdirs(sub, 0700, err)) < 0)
         goto out;
     snprintf(sub, sizeof(sub), "%s/evidence", rd->path);
-    if ((r = fsio_mkdirs(sub, 0700, err)) < 0 ||
-        (r = fsio_sync_dir(rd->path, err)) < 0)
+    /* fsio_mkdirs syncs the run folder after each folder it makes. */
+    if ((r = fsio_mkdirs(sub, 0700, err)) < 0)
         goto out;
     snprintf(sub, sizeof(sub), "%s/playbook.json", rd->path);
     if ((r = fsio_write_atomic(sub, pb->text, pb->text_len, 0600, err)) < 0)
@@ -421,20 +430,12 @@ int rundir_create(struct rundir **out, const char *state_dir,
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
-    if (!dry_run) {
-        free(rd->info.outcome);
-        rd->info.outcome = strdup("running");
-    }
     for (i = 0; i < nhosts; i++)
         if (strlist_push(&rd->info.hosts, hosts[i]) < 0 ||
             strlist_push(&rd->info.host_states, "pending") < 0) {
             r = errbuf_set(err, SS_ERR, "out of memory");
             goto out;
         }
-    if (rd->info.outcome == NULL) {
-        r = errbuf_set(err, SS_ERR, "out of memory");
-        goto out;
-    }
     if ((r = rundir_save(rd, err)) < 0)
         goto out;
     *out = rd;
