@@ -46,7 +46,7 @@ static const char again_help[] =
     "                          (LOG_AUTHPRIV)\n"
     "  -h, --help              show this help\n"
     "\n"
-    "Find RUN-ID with 'spamstop audit list'.\n"
+    "Find RUN-ID with 'spamstop audit list'; 'last' is the newest run.\n"
     "\n";
 
 /* Whether s names a mailbox: local@domain, both parts present. */
@@ -185,8 +185,10 @@ static int again_open(struct session *s, const struct again_args *a,
                       const struct cmd_opts *co)
 {
     struct errbuf e = ERRBUF_INIT;
+    char id[RUNDIR_ID_MAX];
 
-    if (rundir_open(&s->rd, cmd_state_dir(co), a->run_id, &e) < 0 ||
+    if (rundir_resolve(id, cmd_state_dir(co), a->run_id, &e) < 0 ||
+        rundir_open(&s->rd, cmd_state_dir(co), id, &e) < 0 ||
         rundir_load_playbook(&s->pb, s->rd, engine_action_lookup, &e) < 0) {
         cmd_error("%s%s", e.msg,
                   e.code == SS_ENOENT ? " (list the runs with 'spamstop "

@@ -13,6 +13,7 @@
 
 #include "cmd.h"
 #include "spamstop/audit.h"
+#include "spamstop/rundir.h"
 
 static const char audit_usage[] =
     "usage: spamstop audit list [--json] [--state-dir DIR]\n"
@@ -36,7 +37,7 @@ static const char audit_show_help[] =
     "phase, exit status, duration in ms, event and command; then whether\n"
     "the chain is intact.  Control characters from remote output are\n"
     "printed escaped.  Exit status 0, 4 if the trail fails verification,\n"
-    "5 if there is no such run.\n\n"
+    "5 if there is no such run.  RUN may be 'last' (the newest run).\n\n"
     "      --state-dir DIR   where runs are kept\n";
 
 static const char audit_verify_help[] =
@@ -516,6 +517,57 @@ static int audit_show_cmd(const char *runs, const char *id)
     return r == 0 ? EXIT_OK : r == 1 ? EXIT_TAMPERED : EXIT_NOT_STARTED;
 }
 
+/*
+ * The run id arg names ("last": the newest) into id; the exit code when
+ * it names none (message printed), else -1.
+ */
+static int audit_resolve(char id[RUNDIR_ID_MAX], const struct cmd_opts *o,
+                         const char *arg)
+{
+    struct errbuf err = ERRBUF_INIT;
+    int r;
+
+    if ((r = rundir_resolve(id, cmd_state_dir(o), arg, &err)) < 0) {
+        cmd_error("%s", err.msg);
+        return r == SS_EINVAL ? EXIT_USAGE : EXIT_NOT_STARTED;
+    }
+    return -1;
+}
+
+/* Runs audit SUB [ARG] once the options are read. */
+static int audit_sub(const struct cmd_opts *o, const char *sub, const char *arg,
+                     bool help, const struct audit_anchor *anchor)
+{
+    char runs[4096], id[RUNDIR_ID_MAX];
+    const char *usage = strcmp(sub, "list") == 0   ? audit_list_help
+                        : strcmp(sub, "show") == 0 ? audit_show_help
+                                                   : audit_verify_help;
+    int r;
+
+    if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
+        strcmp(sub, "verify") != 0) {
+        cmd_error("unknown audit command '%s' (list, show or verify)", sub);
+        return EXIT_USAGE;
+    }
+    if (help) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if ((strcmp(sub, "list") == 0 && (arg != NULL || anchor != NULL)) ||
+        (strcmp(sub, "show") == 0 && (arg == NULL || anchor != NULL))) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    snprintf(runs, sizeof(runs), "%s/runs", cmd_state_dir(o));
+    if (strcmp(sub, "list") == 0)
+        return audit_list(o, runs);
+    if (arg != NULL && (r = audit_resolve(id, o, arg)) >= 0)
+        return r;
+    if (strcmp(sub, "show") == 0)
+        return audit_show_cmd(runs, id);
+    return audit_verify_cmd(o, runs, arg != NULL ? id : NULL, anchor);
+}
+
 int cmd_audit(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -528,8 +580,7 @@ int cmd_audit(int argc, char **argv)
     struct cmd_opts o;
     struct audit_anchor anchor;
     bool have_anchor = false, help = false;
-    const char *sub, *arg = NULL;
-    char runs[4096];
+    const char *sub;
     int c;
 
     cmd_opts_init(&o);
@@ -555,42 +606,10 @@ int cmd_audit(int argc, char **argv)
         fputs(audit_usage, help ? stdout : stderr);
         return help ? EXIT_OK : EXIT_USAGE;
     }
-    if (optind + 1 < argc)
-        arg = argv[optind + 1];
     if (optind + 2 < argc) {
         cmd_error("too many arguments for 'audit %s'", sub);
         return EXIT_USAGE;
     }
-    snprintf(runs, sizeof(runs), "%s/runs", cmd_state_dir(&o));
-    if (strcmp(sub, "list") == 0) {
-        if (help) {
-            fputs(audit_list_help, stdout);
-            return EXIT_OK;
-        }
-        if (arg != NULL || have_anchor) {
-            fputs(audit_list_help, stderr);
-            return EXIT_USAGE;
-        }
-        return audit_list(&o, runs);
-    }
-    if (strcmp(sub, "show") == 0) {
-        if (help) {
-            fputs(audit_show_help, stdout);
-            return EXIT_OK;
-        }
-        if (arg == NULL || have_anchor) {
-            fputs(audit_show_help, stderr);
-            return EXIT_USAGE;
-        }
-        return audit_show_cmd(runs, arg);
-    }
-    if (strcmp(sub, "verify") == 0) {
-        if (help) {
-            fputs(audit_verify_help, stdout);
-            return EXIT_OK;
-        }
-        return audit_verify_cmd(&o, runs, arg, have_anchor ? &anchor : NULL);
-    }
-    cmd_error("unknown audit command '%s' (list, show or verify)", sub);
-    return EXIT_USAGE;
+    return audit_sub(&o, sub, optind + 1 < argc ? argv[optind + 1] : NULL, help,
+                     have_anchor ? &anchor : NULL);
 }

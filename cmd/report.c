@@ -92,10 +92,6 @@ static int report_args(struct report_args *a, struct cmd_opts *o, int argc,
         return EXIT_USAGE;
     }
     a->run = argv[optind];
-    if (!rundir_valid_id(a->run)) {
-        cmd_error("'%s' is not a run id (see 'spamstop audit list')", a->run);
-        return EXIT_USAGE;
-    }
     if (!fmt_given && a->output != NULL && report_format_of(a->output) >= 0)
         a->fmt = (enum report_format)report_format_of(a->output);
     return 0;
@@ -126,11 +122,17 @@ int cmd_report(int argc, char **argv)
     struct report *rep = NULL;
     struct buf out = BUF_INIT, dir = BUF_INIT;
     struct cmd_opts o;
+    char id[RUNDIR_ID_MAX];
     int r, rc = EXIT_NOT_STARTED;
 
     cmd_opts_init(&o);
     if ((r = report_args(&a, &o, argc, argv)) != 0)
         return r;
+    if ((r = rundir_resolve(id, cmd_state_dir(&o), a.run, &err)) < 0) {
+        cmd_error("%s", err.msg);
+        return r == SS_EINVAL ? EXIT_USAGE : EXIT_NOT_STARTED;
+    }
+    a.run = id;
     if (buf_printf(&dir, "%s/runs/%s", cmd_state_dir(&o), a.run) < 0) {
         cmd_error("out of memory");
         goto out;

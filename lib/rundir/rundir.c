@@ -1,4 +1,5 @@
 /* Run folders under the state folder, and their run.json. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -361,31 +362,60 @@ static int rundir_paths(struct rundir *rd, const char *state_dir,
 }
 
 /*
- * Makes the folder of a new run under runs, named by a fresh id (the
- * local time now and a random suffix) written into id, and syncs runs.
+ * Makes the folder of a new run under runs, named by a fresh id written
+ * into id: the UTC time now and a number counting the runs made in that
+ * second (0001, 0002, ...), so ids sort in the order the runs started, also
+ * two in one second.  mkdir is the arbiter between two spamstops.
  */
 static int rundir_new_folder(char id[RUNDIR_ID_MAX], const char *runs,
                              time_t now, struct errbuf *err)
 {
     char sub[4096 + 2 * RUNDIR_ID_MAX], stamp[32];
-    unsigned char rnd[2];
     struct tm tm;
-    int tries;
+    unsigned n;
 
-    localtime_r(&now, &tm);
+    gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-    for (tries = 0;; tries++) {
-        if (random_bytes(rnd, sizeof(rnd)) < 0)
-            return errbuf_set(err, SS_ERR, "no random bytes");
-        snprintf(id, RUNDIR_ID_MAX, "%s-%02x%02x", stamp, rnd[0], rnd[1]);
+    for (n = 1;; n++) {
+        snprintf(id, RUNDIR_ID_MAX, "%s-%04u", stamp, n);
         snprintf(sub, sizeof(sub), "%s/%s", runs, id);
         if (mkdir(sub, 0700) == 0)
             break;
-        if (errno != EEXIST || tries > 100)
+        if (errno != EEXIST || n == 9999)
             return errbuf_errno(err, SS_ERR, "cannot create run folder '%s'",
                                 sub);
     }
     return fsio_sync_dir(runs, err);
+}
+
+int rundir_resolve(char out[RUNDIR_ID_MAX], const char *state_dir,
+                   const char *arg, struct errbuf *err)
+{
+    char runs[4096];
+    struct dirent *e;
+    DIR *d;
+
+    if (strcmp(arg, "last") != 0) {
+        if (!rundir_valid_id(arg))
+            return errbuf_set(err, SS_EINVAL,
+                              "'%.64s' is not a run id (see 'spamstop audit "
+                              "list')",
+                              arg);
+        snprintf(out, RUNDIR_ID_MAX, "%s", arg);
+        return 0;
+    }
+    snprintf(runs, sizeof(runs), "%s/runs", state_dir);
+    out[0] = '\0';
+    if ((d = opendir(runs)) != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (rundir_valid_id(e->d_name) && strcmp(e->d_name, out) > 0)
+                snprintf(out, RUNDIR_ID_MAX, "%s", e->d_name);
+        closedir(d); /* read-only: nothing to lose */
+    }
+    if (out[0] == '\0')
+        return errbuf_set(err, SS_ENOENT, "no runs in '%s' (check --state-dir)",
+                          runs);
+    return 0;
 }
 
 int rundir_create(struct rundir **out, const char *state_dir,

@@ -58,4 +58,34 @@ check "rollback of a dry run exits 0 (got $rc)" test "$rc" = 0
 for h in $LAB_HOSTS; do
     check "$h still unchanged" test "$(host_state "$h")" = "${before[$h]}"
 done
+# a dry run and a real run started one right after the other (often in
+# the same second): ids sort in start order, and "last" is the real run
+# (the fixture's undo of mark-one removes h3's "old" marker: compare with
+# the hosts as they are now)
+for h in $LAB_HOSTS; do "$LAB" on "$h" rm -rf "$MDIR"; before[$h]=$(host_state "$h"); done
+respond --dry-run $LAB_HOSTS >/dev/null 2>&1 || true
+respond --yes $LAB_HOSTS >"$TMP/real" 2>&1 || true
+real=$(sed -n 's/^respond: run \([0-9a-z-]*\): .*/\1/p' "$TMP/real" | tail -1)
+dry=$(ls "$SD/runs" | sort | tail -2 | head -1)
+check "the real run's id sorts after the dry run's ($dry < $real)" \
+    test "$(printf '%s\n' "$real" "$dry" | sort | tail -1)" = "$real" -a "$dry" != "$real"
+check "the dry run is a dry run" test "$(jget "$dry" 'o["dry_run"]')" = True
+listed=$("$SPAMSTOP" audit list --state-dir "$SD" | tail -1 | cut -d' ' -f1)
+check "audit list names the real run last ($listed)" test "$listed" = "$real"
+"$SPAMSTOP" report last --state-dir "$SD" --format json -o "$TMP/last.json" 2>/dev/null || true
+got=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/last.json" 2>&1)
+check "report last is the real run's ($got)" test "$got" = "$real"
+out=$("$SPAMSTOP" audit verify --state-dir "$SD" last 2>&1) && pass "audit verify last: $out" ||
+    fail "audit verify last: $out"
+rc=0
+ss rollback --yes last >/dev/null 2>&1 || rc=$?
+check "rollback last exits 0 (got $rc)" test "$rc" = 0
+for h in $LAB_HOSTS; do
+    after=$(host_state "$h")
+    [ "$after" = "${before[$h]}" ] && pass "$h as before after rollback last" ||
+        fail "$h after rollback last: $(diff <(echo "${before[$h]}") <(echo "$after") | tr "\n" " ")"
+done
+rc=0
+"$SPAMSTOP" report ../etc --state-dir "$SD" >/dev/null 2>"$TMP/err" || rc=$?
+check "report of a bad run id: exit 2 ($rc)" test "$rc" = 2
 finish

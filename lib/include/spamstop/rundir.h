@@ -81,6 +81,14 @@ void rundir_free(struct rundir *rd);
 /* A run id is digits, lower-case letters and '-' only (no paths). */
 bool rundir_valid_id(const char *id);
 
+/*
+ * The run id arg names: "last" for the newest run in state_dir (ids sort
+ * in the order runs started; SS_ENOENT when there is none), else arg
+ * itself once checked (SS_EINVAL).
+ */
+int rundir_resolve(char out[RUNDIR_ID_MAX], const char *state_dir,
+                   const char *arg, struct errbuf *err);
+
 /* Parses run.json text into *out (initialised here). */
 int run_info_parse(struct run_info *out, const char *text, size_t len,
                    struct errbuf *err);
