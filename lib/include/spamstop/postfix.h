@@ -7,6 +7,7 @@
 
 #include "spamstop/buf.h"
 #include "spamstop/error.h"
+#include "spamstop/strlist.h"
 
 /* Limits on remote output; past them parsing fails with SS_ETOOBIG. */
 #define POSTFIX_LINE_MAX     (64u * 1024) /* one postqueue -j line */
@@ -518,5 +519,55 @@ int postfix_ids_input(char **out, size_t *out_len, const char *const *ids,
  */
 int postfix_postsuper_parse_count(size_t *out, const char *text, size_t len,
                                   struct errbuf *err);
+
+/* ---- log evidence ---------------------------------------------------- */
+
+/* What the mail logs say of one account that authenticated (SASL). */
+struct postfix_log_account {
+    char *name;          /* the sasl_username */
+    size_t accepted;     /* messages it submitted (queue ids) */
+    size_t ips;          /* distinct client addresses they came from */
+    char *top_ip;        /* the commonest of them, or NULL */
+    size_t top_ip_count; /* and how many messages came from it */
+    long long first;     /* epoch of its first and last submission */
+    long long last;
+    /* its messages by their latest delivery status in the logs */
+    size_t sent;
+    size_t deferred;
+    size_t bounced;
+};
+
+/* A host's log evidence.  Owns everything. */
+struct postfix_maillog {
+    struct strlist sources; /* the files read, or "journald" */
+    struct postfix_log_account *accounts;
+    size_t naccounts;
+    size_t records; /* records inside the window */
+    size_t older;   /* records before it (a rotated file's older lines) */
+    size_t odd;     /* lines that were not records */
+    bool complete;  /* the pass ended ("end"): not cut at its cap */
+};
+
+/*
+ * The read-only pass over the host's mail logs since epoch since
+ * (lib/postfix/scripts/maillog.sh: /var/log/mail.log, /var/log/maillog,
+ * /usr/local/psa/var/log/maillog and their rotated copies, else
+ * journald), its output at most cap bytes.  NULL when out of memory.
+ */
+char *postfix_maillog_command(long long since, size_t cap);
+
+/*
+ * Parses that pass's output: per account the messages submitted since
+ * since, their client addresses, first and last time, and, joined by queue
+ * id, how many were sent, deferred or bounced (each message counted once,
+ * by its latest status).  Lines that are not records are counted, not
+ * fatal.  SS_ETOOBIG for more than POSTFIX_ENTRIES_MAX messages or
+ * accounts, SS_ERR when out of memory; *out is empty then.
+ */
+int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
+                          size_t len, long long since, struct errbuf *err);
+
+/* NULL-safe. */
+void postfix_maillog_release(struct postfix_maillog *m);
 
 #endif

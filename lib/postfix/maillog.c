@@ -1,0 +1,433 @@
+/* The log evidence pass: its command, and the parser of what it prints. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postfix_scripts.h"
+#include "spamstop/buf.h"
+#include "spamstop/hmap.h"
+#include "spamstop/postfix.h"
+#include "spamstop/shquote.h"
+
+/* Where the mail logs of Debian, RHEL and Plesk hosts are. */
+static const char maillog_files[] =
+    "/var/log/mail.log /var/log/maillog /usr/local/psa/var/log/maillog";
+
+char *postfix_maillog_command(long long since, size_t cap)
+{
+    struct buf b = BUF_INIT;
+    char num[64];
+
+    snprintf(num, sizeof(num), "%lld", since);
+    if (buf_adds(&b, "since=") < 0 || shquote_add(&b, num) < 0 ||
+        buf_adds(&b, "\nlogs=") < 0 || shquote_add(&b, maillog_files) < 0 ||
+        buf_printf(&b, "\ncap=%zu\n", cap) < 0 ||
+        buf_adds(&b, script_maillog_sh) < 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's). */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+    long long era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+/* The year of epoch t (UTC). */
+static long long year_of(long long t)
+{
+    long long y = 1970 + t / 31556952;
+
+    while (days_from_civil(y, 1, 1) * 86400 > t)
+        y--;
+    while (days_from_civil(y + 1, 1, 1) * 86400 <= t)
+        y++;
+    return y;
+}
+
+/* Reads exactly n digits at *p into *out; false when they are not. */
+static bool digits(const char **p, int n, int *out)
+{
+    int v = 0;
+
+    for (; n > 0; n--, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return false;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Reads "HH:MM:SS" at *p into seconds of the day. */
+static bool clock_of(const char **p, long long *out)
+{
+    int h, m, s;
+
+    if (!digits(p, 2, &h) || *(*p)++ != ':' || !digits(p, 2, &m) ||
+        *(*p)++ != ':' || !digits(p, 2, &s) || h > 23 || m > 59 || s > 60)
+        return false;
+    *out = h * 3600LL + m * 60 + s;
+    return true;
+}
+
+/* Reads a zone "Z", "+HH:MM" or "+HHMM" at p into seconds east of UTC. */
+static bool zone_of(const char *p, long long *out)
+{
+    int h, m, sign;
+
+    if (*p == 'Z' || *p == '\0') {
+        *out = 0;
+        return true;
+    }
+    if (*p != '+' && *p != '-')
+        return false;
+    sign = *p++ == '-' ? -1 : 1;
+    if (!digits(&p, 2, &h))
+        return false;
+    if (*p == ':')
+        p++;
+    if (!digits(&p, 2, &m))
+        return false;
+    *out = sign * (h * 3600LL + m * 60);
+    return true;
+}
+
+/*
+ * The epoch of a time as the pass prints it: ISO 8601 with a zone, or
+ * syslog's "Mon_DD_HH:MM:SS" in the host's local time (its offset and
+ * clock from the "now" line; a date after the host's today is last
+ * year's).  -1 when it is neither.
+ */
+static long long maillog_time(const char *s, long long now, long long offset)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const char *p = s, *mon;
+    int y, mo, d;
+    long long day, sec, zone, yr, t;
+
+    if (digits(&p, 4, &y)) {
+        if (*p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+            !digits(&p, 2, &d) || *p++ != 'T' || !clock_of(&p, &sec) ||
+            mo < 1 || mo > 12 || d < 1 || d > 31)
+            return -1;
+        if (*p == '.' || *p == ',')
+            for (p++; *p >= '0' && *p <= '9'; p++)
+                ;
+        if (!zone_of(p, &zone))
+            return -1;
+        return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + sec -
+               zone;
+    }
+    if (strlen(s) < 8 || s[3] != '_' ||
+        (mon = strstr(months, (char[4]){s[0], s[1], s[2], '\0'})) == NULL ||
+        (mon - months) % 3 != 0)
+        return -1;
+    p = s + 4;
+    if (*p == '_')
+        p++; /* "Dec  5" */
+    for (d = 0; *p >= '0' && *p <= '9' && d < 100; p++)
+        d = d * 10 + (*p - '0');
+    if (d < 1 || d > 31 || *p++ != '_' || !clock_of(&p, &sec) || *p != '\0')
+        return -1;
+    mo = (int)(mon - months) / 3 + 1;
+    yr = year_of(now + offset);
+    day = days_from_civil(yr, (unsigned)mo, (unsigned)d);
+    t = day * 86400 + sec - offset;
+    if (t > now + 86400) /* December's lines read in January */
+        t = days_from_civil(yr - 1, (unsigned)mo, (unsigned)d) * 86400 + sec -
+            offset;
+    return t;
+}
+
+/* What the parse keeps of one message (queue id). */
+struct maillog_msg {
+    size_t account; /* index in accounts, or SIZE_MAX: not submitted */
+    int status;     /* 0 none, 1 sent, 2 deferred, 3 bounced, 4 other */
+    long long when; /* of that status */
+};
+
+/* The parse's working state; the text copy owns every key. */
+struct maillog_parse {
+    struct postfix_maillog *out;
+    char *copy;
+    struct hmap ids;   /* queue id -> index in msgs */
+    struct hmap names; /* account -> index in out->accounts */
+    struct hmap *ips;  /* per account: address -> count */
+    struct maillog_msg *msgs;
+    size_t nmsgs, msgs_alloc, accounts_alloc;
+    long long now, offset, since;
+};
+
+/* The message of queue id q, added when new; NULL on a cap or ENOMEM. */
+static struct maillog_msg *msg_of(struct maillog_parse *p, const char *q,
+                                  int *err)
+{
+    size_t *v;
+    int r;
+
+    if ((r = hmap_put(&v, &p->ids, q, p->nmsgs)) < 0) {
+        *err = r;
+        return NULL;
+    }
+    if (r == 0)
+        return &p->msgs[*v];
+    if (p->nmsgs == p->msgs_alloc) {
+        size_t na = p->msgs_alloc ? p->msgs_alloc * 2 : 256;
+        struct maillog_msg *m = realloc(p->msgs, na * sizeof(*m));
+        if (m == NULL) {
+            *err = SS_ERR;
+            return NULL;
+        }
+        p->msgs = m;
+        p->msgs_alloc = na;
+    }
+    p->msgs[p->nmsgs] = (struct maillog_msg){SIZE_MAX, 0, 0};
+    return &p->msgs[p->nmsgs++];
+}
+
+/* The index of account name in out->accounts, added when new; < 0 on error. */
+static long long account_of(struct maillog_parse *p, const char *name)
+{
+    struct postfix_maillog *m = p->out;
+    size_t *v;
+    int r;
+
+    if ((r = hmap_put(&v, &p->names, name, m->naccounts)) < 0)
+        return r;
+    if (r == 0)
+        return (long long)*v;
+    if (m->naccounts == p->accounts_alloc) {
+        size_t na = p->accounts_alloc ? p->accounts_alloc * 2 : 16;
+        struct postfix_log_account *a = realloc(m->accounts, na * sizeof(*a));
+        struct hmap *h = realloc(p->ips, na * sizeof(*h));
+        if (a != NULL)
+            m->accounts = a;
+        if (h != NULL)
+            p->ips = h;
+        if (a == NULL || h == NULL)
+            return SS_ERR;
+        p->accounts_alloc = na;
+    }
+    memset(&m->accounts[m->naccounts], 0, sizeof(m->accounts[0]));
+    if ((m->accounts[m->naccounts].name = strdup(name)) == NULL)
+        return SS_ERR;
+    hmap_init(&p->ips[m->naccounts], POSTFIX_ENTRIES_MAX);
+    return (long long)m->naccounts++;
+}
+
+/* "A TIME QID USER IP": an authenticated submission. */
+static int maillog_submission(struct maillog_parse *p, char **f, long long t)
+{
+    struct postfix_log_account *a;
+    struct maillog_msg *msg;
+    long long k;
+    size_t *count;
+    int r = 0;
+
+    if ((msg = msg_of(p, f[2], &r)) == NULL)
+        return r;
+    if (msg->account != SIZE_MAX)
+        return 0; /* the same line in two files (a copied log) */
+    if ((k = account_of(p, f[3])) < 0)
+        return (int)k;
+    msg->account = (size_t)k;
+    a = &p->out->accounts[k];
+    a->accepted++;
+    if (a->accepted == 1 || t < a->first)
+        a->first = t;
+    if (t > a->last)
+        a->last = t;
+    if ((r = hmap_put(&count, &p->ips[k], f[4], 0)) < 0)
+        return r;
+    a->ips += r;
+    if (++*count > a->top_ip_count) {
+        a->top_ip_count = *count;
+        a->top_ip = f[4];
+    }
+    return 0;
+}
+
+/* "S TIME QID STATUS": a delivery attempt; the latest one counts. */
+static int maillog_status(struct maillog_parse *p, char **f, long long t)
+{
+    static const char *const names[] = {"sent", "deferred", "bounced"};
+    struct maillog_msg *msg;
+    int r = 0, s = 4;
+    size_t i;
+
+    for (i = 0; i < 3; i++)
+        if (strcmp(f[3], names[i]) == 0)
+            s = (int)i + 1;
+    if ((msg = msg_of(p, f[2], &r)) == NULL)
+        return r;
+    if (msg->status == 0 || t >= msg->when) {
+        msg->status = s;
+        msg->when = t;
+    }
+    return 0;
+}
+
+/* Splits line into at most n blank-separated fields; their number. */
+static size_t fields(char *line, char **f, size_t n)
+{
+    size_t k = 0;
+    char *save = NULL, *w;
+
+    for (w = strtok_r(line, " ", &save); w != NULL && k < n;
+         w = strtok_r(NULL, " ", &save))
+        f[k++] = w;
+    return w == NULL ? k : n + 1;
+}
+
+/* One line of the pass's output. */
+static int maillog_line(struct maillog_parse *p, char *line)
+{
+    struct postfix_maillog *m = p->out;
+    char *f[6];
+    size_t n;
+    long long t;
+
+    if (strncmp(line, "source ", 7) == 0)
+        return strlist_push(&m->sources, line + 7);
+    if (strcmp(line, "end") == 0) {
+        m->complete = true;
+        return 0;
+    }
+    n = fields(line, f, 5);
+    if (n == 3 && strcmp(f[0], "now") == 0) {
+        p->now = strtoll(f[1], NULL, 10);
+        if (!zone_of(f[2], &p->offset))
+            m->odd++;
+        return 0;
+    }
+    if ((n != 5 || strcmp(f[0], "A") != 0) &&
+        (n != 4 || strcmp(f[0], "S") != 0)) {
+        m->odd++;
+        return 0;
+    }
+    if (!postfix_queue_id_valid(f[2]) ||
+        (t = maillog_time(f[1], p->now, p->offset)) < 0) {
+        m->odd++;
+        return 0;
+    }
+    if (t < p->since) {
+        m->older++;
+        return 0;
+    }
+    m->records++;
+    return f[0][0] == 'A' ? maillog_submission(p, f, t)
+                          : maillog_status(p, f, t);
+}
+
+/* Counts each submitted message's latest status into its account. */
+static void maillog_join(struct maillog_parse *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->nmsgs; i++) {
+        struct maillog_msg *msg = &p->msgs[i];
+        struct postfix_log_account *a;
+        if (msg->account == SIZE_MAX)
+            continue;
+        a = &p->out->accounts[msg->account];
+        a->sent += msg->status == 1;
+        a->deferred += msg->status == 2;
+        a->bounced += msg->status == 3;
+    }
+}
+
+/*
+ * Copies each account's top address out of the text copy; on ENOMEM the
+ * ones not copied are set NULL, so that the release frees only copies.
+ */
+static int maillog_keep_ips(struct maillog_parse *p)
+{
+    struct postfix_maillog *m = p->out;
+    size_t i;
+    int r = 0;
+
+    for (i = 0; i < m->naccounts; i++) {
+        struct postfix_log_account *a = &m->accounts[i];
+        if (r == 0 && a->top_ip != NULL &&
+            (a->top_ip = strdup(a->top_ip)) == NULL)
+            r = SS_ERR;
+        else if (r < 0)
+            a->top_ip = NULL;
+    }
+    return r;
+}
+
+int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
+                          size_t len, long long since, struct errbuf *err)
+{
+    struct maillog_parse p;
+    char *line, *save = NULL;
+    size_t i;
+    int r = 0;
+
+    memset(out, 0, sizeof(*out));
+    memset(&p, 0, sizeof(p));
+    p.out = out;
+    p.since = since;
+    hmap_init(&p.ids, POSTFIX_ENTRIES_MAX);
+    hmap_init(&p.names, POSTFIX_ENTRIES_MAX);
+    if ((p.copy = malloc(len + 1)) == NULL) {
+        r = SS_ERR;
+        goto out;
+    }
+    memcpy(p.copy, text, len);
+    p.copy[len] = '\0';
+    for (i = 0; i < len; i++)
+        if (p.copy[i] == '\0')
+            p.copy[i] = '?'; /* a NUL makes its line odd, not the end */
+    for (line = strtok_r(p.copy, "\n", &save); line != NULL && r == 0;
+         line = strtok_r(NULL, "\n", &save))
+        r = maillog_line(&p, line);
+    if (r == 0)
+        maillog_join(&p);
+    /* top_ip points into the copy until then, also after a failure */
+    if (maillog_keep_ips(&p) < 0 && r == 0)
+        r = SS_ERR;
+out:
+    for (i = 0; p.ips != NULL && i < out->naccounts; i++)
+        hmap_release(&p.ips[i]);
+    free(p.ips);
+    if (r < 0) {
+        postfix_maillog_release(out);
+        errbuf_set(err, r,
+                   r == SS_ETOOBIG ? "mail log: more than %u entries"
+                                   : "mail log: out of memory (%u)",
+                   POSTFIX_ENTRIES_MAX);
+    }
+    hmap_release(&p.ids);
+    hmap_release(&p.names);
+    free(p.msgs);
+    free(p.copy);
+    return r;
+}
+
+void postfix_maillog_release(struct postfix_maillog *m)
+{
+    size_t i;
+
+    if (m == NULL)
+        return;
+    for (i = 0; i < m->naccounts; i++) {
+        free(m->accounts[i].name);
+        free(m->accounts[i].top_ip);
+    }
+    free(m->accounts);
+    strlist_release(&m->sources);
+    memset(m, 0, sizeof(*m));
+}
