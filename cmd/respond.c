@@ -40,6 +40,7 @@ static const char respond_help[] =
     "      --param K=V         set a playbook parameter (repeatable)\n"
     "  -n, --dry-run           run read-only steps and probes only; print\n"
     "                          what each host would get; change nothing\n"
+    "  -C, --check             the same as --dry-run (Ansible's name)\n"
     "  -y, --yes               do not ask for confirmation (needed when\n"
     "                          there is no terminal to ask on)\n"
     "      --syslog            also log every step's outcome to syslog\n"
@@ -296,6 +297,7 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
         {"inventory", required_argument, NULL, 'i'},
         {"limit", required_argument, NULL, 'l'},
         {"dry-run", no_argument, NULL, 'n'},
+        {"check", no_argument, NULL, 'C'},
         {"yes", no_argument, NULL, 'y'},
         {"max-fail", required_argument, NULL, OPT_MAX_FAIL},
         {"param", required_argument, NULL, OPT_PARAM},
@@ -306,7 +308,8 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
     int c, k;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "F:p:i:l:nyh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "F:p:i:l:nCyh", longopts, NULL)) !=
+           -1) {
         if ((k = cmd_common_option(co, c, optarg)) != 0) {
             if (k < 0)
                 return -1;
@@ -316,7 +319,8 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
         case 'p': a->pbpath = optarg; break;
         case 'i': a->inv_path = optarg; break;
         case 'l': a->limit = optarg; break;
-        case 'n': a->dry_run = true; break;
+        case 'n':
+        case 'C': a->dry_run = true; break;
         case 'y': a->yes = true; break;
         case OPT_MAX_FAIL:
             if (parse_max_fail(eo, optarg) < 0)

@@ -442,11 +442,12 @@ static void view_begin(struct session *s, bool dry_run, const char *what)
 {
     progress_reset(s->prog, dry_run);
     progress_syslog_run(s->rd->info.run_id, what, NULL, 0);
-    if (s->live) {
-        fprintf(stderr, "%s: run %s on %zu host(s)\n", what, s->rd->info.run_id,
-                s->n);
+    /* first, also in a log: what a resume or a report will need */
+    if (!s->json)
+        fprintf(stderr, "%s: run %s on %zu host%s\n", what, s->rd->info.run_id,
+                s->n, s->n == 1 ? "" : "s");
+    if (s->live)
         progress_start(s->prog);
-    }
 }
 
 /* Ends an engine pass: the live view's last drawing. */

@@ -63,13 +63,17 @@ done
 # (the fixture's undo of mark-one removes h3's "old" marker: compare with
 # the hosts as they are now)
 for h in $LAB_HOSTS; do "$LAB" on "$h" rm -rf "$MDIR"; before[$h]=$(host_state "$h"); done
-respond --dry-run $LAB_HOSTS >/dev/null 2>&1 || true
-respond --yes $LAB_HOSTS >"$TMP/real" 2>&1 || true
+respond -C $LAB_HOSTS >/dev/null 2>"$TMP/dry.err" || true
+respond --yes $LAB_HOSTS >"$TMP/real" 2>"$TMP/real.err" || true
 real=$(sed -n 's/^respond: run \([0-9a-z-]*\): .*/\1/p' "$TMP/real" | tail -1)
 dry=$(ls "$SD/runs" | sort | tail -2 | head -1)
 check "the real run's id sorts after the dry run's ($dry < $real)" \
     test "$(printf '%s\n' "$real" "$dry" | sort | tail -1)" = "$real" -a "$dry" != "$real"
 check "the dry run is a dry run" test "$(jget "$dry" 'o["dry_run"]')" = True
+check "-C is --dry-run; its log starts with its run id" \
+    test "$(head -n 1 "$TMP/dry.err")" = "dry-run: run $dry on 3 hosts"
+check "the real run's log starts with its run id" \
+    test "$(head -n 1 "$TMP/real.err")" = "respond: run $real on 3 hosts"
 listed=$("$SPAMSTOP" audit list --state-dir "$SD" | tail -1 | cut -d' ' -f1)
 check "audit list names the real run last ($listed)" test "$listed" = "$real"
 "$SPAMSTOP" report last --state-dir "$SD" --format json -o "$TMP/last.json" 2>/dev/null || true
