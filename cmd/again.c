@@ -49,15 +49,6 @@ static const char again_help[] =
     "Find RUN-ID with 'spamstop audit list'; 'last' is the newest run.\n"
     "\n";
 
-/* Whether s names a mailbox: local@domain, both parts present. */
-static bool account_named(const char *s)
-{
-    const char *at = strchr(s, '@');
-
-    return accounts_address_valid(s) && at != NULL && at != s &&
-           at[1] != '\0' && strchr(at + 1, '@') == NULL;
-}
-
 /* The plain words before a stolen password is put back. */
 static void print_restore_warning(const struct strlist *accounts)
 {
@@ -91,7 +82,7 @@ static int again_account(struct again_args *a, const char *addr)
         cmd_error("%s: --account is for rollback only", a->mode);
         return -1;
     }
-    if (!account_named(addr)) {
+    if (!cmd_account_named(addr)) {
         cmd_error("rollback: '%s' is not an account address (user@domain)",
                   addr);
         return -1;

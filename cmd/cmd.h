@@ -124,6 +124,9 @@ int cmd_add_clean(struct buf *b, const char *s);
 /* Writes s to f with control characters made visible, in one write. */
 void cmd_put_clean(FILE *f, const char *s);
 
+/* Whether s names a mailbox: local@domain, both parts present. */
+bool cmd_account_named(const char *s);
+
 /* Asks question on the terminal; true only for an explicit yes. */
 bool cmd_confirm(const char *question);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "spamstop/accounts.h"
 #include "spamstop/buf.h"
 
 const char cmd_common_help[] =
@@ -153,4 +154,13 @@ bool cmd_confirm(const char *question)
         return false;
     return strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0 ||
            strcmp(line, "Y\n") == 0;
+}
+
+/* Whether s names a mailbox: local@domain, both parts present. */
+bool cmd_account_named(const char *s)
+{
+    const char *at = strchr(s, '@');
+
+    return accounts_address_valid(s) && at != NULL && at != s &&
+           at[1] != '\0' && strchr(at + 1, '@') == NULL;
 }

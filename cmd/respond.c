@@ -16,6 +16,7 @@ enum respond_opt {
     OPT_MAX_FAIL = OPT_COMMON_LAST + 1,
     OPT_PARAM,
     OPT_SYSLOG,
+    OPT_ACCOUNT,
 };
 
 static const char respond_help[] =
@@ -45,6 +46,8 @@ static const char respond_help[] =
     "                          there is no terminal to ask on)\n"
     "      --syslog            also log every step's outcome to syslog\n"
     "                          (LOG_AUTHPRIV)\n"
+    "      --account ADDR      flag this account on every host whatever the\n"
+    "                          counts (repeatable; an abuse report)\n"
     "      --max-fail N|P%     start no new host once more than N hosts\n"
     "                          (or P% of them) failed\n"
     "  -h, --help              show this help\n"
@@ -277,12 +280,32 @@ struct respond_args {
     const char *limit;
     char **params; /* --param K=V, nparams of them */
     size_t nparams;
-    char *const *names; /* HOSTs */
+    struct buf accounts; /* --account ADDR, blank-separated */
+    char *const *names;  /* HOSTs */
     size_t nnames;
     bool dry_run;
     bool yes;
     bool use_syslog;
 };
+
+/* Takes one --account ADDR: flagged on every host whatever the counts. */
+static int respond_account(struct respond_args *a, const char *addr)
+{
+    const char *p;
+
+    if (!cmd_account_named(addr)) {
+        cmd_error("respond: '%s' is not an account address (user@domain)",
+                  addr);
+        return -1;
+    }
+    if (a->accounts.len > 0 && buf_addc(&a->accounts, ' ') < 0)
+        return -1;
+    for (p = addr; *p != '\0'; p++)
+        if (buf_addc(&a->accounts,
+                     *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p) < 0)
+            return -1;
+    return 0;
+}
 
 /*
  * Reads respond's options into a, co and eo.  0 to go on, 1 when done
@@ -302,6 +325,7 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
         {"max-fail", required_argument, NULL, OPT_MAX_FAIL},
         {"param", required_argument, NULL, OPT_PARAM},
         {"syslog", no_argument, NULL, OPT_SYSLOG},
+        {"account", required_argument, NULL, OPT_ACCOUNT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -328,6 +352,10 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
             break;
         case OPT_PARAM: a->params[a->nparams++] = optarg; break;
         case OPT_SYSLOG: a->use_syslog = true; break;
+        case OPT_ACCOUNT:
+            if (respond_account(a, optarg) < 0)
+                return -1;
+            break;
         case 'h':
             fputs(respond_help, stdout);
             fputs(cmd_common_help, stdout);
@@ -363,7 +391,21 @@ static int respond_playbook(struct playbook **out, const struct respond_args *a)
         cmd_error("%s", e.msg);
         return -1;
     }
-    return apply_params(*out, a->params, a->nparams);
+    if (apply_params(*out, a->params, a->nparams) < 0)
+        return -1;
+    if (a->accounts.len == 0)
+        return 0;
+    if (playbook_param(*out, "accounts") == NULL) {
+        cmd_error("respond: playbook '%s' takes no --account (it declares no "
+                  "'accounts' parameter)",
+                  (*out)->name);
+        return -1;
+    }
+    if (playbook_set_param(*out, "accounts", a->accounts.data, &e) < 0) {
+        cmd_error("%s", e.msg);
+        return -1;
+    }
+    return 0;
 }
 
 /* Makes the run folder for the hosts and records how they are reached. */
@@ -473,6 +515,7 @@ int cmd_respond(int argc, char **argv)
 out:
     session_release(&s);
     free(a.params);
+    buf_release(&a.accounts);
     inventory_targets_free(targets, n);
     return code;
 }

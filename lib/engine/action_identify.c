@@ -1,7 +1,9 @@
 /* Action "identify": finds the stolen accounts in one pass over the queue. */
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runbook.h"
@@ -13,19 +15,44 @@
 
 /* The parsed "with": thresholds as templates, rendered at run time. */
 struct identify_params {
-    char *min_messages; /* "50" or "{{params.min_messages}}" */
-    char *min_share;    /* "0.2" or "{{params.min_share}}" */
+    char *min_messages;     /* "50" or "{{params.min_messages}}" */
+    char *min_share;        /* "0.2" or "{{params.min_share}}" */
+    char *log_hours;        /* the log window, hours */
+    char *log_min_messages; /* log evidence: submissions in the window */
+    char *log_min_clients;  /* ... from this many client addresses */
+    char *accounts;         /* named accounts, blank or comma separated */
 };
+
+/* The keys of "with", and where each goes. */
+static const struct {
+    const char *key;
+    size_t offset;
+} identify_keys[] = {
+    {"min_messages", offsetof(struct identify_params, min_messages)},
+    {"min_share", offsetof(struct identify_params, min_share)},
+    {"log_hours", offsetof(struct identify_params, log_hours)},
+    {"log_min_messages", offsetof(struct identify_params, log_min_messages)},
+    {"log_min_clients", offsetof(struct identify_params, log_min_clients)},
+    {"accounts", offsetof(struct identify_params, accounts)},
+};
+#define IDENTIFY_NKEYS (sizeof(identify_keys) / sizeof(identify_keys[0]))
+
+/* The field of ip that key k fills. */
+static char **identify_field(struct identify_params *ip, size_t k)
+{
+    return (char **)(void *)((char *)ip + identify_keys[k].offset);
+}
 
 /* Frees what identify_parse made. */
 static void identify_free(void *p)
 {
     struct identify_params *ip = p;
+    size_t k;
 
     if (ip == NULL)
         return;
-    free(ip->min_messages);
-    free(ip->min_share);
+    for (k = 0; k < IDENTIFY_NKEYS; k++)
+        free(*identify_field(ip, k));
     free(ip);
 }
 
@@ -47,13 +74,13 @@ static char *identify_scalar(json_t *v)
     return NULL;
 }
 
-/* Checks "with": {"min_messages": N|"...", "min_share": X|"..."}. */
+/* Checks "with": the keys above, each a number or a template. */
 static int identify_parse(void **out, const char *with_json, struct errbuf *err)
 {
     struct identify_params *ip = NULL;
     json_t *root = NULL, *v;
     const char *key;
-    char **dst;
+    size_t k;
     int r = SS_EINVAL;
 
     *out = NULL;
@@ -65,15 +92,14 @@ static int identify_parse(void **out, const char *with_json, struct errbuf *err)
     }
     json_object_foreach(root, key, v)
     {
-        if (strcmp(key, "min_messages") == 0)
-            dst = &ip->min_messages;
-        else if (strcmp(key, "min_share") == 0)
-            dst = &ip->min_share;
-        else {
+        for (k = 0; k < IDENTIFY_NKEYS; k++)
+            if (strcmp(key, identify_keys[k].key) == 0)
+                break;
+        if (k == IDENTIFY_NKEYS) {
             errbuf_set(err, SS_EINVAL, "unknown key 'with.%.64s'", key);
             goto out;
         }
-        if ((*dst = identify_scalar(v)) == NULL) {
+        if ((*identify_field(ip, k) = identify_scalar(v)) == NULL) {
             errbuf_set(err, SS_EINVAL,
                        "'with.%s' must be a number or a template", key);
             goto out;
@@ -88,46 +114,121 @@ out:
     return r;
 }
 
-/* Renders and checks the thresholds (defaults for what "with" omits). */
-static int identify_thresholds(struct postfix_thresholds *out,
+/* What one pass flags by: thresholds and the named accounts they point to. */
+struct identify_rules {
+    struct postfix_thresholds t;
+    struct strlist named;
+};
+
+/* Renders tmpl (NULL: keep *out) as a count from min to max into *out. */
+static int identify_count(size_t *out, struct action_ctx *ctx, const char *tmpl,
+                          const char *what, size_t min, size_t max,
+                          struct errbuf *err)
+{
+    char *s = NULL, *end;
+    unsigned long long n;
+    int r;
+
+    if (tmpl == NULL)
+        return 0;
+    if ((r = runbook_scalar(&s, ctx, tmpl, err)) < 0)
+        return r;
+    n = strtoull(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || s[0] == '-' || n < min || n > max)
+        r = errbuf_set(err, SS_EINVAL, "%s '%.64s' is not a count from %zu",
+                       what, s, min);
+    else
+        *out = (size_t)n;
+    free(s);
+    return r;
+}
+
+/* Renders the share threshold (0..1) into *out. */
+static int identify_share(double *out, struct action_ctx *ctx, const char *tmpl,
+                          struct errbuf *err)
+{
+    char *s = NULL, *end;
+    double d;
+    int r;
+
+    if (tmpl == NULL)
+        return 0;
+    if ((r = runbook_scalar(&s, ctx, tmpl, err)) < 0)
+        return r;
+    d = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !(d >= 0.0 && d <= 1.0))
+        r = errbuf_set(err, SS_EINVAL,
+                       "min_share '%.64s' is not a share from 0 to 1", s);
+    else
+        *out = d;
+    free(s);
+    return r;
+}
+
+/*
+ * Renders the named accounts (blank or comma separated, or a result) into
+ * l, lower case.
+ */
+static int identify_named(struct strlist *l, struct action_ctx *ctx,
+                          const char *tmpl, struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    char *s = NULL, *w, *save = NULL, *p;
+    int r;
+
+    if (tmpl == NULL)
+        return 0;
+    if ((r = action_render(&b, ctx, tmpl, err)) < 0 ||
+        (s = strdup(b.data != NULL ? b.data : "")) == NULL) {
+        buf_release(&b);
+        return r < 0 ? r : errbuf_set(err, SS_ERR, "out of memory");
+    }
+    buf_release(&b);
+    /* quoted words ({{params.x}}, {{result}}): an address holds no quote */
+    for (p = s; *p != '\0'; p++)
+        if (*p == '\'')
+            *p = ' ';
+    for (w = strtok_r(s, " ,\t", &save); w != NULL && r == 0;
+         w = strtok_r(NULL, " ,\t", &save)) {
+        for (p = w; *p != '\0'; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+        if (!accounts_address_valid(w) || strchr(w, '@') == NULL)
+            r = errbuf_set(err, SS_EINVAL,
+                           "named account '%.80s' is not an address", w);
+        else if (strlist_push(l, w) < 0)
+            r = errbuf_set(err, SS_ERR, "out of memory");
+    }
+    free(s);
+    return r;
+}
+
+/* Renders and checks the rules (defaults for what "with" omits). */
+static int identify_rules_make(struct identify_rules *out,
                                struct action_ctx *ctx,
                                const struct identify_params *ip,
                                struct errbuf *err)
 {
     struct postfix_thresholds t = POSTFIX_THRESHOLDS_INIT;
-    char *s = NULL, *end;
-    unsigned long long n;
-    double d;
-    int r = 0;
+    size_t hours = t.log_hours;
+    int r;
 
-    if (ip->min_messages != NULL) {
-        if ((r = runbook_scalar(&s, ctx, ip->min_messages, err)) < 0)
-            goto out;
-        n = strtoull(s, &end, 10);
-        if (*s == '\0' || *end != '\0' || s[0] == '-' || n > 100000000ull) {
-            r = errbuf_set(err, SS_EINVAL,
-                           "min_messages '%.64s' is not a count", s);
-            goto out;
-        }
-        t.min_messages = (size_t)n;
-        free(s);
-        s = NULL;
+    memset(out, 0, sizeof(*out));
+    if ((r = identify_count(&t.min_messages, ctx, ip->min_messages,
+                            "min_messages", 1, 100000000, err)) < 0 ||
+        (r = identify_share(&t.min_share, ctx, ip->min_share, err)) < 0 ||
+        (r = identify_count(&hours, ctx, ip->log_hours, "log_hours", 1,
+                            24 * 366, err)) < 0 ||
+        (r = identify_count(&t.log_min_messages, ctx, ip->log_min_messages,
+                            "log_min_messages", 1, 100000000, err)) < 0 ||
+        (r = identify_count(&t.log_min_clients, ctx, ip->log_min_clients,
+                            "log_min_clients", 1, 100000000, err)) < 0 ||
+        (r = identify_named(&out->named, ctx, ip->accounts, err)) < 0) {
+        strlist_release(&out->named);
+        return r;
     }
-    if (ip->min_share != NULL) {
-        if ((r = runbook_scalar(&s, ctx, ip->min_share, err)) < 0)
-            goto out;
-        d = strtod(s, &end);
-        if (*s == '\0' || *end != '\0' || !(d >= 0.0 && d <= 1.0)) {
-            r = errbuf_set(err, SS_EINVAL,
-                           "min_share '%.64s' is not a share from 0 to 1", s);
-            goto out;
-        }
-        t.min_share = d;
-    }
-    *out = t;
-out:
-    free(s);
-    return r;
+    t.log_hours = (unsigned)hours;
+    out->t = t;
+    return 0;
 }
 
 /*
@@ -229,6 +330,7 @@ out:
 static void identify_describe(struct action_ctx *ctx,
                               const struct postfix_findings *f)
 {
+    char why[512];
     size_t i, shown = 0;
 
     action_describe(ctx,
@@ -239,26 +341,41 @@ static void identify_describe(struct action_ctx *ctx,
         const struct postfix_account *a = &f->accounts[i];
         action_describe(
             ctx, "%s %s: %zu messages (%.0f%% of the queue), %zu clients%s%s",
-            a->flagged ? "FLAGGED" : "account", a->username, a->messages,
-            a->share * 100.0, a->clients.distinct,
+            a->flagged ? "FLAGGED"
+            : a->watch ? "watch"
+                       : "account",
+            a->username, a->messages, a->share * 100.0, a->clients.distinct,
             a->clients.n > 0 ? ", top " : "",
             a->clients.n > 0 ? a->clients.items[0].value : "");
+        if (a->flagged || a->watch) {
+            postfix_account_reason(why, sizeof(why), f, a);
+            action_describe(ctx, "  why: %s", why);
+        }
     }
     for (i = 0; i < f->n_scripts && i < 5; i++)
         action_describe(ctx,
                         "web script %s: %zu messages (reported, not acted on)",
                         f->scripts[i].script, f->scripts[i].messages);
-    if (f->n_flagged > 0)
+    if (f->n_flagged > 0 && f->backscatter > 0)
+        action_describe(ctx,
+                        "%zu messages of %zu flagged account(s) and %zu "
+                        "bounce%s of them to third parties (backscatter) to "
+                        "purge, %zu stay queued",
+                        f->flagged_messages, f->n_flagged, f->backscatter,
+                        f->backscatter == 1 ? "" : "s", f->remainder);
+    else if (f->n_flagged > 0)
         action_describe(ctx,
                         "%zu messages of %zu flagged account(s) to purge, "
                         "%zu stay queued",
                         f->flagged_messages, f->n_flagged, f->remainder);
     else
-        action_describe(ctx,
-                        "no account over the thresholds (%zu messages "
-                        "and %.0f%% of the queue)",
-                        f->thresholds.min_messages,
-                        f->thresholds.min_share * 100.0);
+        action_describe(
+            ctx,
+            "no account over the thresholds (%zu messages "
+            "and %.0f%% of the queue, or %zu submitted from %zu "
+            "addresses in the logs)",
+            f->thresholds.min_messages, f->thresholds.min_share * 100.0,
+            f->thresholds.log_min_messages, f->thresholds.log_min_clients);
     if (f->anomalies > 0 || f->incomplete > 0)
         action_describe(ctx,
                         "WARNING: %zu anomalies and %zu incomplete messages "
@@ -350,10 +467,14 @@ out:
  * host (action_memo): its output, in a file of the run folder rather than
  * in memory (a host would otherwise hold ~0.7 KB per queued message from
  * the survey to the end of its run), parsed again when a later pass needs
- * it.  The file goes when the host is done.
+ * it; and the log evidence, read once (a later pass runs with Postfix
+ * stopped: reading the logs again would keep the mail down longer).  The
+ * file goes when the host is done.
  */
 struct identify_memo {
     char *path;
+    struct postfix_maillog log;
+    bool has_log;
 };
 
 static void identify_memo_free(void *p)
@@ -364,6 +485,7 @@ static void identify_memo_free(void *p)
         return;
     unlink(m->path);
     free(m->path);
+    postfix_maillog_release(&m->log);
     free(m);
 }
 
@@ -416,92 +538,221 @@ static int identify_memo_load(struct postfix_envelopes *env,
     return r;
 }
 
+/* Most log evidence read from a host: about a million records. */
+#define IDENTIFY_LOG_CAP (64u * 1024 * 1024)
+
 /*
- * One batched remote pass, then the analysis on the controller.  The first
- * pass on a host reads every queue file and is kept; a later one (identify
- * after the survey, Postfix now stopped) is given its file stamps and
- * reads again only the files that are new or changed since.
+ * The log evidence pass: parsed into *out (its raw output kept as
+ * <register>.maillog evidence).  A failed or missing pass is said in the
+ * plan and leaves *out empty: the queue alone decides then.  < 0 only
+ * for a failure of the run itself (trail, evidence, memory).
  */
-static int identify_apply(struct action_ctx *ctx, const void *params,
-                          struct errbuf *err)
+static int identify_log_pass(struct postfix_maillog *out, bool *has,
+                             struct action_ctx *ctx, unsigned hours,
+                             struct errbuf *err)
 {
-    struct identify_memo *memo = action_memo(ctx, identify_memo_free);
-    struct postfix_thresholds t;
-    struct postfix_envelopes env = POSTFIX_ENVELOPES_INIT;
-    struct postfix_envelopes earlier = POSTFIX_ENVELOPES_INIT;
-    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
     struct exec_cmd c = EXEC_CMD_INIT;
     struct exec_result res;
-    char *cmd = NULL, *stamps = NULL;
-    size_t stamps_len = 0, reused = 0;
+    struct buf name = BUF_INIT;
+    char sha[SHA256_HEX_LEN + 1], *cmd = NULL;
+    long long since = (long long)time(NULL) - (long long)hours * 3600;
     int r;
 
+    memset(out, 0, sizeof(*out));
+    *has = false;
     exec_result_init(&res);
-    if ((r = identify_thresholds(&t, ctx, params, err)) < 0)
+    if ((cmd = postfix_maillog_command(since, IDENTIFY_LOG_CAP)) == NULL ||
+        buf_printf(&name, "%s.maillog", identify_reg(ctx)) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
+    }
+    c.command = cmd;
+    c.out_cap = IDENTIFY_LOG_CAP;
+    r = action_run(ctx, &c, false, &res, err);
+    if (r == SS_ETOOBIG || (r == 0 && res.exit_status != 0)) {
+        action_describe(ctx,
+                        "mail logs: not read (%s): the queue alone "
+                        "decides",
+                        r < 0 ? err->msg : "the pass failed");
+        errbuf_clear(err);
+        r = 0;
+        goto out;
+    }
+    if (r < 0 ||
+        (r = identify_save(ctx, name.data,
+                           res.out.data != NULL ? res.out.data : "",
+                           res.out.len, sha, err)) < 0 ||
+        (r = postfix_maillog_parse(out,
+                                   res.out.data != NULL ? res.out.data : "",
+                                   res.out.len, since, err)) < 0)
+        goto out;
+    *has = true;
+out:
+    exec_result_release(&res);
+    buf_release(&name);
+    free(cmd);
+    return r;
+}
+
+/* Tells the plan what the logs held. */
+static void identify_describe_log(struct action_ctx *ctx,
+                                  const struct postfix_maillog *log,
+                                  unsigned hours)
+{
+    if (log->sources.n == 0) {
+        action_describe(ctx, "mail logs: none found (mail.log, maillog, "
+                             "journald): the queue alone decides");
+        return;
+    }
+    action_describe(ctx,
+                    "mail logs (%s%s): %zu records in the last %u h, %zu "
+                    "account%s submitted mail%s",
+                    log->sources.v[0], log->sources.n > 1 ? " and more" : "",
+                    log->records, hours, log->naccounts,
+                    log->naccounts == 1 ? "" : "s",
+                    log->complete ? ""
+                                  : "; CUT at its size cap: counts are "
+                                    "lower bounds");
+}
+
+/*
+ * The queue pass: one batched remote command, its output in res.  The first
+ * pass on a host reads every queue file and is kept with the log evidence
+ * (memo); a later one is given its file stamps and reads again only the
+ * files that are new or changed since.
+ */
+static int identify_queue_pass(struct postfix_envelopes *earlier,
+                               struct exec_result *res, struct action_ctx *ctx,
+                               struct identify_memo *memo, struct errbuf *err)
+{
+    struct exec_cmd c = EXEC_CMD_INIT;
+    char *cmd = NULL, *stamps = NULL;
+    size_t stamps_len = 0;
+    int r;
+
     if ((cmd = postfix_identify_command(runbook_dirs(ctx))) == NULL) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
-    if (memo != NULL && ((r = identify_memo_load(&earlier, memo, err)) < 0 ||
+    if (memo != NULL && ((r = identify_memo_load(earlier, memo, err)) < 0 ||
                          (r = postfix_envelopes_stamps(&stamps, &stamps_len,
-                                                       &earlier, err)) < 0))
+                                                       earlier, err)) < 0))
         goto out;
-    exec_result_release(&res);
     c.command = cmd;
     c.input = stamps;
     c.input_len = stamps_len;
     c.out_cap = RUNBOOK_IDENTIFY_CAP;
-    if ((r = action_run(ctx, &c, false, &res, err)) < 0)
+    if ((r = action_run(ctx, &c, false, res, err)) < 0)
         goto out;
-    if (res.exit_status != 0) {
+    if (res->exit_status != 0) {
         r = errbuf_set(err, SS_EREMOTE,
                        "the identify pass exited with status %d",
-                       res.exit_status);
+                       res->exit_status);
         goto out;
     }
-    if (res.out.data == NULL) {
+    if (res->out.data == NULL) {
         r = errbuf_set(err, SS_EREMOTE,
                        "the identify pass output is cut (no end marker)");
         goto out;
     }
+out:
+    free(cmd);
+    free(stamps);
+    return r;
+}
+
+/*
+ * Parses the queue pass where it lies (the buf keeps a NUL after it: no
+ * copy), keeping a whole first pass as the memo.
+ */
+static int identify_parse_pass(struct postfix_envelopes *env,
+                               struct postfix_envelopes *earlier,
+                               struct exec_result *res, struct action_ctx *ctx,
+                               struct identify_memo *memo, struct errbuf *err)
+{
+    size_t reused = 0;
+    int r;
+
     /* a whole pass is kept as it came, before the parse changes it */
-    if (memo == NULL && (r = identify_memo_keep(ctx, &res.out, err)) < 0)
-        goto out;
-    /* parsed where it lies (the buf keeps a NUL after it): no copy */
-    if ((r = postfix_envelopes_parse_in_place(&env, res.out.data, res.out.len,
+    if (memo == NULL && (r = identify_memo_keep(ctx, &res->out, err)) < 0)
+        return r;
+    if ((r = postfix_envelopes_parse_in_place(env, res->out.data, res->out.len,
                                               err)) < 0)
-        goto out;
-    if (!env.end_seen) {
-        r = errbuf_set(err, SS_EREMOTE,
-                       "the identify pass output is cut (no end marker)");
-        goto out;
-    }
+        return r;
+    if (!env->end_seen)
+        return errbuf_set(err, SS_EREMOTE,
+                          "the identify pass output is cut (no end marker)");
     if (memo != NULL &&
-        (r = postfix_envelopes_reuse(&env, &earlier, &reused, err)) < 0)
-        goto out;
-    runbook_dirs_keep(ctx, &env.dirs);
-    if ((r = identify_listing(ctx, &env, err)) < 0 ||
-        (r = postfix_identify_envelopes(&f, &env, &t, err)) < 0)
-        goto out;
-    /* the findings own their strings: the output can go before the JSON */
-    postfix_envelopes_release(&env);
-    postfix_envelopes_release(&earlier);
-    exec_result_release(&res);
-    identify_describe(ctx, &f);
+        (r = postfix_envelopes_reuse(env, earlier, &reused, err)) < 0)
+        return r;
     if (memo != NULL)
         action_describe(ctx,
                         "%zu of them unchanged since the earlier pass (same "
                         "inode, size and ctime): not read again",
                         reused);
+    runbook_dirs_keep(ctx, &env->dirs);
+    return 0;
+}
+
+/*
+ * One batched queue pass, the log evidence (read once per host, kept in
+ * the memo: a later pass runs with Postfix stopped), then the analysis on
+ * the controller.
+ */
+static int identify_apply(struct action_ctx *ctx, const void *params,
+                          struct errbuf *err)
+{
+    struct identify_memo *memo = action_memo(ctx, identify_memo_free);
+    struct identify_rules rules;
+    struct postfix_maillog fresh;
+    struct postfix_envelopes env = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes earlier = POSTFIX_ENVELOPES_INIT;
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct exec_result res;
+    bool has_log = false;
+    int r;
+
+    memset(&fresh, 0, sizeof(fresh));
+    exec_result_init(&res);
+    if ((r = identify_rules_make(&rules, ctx, params, err)) < 0)
+        return r;
+    if ((r = identify_queue_pass(&earlier, &res, ctx, memo, err)) < 0 ||
+        (r = identify_parse_pass(&env, &earlier, &res, ctx, memo, err)) < 0)
+        goto out;
+    if (memo == NULL && (r = identify_log_pass(&fresh, &has_log, ctx,
+                                               rules.t.log_hours, err)) < 0)
+        goto out;
+    if (memo != NULL && memo->has_log)
+        rules.t.log = &memo->log;
+    else if (has_log)
+        rules.t.log = &fresh;
+    rules.t.named = &rules.named;
+    if ((r = identify_listing(ctx, &env, err)) < 0 ||
+        (r = postfix_identify_envelopes(&f, &env, &rules.t, err)) < 0)
+        goto out;
+    /* the findings own their strings: the output can go before the JSON */
+    postfix_envelopes_release(&env);
+    postfix_envelopes_release(&earlier);
+    exec_result_release(&res);
+    if (rules.t.log != NULL)
+        identify_describe_log(ctx, rules.t.log, rules.t.log_hours);
+    identify_describe(ctx, &f);
     r = identify_keep(ctx, &f, err);
+    /* the log evidence goes with the pass just kept, for later passes */
+    if (r == 0 && has_log &&
+        (memo = action_memo(ctx, identify_memo_free)) != NULL &&
+        !memo->has_log) {
+        memo->log = fresh;
+        memo->has_log = true;
+        memset(&fresh, 0, sizeof(fresh));
+    }
 out:
     postfix_findings_release(&f);
     postfix_envelopes_release(&env);
     postfix_envelopes_release(&earlier);
+    postfix_maillog_release(&fresh);
     exec_result_release(&res);
-    free(cmd);
-    free(stamps);
+    strlist_release(&rules.named);
     return r;
 }
 

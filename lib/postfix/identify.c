@@ -204,12 +204,57 @@ static const char *identify_dup(struct postfix_arena *a, const char *s)
     return postfix_arena_strndup(a, s, strlen(s), POSTFIX_FIELD_MAX);
 }
 
+/* At least half of x (for "watch"), rounded up. */
+static size_t half(size_t x)
+{
+    return x / 2 + x % 2;
+}
+
+/*
+ * Flags a (or puts it on watch) on its queue and log evidence and on the
+ * names given; its log evidence comes from logmap (name -> index).
+ */
+static int identify_flag(struct postfix_account *a, struct postfix_arena *arena,
+                         const struct postfix_thresholds *t,
+                         const struct hmap *logmap)
+{
+    const struct postfix_log_account *l = NULL;
+    size_t k, i;
+
+    if (t->log != NULL && hmap_get(&k, logmap, a->username) == 0)
+        l = &t->log->accounts[k];
+    if (a->messages > 0 && a->messages >= t->min_messages &&
+        a->share >= t->min_share)
+        a->flags |= POSTFIX_FLAG_QUEUE;
+    if (l != NULL && l->accepted >= t->log_min_messages &&
+        l->ips >= t->log_min_clients)
+        a->flags |= POSTFIX_FLAG_LOG;
+    for (i = 0; t->named != NULL && i < t->named->n; i++)
+        if (strcasecmp(t->named->v[i], a->username) == 0)
+            a->flags |= POSTFIX_FLAG_NAMED;
+    a->flagged = a->flags != 0;
+    a->watch = !a->flagged &&
+               ((a->messages >= half(t->min_messages) &&
+                 a->share >= t->min_share / 2) ||
+                (l != NULL && l->accepted >= half(t->log_min_messages) &&
+                 l->ips >= half(t->log_min_clients)));
+    if (l == NULL)
+        return 0;
+    a->has_log = true;
+    a->log = *l;
+    a->log.name = NULL; /* it is a->username */
+    if (l->top_ip != NULL &&
+        (a->log.top_ip = (char *)identify_dup(arena, l->top_ip)) == NULL)
+        return SS_ERR;
+    return 0;
+}
+
 /* Fills out->accounts from the counted groups and flags them. */
 static int identify_accounts(struct postfix_findings *out,
                              struct postfix_arena *arena,
-                             struct identify_group *g, size_t n)
+                             struct identify_group *g, size_t n,
+                             const struct hmap *logmap)
 {
-    const struct postfix_thresholds *t = &out->thresholds;
     size_t i;
 
     if (n == 0)
@@ -223,8 +268,11 @@ static int identify_accounts(struct postfix_findings *out,
         if (a->username == NULL)
             return SS_ERR;
         a->messages = g[i].messages;
-        a->share = (double)g[i].messages / (double)out->total;
-        a->flagged = a->messages >= t->min_messages && a->share >= t->min_share;
+        a->share =
+            out->total > 0 ? (double)g[i].messages / (double)out->total : 0.0;
+        if (identify_flag(a, arena, &out->thresholds, logmap) < 0)
+            return SS_ERR;
+        out->n_watch += a->watch;
         a->foreign_senders = g[i].foreign;
         a->first_arrival = g[i].first;
         a->last_arrival = g[i].last;
@@ -236,10 +284,6 @@ static int identify_accounts(struct postfix_findings *out,
         if (a->flagged) {
             out->n_flagged++;
             out->flagged_messages += a->messages;
-            a->refs =
-                postfix_arena_alloc(arena, a->messages * sizeof(*a->refs));
-            if (a->refs == NULL)
-                return SS_ERR;
         }
     }
     out->n_accounts = n;
@@ -254,17 +298,90 @@ static const char *identify_queue_name(struct postfix_arena *a, const char *s)
     return name != NULL ? name : identify_dup(a, s);
 }
 
+/* A copy of s in lower case, in arena. */
+static const char *identify_lower(struct postfix_arena *arena, const char *s)
+{
+    size_t i, n = strlen(s);
+    char *d = postfix_arena_alloc(arena, n + 1);
+
+    if (d == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        d[i] = (char)tolower((unsigned char)s[i]);
+    d[n] = '\0';
+    return d;
+}
+
 /*
- * Lists each flagged account's messages by queue and id; runs before the
- * accounts are ranked, while account i is still group i.  owner[i] is
- * message i's account, SIZE_MAX for none.
+ * Finds the backscatter of the flagged spam: bounces (null sender, no SASL,
+ * no script) to an address that a flagged account's message gave as its
+ * envelope sender, other than the account itself (the bounces of a forged
+ * sender go to third parties; the account's own go to the customer).
+ * Each is given to that account (owner[i]) and counted apart.
+ */
+static int identify_backscatter(struct postfix_findings *out,
+                                struct postfix_arena *tmp, size_t *owner,
+                                const struct postfix_message *msgs, size_t n)
+{
+    struct hmap senders = HMAP_INIT;
+    const struct postfix_message *m;
+    const char *key;
+    size_t i, k, *v, who;
+    int r = 0;
+
+    for (i = 0; i < n && r == 0; i++) {
+        m = &msgs[i];
+        if (owner[i] == SIZE_MAX || !out->accounts[owner[i]].flagged ||
+            m->sender == NULL || m->sender[0] == '\0' ||
+            strcasecmp(m->sender, out->accounts[owner[i]].username) == 0)
+            continue;
+        if ((key = identify_lower(tmp, m->sender)) == NULL ||
+            hmap_put(&v, &senders, key, owner[i]) < 0)
+            r = SS_ERR;
+    }
+    for (i = 0; i < n && r == 0 && senders.n > 0; i++) {
+        m = &msgs[i];
+        if (owner[i] != SIZE_MAX || m->sender == NULL || m->sender[0] != '\0' ||
+            (m->sasl_username != NULL && m->sasl_username[0] != '\0') ||
+            (m->x_php_script != NULL && m->x_php_script[0] != '\0'))
+            continue;
+        for (k = 0; k < m->n_recipients; k++) {
+            if ((key = identify_lower(tmp, m->recipients[k])) == NULL) {
+                r = SS_ERR;
+                break;
+            }
+            if (hmap_get(&who, &senders, key) == 0) {
+                owner[i] = who;
+                out->accounts[who].backscatter++;
+                out->backscatter++;
+                break;
+            }
+        }
+    }
+    hmap_release(&senders);
+    return r;
+}
+
+/*
+ * Lists each flagged account's messages (and its backscatter) by queue
+ * and id; runs before the accounts are ranked, while account i is still
+ * group i.  owner[i] is message i's account, SIZE_MAX for none.
  */
 static int identify_refs(struct postfix_findings *out,
                          struct postfix_arena *arena, const size_t *owner,
                          const struct postfix_message *msgs, size_t n)
 {
-    size_t i;
+    size_t i, want;
 
+    for (i = 0; i < out->n_accounts; i++) {
+        struct postfix_account *a = &out->accounts[i];
+        want = a->messages + a->backscatter;
+        if (!a->flagged || want == 0)
+            continue;
+        a->refs = postfix_arena_alloc(arena, want * sizeof(*a->refs));
+        if (a->refs == NULL)
+            return SS_ERR;
+    }
     for (i = 0; i < n; i++) {
         struct postfix_account *a;
         struct postfix_queue_ref *ref;
@@ -310,6 +427,33 @@ static int identify_scripts(struct postfix_findings *out,
     return 0;
 }
 
+/*
+ * Indexes the log's accounts in logmap, and adds a group (no queued
+ * message) for each that comes near the log thresholds and each name
+ * given, when the queue did not show it: such accounts may be flagged too.
+ */
+static int identify_extras(struct hmap *map, struct identify_group **g,
+                           size_t *n, size_t *alloc, struct hmap *logmap,
+                           const struct postfix_thresholds *t)
+{
+    const struct postfix_log_account *l;
+    size_t *v, i;
+
+    for (i = 0; t->log != NULL && i < t->log->naccounts; i++) {
+        l = &t->log->accounts[i];
+        if (hmap_put(&v, logmap, l->name, i) < 0)
+            return SS_ERR;
+        if (l->accepted >= half(t->log_min_messages) &&
+            l->ips >= half(t->log_min_clients) &&
+            identify_group(map, g, n, alloc, l->name) == NULL)
+            return SS_ERR;
+    }
+    for (i = 0; t->named != NULL && i < t->named->n; i++)
+        if (identify_group(map, g, n, alloc, t->named->v[i]) == NULL)
+            return SS_ERR;
+    return 0;
+}
+
 /* Counts, flags and ranks; see postfix.h. */
 int postfix_identify(struct postfix_findings *out,
                      const struct postfix_message *msgs, size_t n,
@@ -318,7 +462,7 @@ int postfix_identify(struct postfix_findings *out,
 {
     struct postfix_thresholds defaults = POSTFIX_THRESHOLDS_INIT;
     struct postfix_arena tmp = POSTFIX_ARENA_INIT, *arena = NULL;
-    struct hmap acc_map = HMAP_INIT, script_map = HMAP_INIT;
+    struct hmap acc_map = HMAP_INIT, script_map = HMAP_INIT, logmap = HMAP_INIT;
     struct identify_group *accs = NULL, *scripts = NULL, *g;
     size_t n_accs = 0, a_accs = 0, n_scripts = 0, a_scripts = 0, i;
     size_t *owner = NULL;
@@ -328,9 +472,11 @@ int postfix_identify(struct postfix_findings *out,
     memset(out, 0, sizeof(*out));
     out->thresholds = thresholds != NULL ? *thresholds : defaults;
     if (out->thresholds.min_messages < 1 || !(out->thresholds.min_share >= 0) ||
-        out->thresholds.min_share > 1)
+        out->thresholds.min_share > 1 || out->thresholds.log_min_messages < 1 ||
+        out->thresholds.log_min_clients < 1)
         return errbuf_set(err, SS_EINVAL,
-                          "identify thresholds need min_messages >= 1 and "
+                          "identify thresholds need min_messages, "
+                          "log_min_messages and log_min_clients >= 1 and "
                           "min_share within 0..1");
     arena = calloc(1, sizeof(*arena));
     if (arena == NULL)
@@ -361,15 +507,19 @@ int postfix_identify(struct postfix_findings *out,
         if (g == NULL || identify_add(g, &tmp, m) < 0)
             goto out;
     }
-    if (identify_accounts(out, arena, accs, n_accs) < 0 ||
+    if (identify_extras(&acc_map, &accs, &n_accs, &a_accs, &logmap,
+                        &out->thresholds) < 0 ||
+        identify_accounts(out, arena, accs, n_accs, &logmap) < 0 ||
         identify_scripts(out, arena, scripts, n_scripts) < 0)
         goto out;
-    if (out->n_flagged > 0 && identify_refs(out, arena, owner, msgs, n) < 0)
+    if (out->n_flagged > 0 &&
+        (identify_backscatter(out, &tmp, owner, msgs, n) < 0 ||
+         identify_refs(out, arena, owner, msgs, n) < 0))
         goto out;
     if (out->n_accounts > 0)
         qsort(out->accounts, out->n_accounts, sizeof(*out->accounts),
               identify_cmp_account);
-    out->remainder = out->total - out->flagged_messages;
+    out->remainder = out->total - out->flagged_messages - out->backscatter;
     r = 0;
 out:
     if (r < 0)
@@ -379,6 +529,7 @@ out:
     identify_groups_free(scripts, n_scripts);
     hmap_release(&acc_map);
     hmap_release(&script_map);
+    hmap_release(&logmap);
     postfix_arena_free(&tmp);
     return r;
 }
@@ -460,20 +611,89 @@ fail:
     return NULL;
 }
 
+void postfix_account_reason(char *out, size_t size,
+                            const struct postfix_findings *f,
+                            const struct postfix_account *a)
+{
+    const struct postfix_thresholds *t = &f->thresholds;
+    const struct postfix_log_account *l = &a->log;
+    size_t n;
+
+    n = (size_t)snprintf(out, size, "%zu queued (%.1f%% of %zu)", a->messages,
+                         a->share * 100.0, f->total);
+    if (a->has_log && n < size)
+        n += (size_t)snprintf(
+            out + n, size - n,
+            "; %zu submitted in the last %u h from %zu client address%s "
+            "(%zu sent, %zu deferred, %zu bounced)",
+            l->accepted, t->log_hours, l->ips, l->ips == 1 ? "" : "es", l->sent,
+            l->deferred, l->bounced);
+    if (n >= size)
+        return;
+    if (a->flagged)
+        snprintf(out + n, size - n, "; flagged on%s%s%s",
+                 a->flags & POSTFIX_FLAG_QUEUE ? " the queue" : "",
+                 a->flags & POSTFIX_FLAG_LOG
+                     ? (a->flags & POSTFIX_FLAG_QUEUE ? " and the logs"
+                                                      : " the logs")
+                     : "",
+                 a->flags & POSTFIX_FLAG_NAMED
+                     ? (a->flags & (POSTFIX_FLAG_QUEUE | POSTFIX_FLAG_LOG)
+                            ? ", and named"
+                            : " the operator's word (named)")
+                     : "");
+    else
+        snprintf(out + n, size - n,
+                 "; %s: thresholds %zu queued and %.1f%%, or %zu submitted "
+                 "from %zu addresses",
+                 a->watch ? "watch, not acted on" : "under the thresholds",
+                 t->min_messages, t->min_share * 100.0, t->log_min_messages,
+                 t->log_min_clients);
+}
+
 /* Why an account is (not) flagged, in words for the plan and report. */
 static json_t *identify_reason(const struct postfix_findings *f,
                                const struct postfix_account *a)
 {
-    char text[160];
+    char text[512];
 
-    /* the longest numbers take about 130 bytes: never cut */
-    snprintf(text, sizeof(text),
-             "%zu messages (%.1f%% of %zu queued) %s threshold %zu and "
-             "%.1f%%",
-             a->messages, a->share * 100.0, f->total,
-             a->flagged ? "reach" : "stay under", f->thresholds.min_messages,
-             f->thresholds.min_share * 100.0);
+    postfix_account_reason(text, sizeof(text), f, a);
     return json_string(text);
+}
+
+/* The account's flags as a JSON array of words. */
+static json_t *identify_jflags(const struct postfix_account *a)
+{
+    json_t *v = json_array();
+
+    if (v == NULL)
+        return NULL;
+    if (((a->flags & POSTFIX_FLAG_QUEUE) &&
+         json_array_append_new(v, json_string("queue")) < 0) ||
+        ((a->flags & POSTFIX_FLAG_LOG) &&
+         json_array_append_new(v, json_string("log")) < 0) ||
+        ((a->flags & POSTFIX_FLAG_NAMED) &&
+         json_array_append_new(v, json_string("named")) < 0)) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* The account's log evidence as JSON, or null. */
+static json_t *identify_jlog(const struct postfix_account *a)
+{
+    const struct postfix_log_account *l = &a->log;
+
+    if (!a->has_log)
+        return json_null();
+    return json_pack("{s:I,s:I,s:s?,s:I,s:I,s:I,s:I,s:I,s:I}", "messages",
+                     (json_int_t)l->accepted, "clients", (json_int_t)l->ips,
+                     "top_client", l->top_ip, "top_client_messages",
+                     (json_int_t)l->top_ip_count, "first", (json_int_t)l->first,
+                     "last", (json_int_t)l->last, "sent", (json_int_t)l->sent,
+                     "deferred", (json_int_t)l->deferred, "bounced",
+                     (json_int_t)l->bounced);
 }
 
 /* One suspect's JSON object. */
@@ -489,7 +709,12 @@ static json_t *identify_jaccount(const struct postfix_findings *f,
         !identify_jset(o, "messages", json_integer((json_int_t)a->messages)) ||
         !identify_jset(o, "share", json_real(a->share)) ||
         !identify_jset(o, "flagged", json_boolean(a->flagged)) ||
+        !identify_jset(o, "flags", identify_jflags(a)) ||
+        !identify_jset(o, "watch", json_boolean(a->watch)) ||
+        !identify_jset(o, "log", identify_jlog(a)) ||
         !identify_jset(o, "reason", identify_reason(f, a)) ||
+        !identify_jset(o, "backscatter",
+                       json_integer((json_int_t)a->backscatter)) ||
         !identify_jset(o, "foreign_senders",
                        json_integer((json_int_t)a->foreign_senders)) ||
         !identify_jset(o, "first_arrival", json_integer(a->first_arrival)) ||
@@ -562,6 +787,8 @@ int postfix_findings_to_json(char **out, const struct postfix_findings *f,
         !identify_jset(root, "other", json_integer((json_int_t)f->other)) ||
         !identify_jset(root, "flagged_messages",
                        json_integer((json_int_t)f->flagged_messages)) ||
+        !identify_jset(root, "backscatter",
+                       json_integer((json_int_t)f->backscatter)) ||
         !identify_jset(root, "remainder",
                        json_integer((json_int_t)f->remainder)) ||
         !identify_jset(root, "incomplete",

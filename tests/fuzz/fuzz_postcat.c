@@ -117,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
-    struct postfix_thresholds t = {1, 0.0};
+    struct postfix_thresholds t = POSTFIX_THRESHOLDS_INIT;
     struct errbuf err = ERRBUF_INIT;
     char *js = NULL, *text = malloc(size + 1);
     size_t i, j, refs = 0;
@@ -148,6 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (strcmp(m->queue_id, e.msgs[j].queue_id) == 0)
                 abort(); /* an id is listed once */
     }
+    t.min_messages = 1;
+    t.min_share = 0.0;
     if (postfix_identify_envelopes(&f, &e, &t, &err) < 0)
         abort();
     for (i = 0; i < f.n_accounts; i++)

@@ -376,6 +376,140 @@ static struct postfix_message mk(const char *id, const char *user,
     return m;
 }
 
+/* Bounces of flagged spam to a forged sender go with it; others stay. */
+static void test_identify_backscatter(void **state)
+{
+    struct postfix_message msgs[80];
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct postfix_thresholds t = POSTFIX_THRESHOLDS_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    static const char *to_forged[] = {"Victim@Forged.test"};
+    static const char *to_alice[] = {"alice@x.test"};
+    static const char *to_other[] = {"someone@else.test"};
+    static char ids[80][16];
+    size_t i, n = 0, bs = 0;
+    char *js = NULL;
+
+    (void)state;
+    for (i = 0; i < 60; i++, n++) { /* alice's spam, forged sender */
+        snprintf(ids[n], sizeof(ids[n]), "A%05zX", i);
+        msgs[n] = mk(ids[n], "alice@x.test", "1.2.3.4", NULL, 5);
+        msgs[n].sender = i < 50 ? "victim@forged.test" : "alice@x.test";
+    }
+    for (i = 0; i < 12; i++, n++) { /* bounces */
+        snprintf(ids[n], sizeof(ids[n]), "B%05zX", i);
+        msgs[n] = mk(ids[n], NULL, NULL, NULL, 6);
+        msgs[n].sender = "";
+        msgs[n].recipients = i < 7 ? to_forged : i < 9 ? to_alice : to_other;
+        msgs[n].n_recipients = 1;
+    }
+    for (i = 0; i < 8; i++, n++) { /* to that address, not bounces */
+        snprintf(ids[n], sizeof(ids[n]), "C%05zX", i);
+        msgs[n] = mk(ids[n], NULL, NULL, NULL, 7);
+        msgs[n].recipients = to_forged;
+        msgs[n].n_recipients = 1;
+    }
+    assert_int_equal(postfix_identify(&f, msgs, n, &t, &err), 0);
+    assert_int_equal(f.n_flagged, 1);
+    assert_int_equal(f.flagged_messages, 60);
+    assert_int_equal(f.backscatter, 7); /* to the forged sender only */
+    assert_int_equal(f.accounts[0].backscatter, 7);
+    assert_int_equal(f.accounts[0].n_refs, 67);
+    for (i = 0; i < f.accounts[0].n_refs; i++)
+        bs += f.accounts[0].refs[i].queue_id[0] == 'B';
+    assert_int_equal(bs, 7);
+    assert_int_equal(f.remainder, 80 - 60 - 7);
+    assert_int_equal(postfix_findings_to_json(&js, &f, &err), 0);
+    assert_non_null(strstr(js, "\"backscatter\":7"));
+    free(js);
+    postfix_findings_release(&f);
+}
+
+/* Appends n log submissions of user from ips addresses to b. */
+static void log_lines(struct buf *b, const char *user, size_t n, size_t ips,
+                      const char *status)
+{
+    static unsigned qid;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        qid++;
+        assert_int_equal(buf_printf(b,
+                                    "A 2026-12-05T08:00:00Z L%u %s 10.0.%zu.1\n"
+                                    "S 2026-12-05T08:00:01Z L%u %s\n",
+                                    qid, user, i % ips, qid, status),
+                         0);
+    }
+}
+
+/* Log evidence and named accounts flag too; near misses are on watch. */
+static void test_identify_log_and_named(void **state)
+{
+    struct postfix_message msgs[100];
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct postfix_thresholds t = POSTFIX_THRESHOLDS_INIT;
+    struct postfix_maillog log;
+    struct strlist named = STRLIST_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    struct buf text = BUF_INIT;
+    static char ids[100][16];
+    const struct postfix_account *a;
+    char why[512];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 100; i++) { /* bob 10 queued: under 50 */
+        snprintf(ids[i], sizeof(ids[i]), "%c%05zX", i < 10 ? 'B' : 'Z', i);
+        msgs[i] = mk(ids[i], i < 10 ? "bob@x.test" : NULL, "9.9.9.9", NULL, 5);
+    }
+    assert_int_equal(buf_adds(&text, "now 1796458686 +0000\n"), 0);
+    log_lines(&text, "bob@x.test", 300, 20, "sent");
+    log_lines(&text, "carol@x.test", 250, 8, "deferred");
+    log_lines(&text, "erin@x.test", 120, 3, "sent");  /* watch */
+    log_lines(&text, "frank@x.test", 400, 1, "sent"); /* one client */
+    assert_int_equal(buf_adds(&text, "end\n"), 0);
+    assert_int_equal(postfix_maillog_parse(&log, text.data, text.len, 0, &err),
+                     0);
+    assert_int_equal(strlist_push(&named, "dave@x.test"), 0);
+    t.log = &log;
+    t.named = &named;
+    assert_int_equal(postfix_identify(&f, msgs, 100, &t, &err), 0);
+    assert_int_equal(f.n_flagged, 3);
+    assert_int_equal(f.n_watch, 1); /* erin; frank: one client */
+    assert_string_equal(f.accounts[0].username, "bob@x.test");
+    a = &f.accounts[0];
+    assert_int_equal(a->flags, POSTFIX_FLAG_LOG);
+    assert_int_equal(a->n_refs, 10);
+    assert_int_equal(a->log.sent, 300);
+    postfix_account_reason(why, sizeof(why), &f, a);
+    assert_string_equal(why, "10 queued (10.0% of 100); 300 submitted in the "
+                             "last 24 h from 20 client addresses (300 sent, 0 "
+                             "deferred, 0 bounced); flagged on the logs");
+    for (i = 0; i < f.n_accounts; i++) {
+        a = &f.accounts[i];
+        if (strcmp(a->username, "carol@x.test") == 0) {
+            assert_int_equal(a->flags, POSTFIX_FLAG_LOG);
+            assert_int_equal(a->messages, 0);
+            assert_int_equal(a->n_refs, 0);
+            assert_int_equal(a->log.deferred, 250);
+        } else if (strcmp(a->username, "dave@x.test") == 0) {
+            assert_int_equal(a->flags, POSTFIX_FLAG_NAMED);
+            assert_false(a->has_log);
+        } else if (strcmp(a->username, "erin@x.test") == 0) {
+            assert_false(a->flagged);
+            assert_true(a->watch);
+            postfix_account_reason(why, sizeof(why), &f, a);
+            assert_non_null(strstr(why, "; watch, not acted on"));
+        }
+    }
+    assert_int_equal(f.flagged_messages, 10);
+    assert_int_equal(f.n_accounts, 4); /* frank is neither */
+    postfix_findings_release(&f);
+    postfix_maillog_release(&log);
+    strlist_release(&named);
+    buf_release(&text);
+}
+
 /* Thresholds: both count and share must hold; ranking; refs; scripts. */
 static void test_identify_flags(void **state)
 {
@@ -622,7 +756,7 @@ static void test_identify_lab_json(void **state)
 {
     struct postfix_envelopes e = POSTFIX_ENVELOPES_INIT;
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
-    struct postfix_thresholds t = {20, 0.2};
+    struct postfix_thresholds t = POSTFIX_THRESHOLDS_INIT;
     struct errbuf err = ERRBUF_INIT;
     size_t len;
     char *text = fixture("identify-lab.txt", &len), *js = NULL;
@@ -631,6 +765,7 @@ static void test_identify_lab_json(void **state)
 
     (void)state;
     assert_int_equal(postfix_envelopes_parse(&e, text, len, &err), 0);
+    t.min_messages = 20;
     assert_int_equal(postfix_identify_envelopes(&f, &e, &t, &err), 0);
     assert_int_equal(f.n_flagged, 1);
     assert_string_equal(f.accounts[0].username, "alice@example.test");
@@ -648,7 +783,11 @@ static void test_identify_lab_json(void **state)
     assert_true(json_is_true(json_object_get(s0, "flagged")));
     assert_int_equal(json_array_size(json_object_get(s0, "queue_ids")), 30);
     assert_non_null(strstr(json_string_value(json_object_get(s0, "reason")),
-                           "30 messages (75.0% of 40 queued) reach"));
+                           "30 queued (75.0% of 40); flagged on the queue"));
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(s0, "flags"), 0)),
+        "queue");
+    assert_true(json_is_null(json_object_get(s0, "log")));
     assert_string_equal(
         json_string_value(json_object_get(
             json_array_get(json_object_get(root, "scripts"), 0), "script")),
@@ -1979,6 +2118,8 @@ int main(void)
         cmocka_unit_test(test_envelopes_duplicates),
         cmocka_unit_test(test_envelopes_hostile),
         cmocka_unit_test(test_identify_flags),
+        cmocka_unit_test(test_identify_log_and_named),
+        cmocka_unit_test(test_identify_backscatter),
         cmocka_unit_test(test_identify_bounded_lists),
         cmocka_unit_test(test_identify_lab_json),
         cmocka_unit_test(test_identify_command_vanished),

@@ -215,16 +215,86 @@ int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
  */
 char *postfix_identify_command(const struct postfix_dirs *dirs);
 
-/* When an account is flagged: both conditions must hold. */
+/* ---- log evidence ---------------------------------------------------- */
+
+/* What the mail logs say of one account that authenticated (SASL). */
+struct postfix_log_account {
+    char *name;          /* the sasl_username */
+    size_t accepted;     /* messages it submitted (queue ids) */
+    size_t ips;          /* distinct client addresses they came from */
+    char *top_ip;        /* the commonest of them, or NULL */
+    size_t top_ip_count; /* and how many messages came from it */
+    long long first;     /* epoch of its first and last submission */
+    long long last;
+    /* its messages by their latest delivery status in the logs */
+    size_t sent;
+    size_t deferred;
+    size_t bounced;
+};
+
+/* A host's log evidence.  Owns everything. */
+struct postfix_maillog {
+    struct strlist sources; /* the files read, or "journald" */
+    struct postfix_log_account *accounts;
+    size_t naccounts;
+    size_t records; /* records inside the window */
+    size_t older;   /* records before it (a rotated file's older lines) */
+    size_t odd;     /* lines that were not records */
+    bool complete;  /* the pass ended ("end"): not cut at its cap */
+};
+
+/*
+ * The read-only pass over the host's mail logs since epoch since
+ * (lib/postfix/scripts/maillog.sh: /var/log/mail.log, /var/log/maillog,
+ * /usr/local/psa/var/log/maillog and their rotated copies, else
+ * journald), its output at most cap bytes.  NULL when out of memory.
+ */
+char *postfix_maillog_command(long long since, size_t cap);
+
+/*
+ * Parses that pass's output: per account the messages submitted since
+ * since, their client addresses, first and last time, and, joined by queue
+ * id, how many were sent, deferred or bounced (each message counted once,
+ * by its latest status).  Lines that are not records are counted, not
+ * fatal.  SS_ETOOBIG for more than POSTFIX_ENTRIES_MAX messages or
+ * accounts, SS_ERR when out of memory; *out is empty then.
+ */
+int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
+                          size_t len, long long since, struct errbuf *err);
+
+/* NULL-safe. */
+void postfix_maillog_release(struct postfix_maillog *m);
+
+/*
+ * When an account is flagged: on queue evidence (both min_ conditions),
+ * on log evidence (both log_ conditions), or named.
+ */
 struct postfix_thresholds {
     size_t min_messages; /* at least this many queued messages */
     double min_share;    /* and at least this share of the queue (0..1) */
+    /*
+     * Log evidence (NULL: none): an account is also flagged at
+     * log_min_messages submissions in the window (the last log_hours)
+     * from at least log_min_clients client addresses.
+     */
+    const struct postfix_maillog *log;
+    size_t log_min_messages;
+    size_t log_min_clients;
+    unsigned log_hours;
+    const struct strlist *named; /* flagged whatever the counts */
 };
 
 #define POSTFIX_THRESHOLDS_INIT                                                \
     {                                                                          \
-        50, 0.2                                                                \
+        50, 0.2, NULL, 200, 5, 24, NULL                                        \
     }
+
+/* Why an account is flagged (struct postfix_account's flags). */
+enum postfix_flag {
+    POSTFIX_FLAG_QUEUE = 1 << 0, /* its queued messages reach the thresholds */
+    POSTFIX_FLAG_LOG = 1 << 1,   /* its submissions in the logs do */
+    POSTFIX_FLAG_NAMED = 1 << 2, /* named by the operator (--account) */
+};
 #define POSTFIX_TOP_VALUES 10 /* distinct values kept per evidence list */
 
 /* A value seen in evidence, with how many messages carried it. */
@@ -253,10 +323,17 @@ struct postfix_account {
     size_t messages;
     double share; /* messages / all queued messages */
     bool flagged;
+    unsigned flags; /* enum postfix_flag bits: why it is flagged */
+    bool watch;     /* not flagged but at half a threshold: listed only */
+    bool has_log;   /* log holds its log evidence (name: username) */
+    struct postfix_log_account log;
     size_t foreign_senders; /* envelope sender is not the account */
     long long first_arrival, last_arrival; /* -1 when unknown */
     struct postfix_value_list clients, helos, sender_domains, subjects;
-    struct postfix_queue_ref *refs; /* only for flagged accounts */
+    size_t backscatter; /* bounces of its spam to third parties (null
+                           sender, to a forged sender of its messages) */
+    struct postfix_queue_ref *refs; /* flagged: its messages and their
+                                       backscatter, to hold and delete */
     size_t n_refs;
 };
 
@@ -279,6 +356,7 @@ struct postfix_findings {
     size_t scripted;         /* no SASL, with X-PHP-Originating-Script */
     size_t other;            /* neither (local mail, bounces, relayed) */
     size_t flagged_messages; /* of flagged accounts: the spam to purge */
+    size_t backscatter;      /* bounces of that spam: purged with it */
     size_t remainder;        /* everything else: stays queued */
     size_t incomplete;       /* messages read without their end marker */
     size_t anomalies;        /* from the envelopes (identify_envelopes) */
@@ -286,6 +364,7 @@ struct postfix_findings {
     struct postfix_account *accounts;
     size_t n_accounts;
     size_t n_flagged;
+    size_t n_watch;
     struct postfix_script *scripts; /* by message count, descending */
     size_t n_scripts;
     void *mem; /* private */
@@ -293,8 +372,8 @@ struct postfix_findings {
 
 #define POSTFIX_FINDINGS_INIT                                                  \
     {                                                                          \
-        0, 0, 0, 0, 0, 0, 0, 0, POSTFIX_THRESHOLDS_INIT, NULL, 0, 0, NULL, 0,  \
-            NULL                                                               \
+        0, 0, 0, 0, 0, 0, 0, 0, 0, POSTFIX_THRESHOLDS_INIT, NULL, 0, 0, 0,     \
+            NULL, 0, NULL                                                      \
     }
 
 /*
@@ -314,6 +393,15 @@ int postfix_identify_envelopes(struct postfix_findings *out,
                                const struct postfix_envelopes *env,
                                const struct postfix_thresholds *thresholds,
                                struct errbuf *err);
+
+/*
+ * Why account a of f is flagged, on watch or neither, in words with its
+ * numbers ("300 queued (12.0% of 2500); 1930 submitted in the last 24 h
+ * from 41 client addresses (...); flagged: queue, log"), into out.
+ */
+void postfix_account_reason(char *out, size_t size,
+                            const struct postfix_findings *f,
+                            const struct postfix_account *a);
 
 /*
  * The findings as one JSON object (compact, newly allocated; caller
@@ -519,55 +607,5 @@ int postfix_ids_input(char **out, size_t *out_len, const char *const *ids,
  */
 int postfix_postsuper_parse_count(size_t *out, const char *text, size_t len,
                                   struct errbuf *err);
-
-/* ---- log evidence ---------------------------------------------------- */
-
-/* What the mail logs say of one account that authenticated (SASL). */
-struct postfix_log_account {
-    char *name;          /* the sasl_username */
-    size_t accepted;     /* messages it submitted (queue ids) */
-    size_t ips;          /* distinct client addresses they came from */
-    char *top_ip;        /* the commonest of them, or NULL */
-    size_t top_ip_count; /* and how many messages came from it */
-    long long first;     /* epoch of its first and last submission */
-    long long last;
-    /* its messages by their latest delivery status in the logs */
-    size_t sent;
-    size_t deferred;
-    size_t bounced;
-};
-
-/* A host's log evidence.  Owns everything. */
-struct postfix_maillog {
-    struct strlist sources; /* the files read, or "journald" */
-    struct postfix_log_account *accounts;
-    size_t naccounts;
-    size_t records; /* records inside the window */
-    size_t older;   /* records before it (a rotated file's older lines) */
-    size_t odd;     /* lines that were not records */
-    bool complete;  /* the pass ended ("end"): not cut at its cap */
-};
-
-/*
- * The read-only pass over the host's mail logs since epoch since
- * (lib/postfix/scripts/maillog.sh: /var/log/mail.log, /var/log/maillog,
- * /usr/local/psa/var/log/maillog and their rotated copies, else
- * journald), its output at most cap bytes.  NULL when out of memory.
- */
-char *postfix_maillog_command(long long since, size_t cap);
-
-/*
- * Parses that pass's output: per account the messages submitted since
- * since, their client addresses, first and last time, and, joined by queue
- * id, how many were sent, deferred or bounced (each message counted once,
- * by its latest status).  Lines that are not records are counted, not
- * fatal.  SS_ETOOBIG for more than POSTFIX_ENTRIES_MAX messages or
- * accounts, SS_ERR when out of memory; *out is empty then.
- */
-int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
-                          size_t len, long long since, struct errbuf *err);
-
-/* NULL-safe. */
-void postfix_maillog_release(struct postfix_maillog *m);
 
 #endif
