@@ -472,6 +472,7 @@ static void test_identify_log_and_named(void **state)
                      0);
     assert_int_equal(strlist_push(&named, "dave@x.test"), 0);
     t.log = &log;
+    t.log_min_clients = 5;
     t.named = &named;
     assert_int_equal(postfix_identify(&f, msgs, 100, &t, &err), 0);
     assert_int_equal(f.n_flagged, 3);

@@ -34,28 +34,37 @@ done | sort -u >"$list"
         echo "source journald"
     fi
     if [ -s "$list" ]; then
-        tr '\n' '\0' <"$list" | xargs -0 zcat -f --
+        # plain files straight to grep (no pipe), compressed ones through zcat
+        grep -v '\.gz$' "$list" | tr '\n' '\0' |
+            xargs -0 -r grep -h -F -e 'sasl_username=' -e ' status=' --
+        grep '\.gz$' "$list" | tr '\n' '\0' | xargs -0 -r zcat -f -- |
+            grep -F -e 'sasl_username=' -e ' status='
     elif command -v journalctl >/dev/null 2>&1; then
         journalctl -q --no-pager -o short-iso SYSLOG_FACILITY=2 \
-            --since "@$since" 2>/dev/null
-    fi | grep -F -e 'sasl_username=' -e ' status=' |
+            --since "@$since" 2>/dev/null |
+            grep -F -e 'sasl_username=' -e ' status='
+    fi |
         awk '
         {
-            # the time: ISO (one field) or syslog "Mon DD HH:MM:SS"
-            if ($1 ~ /^[0-9][0-9][0-9][0-9]-/) { t = $1; i = 3 }
-            else { t = $1 "_" $2 "_" $3; i = 5 }
-            q = $(i + 1); sub(/:$/, "", q)
-            if (q !~ /^[0-9A-Za-z]+$/ || q == "NOQUEUE") next
-            if ((p = index($0, "sasl_username=")) > 0) {
-                u = substr($0, p + 14); sub(/[ ,].*/, "", u)
-                ip = "-"
-                if ((c = index($0, "client=")) > 0) {
-                    ip = substr($0, c + 7); sub(/[],].*/, "", ip)
-                    sub(/^[^[]*\[/, "", ip)
-                }
+            # the time: ISO (one field, a digit first) or syslog "Mon DD HH:MM:SS"
+            if (substr($1, 1, 1) ~ /[0-9]/) { t = $1; i = 4 } else { t = $1 "_" $2 "_" $3; i = 6 }
+            q = $i
+            n = length(q)
+            if (substr(q, n, 1) != ":") next
+            q = substr(q, 1, n - 1)
+            if (q == "NOQUEUE" || q ~ /[^0-9A-Za-z]/) next
+            f = $(i + 1)
+            if (substr(f, 1, 7) == "client=" && (p = index($0, "sasl_username=")) > 0) {
+                u = substr($0, p + 14)
+                if ((k = index(u, ",")) > 0) u = substr(u, 1, k - 1)
+                if ((k = index(u, " ")) > 0) u = substr(u, 1, k - 1)
+                a = index(f, "[")
+                ip = a > 0 ? substr(f, a + 1, index(f, "]") - a - 1) : "-"
                 if (u != "") print "A", t, q, u, ip
             } else if ((p = index($0, " status=")) > 0) {
-                s = substr($0, p + 8); sub(/[ ,].*/, "", s)
+                s = substr($0, p + 8, 12)
+                if ((k = index(s, " ")) > 0) s = substr(s, 1, k - 1)
+                if ((k = index(s, ",")) > 0) s = substr(s, 1, k - 1)
                 print "S", t, q, s
             }
         }'
