@@ -3,8 +3,10 @@
 # same mail logs read by lib/postfix/scripts/maillog.sh, as spamstop sends
 # it, and by `zcat -f | grep -c sasl_username=`, the count an admin types.
 # Synthetic Debian-style logs: LINES lines in mail.log, the same again in
-# mail.log.1 and gzipped in mail.log.2.gz; a third of the lines are
-# submissions, a third deliveries, the rest other Postfix lines.
+# mail.log.1 and gzipped in mail.log.2.gz; each message takes the 7 lines
+# Postfix logs for an authenticated submission relayed to one recipient
+# (connect, client with sasl_username, cleanup, qmgr from, smtp status,
+# removed, disconnect).
 # usage: bench/maillog.sh [LINES] [RUNS]   (defaults 1000000 and 5)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,16 +16,19 @@ tmp=$(mktemp -d /tmp/ss-bench-maillog.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 awk -v n="$lines" 'BEGIN {
-    srand(7)
-    for (i = 0; i < n; i++) {
+    # a message is 7 lines, as Postfix logs an authenticated submission
+    # relayed to one recipient
+    for (i = 0; i * 7 < n; i++) {
         q = sprintf("%X", 1048576 + i)
-        k = i % 3
-        if (k == 0)
-            printf "Dec  5 08:%02d:%02d mx postfix/smtpd[%d]: %s: client=c%d[10.%d.%d.%d], sasl_method=PLAIN, sasl_username=u%d@example.test\n", i / 60 % 60, i % 60, i % 999, q, i % 77, i % 200, i % 50, i % 9, i % 500
-        else if (k == 1)
-            printf "Dec  5 08:%02d:%02d mx postfix/smtp[%d]: %s: to=<r%d@remote.test>, relay=mx.remote.test[10.1.1.1]:25, delay=0.3, delays=0.1/0/0.1/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as ABC)\n", i / 60 % 60, i % 60, i % 999, q, i
-        else
-            printf "Dec  5 08:%02d:%02d mx postfix/qmgr[%d]: %s: from=<s%d@example.test>, size=%d, nrcpt=1 (queue active)\n", i / 60 % 60, i % 60, i % 999, q, i, 1000 + i % 5000
+        t = sprintf("Dec  5 08:%02d:%02d mx", i / 60 % 60, i % 60)
+        c = sprintf("c%d[10.%d.%d.%d]", i % 77, i % 200, i % 50, i % 9)
+        printf "%s postfix/submission/smtpd[%d]: connect from %s\n", t, i % 999, c
+        printf "%s postfix/submission/smtpd[%d]: %s: client=%s, sasl_method=PLAIN, sasl_username=u%d@example.test\n", t, i % 999, q, c, i % 500
+        printf "%s postfix/cleanup[%d]: %s: message-id=<%d@example.test>\n", t, i % 99, q, i
+        printf "%s postfix/qmgr[9]: %s: from=<u%d@example.test>, size=%d, nrcpt=1 (queue active)\n", t, q, i % 500, 1000 + i % 5000
+        printf "%s postfix/smtp[%d]: %s: to=<r%d@remote.test>, relay=mx.remote.test[10.1.1.1]:25, delay=0.3, delays=0.1/0/0.1/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as ABC)\n", t, i % 999, q, i
+        printf "%s postfix/qmgr[9]: %s: removed\n", t, q
+        printf "%s postfix/submission/smtpd[%d]: disconnect from %s ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=8\n", t, i % 999, c
     } }' >"$tmp/mail.log"
 cp "$tmp/mail.log" "$tmp/mail.log.1"
 gzip -c "$tmp/mail.log" >"$tmp/mail.log.2.gz"

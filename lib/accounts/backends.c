@@ -14,10 +14,16 @@
  * travel only on stdin, or quoted.
  */
 
-/* Returns a copy of the look script; see look.sh. */
+/* Returns the look script, after the part reading Plesk's table. */
 char *accounts_look_command(void)
 {
-    return strdup(script_look_sh);
+    struct buf b = BUF_INIT;
+
+    if (buf_adds(&b, script_plesk_sh) < 0 || buf_adds(&b, script_look_sh) < 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
 }
 
 static const char *const backend_names[] = {"none", "plesk", "dovecot"};
@@ -206,7 +212,8 @@ int accounts_address_input(char **out, size_t *out_len, const char *addr,
 
 /*
  * A=ADDR, then k=FILE and b=DIR when given (keeping or restoring), then
- * script: the Plesk commands.
+ * the part reading Plesk's table when the script reads it, then script:
+ * the Plesk commands.
  */
 static int backends_plesk(char **out, const char *addr, const char *file,
                           const char *dir, const char *script,
@@ -227,6 +234,7 @@ static int backends_plesk(char **out, const char *addr, const char *file,
     if (backends_assign(&b, "A", addr) < 0 ||
         backends_assign(&b, "k", file != NULL ? file : "") < 0 ||
         backends_assign(&b, "b", dir != NULL ? dir : "") < 0 ||
+        (script == script_plesk_read_sh && buf_adds(&b, script_plesk_sh) < 0) ||
         buf_adds(&b, script) < 0) {
         buf_release(&b);
         return errbuf_set(err, SS_ERR, "out of memory");
@@ -326,30 +334,66 @@ int accounts_look_input(char **out, size_t *out_len, const char *const *addrs,
     return 0;
 }
 
-/* Finds "account ADDR yes|no" in the look's output; see accounts.h. */
-int accounts_look_known(const char *text, size_t len, const char *addr,
-                        struct errbuf *err)
+/*
+ * The answer of "account ADDR ANSWER" in the look's output: *v, *vn; false
+ * when there is none.
+ */
+static bool backends_answer(const char *text, size_t len, const char *addr,
+                            const char **v, size_t *vn)
 {
-    const char *s = text, *end = len > 0 ? text + len : text, *nl, *v;
-    size_t n, vn, an = strlen(addr);
+    const char *s = text, *end = len > 0 ? text + len : text, *nl;
+    size_t n, an = strlen(addr);
 
     while (s < end) {
         nl = memchr(s, '\n', (size_t)(end - s));
         if (nl == NULL)
             nl = end;
         n = (size_t)(nl - s);
-        if (backends_kv(s, n, "account", &v, &vn) && vn > an &&
-            memcmp(v, addr, an) == 0 && v[an] == ' ') {
-            v += an + 1;
-            vn -= an + 1;
-            if (vn == 3 && memcmp(v, "yes", 3) == 0)
-                return 1;
-            if (vn == 2 && memcmp(v, "no", 2) == 0)
-                return 0;
-            break;
+        if (backends_kv(s, n, "account", v, vn) && *vn > an &&
+            memcmp(*v, addr, an) == 0 && (*v)[an] == ' ') {
+            *v += an + 1;
+            *vn -= an + 1;
+            return true;
         }
         s = nl < end ? nl + 1 : end;
     }
+    return false;
+}
+
+/* Finds "account ADDR yes[ ...]|no" in the look's output; see accounts.h. */
+int accounts_look_known(const char *text, size_t len, const char *addr,
+                        struct errbuf *err)
+{
+    const char *v;
+    size_t vn;
+
+    if (backends_answer(text, len, addr, &v, &vn)) {
+        if (vn >= 3 && memcmp(v, "yes", 3) == 0 && (vn == 3 || v[3] == ' '))
+            return 1;
+        if (vn == 2 && memcmp(v, "no", 2) == 0)
+            return 0;
+    }
     return errbuf_set(err, SS_EINVAL,
                       "the account look printed no answer for '%.80s'", addr);
+}
+
+/* Reads "account ADDR yes [sym|hashed]"; see accounts.h. */
+int accounts_look_storage(enum accounts_storage *out, const char *text,
+                          size_t len, const char *addr, struct errbuf *err)
+{
+    const char *v;
+    size_t vn;
+
+    *out = ACCOUNTS_STORAGE_OTHER;
+    if (!backends_answer(text, len, addr, &v, &vn) || vn < 3 ||
+        memcmp(v, "yes", 3) != 0 || (vn > 3 && v[3] != ' '))
+        return errbuf_set(err, SS_EINVAL,
+                          "the account look does not know '%.80s'", addr);
+    if (vn == 3)
+        return 0;
+    v += 4;
+    vn -= 4;
+    *out = vn == 3 && memcmp(v, "sym", 3) == 0 ? ACCOUNTS_STORAGE_SYM
+                                               : ACCOUNTS_STORAGE_HASHED;
+    return 0;
 }

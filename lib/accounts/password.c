@@ -14,8 +14,8 @@ const char accounts_password_alphabet[] =
 /* Bytes at or above this are rejected: 256 is not a multiple of 56. */
 #define ACCEPT_BELOW (256 / ALPHABET_LEN * ALPHABET_LEN)
 
-/* Rejection sampling over random bytes; see accounts.h. */
-int accounts_password_generate(char *out, size_t out_size, struct errbuf *err)
+/* Rejection sampling over random bytes: one draw of the password. */
+static int password_draw(char *out, size_t out_size, struct errbuf *err)
 {
     unsigned char pool[64];
     size_t have = 0, used = 0, i = 0;
@@ -43,6 +43,38 @@ out:
     if (r < 0)
         explicit_bzero(out, out_size);
     return r;
+}
+
+/* True when s holds a lowercase and an uppercase letter and a digit. */
+static bool password_mixed(const char *s)
+{
+    bool lower = false, upper = false, digit = false;
+
+    for (; *s != '\0'; s++) {
+        lower = lower || (*s >= 'a' && *s <= 'z');
+        upper = upper || (*s >= 'A' && *s <= 'Z');
+        digit = digit || (*s >= '0' && *s <= '9');
+    }
+    return lower && upper && digit;
+}
+
+/*
+ * Draws until the password mixes letters of both cases and digits (about
+ * one draw in twenty lacks a digit), so password policies take it; see
+ * accounts.h.
+ */
+int accounts_password_generate(char *out, size_t out_size, struct errbuf *err)
+{
+    int r, tries;
+
+    for (tries = 0; tries < 64; tries++) {
+        if ((r = password_draw(out, out_size, err)) < 0)
+            return r;
+        if (password_mixed(out))
+            return 0;
+    }
+    explicit_bzero(out, out_size);
+    return errbuf_set(err, SS_ERR, "the random generator looks broken");
 }
 
 #define SCHEME_PREFIX "{SHA512-CRYPT}"

@@ -1,5 +1,6 @@
 /* Action "rotate": new passwords for the flagged accounts, secrets on stdin
  * only. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -26,8 +27,31 @@ struct rotate_params {
 struct rotate_plan {
     struct accounts_host host;
     struct strlist accounts;
+    /*
+     * Plesk: the accounts whose password is stored hashed (the old one
+     * cannot be put back: their rotate is a pivot for them alone)
+     */
+    struct strlist hashed;
     char backup_dir[300];
 };
+
+/* Frees the plan's lists. */
+static void rotate_plan_release(struct rotate_plan *p)
+{
+    strlist_release(&p->accounts);
+    strlist_release(&p->hashed);
+}
+
+/* Whether addr's password is stored hashed (cannot be put back). */
+static bool rotate_hashed(const struct rotate_plan *p, const char *addr)
+{
+    size_t i;
+
+    for (i = 0; i < p->hashed.n; i++)
+        if (strcmp(p->hashed.v[i], addr) == 0)
+            return true;
+    return false;
+}
 
 /* Frees what rotate_parse made. */
 static void rotate_free(void *p)
@@ -83,9 +107,26 @@ out:
     return r;
 }
 
+/* Plesk: notes addr in out->hashed when the look says it is not "sym". */
+static int rotate_storage(struct rotate_plan *out, const char *text, size_t len,
+                          const char *addr, struct errbuf *err)
+{
+    enum accounts_storage st;
+    int r;
+
+    if (out->host.backend != ACCOUNTS_BACKEND_PLESK)
+        return 0;
+    if ((r = accounts_look_storage(&st, text, len, addr, err)) < 0)
+        return r;
+    if (st != ACCOUNTS_STORAGE_SYM && strlist_push(&out->hashed, addr) < 0)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    return 0;
+}
+
 /*
- * One command: the backend (the playbook's override applied) and whether
- * it knows every account of out->accounts.
+ * One command: the backend (the playbook's override applied), whether it
+ * knows every account of out->accounts and, for Plesk, which of them are
+ * stored hashed.
  */
 static int rotate_ask(struct rotate_plan *out, struct action_ctx *ctx,
                       const struct rotate_params *rp, struct errbuf *err)
@@ -136,7 +177,12 @@ static int rotate_ask(struct rotate_plan *out, struct action_ctx *ctx,
                                : h->passwd_file);
             goto out;
         }
+        if ((r = rotate_storage(out, text, res.out.len, out->accounts.v[i],
+                                err)) < 0)
+            goto out;
     }
+    if (h->backend == ACCOUNTS_BACKEND_PLESK)
+        h->recoverable = out->hashed.n == 0;
     r = 0;
 out:
     exec_result_release(&res);
@@ -145,38 +191,74 @@ out:
     return r;
 }
 
-/* The undo data: backend, files and accounts; never a secret. */
+/* A JSON array of l's strings (NULL when out of memory). */
+static json_t *rotate_json_list(const struct strlist *l)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < l->n; i++)
+        if (json_array_append_new(a, json_string(l->v[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/*
+ * The undo data: backend, files, accounts and the hashed ones; never a
+ * secret.
+ */
 static char *rotate_undo_json(const struct rotate_plan *p)
 {
-    json_t *o, *a;
+    json_t *o, *a, *hs;
     char *s;
-    size_t i;
 
     o = json_pack("{s:s,s:b,s:s,s:s}", "backend",
                   accounts_backend_name(p->host.backend), "recoverable",
                   p->host.recoverable, "passwd_file", p->host.passwd_file,
                   "backup_dir", p->backup_dir);
-    a = json_array();
-    for (i = 0; o != NULL && a != NULL && i < p->accounts.n; i++)
-        json_array_append_new(a, json_string(p->accounts.v[i]));
-    if (o == NULL || a == NULL) {
+    a = rotate_json_list(&p->accounts);
+    hs = rotate_json_list(&p->hashed);
+    if (o == NULL || a == NULL || hs == NULL) {
         json_decref(o);
         json_decref(a);
+        json_decref(hs);
         return NULL;
     }
     json_object_set_new(o, "accounts", a);
+    json_object_set_new(o, "hashed", hs);
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
 }
 
-/* Reads the undo data back into p. */
+/* Appends the account names of the JSON array a to out. */
+static int rotate_parse_list(struct strlist *out, const json_t *a,
+                             struct errbuf *err)
+{
+    const json_t *v;
+    size_t i;
+
+    if (!json_is_array(a))
+        return errbuf_set(err, SS_ECORRUPT, "rotate undo data is incomplete");
+    json_array_foreach(a, i, v)
+    {
+        if (!json_is_string(v) || !accounts_address_valid(json_string_value(v)))
+            return errbuf_set(err, SS_ECORRUPT,
+                              "rotate undo data is incomplete");
+        if (strlist_push(out, json_string_value(v)) < 0)
+            return errbuf_set(err, SS_ERR, "out of memory");
+    }
+    return 0;
+}
+
+/* Reads the undo data back into p (p's lists freed on failure). */
 static int rotate_undo_parse(struct rotate_plan *p, const char *text,
                              struct errbuf *err)
 {
-    json_t *o = json_loads(text, 0, NULL), *a, *v;
+    json_t *o = json_loads(text, 0, NULL), *a;
     const char *b, *f, *d;
-    size_t i;
     int r = SS_ECORRUPT;
 
     memset(p, 0, sizeof(*p));
@@ -198,20 +280,22 @@ static int rotate_undo_parse(struct rotate_plan *p, const char *text,
     p->host.recoverable = json_is_true(json_object_get(o, "recoverable"));
     strcpy(p->host.passwd_file, f);
     strcpy(p->backup_dir, d);
-    json_array_foreach(a, i, v)
-    {
-        if (!json_is_string(v) || !accounts_address_valid(json_string_value(v)))
-            goto bad;
-        if (strlist_push(&p->accounts, json_string_value(v)) < 0) {
-            r = errbuf_set(err, SS_ERR, "out of memory");
-            goto out;
-        }
-    }
-    r = 0;
+    if ((r = rotate_parse_list(&p->accounts, a, err)) < 0)
+        goto out;
+    /* undo data from before per-account storage: the host's word */
+    a = json_object_get(o, "hashed");
+    if (a != NULL)
+        r = rotate_parse_list(&p->hashed, a, err);
+    else if (p->host.backend == ACCOUNTS_BACKEND_PLESK && !p->host.recoverable)
+        r = strlist_copy(&p->hashed, &p->accounts) < 0
+                ? errbuf_set(err, SS_ERR, "out of memory")
+                : 0;
     goto out;
 bad:
     errbuf_set(err, SS_ECORRUPT, "rotate undo data is incomplete");
 out:
+    if (r < 0)
+        rotate_plan_release(p);
     json_decref(o);
     return r;
 }
@@ -245,7 +329,7 @@ static int rotate_look(struct rotate_plan *out, struct action_ctx *ctx,
     r = rotate_ask(out, ctx, rp, err);
 out:
     if (r < 0)
-        strlist_release(&out->accounts);
+        rotate_plan_release(out);
     buf_release(&dir);
     return r;
 }
@@ -268,18 +352,59 @@ static void rotate_memo_free(void *p)
 
     if (m == NULL)
         return;
-    strlist_release(&m->plan.accounts);
+    rotate_plan_release(&m->plan);
     free(m);
 }
 
-/* Plans the rotation; a Plesk host that hashes passwords is a pivot. */
+/*
+ * Says per account what apply would do.  A Plesk account stored hashed is
+ * a pivot for that account alone: said here, before anything runs.
+ */
+static void rotate_describe(struct action_ctx *ctx, const struct rotate_plan *p)
+{
+    const char *a;
+    size_t i;
+
+    for (i = 0; i < p->accounts.n; i++) {
+        a = p->accounts.v[i];
+        if (p->host.backend == ACCOUNTS_BACKEND_DOVECOT)
+            action_describe(ctx,
+                            "would set a new password for %s (dovecot "
+                            "passwd-file %s; the old hash is kept on the "
+                            "host until the run commits)",
+                            a, p->host.passwd_file);
+        else if (!rotate_hashed(p, a))
+            action_describe(ctx,
+                            "would set a new password for %s (plesk; the "
+                            "old one is kept on the host until the run "
+                            "commits)",
+                            a);
+        else if (p->hashed.n < p->accounts.n)
+            action_describe(ctx,
+                            "would set a new password for %s (plesk): PIVOT "
+                            "for this account, plesk stores its password "
+                            "hashed, the old one cannot be put back: the "
+                            "new one stays, also after a rollback",
+                            a);
+        else
+            action_describe(ctx, "would set a new password for %s (plesk)", a);
+    }
+    if (p->accounts.n > 0)
+        action_describe(ctx, "new passwords go only to %s/credentials (0600)",
+                        ctx->run_dir);
+}
+
+/*
+ * Plans the rotation.  On a Plesk host where every flagged account is
+ * stored hashed the step is a pivot on the host; where only some are, a
+ * pivot for those accounts (rotate_describe), and the others roll back.
+ */
 static int rotate_prepare(struct action_ctx *ctx, const void *params,
                           struct errbuf *err)
 {
     struct rotate_memo *old = action_memo(ctx, rotate_memo_free);
     struct rotate_plan p;
     char *undo = NULL;
-    size_t i;
     int r;
 
     if (old != NULL) /* only this prepare's own look may serve apply */
@@ -288,36 +413,16 @@ static int rotate_prepare(struct action_ctx *ctx, const void *params,
         return 0;
     if ((r = rotate_look(&p, ctx, params, err)) < 0)
         return r;
-    for (i = 0; i < p.accounts.n; i++) {
-        if (p.host.backend == ACCOUNTS_BACKEND_DOVECOT)
-            action_describe(ctx,
-                            "would set a new password for %s (dovecot "
-                            "passwd-file %s; the old hash is kept on the "
-                            "host until the run commits)",
-                            p.accounts.v[i], p.host.passwd_file);
-        else if (p.host.recoverable)
-            action_describe(ctx,
-                            "would set a new password for %s (plesk; the "
-                            "old one is kept on the host until the run "
-                            "commits)",
-                            p.accounts.v[i]);
-        else
-            action_describe(ctx, "would set a new password for %s (plesk)",
-                            p.accounts.v[i]);
-    }
-    if (p.accounts.n > 0 && p.host.backend == ACCOUNTS_BACKEND_PLESK &&
-        !p.host.recoverable &&
+    if (p.accounts.n > 0 && p.hashed.n == p.accounts.n &&
         action_set_pivot(ctx, "plesk hashes mail passwords here, the old ones "
                               "cannot be put back: the new ones stay, also "
                               "after a rollback") < 0) {
-        strlist_release(&p.accounts);
+        rotate_plan_release(&p);
         return errbuf_set(err, SS_EINVAL,
                           "step 'rotate' cannot be read-only: it is a pivot "
                           "on this host");
     }
-    if (p.accounts.n > 0)
-        action_describe(ctx, "new passwords go only to %s/credentials (0600)",
-                        ctx->run_dir);
+    rotate_describe(ctx, &p);
     if ((undo = rotate_undo_json(&p)) == NULL ||
         action_set_undo(ctx, undo, false) < 0 ||
         action_set_commit(ctx, undo) < 0)
@@ -329,10 +434,11 @@ static int rotate_prepare(struct action_ctx *ctx, const void *params,
             m->step_index = ctx->step_index;
             m->plan = p;
             memset(&p.accounts, 0, sizeof(p.accounts));
+            memset(&p.hashed, 0, sizeof(p.hashed));
             action_memo_keep(ctx, m, rotate_memo_free);
         }
     }
-    strlist_release(&p.accounts);
+    rotate_plan_release(&p);
     return r;
 }
 
@@ -428,7 +534,7 @@ static int rotate_one(struct action_ctx *ctx, const struct rotate_plan *p,
             (r = accounts_dovecot_input(&in, &in_len, addr, hash, err)) < 0)
             goto out;
     } else {
-        if (p->host.recoverable &&
+        if (!rotate_hashed(p, addr) &&
             (r = rotate_plesk_backup(ctx, p, addr, err)) < 0)
             goto out;
         if ((r = accounts_plesk_set_command(&cmd, addr, err)) < 0 ||
@@ -465,6 +571,7 @@ static int rotate_apply(struct action_ctx *ctx, const void *params,
         /* prepare's look, taken over: the memo keeps no accounts */
         p = m->plan;
         memset(&m->plan.accounts, 0, sizeof(m->plan.accounts));
+        memset(&m->plan.hashed, 0, sizeof(m->plan.hashed));
         m->step_index = (size_t)-1;
     } else if ((r = rotate_look(&p, ctx, params, err)) < 0) {
         return r;
@@ -476,7 +583,7 @@ static int rotate_apply(struct action_ctx *ctx, const void *params,
                     ? errbuf_set(err, SS_ERR, "out of memory")
                     : 0;
     }
-    strlist_release(&p.accounts);
+    rotate_plan_release(&p);
     return r;
 }
 
@@ -498,14 +605,7 @@ static int rotate_restore_one(struct action_ctx *ctx,
             (r = accounts_address_input(&in, &in_len, addr, err)) < 0)
             goto out;
     } else {
-        if (!p->host.recoverable) {
-            r = errbuf_set(err, SS_ERR,
-                           "the old password of '%s' cannot be put back: "
-                           "plesk hashes mail passwords on this host (the "
-                           "new one is in the run's credentials file)",
-                           addr);
-            goto out;
-        }
+        assert(!rotate_hashed(p, addr)); /* rotate_undo keeps those */
         /* the kept password goes from its file to the set's stdin */
         if ((r = rotate_plesk_file(&k, p, addr, err)) < 0 ||
             (r = accounts_plesk_restore_command(&cmd, addr, k.data, err)) < 0)
@@ -513,6 +613,10 @@ static int rotate_restore_one(struct action_ctx *ctx,
     }
     r = runbook_run(ctx, "the password restore", cmd, in, in_len, false, &res,
                     err);
+    /* e.g. Plesk's password policy refusing the old, weak one: its words */
+    if (r == SS_EREMOTE && p->host.backend == ACCOUNTS_BACKEND_PLESK)
+        errbuf_prefix(err, "plesk did not take back the old password of '%s'",
+                      addr);
 out:
     exec_result_release(&res);
     buf_release(&k);
@@ -521,51 +625,82 @@ out:
     return r;
 }
 
-/*
- * Says which accounts keep their new password and why (ACTION_KEPT), or
- * returns 0 when there are none.
- */
-static int rotate_kept(const struct strlist *kept, bool committed,
-                       const struct action_ctx *ctx, struct errbuf *err)
+/* strlist_push that says "out of memory" in err. */
+static int rotate_push(struct strlist *l, const char *s, struct errbuf *err)
 {
-    struct buf b = BUF_INIT;
+    return strlist_push(l, s) < 0 ? errbuf_set(err, SS_ERR, "out of memory")
+                                  : 0;
+}
+
+/* Appends l's names to b, comma-separated. */
+static void rotate_join(struct buf *b, const struct strlist *l)
+{
     size_t i;
 
-    if (kept->n == 0)
+    buf_reset(b);
+    for (i = 0; i < l->n; i++)
+        buf_printf(b, "%s%s", i > 0 ? ", " : "", l->v[i]);
+    if (b->data == NULL)
+        buf_adds(b, "?");
+}
+
+/*
+ * Says which accounts keep their new password and why (ACTION_KEPT), or
+ * returns 0 when there are none: kept by this rollback's choice or the
+ * commit, lost (Plesk stores the old one hashed: a pivot for them).
+ */
+static int rotate_kept(const struct strlist *kept, const struct strlist *lost,
+                       bool committed, const struct action_ctx *ctx,
+                       struct errbuf *err)
+{
+    struct buf b = BUF_INIT, m = BUF_INIT;
+
+    if (kept->n == 0 && lost->n == 0)
         return 0;
-    for (i = 0; i < kept->n; i++)
-        buf_printf(&b, "%s%s", i > 0 ? ", " : "", kept->v[i]);
-    if (committed)
-        errbuf_set(err, SS_ERR,
+    if (lost->n > 0) {
+        rotate_join(&b, lost);
+        buf_printf(&m,
+                   "the old password of %s cannot be put back: plesk stores "
+                   "it hashed (a pivot for that account; the new one is in "
+                   "the run's credentials file)%s",
+                   b.data, kept->n > 0 ? "; " : "");
+    }
+    rotate_join(&b, kept);
+    if (kept->n > 0 && committed)
+        buf_printf(&m,
                    "the new password of %s stays: the old one was destroyed "
                    "when the run committed",
-                   b.data != NULL ? b.data : "?");
-    else if (ctx->restore_password)
-        errbuf_set(err, SS_ERR,
+                   b.data);
+    else if (kept->n > 0 && ctx->restore_password)
+        buf_printf(&m,
                    "this rollback leaves the password of %s as it is (not "
                    "named)",
-                   b.data != NULL ? b.data : "?");
-    else
-        errbuf_set(err, SS_ERR,
+                   b.data);
+    else if (kept->n > 0)
+        buf_printf(&m,
                    "this rollback leaves the password of %s as it is (the "
                    "stolen one comes back only with --account ADDR "
                    "--restore-password)",
-                   b.data != NULL ? b.data : "?");
+                   b.data);
+    errbuf_set(err, SS_ERR, "%s", m.data != NULL ? m.data : "?");
     buf_release(&b);
+    buf_release(&m);
     return ACTION_KEPT;
 }
 
 /*
  * Puts the old password or hash back, only for the accounts the rollback
  * names with restore_password: a stolen password never comes back by
- * itself.  The others keep their new one (ACTION_KEPT).  Idempotent.
+ * itself.  The others keep their new one (ACTION_KEPT), as do Plesk
+ * accounts stored hashed: their old one is gone.  Idempotent.
  */
 static int rotate_undo(struct action_ctx *ctx, const char *undo_json,
                        struct errbuf *err)
 {
-    struct strlist kept = STRLIST_INIT;
+    struct strlist kept = STRLIST_INIT, lost = STRLIST_INIT;
     struct rotate_plan p;
     bool others = false;
+    const char *a;
     size_t i;
     int r;
 
@@ -574,21 +709,23 @@ static int rotate_undo(struct action_ctx *ctx, const char *undo_json,
     if ((r = rotate_undo_parse(&p, undo_json, err)) < 0)
         return r;
     for (i = 0; i < p.accounts.n && r == 0; i++) {
-        if (!action_for_account(ctx, p.accounts.v[i]))
+        a = p.accounts.v[i];
+        if (!action_for_account(ctx, a))
             others = true;
-        if (!ctx->restore_password || !action_for_account(ctx, p.accounts.v[i]))
-            r = strlist_push(&kept, p.accounts.v[i]) < 0
-                    ? errbuf_set(err, SS_ERR, "out of memory")
-                    : 0;
+        if (!ctx->restore_password || !action_for_account(ctx, a))
+            r = rotate_push(&kept, a, err);
+        else if (rotate_hashed(&p, a))
+            r = rotate_push(&lost, a, err);
         else
-            r = rotate_restore_one(ctx, &p, p.accounts.v[i], err);
+            r = rotate_restore_one(ctx, &p, a, err);
     }
     if (r == 0)
-        r = rotate_kept(&kept, false, ctx, err);
+        r = rotate_kept(&kept, &lost, false, ctx, err);
     if (r == ACTION_KEPT && others)
         r = ACTION_KEPT_OTHERS;
     strlist_release(&kept);
-    strlist_release(&p.accounts);
+    strlist_release(&lost);
+    rotate_plan_release(&p);
     return r;
 }
 
@@ -620,7 +757,7 @@ static int rotate_commit(struct action_ctx *ctx, const char *commit_json,
     exec_result_release(&res);
 out:
     buf_release(&b);
-    strlist_release(&p.accounts);
+    rotate_plan_release(&p);
     return r;
 }
 
@@ -631,7 +768,7 @@ out:
 static int rotate_uncommit(struct action_ctx *ctx, const char *undo_json,
                            const char *commit_json, struct errbuf *err)
 {
-    struct strlist kept = STRLIST_INIT;
+    struct strlist kept = STRLIST_INIT, none = STRLIST_INIT;
     struct rotate_plan p;
     size_t i;
     int r;
@@ -646,9 +783,9 @@ static int rotate_uncommit(struct action_ctx *ctx, const char *undo_json,
                 ? errbuf_set(err, SS_ERR, "out of memory")
                 : 0;
     if (r == 0)
-        r = rotate_kept(&kept, true, ctx, err);
+        r = rotate_kept(&kept, &none, true, ctx, err);
     strlist_release(&kept);
-    strlist_release(&p.accounts);
+    rotate_plan_release(&p);
     return r;
 }
 

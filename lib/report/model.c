@@ -176,6 +176,7 @@ static void report_host_release(struct report_host *h)
     report_queue_release(&h->after);
     strlist_release(&h->rotated);
     strlist_release(&h->restored);
+    strlist_release(&h->hashed);
     free(h->backend);
     strlist_release(&h->purged_ids);
     strlist_release(&h->purged_accounts);
@@ -391,6 +392,11 @@ static int report_rotate(struct report_host *h, const struct jstep *js)
         if (b != NULL && report_set(&h->backend, b) < 0)
             r = SS_ERR;
         h->recoverable = json_is_true(json_object_get(u, "recoverable"));
+        json_array_foreach(json_object_get(u, "hashed"), i, v)
+        {
+            if (json_is_string(v) && r == 0)
+                r = report_push(&h->hashed, json_string_value(v));
+        }
     }
     if (dst == NULL)
         goto out;

@@ -757,7 +757,16 @@ static void rw_changes_passwords(struct rw *w, const struct report_host *h)
                 h->backend != NULL ? h->backend : "backend unknown",
                 h->recoverable ? "; the old ones are kept on the host for a "
                                  "rollback"
-                               : "; the old ones cannot be put back");
+                : h->hashed.n > 0 && h->hashed.n < h->rotated.n
+                    ? "; the old ones are kept on the host for a rollback, "
+                      "except where plesk stores them hashed"
+                    : "; the old ones cannot be put back");
+        if (h->hashed.n > 0 && h->hashed.n < h->rotated.n) {
+            buf_reset(&t);
+            rw_join(w, &t, &h->hashed);
+            rw_escf(w, " Stored hashed (cannot be put back): %s.",
+                    t.data != NULL ? t.data : "");
+        }
         rw_li_end(w);
     }
     if (h->restored.n > 0) {

@@ -12,10 +12,16 @@ fake plesk "if [ \"\$2\" = mail_auth_view ]; then cat $tmp/view; exit 0; fi
 printf '%s\n' \"\$@\" >$tmp/argv
 printf '%s' \"\$PSA_PASSWORD\" >$tmp/env"
 cat >"$tmp/view" <<'X'
++---------------+-------+-----------+
 | address | flags | password |
-| o'b@x.test |       | old pw x  |
-| c@x.test |       | other |
+| o'b@x.test |  E     | old pw x  |
+|c@x.test|E|other|
+|   h@x.test    |  H  |           |
+| d@x.test | | $AES-128-CBC$x |
+| e@x.test |       |           |
++---------------+-------+-----------+
 X
+printf '| p|q@x.test   | E | pi|pe |\r\n' >>"$tmp/view"
 pw='N3w-pass word'
 printf '%s\n' "$pw" >"$tmp/pw"
 
@@ -37,7 +43,7 @@ keep="A='O'\\''B@x.test'
 k='$tmp/acc/plesk-1'
 b='$tmp/acc'
 "
-compose "$tmp/keep" "$keep" accounts/scripts/plesk-read.sh
+compose "$tmp/keep" "$keep" accounts/scripts/plesk.sh accounts/scripts/plesk-read.sh
 run keep
 check "the keep exits 0" [ "$rc" -eq 0 ]
 check "the keep prints nothing" [ ! -s "$tmp/out" ]
@@ -46,18 +52,52 @@ check "... in a root-only file" [ "$(stat -c %a "$tmp/acc/plesk-1")" = 600 ]
 sed -i 's/old pw x/changed/' "$tmp/view"
 run keep
 check "a second keep keeps the first" [ "$(cat "$tmp/acc/plesk-1")" = "old pw x" ]
-compose "$tmp/read" "A='c@x.test'
+# read A: the read of account A's password
+read_of() {
+    compose "$tmp/rd" "A='$1'
 k=''
 b=''
-" accounts/scripts/plesk-read.sh
-run read
-check "the read prints the password" [ "$(cat "$tmp/out")" = other ]
-compose "$tmp/read2" "A='nobody@x.test'
-k=''
-b=''
-" accounts/scripts/plesk-read.sh
-run read2
+" accounts/scripts/plesk.sh accounts/scripts/plesk-read.sh
+    run rd
+}
+read_of c@x.test
+check "the read prints the password (no padding at all)" [ "$(cat "$tmp/out")" = other ]
+read_of P\|Q@X.TEST
+check "an address and a password with '|', a CR at the end" [ "$(cat "$tmp/out")" = 'pi|pe' ]
+read_of nobody@x.test
 check "an unknown account: exit 3" [ "$rc" -eq 3 ]
+for a in h@x.test d@x.test e@x.test; do
+    read_of "$a"
+    check "$a (flag H, a hash, no password) is never read: exit 3" [ "$rc" -eq 3 -a ! -s "$tmp/out" ]
+done
+compose "$tmp/keeph" "A='h@x.test'
+k='$tmp/acc/plesk-h'
+b='$tmp/acc'
+" accounts/scripts/plesk.sh accounts/scripts/plesk-read.sh
+run keeph
+check "a hashed account's keep fails, keeping nothing" [ "$rc" -eq 3 -a ! -e "$tmp/acc/plesk-h" ]
+
+# the look: per account, sym or hashed from the table; --info knows them
+fake plesk "if [ \"\$2\" = mail_auth_view ]; then cat $tmp/view; exit 0; fi
+[ \"\$1 \$2 \$3\" = 'bin mail --info' ] || exit 9
+[ \"\$4\" != nobody@x.test ]"
+compose "$tmp/look" "" accounts/scripts/plesk.sh accounts/scripts/look.sh
+printf '%s\n' "o'b@x.test" c@x.test h@x.test d@x.test e@x.test p\|q@x.test nobody@x.test gone@x.test >"$tmp/in"
+run look "$tmp/in"
+check "the look exits 0" [ "$rc" -eq 0 ]
+check "the look: per account storage" [ "$(cat "$tmp/out")" = "backend plesk
+account o'b@x.test yes sym
+account c@x.test yes sym
+account h@x.test yes hashed
+account d@x.test yes hashed
+account e@x.test yes hashed
+account p|q@x.test yes sym
+account nobody@x.test no
+account gone@x.test yes hashed" ]
+check "the look prints no password" lacks out "old pw"
+fake plesk "if [ \"\$2\" = mail_auth_view ]; then cat $tmp/view; exit 0; fi
+printf '%s\n' \"\$@\" >$tmp/argv
+printf '%s' \"\$PSA_PASSWORD\" >$tmp/env"
 
 # the restore: the kept password to the set's stdin
 rm -f "$tmp/env"

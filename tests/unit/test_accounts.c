@@ -31,6 +31,10 @@ static void test_password_generate(void **state)
         assert_int_equal(accounts_password_generate(pw, sizeof(pw), &err), 0);
         assert_int_equal(strlen(pw), ACCOUNTS_PASSWORD_LEN);
         assert_string_not_equal(pw, prev);
+        /* mixed, for password policies (Plesk's "strong") */
+        assert_non_null(strpbrk(pw, "abcdefghijkmnpqrstuvwxyz"));
+        assert_non_null(strpbrk(pw, "ABCDEFGHJKLMNPQRSTUVWXYZ"));
+        assert_non_null(strpbrk(pw, "23456789"));
         for (j = 0; j < ACCOUNTS_PASSWORD_LEN; j++) {
             assert_non_null(strchr(accounts_password_alphabet, pw[j]));
             seen[(unsigned char)pw[j]]++;
@@ -350,12 +354,20 @@ static void test_look_dovecot(void **state)
     assert_int_equal(sh(cmd), 0);
 }
 
-/* The look on a Plesk host: plesk bin mail --info answers per account. */
+/*
+ * The look on a Plesk host: plesk bin mail --info answers per account;
+ * mail_auth_view's table, whatever its padding, says per account how the
+ * password is stored (flag H, no password or a hash: hashed).
+ */
 static void test_look_plesk(void **state)
 {
+    static const char names[] = "alice@example.test\nnobody@example.test\n"
+                                "alice@example.test.evil\nBob@example.test\n"
+                                "carol@example.test\nerin@example.test\n";
     char dir[] = "/tmp/test_accounts.XXXXXX", cmd[400];
     struct errbuf err = ERRBUF_INIT;
     struct accounts_host h;
+    enum accounts_storage st;
     char *s = accounts_look_command();
     const char *out;
 
@@ -364,17 +376,45 @@ static void test_look_plesk(void **state)
     assert_int_equal(
         fake_tool(dir, "plesk",
                   "if [ \"$2\" = mail_auth_view ]; then\n"
-                  "echo '| address | flags | password |'\n"
-                  "echo '| alice@example.test |  | $AES-128-CBC$x |'\n"
+                  "echo '+--------------------+-------+-----------+'\n"
+                  "echo '|   address   |flags|  password |'\n"
+                  "echo '|alice@example.test|E|  a pw  |'\n"
+                  "echo '|    bob@example.test     |   H   |          |'\n"
+                  "echo '| carol@example.test |  | $AES-128-CBC$x |'\n"
+                  "echo '| erin@example.test  | E     | e|pw  |'\n"
                   "exit 0; fi\n"
                   "[ \"$1 $2 $3\" = 'bin mail --info' ] || exit 9\n"
-                  "[ \"$4\" = alice@example.test ]\n"),
+                  "[ \"$4\" != nobody@example.test ] && "
+                  "[ \"$4\" != alice@example.test.evil ]\n"),
         0);
-    assert_int_equal(run_script(dir, s, look_names, strlen(look_names)), 0);
+    assert_int_equal(run_script(dir, s, names, strlen(names)), 0);
     out = slurp(dir, "stdout");
+    assert_null(strstr(out, "a pw")); /* no password leaves the host */
+    assert_null(strstr(out, "e|pw"));
     assert_int_equal(accounts_look_parse(&h, out, strlen(out), &err), 0);
     assert_int_equal(h.backend, ACCOUNTS_BACKEND_PLESK);
-    assert_false(h.recoverable); /* hashed: no password in clear */
+    assert_false(h.recoverable); /* decided per account, not here */
+    assert_int_equal(accounts_look_storage(&st, out, strlen(out),
+                                           "alice@example.test", &err),
+                     0);
+    assert_int_equal(st, ACCOUNTS_STORAGE_SYM);
+    assert_int_equal(
+        accounts_look_storage(&st, out, strlen(out), "erin@example.test", &err),
+        0);
+    assert_int_equal(st, ACCOUNTS_STORAGE_SYM);
+    /* flag H and no password; the address without case */
+    assert_int_equal(
+        accounts_look_storage(&st, out, strlen(out), "Bob@example.test", &err),
+        0);
+    assert_int_equal(st, ACCOUNTS_STORAGE_HASHED);
+    /* a hash is never taken for a password */
+    assert_int_equal(accounts_look_storage(&st, out, strlen(out),
+                                           "carol@example.test", &err),
+                     0);
+    assert_int_equal(st, ACCOUNTS_STORAGE_HASHED);
+    assert_int_equal(accounts_look_storage(&st, out, strlen(out),
+                                           "nobody@example.test", &err),
+                     SS_EINVAL);
     assert_int_equal(
         accounts_look_known(out, strlen(out), "alice@example.test", &err), 1);
     assert_int_equal(
@@ -387,6 +427,38 @@ static void test_look_plesk(void **state)
     assert_int_equal(sh(cmd), 0);
 }
 
+/* How the look's per-account answers read: sym, hashed, other, none. */
+static void test_look_storage(void)
+{
+    static const char t[] =
+        "backend plesk\naccount a@x yes sym\naccount b@x yes hashed\n"
+        "account c@x yes\naccount d@x yes odd\naccount e@x no\n";
+    static const struct {
+        const char *addr;
+        int r;
+        enum accounts_storage st;
+    } want[] = {
+        {"a@x", 0, ACCOUNTS_STORAGE_SYM},
+        {"b@x", 0, ACCOUNTS_STORAGE_HASHED},
+        {"c@x", 0, ACCOUNTS_STORAGE_OTHER},         /* Dovecot's plain "yes" */
+        {"d@x", 0, ACCOUNTS_STORAGE_HASHED},        /* not "sym": hashed */
+        {"e@x", SS_EINVAL, ACCOUNTS_STORAGE_OTHER}, /* unknown account */
+        {"f@x", SS_EINVAL, ACCOUNTS_STORAGE_OTHER}, /* no answer */
+    };
+    struct errbuf err = ERRBUF_INIT;
+    enum accounts_storage st;
+    size_t i;
+
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(
+            accounts_look_storage(&st, t, strlen(t), want[i].addr, &err),
+            want[i].r);
+        assert_int_equal(st, want[i].st);
+    }
+    assert_int_equal(accounts_look_known(t, strlen(t), "a@x", &err), 1);
+    assert_int_equal(accounts_look_known(t, strlen(t), "e@x", &err), 0);
+}
+
 /* The look's output and its checks; its stdin. */
 static void test_look_parse(void **state)
 {
@@ -397,6 +469,7 @@ static void test_look_parse(void **state)
     size_t in_len;
 
     (void)state;
+    test_look_storage();
     t = "backend plesk\nrecoverable no\n";
     assert_int_equal(accounts_look_parse(&h, t, strlen(t), &err), 0);
     assert_int_equal(h.backend, ACCOUNTS_BACKEND_PLESK);

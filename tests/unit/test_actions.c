@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,11 +34,15 @@ struct sim {
     bool bad_fetch;     /* the snapshot's tar fails half-way */
     bool short_delete;  /* the commit deletes one message less */
     int stops, starts;
-    int service_cmds;   /* commands that stop, start or look at postfix */
-    bool stamped;       /* identify prints file stamps; nothing changes */
-    int identify_reads; /* identify passes that printed envelopes */
-    bool dirs;          /* stamped passes print the Postfix directories */
-    bool unknown;       /* the backend knows none of the accounts */
+    int service_cmds;    /* commands that stop, start or look at postfix */
+    bool stamped;        /* identify prints file stamps; nothing changes */
+    int identify_reads;  /* identify passes that printed envelopes */
+    bool dirs;           /* stamped passes print the Postfix directories */
+    bool unknown;        /* the backend knows none of the accounts */
+    const char *hashed;  /* plesk: this account is stored hashed */
+    const char *refuse;  /* plesk refuses the restore with this message */
+    const char *maillog; /* the log evidence pass's output */
+    int maillog_reads;   /* log evidence passes */
 };
 
 #define SIM_DIRS                                                               \
@@ -130,6 +135,19 @@ static int fetch(struct exec_result *res, const struct exec_cmd *cmd,
                           status != 0 ? 16 : 0);
 }
 
+/* The look's word for how the account [a, nl) is stored ("" for Dovecot). */
+static const char *sim_storage(const struct sim *s, const char *a,
+                               const char *nl)
+{
+    if (s->backend != ACCOUNTS_BACKEND_PLESK || s->unknown)
+        return "";
+    if (!s->recoverable ||
+        (s->hashed != NULL && (size_t)(nl - a) == strlen(s->hashed) &&
+         memcmp(a, s->hashed, (size_t)(nl - a)) == 0))
+        return " hashed";
+    return " sym";
+}
+
 /* The simulated host: answers each command the runbook actions send. */
 static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
                    struct exec_result *res, struct errbuf *err)
@@ -143,6 +161,11 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
     (void)err;
     if (strstr(c, "exec cat -- \"$d/queue.tar\"") != NULL)
         return fetch(res, cmd, QTAR, s->bad_fetch ? 1 : 0);
+    if (strstr(c, "sasl_username=") != NULL &&
+        strstr(c, "journalctl") != NULL) {
+        s->maillog_reads++;
+        return reply(res, cmd, 0, s->maillog, NULL);
+    }
     if (strstr(c, "SPAMSTOP IDENTIFY END") != NULL) {
         if (!s->stamped) {
             s->identify_reads++;
@@ -236,20 +259,23 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
         const char *a = cmd->input, *end = a + cmd->input_len, *nl;
         int rr;
         if (s->backend == ACCOUNTS_BACKEND_PLESK)
-            buf_printf(&o, "backend plesk\nrecoverable %s\n",
-                       s->recoverable ? "yes" : "no");
+            buf_adds(&o, "backend plesk\n");
         else
             buf_adds(&o, "backend dovecot\nrecoverable yes\n"
                          "passwd_file /etc/dovecot/users\n");
         for (; a != NULL && a < end &&
                (nl = memchr(a, '\n', (size_t)(end - a))) != NULL;
              a = nl + 1)
-            buf_printf(&o, "account %.*s %s\n", (int)(nl - a), a,
-                       s->unknown ? "no" : "yes");
+            buf_printf(&o, "account %.*s %s%s\n", (int)(nl - a), a,
+                       s->unknown ? "no" : "yes", sim_storage(s, a, nl));
         rr = reply(res, cmd, 0, o.data, NULL);
         buf_release(&o);
         return rr;
     }
+    /* plesk's policy refusing the old password put back */
+    if (s->refuse != NULL && strstr(c, "PSA_PASSWORD") != NULL &&
+        strstr(c, "\nk=''\n") == NULL)
+        return reply(res, cmd, 1, NULL, s->refuse);
     /* rotation, restore, checks, plesk: succeed quietly */
     return reply(res, cmd, 0, NULL, NULL);
 }
@@ -261,6 +287,7 @@ static void sim_init(struct sim *s, int backend)
     s->backend = backend;
     s->recoverable = true;
     s->identify = fixture("identify-lab.txt");
+    s->maillog = "now 1796458686 +0000\nsource /var/log/mail.log\nend\n";
 }
 
 static struct playbook *default_playbook(void)
@@ -839,9 +866,10 @@ static void assert_evidence_in_trail(const struct scratch *s, const char *trail)
     closedir(d);
     for (p = trail; (p = strstr(p, "\"event\":\"evidence\"")) != NULL; p++)
         recs++;
-    /* seen and suspects .json/.ids/.queue.json, queue.tar, and the
-     * evidence of survey, stop, identify, start and snapshot */
-    assert_int_equal(files, 12);
+    /* seen and suspects .json/.ids/.queue.json, seen.maillog (the logs
+     * are read once), queue.tar, and the evidence of survey, stop,
+     * identify, start and snapshot */
+    assert_int_equal(files, 13);
     assert_int_equal(recs, files);
 }
 
@@ -874,6 +902,127 @@ static void test_evidence_in_the_audit_trail(void **state)
     assert_non_null(strstr(text, "queue.tar"));
     free(text);
     free(trail);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/*
+ * A Plesk host that stores alice's password readable and bob's hashed
+ * (hashing switched on between the two): bob's rotate is a pivot for bob
+ * alone, said in the plan; the step is no pivot on the host, only alice's
+ * old password is kept, and a rollback naming both puts back alice's and
+ * says bob's cannot come back.
+ */
+static void test_plesk_mixed_pivot_per_account(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct buf plan = BUF_INIT;
+    struct errbuf herr = ERRBUF_INIT, e = ERRBUF_INIT;
+    struct strlist named = STRLIST_INIT;
+    size_t i_keep, from, i_put;
+    char *pa, *pb2;
+
+    (void)state;
+    /* bob's 3 messages (8% of the queue) flag him too */
+    assert_int_equal(playbook_set_param(pb, "min_messages", "3", &e), 0);
+    assert_int_equal(playbook_set_param(pb, "min_share", "0.06", &e), 0);
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    sim.hashed = "bob@example.test";
+    sim.bad_fetch = true; /* contained: the rotate's undo stays possible */
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
+                     HOST_DRY_RUN);
+    assert_null(strstr(plan.data, "PIVOT on this host"));
+    assert_non_null(strstr(plan.data,
+                           "would set a new password for bob@example.test "
+                           "(plesk): PIVOT for this account, plesk stores "
+                           "its password hashed"));
+    assert_non_null(strstr(plan.data,
+                           "would set a new password for alice@example.test "
+                           "(plesk; the old one is kept on the host"));
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_CONTAINED);
+    pa = credential(&s, "alice@example.test");
+    pb2 = credential(&s, "bob@example.test");
+    assert_int_equal(journal_has(&s, "\"kind\":\"pivot\""), 0);
+    /* only alice's old password is kept: bob's is a hash */
+    assert_int_equal(fake_exec_count_matching(ex, NULL, ">\"$k.tmp\""), 1);
+    i_keep = find_cmd(ex, ">\"$k.tmp\"", 0);
+    assert_non_null(
+        strstr(fake_exec_command(ex, i_keep), "A='alice@example.test'"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "PSA_PASSWORD"), 2);
+    /* rollback naming both: alice's comes back, bob keeps his new one */
+    assert_int_equal(strlist_push(&named, "alice@example.test"), 0);
+    assert_int_equal(strlist_push(&named, "bob@example.test"), 0);
+    rb_accounts = &named;
+    rb_restore = true;
+    from = fake_exec_count(ex);
+    run_h1(1, ex, pb, &s, false, NULL, NULL, &herr);
+    rb_accounts = NULL;
+    rb_restore = false;
+    i_put = find_cmd(ex, "<\"$k\"", from);
+    assert_true(i_put != (size_t)-1);
+    assert_non_null(
+        strstr(fake_exec_command(ex, i_put), "A='alice@example.test'"));
+    assert_int_equal(find_cmd(ex, "<\"$k\"", i_put + 1), (size_t)-1);
+    assert_non_null(strstr(herr.msg, "the old password of bob@example.test "
+                                     "cannot be put back: plesk stores it "
+                                     "hashed"));
+    assert_nowhere(ex, pa, "PSA_PASSWORD");
+    assert_nowhere(ex, pb2, "PSA_PASSWORD");
+    free(pa);
+    free(pb2);
+    strlist_release(&named);
+    buf_release(&plan);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/*
+ * Plesk's password policy refuses the old (weak) password on the way
+ * back: the host needs attention, with Plesk's own words and the account.
+ */
+static void test_plesk_policy_refusal_on_undo(void **state)
+{
+    static const char why[] = "An error occurred during mail update: The "
+                              "password is too weak (the minimum password "
+                              "strength on this server is Medium).\n";
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+    struct strlist named = STRLIST_INIT;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    sim.bad_fetch = true;
+    sim.refuse = why;
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
+                     HOST_CONTAINED);
+    assert_int_equal(strlist_push(&named, "alice@example.test"), 0);
+    rb_accounts = &named;
+    rb_restore = true;
+    assert_int_equal(run_h1(1, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_ATTENTION);
+    rb_accounts = NULL;
+    rb_restore = false;
+    assert_non_null(strstr(herr.msg, "plesk did not take back the old "
+                                     "password of 'alice@example.test'"));
+    assert_non_null(strstr(herr.msg, "The password is too weak (the minimum "
+                                     "password strength on this server is "
+                                     "Medium)"));
+    strlist_release(&named);
     executor_free(ex);
     free(sim.identify);
     playbook_free(pb);
@@ -962,6 +1111,58 @@ static void test_plesk_secrets_stay_off_the_wire(void **state)
     scratch_rm(&s);
 }
 
+/* The logs flag an account the queue does not; --account names one. */
+static void test_log_evidence_flags(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf e = ERRBUF_INIT;
+    struct buf plan = BUF_INIT, log = BUF_INIT;
+    time_t now = time(NULL), then = now - 600;
+    char when[32];
+    struct tm tm;
+    size_t i;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    gmtime_r(&then, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    buf_printf(&log, "now %lld +0000\nsource /var/log/mail.log\n",
+               (long long)now);
+    for (i = 0; i < 250; i++)
+        buf_printf(&log,
+                   "A %s L%zu carol@example.test 10.1.%zu.9\n"
+                   "S %s L%zu sent\n",
+                   when, i, i % 12, when, i);
+    buf_adds(&log, "end\n");
+    sim.maillog = log.data;
+    assert_int_equal(playbook_set_param(pb, "log_hours", "1", &e), 0);
+    assert_int_equal(
+        playbook_set_param(pb, "accounts", "Dave@Example.test", &e), 0);
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
+                     HOST_DRY_RUN);
+    assert_non_null(plan.data);
+    if (strstr(plan.data, "FLAGGED carol@example.test: 2 messages") == NULL ||
+        strstr(plan.data, "250 submitted in the last 1 h from 12 client "
+                          "addresses (250 sent, 0 deferred, 0 bounced); "
+                          "flagged on the logs") == NULL ||
+        strstr(plan.data, "FLAGGED dave@example.test: 0 messages") == NULL ||
+        strstr(plan.data, "flagged on the operator's word (named)") == NULL ||
+        strstr(plan.data, "mail logs (/var/log/mail.log): 500 records") == NULL)
+        fail_msg("plan:\n%s", plan.data);
+    assert_int_equal(sim.maillog_reads, 1);
+    executor_free(ex);
+    free(sim.identify);
+    buf_release(&plan);
+    buf_release(&log);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
 static void test_thresholds_from_params(void **state)
 {
     struct scratch s;
@@ -978,13 +1179,14 @@ static void test_thresholds_from_params(void **state)
     assert_int_equal(playbook_set_param(pb, "min_messages", "31", &e), 0);
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
                      HOST_COMMITTED);
-    assert_int_equal(fake_exec_count(ex), 1); /* the survey, nothing else */
+    /* the survey and its log pass, nothing else */
+    assert_int_equal(fake_exec_count(ex), 2);
     assert_int_equal(playbook_set_param(pb, "min_messages", "30", &e), 0);
     assert_int_equal(playbook_set_param(pb, "min_share", "0.76", &e), 0);
     fake_exec_clear_log(ex);
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
                      HOST_COMMITTED);
-    assert_int_equal(fake_exec_count(ex), 1);
+    assert_int_equal(fake_exec_count(ex), 2);
     assert_int_equal(playbook_set_param(pb, "min_share", "x", &e), 0);
     fake_exec_clear_log(ex);
     assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, NULL),
@@ -1385,7 +1587,10 @@ int main(void)
         cmocka_unit_test(test_plesk_pivot_finishes_forward),
         cmocka_unit_test(test_evidence_in_the_audit_trail),
         cmocka_unit_test(test_plesk_secrets_stay_off_the_wire),
+        cmocka_unit_test(test_plesk_mixed_pivot_per_account),
+        cmocka_unit_test(test_plesk_policy_refusal_on_undo),
         cmocka_unit_test(test_thresholds_from_params),
+        cmocka_unit_test(test_log_evidence_flags),
         cmocka_unit_test(test_cut_identify_output_acts_on_nothing),
         cmocka_unit_test(test_unknown_account_rolls_back),
         cmocka_unit_test(test_hostile_account_name_stays_data),

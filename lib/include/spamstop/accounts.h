@@ -23,7 +23,10 @@ extern const char accounts_password_alphabet[];
 /*
  * Writes a new password of ACCOUNTS_PASSWORD_LEN characters and a NUL into
  * out (out_size > ACCOUNTS_PASSWORD_LEN), drawn from the CSPRNG by
- * rejection sampling (no modulo bias).  The caller wipes it after use.
+ * rejection sampling (no modulo bias), with at least one lowercase and one
+ * uppercase letter and one digit (drawn again until so), so that a
+ * server's password policy (Plesk's "strong") takes it.  The caller wipes
+ * it after use.
  */
 int accounts_password_generate(char *out, size_t out_size, struct errbuf *err);
 
@@ -54,18 +57,31 @@ enum accounts_backend {
 /* What the look found on a host. */
 struct accounts_host {
     enum accounts_backend backend;
-    bool recoverable;       /* the old password or hash can be put back */
+    /*
+     * The old password or hash can be put back: Dovecot always; Plesk
+     * decides per account (accounts_look_storage), this says "every
+     * account asked about"
+     */
+    bool recoverable;
     char passwd_file[1024]; /* Dovecot: the passwd-file; else "" */
 };
 
+/* How the backend stores one account's password. */
+enum accounts_storage {
+    ACCOUNTS_STORAGE_OTHER = 0, /* Dovecot: a hash kept in a file we copy */
+    ACCOUNTS_STORAGE_SYM,       /* Plesk: readable back, can be put back */
+    ACCOUNTS_STORAGE_HASHED,    /* Plesk: hashed, can only be reset */
+};
+
 /*
- * The look at a host, one script: prints "backend plesk|dovecot|none",
- * "recoverable yes|no" and, for Dovecot, "passwd_file PATH" (from
- * doveconf -n); then, for each account name on its stdin
- * (accounts_look_input), "account ADDR yes|no": whether the backend knows
- * it (plesk bin mail --info; exactly once in the passwd-file).  For Plesk,
- * recoverable means mail_auth_view shows passwords in clear; its output
- * never leaves the host.  Caller frees.
+ * The look at a host, one script: prints "backend plesk|dovecot|none" and,
+ * for Dovecot, "recoverable yes" and "passwd_file PATH" (from doveconf
+ * -n); then, for each account name on its stdin (accounts_look_input),
+ * "account ADDR yes|no": whether the backend knows it (plesk bin mail
+ * --info; exactly once in the passwd-file), and for a known Plesk account
+ * how its password is stored: "account ADDR yes sym|hashed", read from
+ * mail_auth_view's table (any padding, its flags) on the host: the table
+ * never leaves it.  Caller frees.
  */
 char *accounts_look_command(void);
 
@@ -79,6 +95,14 @@ int accounts_look_input(char **out, size_t *out_len, const char *const *addrs,
  */
 int accounts_look_known(const char *text, size_t len, const char *addr,
                         struct errbuf *err);
+
+/*
+ * From the look's output: how addr's password is stored (a Plesk answer
+ * without "sym" counts as hashed: never take a hash for a password).
+ * SS_EINVAL when the output has no answer for it or does not know it.
+ */
+int accounts_look_storage(enum accounts_storage *out, const char *text,
+                          size_t len, const char *addr, struct errbuf *err);
 
 /*
  * Reads the backend lines of the look's output.  SS_EINVAL when it is not
@@ -135,8 +159,9 @@ int accounts_plesk_input(char **out, size_t *out_len, const char *password,
 
 /*
  * Plesk: prints addr's current password (from mail_auth_view) on stdout,
- * exit 3 when not exactly one match.  ITS STDOUT IS A SECRET: the caller
- * must keep it out of the audit trail, the journal and any log.
+ * exit 3 when not exactly one match or when it is stored hashed.  ITS STDOUT IS
+ * A SECRET: the caller must keep it out of the audit trail, the journal and any
+ * log.
  */
 int accounts_plesk_read_command(char **out, const char *addr,
                                 struct errbuf *err);

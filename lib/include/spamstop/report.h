@@ -135,6 +135,7 @@ struct report_host {
     struct strlist restored;   /* accounts whose old password was put back */
     char *backend;             /* plesk, dovecot, or NULL */
     bool recoverable;          /* the old passwords could be put back */
+    struct strlist hashed;     /* plesk: accounts whose old one cannot */
     struct strlist purged_ids; /* queue ids purge held */
     struct strlist purged_accounts; /* per account held by purge ... */
     size_t *purged_counts;          /* ... and how many messages */
