@@ -49,6 +49,38 @@ static bool backends_kv(const char *line, size_t n, const char *key,
     return true;
 }
 
+char *accounts_evict_command(void)
+{
+    return strdup(script_evict_sh);
+}
+
+/* Reads what evict.sh printed; see accounts.h. */
+void accounts_evict_parse(struct accounts_evict *out, const char *text,
+                          size_t len)
+{
+    const char *s = text, *end = text + len, *nl, *v;
+    size_t n, vn;
+
+    memset(out, 0, sizeof(*out));
+    for (; s < end; s = nl + 1) {
+        if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+            nl = end;
+        n = (size_t)(nl - s);
+        if (backends_kv(s, n, "cache", &v, &vn))
+            out->cache = vn == 7 && memcmp(v, "flushed", 7) == 0 ? 1
+                         : vn == 4 && memcmp(v, "none", 4) == 0  ? 0
+                                                                 : -1;
+        else if (backends_kv(s, n, "kicked", &v, &vn) &&
+                 (v = memchr(v, ' ', vn)) != NULL) {
+            out->sessions += strtoul(v + 1, NULL, 10);
+            out->accounts++;
+        } else if (backends_kv(s, n, "kick-failed", &v, &vn)) {
+            out->failed++;
+            out->accounts++;
+        }
+    }
+}
+
 /* Reads the look's backend lines; see accounts.h. */
 int accounts_look_parse(struct accounts_host *out, const char *text, size_t len,
                         struct errbuf *err)

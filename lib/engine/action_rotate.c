@@ -390,7 +390,10 @@ static void rotate_describe(struct action_ctx *ctx, const struct rotate_plan *p)
             action_describe(ctx, "would set a new password for %s (plesk)", a);
     }
     if (p->accounts.n > 0)
-        action_describe(ctx, "new passwords go only to %s/credentials (0600)",
+        action_describe(ctx,
+                        "new passwords go only to %s/credentials (0600); "
+                        "then, where Dovecot runs, its auth cache is flushed "
+                        "and the accounts' IMAP/POP sessions are ended",
                         ctx->run_dir);
 }
 
@@ -559,6 +562,58 @@ out:
 }
 
 /* Rotates every flagged account of this host. */
+/*
+ * After the new passwords: flushes Dovecot's auth cache and ends the
+ * accounts' IMAP/POP sessions, so that neither an old password nor an open
+ * session keeps the attacker in; kept as the step's evidence.  A failure
+ * there does not undo the rotation: the evidence says it.
+ */
+static int rotate_evict(struct action_ctx *ctx, const struct strlist *accounts,
+                        struct errbuf *err)
+{
+    struct accounts_evict ev;
+    struct exec_result res;
+    struct buf in = BUF_INIT, json = BUF_INIT;
+    char *cmd = NULL;
+    size_t i;
+    int r = SS_ERR;
+
+    exec_result_init(&res);
+    if ((cmd = accounts_evict_command()) == NULL)
+        goto nomem;
+    for (i = 0; i < accounts->n; i++)
+        if (buf_printf(&in, "%s\n", accounts->v[i]) < 0)
+            goto nomem;
+    r = runbook_run(ctx, "the session eviction", cmd, in.data, in.len, false,
+                    &res, err);
+    if (r < 0 && r != SS_EREMOTE)
+        goto out; /* the host is gone: the step fails like any command */
+    accounts_evict_parse(&ev, res.out.data != NULL ? res.out.data : "",
+                         res.out.len);
+    if (buf_printf(&json,
+                   "{\"auth_cache\":\"%s\",\"sessions_ended\":%zu,"
+                   "\"kick_failed\":%zu,\"evicted\":%s}",
+                   ev.cache > 0    ? "flushed"
+                   : ev.cache == 0 ? "none"
+                                   : "failed",
+                   ev.sessions, ev.failed,
+                   r == 0 && ev.cache >= 0 && ev.failed == 0 ? "true"
+                                                             : "false") < 0 ||
+        action_set_evidence(ctx, json.data) < 0)
+        goto nomem;
+    errbuf_clear(err);
+    r = 0;
+    goto out;
+nomem:
+    r = errbuf_set(err, SS_ERR, "out of memory");
+out:
+    exec_result_release(&res);
+    buf_release(&in);
+    buf_release(&json);
+    free(cmd);
+    return r;
+}
+
 static int rotate_apply(struct action_ctx *ctx, const void *params,
                         struct errbuf *err)
 {
@@ -583,6 +638,8 @@ static int rotate_apply(struct action_ctx *ctx, const void *params,
                     ? errbuf_set(err, SS_ERR, "out of memory")
                     : 0;
     }
+    if (r == 0 && p.accounts.n > 0)
+        r = rotate_evict(ctx, &p.accounts, err);
     rotate_plan_release(&p);
     return r;
 }

@@ -88,13 +88,17 @@ auth h2 bob "$(pw bob)" || fail "bob's password changed"
 grep -q "flagged on the operator's word (named)" "$rd/evidence/h2/suspects.json" ||
     fail "erin's reason not in the findings"
 [[ -s $rd/evidence/h2/seen.maillog ]] || fail "no log evidence kept"
+grep -q '"auth_cache":"flushed","sessions_ended":0,"kick_failed":0,"evicted":true' \
+    "$rd/evidence/h2/rotate.evidence.json" ||
+    fail "eviction: $(cat "$rd/evidence/h2/rotate.evidence.json")"
+grep -q 'doveadm kick' "$rd/audit.jsonl" || fail "no kick in the audit trail"
 grep -q '"path":"evidence/h2/seen.maillog"' "$rd/audit.jsonl" ||
     fail "the log evidence is not in the audit trail"
 left=$("$lab" state h2 | grep -c '^queue ' || true)
 [[ $left == 11 ]] || fail "queue after the run: $left messages, want 10 legit and 1 bounce"
 "$lab" on h2 postqueue -j | grep -q '"address": *"someone@else.test"' ||
     fail "the unrelated bounce is gone"
-ok "dave (logs) and erin (--account) rotated, old passwords refused; dave's 5 and their 2 bounces held and deleted, 10 legit and the other bounce stay"
+ok "dave (logs) and erin (--account) rotated, old passwords refused, Dovecot's auth cache flushed and their sessions ended; dave's 5 and their 2 bounces held and deleted, 10 legit and the other bounce stay"
 
 rc=0
 run respond --dry-run --account not-an-address h2 >"$work/bad.out" 2>&1 || rc=$?

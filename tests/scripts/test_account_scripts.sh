@@ -197,4 +197,27 @@ run take_b
 check "a stale lock is taken over" [ "$rc" -eq 0 ]
 check "a stale lock is taken over (2)" has err "took over a stale lock"
 
+# evict.sh: auth cache flush and kicks, where Dovecot runs
+compose "$tmp/evict" "" accounts/scripts/evict.sh
+printf 'alice@x.test\nbob@x.test\n' >"$tmp/evict.in"
+fake doveadm "echo \"\$*\" >>$tmp/doveadm.log
+case \"\$1 \$2\" in
+'who '*) exit 0;;
+'auth cache') echo '3 cache entries flushed';;
+'kick alice@x.test') printf 'kicked connections from the following users:\nalice@x.test\nalice@x.test\n';;
+'kick bob@x.test') echo 'no users kicked'; exit 68;;
+esac"
+run "$tmp/evict" "$tmp/evict.in"
+check "evict: cache flushed" has out "cache flushed"
+check "evict: alice's 2 sessions" has out "kicked alice@x.test 2"
+check "evict: bob had none" has out "kicked bob@x.test 0"
+check "evict: the flush ran" has doveadm.log "auth cache flush"
+fake doveadm "[ \"\$1\" = who ] && exit 75; exit 0"
+run "$tmp/evict" "$tmp/evict.in"
+check "evict: no Dovecot running" [ "$(cat "$tmp/out")" = "cache none" ]
+fake doveadm "case \"\$1\" in who) exit 0;; auth) exit 1;; kick) echo boom; exit 1;; esac"
+run "$tmp/evict" "$tmp/evict.in"
+check "evict: a failed flush is said" has out "cache failed"
+check "evict: a failed kick is said" has out "kick-failed alice@x.test"
+
 finish

@@ -42,6 +42,7 @@ struct sim {
     const char *hashed;  /* plesk: this account is stored hashed */
     const char *refuse;  /* plesk refuses the restore with this message */
     const char *maillog; /* the log evidence pass's output */
+    const char *evict;   /* the eviction's output after a rotation */
     int maillog_reads;   /* log evidence passes */
 };
 
@@ -161,6 +162,8 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
     (void)err;
     if (strstr(c, "exec cat -- \"$d/queue.tar\"") != NULL)
         return fetch(res, cmd, QTAR, s->bad_fetch ? 1 : 0);
+    if (strstr(c, "doveadm kick") != NULL)
+        return reply(res, cmd, 0, s->evict, NULL);
     if (strstr(c, "sasl_username=") != NULL &&
         strstr(c, "journalctl") != NULL) {
         s->maillog_reads++;
@@ -868,8 +871,8 @@ static void assert_evidence_in_trail(const struct scratch *s, const char *trail)
         recs++;
     /* seen and suspects .json/.ids/.queue.json, seen.maillog (the logs
      * are read once), queue.tar, and the evidence of survey, stop,
-     * identify, start and snapshot */
-    assert_int_equal(files, 13);
+     * identify, rotate (the eviction), start and snapshot */
+    assert_int_equal(files, 14);
     assert_int_equal(recs, files);
 }
 
@@ -886,6 +889,7 @@ static void test_evidence_in_the_audit_trail(void **state)
     (void)state;
     scratch_make(&s);
     sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.evict = "cache flushed\nkicked alice@example.test 2\n";
     ex = sim_exec(&sim);
     snprintf(path, sizeof(path), "%s/audit.jsonl", s.run);
     assert_int_equal(audit_open(&audit, path, "20261128-101500-ab12", &e), 0);
@@ -900,6 +904,12 @@ static void test_evidence_in_the_audit_trail(void **state)
     assert_int_equal(fsio_read_file(&text, NULL, path, 1 << 20, &e), 0);
     assert_non_null(strstr(text, "\"messages\":30"));
     assert_non_null(strstr(text, "queue.tar"));
+    free(text);
+    /* the rotation flushed the auth cache and ended alice's 2 sessions */
+    snprintf(path, sizeof(path), "%s/evidence/h1/rotate.evidence.json", s.run);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 1 << 20, &e), 0);
+    assert_string_equal(text, "{\"auth_cache\":\"flushed\",\"sessions_ended\":"
+                              "2,\"kick_failed\":0,\"evicted\":true}");
     free(text);
     free(trail);
     executor_free(ex);

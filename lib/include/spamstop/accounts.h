@@ -85,6 +85,25 @@ enum accounts_storage {
  */
 char *accounts_look_command(void);
 
+/* What the eviction after a rotation did (accounts_evict_parse). */
+struct accounts_evict {
+    int cache; /* 1 Dovecot's auth cache flushed, 0 no Dovecot, -1 failed */
+    size_t sessions; /* IMAP/POP sessions ended */
+    size_t failed;   /* accounts whose kick failed */
+    size_t accounts; /* accounts answered for */
+};
+
+/*
+ * The command that, where Dovecot runs, flushes its auth cache and ends
+ * the IMAP/POP sessions of the accounts given on stdin, one a line
+ * (lib/accounts/scripts/evict.sh).  NULL when out of memory.
+ */
+char *accounts_evict_command(void);
+
+/* Reads what that command printed (unknown lines are skipped). */
+void accounts_evict_parse(struct accounts_evict *out, const char *text,
+                          size_t len);
+
 /* The stdin of the look: the names, a line each (caller frees). */
 int accounts_look_input(char **out, size_t *out_len, const char *const *addrs,
                         size_t n, struct errbuf *err);

@@ -286,7 +286,7 @@ struct postfix_thresholds {
 
 #define POSTFIX_THRESHOLDS_INIT                                                \
     {                                                                          \
-        50, 0.2, NULL, 200, 10, 24, NULL                                        \
+        50, 0.2, NULL, 200, 10, 24, NULL                                       \
     }
 
 /* Why an account is flagged (struct postfix_account's flags). */
