@@ -209,4 +209,28 @@ run start3
 check "a start that never comes fails" [ "$rc" -eq 1 ]
 check "... and says so" has err "postfix did not start"
 
+# systemd: its stop and start; a Postfix started by hand outside the unit
+# (systemd's stop leaves it running) is stopped with postfix abort
+fake postfix "echo \"\$*\" >>$tmp/postfix.log
+case \$1 in status) [ -f $tmp/running ];; start) touch $tmp/running;;
+abort) rm -f $tmp/running;; *) exit 9;; esac"
+fake systemctl "echo \"\$*\" >>$tmp/systemctl.log
+case \$1 in stop) [ ! -f $tmp/unit ] || rm -f $tmp/running $tmp/unit;;
+start) touch $tmp/running $tmp/unit;; *) exit 9;; esac"
+for p in stop start; do sed "s/^v='postfix'/v='systemd'/" "$tmp/$p" >"$tmp/sd-$p"; done
+: >"$tmp/postfix.log"
+touch "$tmp/running" "$tmp/unit"
+run sd-stop
+check "systemd: stop exits 0, postfix stopped" [ "$rc" -eq 0 ] && [ ! -f "$tmp/running" ]
+check "systemd: stop names the manager" [ "$(cat "$tmp/out")" = systemd ]
+run sd-start
+check "systemd: start exits 0, postfix runs" [ "$rc" -eq 0 ] && [ -f "$tmp/running" ]
+check "systemd: systemctl's verbs only" [ "$(tr '\n' ' ' <"$tmp/systemctl.log")" = "stop postfix.service start postfix.service " ] &&
+    [ ! -s "$tmp/postfix.log" ]
+rm -f "$tmp/unit"
+run sd-stop
+check "systemd: a postfix started by hand is stopped too" [ "$rc" -eq 0 ] && [ ! -f "$tmp/running" ]
+check "... by postfix abort, after systemctl stop" [ "$(cat "$tmp/postfix.log")" = abort ] &&
+    [ "$(tail -n 1 "$tmp/systemctl.log")" = "stop postfix.service" ]
+
 finish

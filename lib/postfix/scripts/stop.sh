@@ -4,7 +4,9 @@
 # which sleeps a second), and the wait until master -t agrees.  Without a
 # service manager the verb is "postfix abort": the same SIGTERM as
 # "postfix stop", without its waits in whole seconds.  systemd and SysV
-# keep their own stop, so the manager's state stays right.
+# keep their own stop, so the manager's state stays right; a Postfix that
+# systemd's stop left running (started by hand, outside its unit: systemd
+# does not know it) gets "postfix abort" too.
 # With the dead-man timer (T set), when it stops Postfix itself (a Postfix
 # found stopped is not this run's to start again) it first arms the timer
 # (R set: timer.sh, started by systemd-run where systemd is PID 1, else
@@ -47,7 +49,7 @@ if running; then
         # the stop's clock (a builtin read: no process)
         read -r t _ 2>/dev/null </proc/uptime && echo "$t" 2>/dev/null >"$D"
     fi
-    case $v in systemd) systemctl stop postfix.service;; sysv) /etc/init.d/postfix stop;; *) postfix abort;; esac >/dev/null 2>&1 </dev/null || true
+    case $v in systemd) systemctl stop postfix.service; ! running || postfix abort;; sysv) /etc/init.d/postfix stop;; *) postfix abort;; esac >/dev/null 2>&1 </dev/null || true
 fi
 settle stop
 if [ -n "$T" ] && [ -f "$T" ] && read -r a _ <"$T"; then echo "*** SPAMSTOP TIMER $a ***"; fi
