@@ -16,5 +16,6 @@ apt-get install -y -q --no-install-recommends \
     libssh-dev libjansson-dev libcmocka-dev libssl-dev libcrypt-dev \
     clang clang-format shellcheck \
     openssh-server openssh-client postfix dovecot-core swaks sudo \
-    iproute2 util-linux procps psmisc python3 tmux man-db groff-base strace \
+    sasl2-bin libsasl2-modules libsasl2-modules-db \
+    iproute2 util-linux systemd-container rsyslog procps psmisc python3 tmux man-db groff-base strace \
     chromium

@@ -65,7 +65,7 @@ ok "auth accepts the right password, rejects a wrong one"
 
 # Roles: the plesk stand-in only on plesk hosts; deploy has sudo.
 if [[ ${LAB_ROLE_h1:-} == plesk ]]; then
-    rsh h1 'plesk sbin mail_auth_view' | grep -q "| alice@example.test | *| $pw |" ||
+    rsh h1 'plesk sbin mail_auth_view' | grep -qE "^\| alice@example.test +\| E +\| $pw +\|\$" ||
         fail "mail_auth_view on h1 does not show alice's password"
 fi
 if [[ ${LAB_ROLE_h2:-} == plain ]]; then

@@ -31,9 +31,10 @@ refused() {
     [[ $rc == 1 ]]
 }
 
-# The obstacle; the marker tells the cleanup that ours is still mounted.
+# The obstacle (the folder made first: a systemd host has none yet);
+# the marker tells the cleanup that ours is still mounted.
 at_exit '"$LAB" on "$H" sh -c "[ ! -e $HD/.rel-contained ] || umount $HD"'
-"$LAB" on "$H" sh -c "mount -t tmpfs -o size=64k,mode=0700 rel-contained $HD && touch $HD/.rel-contained"
+"$LAB" on "$H" sh -c "mkdir -p $HD && mount -t tmpfs -o size=64k,mode=0700 rel-contained $HD && touch $HD/.rel-contained"
 "$LAB" on "$H" sh -c "df -k $HD | tail -1" | sed "s|^|# $H $HD: |"
 
 # --- respond: h2 contained, the others committed ---------------------------

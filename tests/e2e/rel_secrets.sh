@@ -34,7 +34,11 @@ for f in md html json; do
     "$SPAMSTOP" report "$R" --format "$f" --state-dir "$SD" -o "$TMP/report.$f" >/dev/null 2>>"$TMP/err.txt" ||
         fail "report --format $f failed"
 done
-for h in h1 h2; do "$LAB" on "$h" sh -c 'cat /var/log/* 2>/dev/null' >"$TMP/varlog-$h.txt"; done
+# the hosts' logs: files, and the journal where systemd runs (h2 by default)
+for h in h1 h2; do
+    "$LAB" on "$h" sh -c 'cat /var/log/* 2>/dev/null; journalctl -q --no-pager 2>/dev/null; true' \
+        >"$TMP/varlog-$h.txt"
+done
 echo "# sampled $(wc -l <"$TMP/ps.txt") process lines; $(cat "$TMP"/varlog-*.txt | wc -l) remote log lines"
 
 # Every password, new and old, as a fixed-string pattern file.

@@ -21,7 +21,6 @@ ok() { echo "$t: ok: $*"; }
 work=$(mktemp -d /tmp/ss-pv-XXXXXX)
 chmod 700 "$work"
 cleanup() {
-    "$lab" on h1 sh -c 'echo recoverable >/var/lib/dovecot/plesk-standin/mode' || true
     for h in h1 h2; do "$lab" clear "$h" >/dev/null 2>&1 || true; done
     rm -rf "$work"
 }
@@ -36,7 +35,9 @@ auth() { "$lab" auth "$1" "$2" "$3" >/dev/null 2>&1; }
 
 [[ $LAB_ROLE_h1 == plesk ]] || fail "h1 has role $LAB_ROLE_h1, not plesk"
 for h in h1 h2; do "$lab" clear "$h" >/dev/null; done
-"$lab" on h1 sh -c 'echo hashed >/var/lib/dovecot/plesk-standin/mode'
+# Plesk hashes only passwords set after the switch: set alice's again
+"$lab" on h1 plesk bin server_pref -u -email-password-hashing true >/dev/null
+"$lab" on h1 env PSA_PASSWORD="$(pw alice)" plesk bin mail --update alice@example.test -passwd '' >/dev/null
 "$lab" stage h1 --spam alice:80 --legit 5 >/dev/null
 "$lab" stage h2 --spam dave:80 --legit 5 >/dev/null
 for h in h1 h2; do "$lab" state "$h" >"$work/before-$h"; done

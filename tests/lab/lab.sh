@@ -44,18 +44,38 @@ host_mac() { printf '02:5a:%02x:00:%02x:%02x' "$LAB_NET" $(($1 / 256)) $(($1 % 2
 # connection, so sshd's log shows only real clients).
 listening() { [[ -n $(nsenter --net="/run/netns/$1" ss -Hltn "sport = :$2" 2>/dev/null) ]]; }
 
-# Run a command inside host H (network, mount and UTS namespaces).
+# The PID of host H's systemd (role systemd: its PID 1), empty for other
+# roles; dies when that systemd is gone.
+host_leader() {
+    local f=$LAB_DIR/hosts/$1/leader.pid l
+    [[ -f $f ]] || return 0
+    l=$(<"$f")
+    [[ $(cat "/proc/$l/comm" 2>/dev/null) == systemd ]] || die "host '$1': its systemd ($l) is gone"
+    echo "$l"
+}
+
+# Run a command inside host H (network, mount and UTS namespaces; for a
+# systemd host those of its systemd, and its PID and IPC namespaces).
 on_host() {
-    local h=$1
+    local h=$1 l
     shift
+    l=$(host_leader "$h")
+    if [[ -n $l ]]; then
+        nsenter -t "$l" -m -u -i -n -p -- "$@" 8>&-
+        return
+    fi
     [[ -e $LAB_DIR/ns/$h.mnt && -e /run/netns/$(host_ns "$h") ]] || die "no host '$h' in lab '$LAB_NAME'"
     nsenter --net="/run/netns/$(host_ns "$h")" --mount="$LAB_DIR/ns/$h.mnt" \
         --uts="$LAB_DIR/ns/$h.uts" -- "$@" 8>&-
 }
 
-# Print the PIDs of every process in this lab's network or mount namespaces.
+# Print the PIDs of every process in this lab's network or mount namespaces,
+# and of its systemd-nspawn processes (systemd hosts).
 lab_pids() {
-    local ns ino inos=""
+    local ns ino inos="" f
+    for f in "$LAB_DIR"/hosts/*/nspawn.pid; do
+        [[ -f $f && $(cat "/proc/$(<"$f")/comm" 2>/dev/null) == systemd-nspawn ]] && cat "$f"
+    done
     for ns in /run/netns/"$LAB_NAME"-*; do
         [[ -e $ns ]] || continue
         ip netns pids "$(basename "$ns")" 2>/dev/null || true
@@ -100,8 +120,13 @@ lab_lock() {
 
 # Tear down everything this LAB_NAME started; report leftovers.
 do_down() {
-    local quiet=${1:-} t0 pids p i left=0 m ns l
+    local quiet=${1:-} t0 pids p i left=0 m ns l f cg=/sys/fs/cgroup/systemd/spamstop-lab/$LAB_NAME
     t0=$(now)
+    # A systemd host ends at once with its PID 1 (SIGTERM would make
+    # systemd re-execute itself); its systemd-nspawn then exits.
+    for f in "$LAB_DIR"/hosts/*/leader.pid; do
+        [[ -f $f && $(cat "/proc/$(<"$f")/comm" 2>/dev/null) == systemd ]] && kill -KILL "$(<"$f")"
+    done
     pids=$(lab_pids | sort -un)
     if [[ -n $pids ]]; then
         kill -TERM $pids 2>/dev/null || true
@@ -125,6 +150,12 @@ do_down() {
         ip link del "$l" 2>/dev/null || true
     done
     rm -rf "$LAB_DIR"
+    # The systemd hosts' cgroups (empty now) and systemd-nspawn's own folders.
+    rmdir /run/systemd/nspawn/propagate/"$LAB_NAME"-h* 2>/dev/null || true
+    for f in "$cg" "${cg/systemd/unified}"; do
+        [[ ! -d $f ]] || find "$f" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        rmdir "${f%/*}" 2>/dev/null || true
+    done
 
     # Check and report what is left.
     local bad=()
@@ -136,6 +167,7 @@ do_down() {
     done
     for m in $(lab_mounts); do bad+=("mount $m"); done
     [[ -e $LAB_DIR ]] && bad+=("dir $LAB_DIR")
+    for f in "$cg" "${cg/systemd/unified}"; do [[ -e $f ]] && bad+=("cgroup $f"); done
     if ((${#bad[@]})); then
         say "down: LEFTOVERS: ${bad[*]}"
         return 1
@@ -180,6 +212,9 @@ smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated reject_un
 smtpd_tls_security_level = none
 smtp_tls_security_level = none
 maillog_file = /var/log/mail.log
+# Mail to sent.test leaves (an SMTP sink that accepts and discards, in the
+# sink namespace): stage --sent.  Everything else defers.
+transport_maps = inline:{ sent.test=smtp:[$SINK_IP]:2525 }
 queue_run_delay = 1h
 minimal_backoff_time = 1h
 maximal_backoff_time = 4h
@@ -255,6 +290,44 @@ EOF
     : >"$LAB_DIR/known_hosts"
 }
 
+# A plesk role on host folder D: the stand-in, Plesk's per-account storage
+# (plesk: every password stored readable; plesk-hashed: every one hashed;
+# plesk-mixed: hashing switched on after alice, bob and carol got theirs,
+# so dave and erin are hashed) and Plesk's SMTP AUTH path: Postfix through
+# Cyrus SASL (auxprop sasldb), a database the stand-in keeps in step with
+# Dovecot's passwd-file.  A copy of that state is what `clear` puts back.
+plesk_role() {
+    local d=$1 role=$2 s=$1/lib-dovecot/plesk-standin sasl=$1/etc/postfix/sasl u pw
+    install -m 0755 "$here/plesk-standin" "$d/usr-local-sbin/plesk"
+    mkdir -m 0700 "$s"
+    install -m 0600 /dev/null "$s/passwords"
+    install -m 0600 /dev/null "$s/hashed"
+    echo medium >"$s/policy"
+    if [[ $role == plesk ]]; then echo recoverable >"$s/mode"; else echo hashed >"$s/mode"; fi
+    mkdir -p "$sasl"
+    while read -r u pw; do
+        if [[ $role == plesk || ($role == plesk-mixed && $u != dave@* && $u != erin@*) ]]; then
+            echo "$u $pw" >>"$s/passwords"
+        else
+            awk -F: -v u="$u" '$1 == u { print $1 " " $2 }' "$LAB_DIR/tpl/users" >>"$s/hashed"
+        fi
+        printf '%s\n' "$pw" | saslpasswd2 -p -c -f "$sasl/sasldb2" "$u"
+    done <"$LAB_DIR/passwords"
+    chown root:postfix "$sasl/sasldb2"
+    chmod 0640 "$sasl/sasldb2"
+    cat >"$sasl/smtpd.conf" <<'EOF'
+# spamstop lab plesk host: SMTP AUTH through Cyrus SASL, as on Plesk.
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: /etc/postfix/sasl/sasldb2
+mech_list: PLAIN LOGIN
+EOF
+    postconf -c "$d/etc/postfix" -e smtpd_sasl_type=cyrus smtpd_sasl_path=smtpd \
+        cyrus_sasl_config_path=/etc/postfix/sasl
+    mkdir -m 0700 "$d/plesk-orig"
+    cp -a "$s" "$sasl/sasldb2" "$d/plesk-orig/"
+}
+
 # Build and start host N with ROLE (runs in the background, in parallel).
 build_host() {
     local n=$1 role=$2 h=h$1 d ip ns veth peer t=$LAB_DIR/tpl
@@ -309,21 +382,14 @@ X11Forwarding no
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
 
-    # Roles: the plesk stand-in only where the role asks for it.
+    # Roles: the plesk stand-in and Plesk's SMTP AUTH path only where the
+    # role asks for it.
     case $role in
-    plesk | plesk-hashed)
-        install -m 0755 "$here/plesk-standin" "$d/usr-local-sbin/plesk"
-        mkdir -m 0700 "$d/lib-dovecot/plesk-standin"
-        if [[ $role == plesk ]]; then
-            echo recoverable >"$d/lib-dovecot/plesk-standin/mode"
-            install -m 0600 "$LAB_DIR/passwords" "$d/lib-dovecot/plesk-standin/passwords"
-        else
-            echo hashed >"$d/lib-dovecot/plesk-standin/mode"
-        fi
-        ;;
-    plain) ;;
-    *) die "unknown role '$role' (plesk, plesk-hashed, plain)" ;;
+    plesk | plesk-hashed | plesk-mixed) plesk_role "$d" "$role" ;;
+    plain | systemd) ;;
+    *) die "unknown role '$role' (plesk, plesk-hashed, plesk-mixed, plain)" ;;
     esac
+    log_layout "$d" "$role"
 
     # Network: veth with a fixed MAC into the host's netns; no default route.
     ip netns add "$ns"
@@ -350,14 +416,26 @@ EOF
     cp -a "$t/spool" "$d/spool"
     cp -a "$t/lib-postfix" "$d/lib-postfix"
 
-    # Mount and UTS namespaces persisted in files on the private ns mount.
-    touch "$LAB_DIR/ns/$h.mnt" "$LAB_DIR/ns/$h.uts"
-    nsenter --net="/run/netns/$ns" -- unshare --mount="$LAB_DIR/ns/$h.mnt" \
-        --uts="$LAB_DIR/ns/$h.uts" --propagation private -- \
-        /bin/bash "$here/host-init.sh" "$LAB_DIR" "$h" </dev/null >"$d/init.out" 2>&1 8>&- || {
-        cat "$d/init.out" >&2
-        die "$h: init failed"
-    }
+    local tries=100
+    if [[ $role == systemd ]]; then
+        # systemd as PID 1 (systemd-host.sh); Postfix and Dovecot log
+        # through syslog(3) to journald only, as sshd does under ssh.service.
+        sed -i '/^log_path/d' "$d/etc/dovecot/dovecot.conf"
+        "$here/systemd-host.sh" "$LAB_DIR" "$h" "$ns" "$LAB_NAME-$h" </dev/null >"$d/init.out" 2>&1 8>&- || {
+            cat "$d/init.out" >&2
+            die "$h: systemd-nspawn failed"
+        }
+        tries=600
+    else
+        # Mount and UTS namespaces persisted in files on the private ns mount.
+        touch "$LAB_DIR/ns/$h.mnt" "$LAB_DIR/ns/$h.uts"
+        nsenter --net="/run/netns/$ns" -- unshare --mount="$LAB_DIR/ns/$h.mnt" \
+            --uts="$LAB_DIR/ns/$h.uts" --propagation private -- \
+            /bin/bash "$here/host-init.sh" "$LAB_DIR" "$h" </dev/null >"$d/init.out" 2>&1 8>&- || {
+            cat "$d/init.out" >&2
+            die "$h: init failed"
+        }
+    fi
 
     # known_hosts is shared by hosts built in parallel: lock it.
     local key
@@ -369,13 +447,49 @@ EOF
 
     # Wait until sshd, smtpd and the SASL socket answer.
     local i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < tries; i++)); do
         if listening "$ns" 22 && listening "$ns" 25 && [[ -S $d/spool/private/auth ]]; then
             return 0
         fi
         sleep 0.05
     done
     die "$h: sshd/smtpd/auth did not come up"
+}
+
+# Where host folder D's mail log goes, as on real servers of ROLE: Debian
+# (plain) /var/log/mail.log, RHEL/Plesk (plesk roles) /var/log/maillog with
+# Plesk's /usr/local/psa/var/log/maillog a link to it, both through the
+# host's own rsyslogd (host-init.sh); systemd: journald only.  Without
+# rsyslogd on the machine, Postfix's own maillog_file (/var/log/mail.log).
+log_layout() {
+    local d=$1 role=$2 f=mail.log fmt=''
+    if [[ $role == systemd ]]; then
+        postconf -c "$d/etc/postfix" -X maillog_file
+        rm -f "$d/log/mail.log" "$d/log/sshd.log"
+        return 0
+    fi
+    command -v rsyslogd >/dev/null || return 0
+    postconf -c "$d/etc/postfix" -X maillog_file
+    if [[ $role == plesk* ]]; then
+        f=maillog
+        # RHEL's rsyslog.conf: traditional "Mon DD HH:MM:SS" times (Debian
+        # 12's default is RFC 3339)
+        fmt='module(load="builtin:omfile" Template="RSYSLOG_TraditionalFileFormat")'
+        rm -f "$d/log/mail.log"
+        mkdir -p "$d/usr-local/sbin" "$d/usr-local/psa/var/log"
+        ln -s /var/log/maillog "$d/usr-local/psa/var/log/maillog"
+    fi
+    install -m 0640 -o root -g adm /dev/null "$d/log/$f"
+    cat >"$d/etc/rsyslog.conf" <<EOF
+# spamstop lab host: the host's own syslog daemon (host-init.sh starts it)
+module(load="imuxsock" SysSock.Name="/run/lab-syslog/dev-log" SysSock.RateLimit.Interval="0")
+$fmt
+\$FileOwner root
+\$FileGroup adm
+\$FileCreateMode 0640
+mail.*			-/var/log/$f
+*.*;mail.none		-/var/log/syslog
+EOF
 }
 
 # Write lab.env and the ssh_config for the hosts brought up.
@@ -432,10 +546,16 @@ do_up() {
             roles+=("${!i}")
         elif ((i == 1)); then
             roles+=(plesk)
+        elif ((i == 2)); then
+            roles+=(systemd)
         else
             roles+=(plain)
         fi
-        case ${roles[i - 1]} in plesk | plesk-hashed | plain) ;; *) die "unknown role '${roles[i - 1]}'" ;; esac
+        case ${roles[i - 1]} in plesk | plesk-hashed | plesk-mixed | plain | systemd) ;; *) die "unknown role '${roles[i - 1]}'" ;; esac
+        if [[ ${roles[i - 1]} == systemd ]] && ! command -v systemd-nspawn >/dev/null; then
+            say "SKIP role systemd for h$i: systemd-nspawn is not installed (tests/install-deps.sh); h$i is plain"
+            roles[i - 1]=plain
+        fi
     done
     do_down quiet || die "could not clear the previous lab '$LAB_NAME'"
     if ip -o addr show | grep -q " $CTL_IP/"; then
@@ -465,7 +585,20 @@ do_up() {
     ip -n "$SINK_NS" link set eth0 up
     ip link set "$SINK_VETH" master "$BR" up
 
+    # The sink's one listener: an SMTP sink on port 2525 that accepts and
+    # discards (mail to sent.test); port 25 stays closed.  Ends at down
+    # with the sink namespace's other processes, by PID.
+    nsenter --net="/run/netns/$SINK_NS" -- smtp-sink -u postfix "$SINK_IP:2525" 64 </dev/null >/dev/null 2>&1 8>&- &
+    # glibc's syslog() writes to /dev/log: let it lead into each host's
+    # own /run, where its rsyslogd listens (host-init.sh); a machine
+    # without /dev/log sees no socket there, as before.
+    if command -v rsyslogd >/dev/null && [[ ! -e /dev/log && ! -L /dev/log ]]; then
+        ln -s /run/lab-syslog/dev-log /dev/log
+    fi
+
     make_templates
+    for ((i = 0; i < 100; i++)); do listening "$SINK_NS" 2525 && break; sleep 0.05; done
+    listening "$SINK_NS" 2525 || die "the sink's smtp-sink did not start"
     local t1 pids=() failed=0 p
     t1=$(now)
     for ((i = 1; i <= n; i++)); do
@@ -493,15 +626,31 @@ password_of() { awk -v u="$1" '$1 == u { print $2 }' "$LAB_DIR/passwords"; }
 # Count messages in host H's queue.
 queue_count() { on_host "$1" "$PY" - count <"$here/lab_host.py"; }
 
+# Submits spam to host H over SMTP AUTH for option OPT's "USER:M" (M
+# messages as USER, see smtp_stage.py), appending its manifest lines to
+# OUT; more smtp_stage.py arguments after OUT.
+spam_burst() {
+    local h=$1 opt=$2 spec=$3 out=$4 user m
+    shift 4
+    user=${spec%%:*}
+    m=${spec#*:}
+    [[ $m =~ ^[0-9]+$ && -n $user ]] || die "stage: $opt wants USER:M, not '$spec'"
+    [[ $user == *@* ]] || user=$user@$DOMAIN
+    STAGE_PASSWORD=$(password_of "$user") "$PY" "$here/smtp_stage.py" smtp --kind spam \
+        --server "$(host_ip "$h")" --account "$user" --count "$m" --sources "$SRC_IPS" \
+        --host "$h" "$@" >>"$out"
+}
+
 do_stage() {
     local h=${1:-}
-    shift || die "usage: lab.sh stage H [--spam USER:M]... [--legit K] [--script J] [--local L]"
+    shift || die "usage: lab.sh stage H [--spam USER:M]... [--sent USER:M]... [--legit K] [--script J] [--local L]"
     need_lab
-    local ip spams=() legit=0 script=0 local_n=0 t0 before total=0 man tmp
+    local ip spams=() sents=() legit=0 script=0 local_n=0 t0 before total=0 man tmp nsent=0
     ip=$(host_ip "$h")
     while (($#)); do
         case $1 in
         --spam) spams+=("$2") ;;
+        --sent) sents+=("$2") ;;
         --legit) legit=$2 ;;
         --script) script=$2 ;;
         --local) local_n=$2 ;;
@@ -513,15 +662,10 @@ do_stage() {
     tmp=$(mktemp "$LAB_DIR/stage-$h.XXXXXX")
     before=$(queue_count "$h")
     t0=$(now)
-    local s user m
+    local s
     for s in "${spams[@]}"; do
-        user=${s%%:*}
-        m=${s#*:}
-        [[ $m =~ ^[0-9]+$ && -n $user ]] || die "stage: --spam wants USER:M, not '$s'"
-        [[ $user == *@* ]] || user=$user@$DOMAIN
-        STAGE_PASSWORD=$(password_of "$user") "$PY" "$here/smtp_stage.py" smtp --kind spam \
-            --server "$ip" --account "$user" --count "$m" --sources "$SRC_IPS" --host "$h" >>"$tmp"
-        total=$((total + m))
+        spam_burst "$h" --spam "$s" "$tmp"
+        total=$((total + ${s#*:}))
     done
     if ((legit > 0)); then
         local half=$(((legit + 1) / 2))
@@ -542,6 +686,13 @@ do_stage() {
         on_host "$h" "$PY" - local --kind local --count "$local_n" --host "$h" <"$here/smtp_stage.py" >>"$tmp"
         total=$((total + local_n))
     fi
+    # --sent USER:M: like --spam, to sent.test, which the sink accepts:
+    # these leave the host (status=sent) and are listed in sent-H.txt,
+    # not in the manifest of queued mail.
+    for s in "${sents[@]}"; do
+        spam_burst "$h" --sent "$s" "$LAB_DIR/sent-$h.txt" --remote sent.test
+        nsent=$((nsent + ${s#*:}))
+    done
     [[ $(wc -l <"$tmp") == "$total" ]] || die "stage: manifest has $(wc -l <"$tmp") lines, expected $total"
     on_host "$h" "$PY" - wait "$((before + total))" <"$here/lab_host.py" ||
         die "stage: $h's queue did not settle at $((before + total)) deferred messages"
@@ -549,7 +700,7 @@ do_stage() {
     rm -f "$tmp"
     local secs
     secs=$(elapsed "$t0")
-    say "stage $h: $total messages in $secs s ($(awk -v n=$total -v s="$secs" 'BEGIN { printf "%.0f", n / (s > 0 ? s : 0.01) }') msg/s, all deferred); manifest $man"
+    say "stage $h: $total messages in $secs s ($(awk -v n=$total -v s="$secs" 'BEGIN { printf "%.0f", n / (s > 0 ? s : 0.01) }') msg/s, all deferred)$( ((nsent == 0)) || echo ", $nsent more sent"); manifest $man"
 }
 
 do_clear() {
@@ -565,24 +716,72 @@ do_clear() {
         mv -f "$d/etc/dovecot/users.lab-clear" "$d/etc/dovecot/users"
         changed=1
     fi
-    if [[ -f $d/lib-dovecot/plesk-standin/mode && $(cat "$d/lib-dovecot/plesk-standin/mode") == recoverable ]]; then
-        install -m 0600 "$LAB_DIR/passwords" "$d/lib-dovecot/plesk-standin/passwords"
+    if [[ -d $d/plesk-orig ]]; then
+        # the plesk roles: the stand-in's storage and the SASL database
+        cp -a "$d/plesk-orig/plesk-standin/." "$d/lib-dovecot/plesk-standin/"
+        cp -a "$d/plesk-orig/sasldb2" "$d/etc/postfix/sasl/sasldb2.lab-clear"
+        mv -f "$d/etc/postfix/sasl/sasldb2.lab-clear" "$d/etc/postfix/sasl/sasldb2"
     fi
-    on_host "$h" postfix status >/dev/null 2>&1 || on_host "$h" postfix start </dev/null >>"$d/log/init.log" 2>&1
-    rm -f "$LAB_DIR/stage-$h.txt"
+    if [[ -f $d/leader.pid ]] && ! on_host "$h" systemctl is-active --quiet postfix@-.service; then
+        # a Postfix started by hand runs outside its unit: back to systemd
+        on_host "$h" postfix stop >/dev/null 2>&1 || true
+    fi
+    if ! on_host "$h" postfix status >/dev/null 2>&1; then
+        if [[ -f $d/leader.pid ]]; then
+            # through systemd: postfix.service may still be active while
+            # its instance postfix@- stopped
+            on_host "$h" systemctl reset-failed postfix@-.service >/dev/null 2>&1 || true
+            on_host "$h" systemctl start postfix@-.service postfix.service </dev/null >>"$d/log/init.log" 2>&1
+        else
+            on_host "$h" postfix start </dev/null >>"$d/log/init.log" 2>&1
+        fi
+    fi
+    rm -f "$LAB_DIR/stage-$h.txt" "$LAB_DIR/sent-$h.txt"
     # Dovecot re-reads the passwd-file at most once a second.
     ((changed)) && sleep 1.1
     return 0
+}
+
+# Rotates H's mail log as logrotate's "rotate 4, compress, delaycompress"
+# would (NAME.1 plain, older ones NAME.N.gz), then HUPs its rsyslogd so it
+# writes a new file; on a systemd host, journalctl --rotate.
+do_rotate() {
+    local h=${1:-} d f n
+    [[ -n $h ]] || die "usage: lab.sh rotate H"
+    need_lab
+    d=$LAB_DIR/hosts/$h
+    [[ -d $d ]] || die "no host '$h'"
+    if [[ -f $d/leader.pid ]]; then
+        on_host "$h" journalctl --rotate
+        return
+    fi
+    [[ -f $d/etc/rsyslog.conf ]] || die "$h: no syslog daemon (rsyslogd is not installed)"
+    f=$d/log/$(awk '$1 == "mail.*" { sub(/^-?\/var\/log\//, "", $2); print $2 }' "$d/etc/rsyslog.conf")
+    rm -f "$f.4.gz"
+    for n in 3 2 1; do
+        [[ ! -e $f.$n.gz ]] || mv "$f.$n.gz" "$f.$((n + 1)).gz"
+    done
+    if [[ -e $f.1 ]]; then
+        gzip -n "$f.1"
+        mv "$f.1.gz" "$f.2.gz"
+    fi
+    mv "$f" "$f.1"
+    install -m 0640 -o root -g adm /dev/null "$f"
+    kill -HUP "$(on_host "$h" cat /run/rsyslogd.pid)"
 }
 
 # Restarts H's sshd by the PID in its pid file and waits for port 22.
 restart_sshd() {
     local h=$1 d pid i
     d=$LAB_DIR/hosts/$h
-    pid=$(on_host "$h" cat /run/sshd.pid)
-    kill -TERM "$pid"
-    for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.05; done
-    on_host "$h" /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log </dev/null >>"$d/log/init.log" 2>&1
+    if [[ -f $d/leader.pid ]]; then
+        on_host "$h" systemctl restart ssh.service </dev/null >>"$d/log/init.log" 2>&1
+    else
+        pid=$(on_host "$h" cat /run/sshd.pid)
+        kill -TERM "$pid"
+        for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.05; done
+        on_host "$h" /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log </dev/null >>"$d/log/init.log" 2>&1
+    fi
     for ((i = 0; i < 100; i++)); do
         listening "$(host_ns "$h")" 22 && break
         sleep 0.05
@@ -620,9 +819,16 @@ do_mem() {
     need_lab
     for h in $(. "$LAB_DIR/lab.env" && echo "$LAB_HOSTS"); do
         local inos hp=0 hc=0
-        inos="mnt:[$(stat -L -c %i "$LAB_DIR/ns/$h.mnt")]"
+        local kind=mnt
+        if [[ -f $LAB_DIR/hosts/$h/leader.pid ]]; then
+            # a systemd host: its PID namespace (units may have their own mounts)
+            kind=pid
+            inos=$(readlink "/proc/$(host_leader "$h")/ns/pid")
+        else
+            inos="mnt:[$(stat -L -c %i "$LAB_DIR/ns/$h.mnt")]"
+        fi
         for p in /proc/[0-9]*; do
-            [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$inos" ]] || continue
+            [[ $(readlink "$p/ns/$kind" 2>/dev/null) == "$inos" ]] || continue
             pss=$(awk '/^Pss:/ { print $2 }' "$p/smaps_rollup" 2>/dev/null) || continue
             hp=$((hp + ${pss:-0}))
             hc=$((hc + 1))
@@ -638,7 +844,7 @@ usage() {
     cat >&2 <<'EOF'
 usage: lab.sh up N [ROLE...] | down | env | on H CMD... | stage H [opts] | clear H
               | state H | auth H USER PASS | rekey H | root-login H no|yes
-              | sshd-log H | mem
+              | sshd-log H | mem | rotate H
 env: LAB_NAME (default sslab), LAB_NET (default 77); see tests/lab/README.md
 EOF
     exit 2
@@ -682,10 +888,17 @@ auth)
     STAGE_PASSWORD=$3 exec "$PY" "$here/smtp_stage.py" auth --server "$(host_ip "$1")" --account "$2"
     ;;
 rekey) do_rekey "$@" ;;
+rotate) do_rotate "$@" ;;
 root-login) do_root_login "$@" ;;
 sshd-log)
     (($# == 1)) || usage
-    cat "$LAB_DIR/hosts/$1/log/sshd.log"
+    if [[ -f $LAB_DIR/hosts/$1/leader.pid ]]; then
+        # a systemd host: sshd logs to journald (messages only, as sshd -E)
+        on_host "$1" journalctl --sync 2>/dev/null || true
+        on_host "$1" journalctl -q --no-pager -o cat _SYSTEMD_UNIT=ssh.service
+    else
+        cat "$LAB_DIR/hosts/$1/log/sshd.log"
+    fi
     ;;
 mem) do_mem ;;
 *) usage ;;

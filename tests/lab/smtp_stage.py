@@ -118,18 +118,18 @@ class Conn:
         self.sock.close()
 
 
-def make_message(kind, n, tag, host, account, extra_headers=""):
+def make_message(kind, n, tag, host, account, extra_headers="", remote=REMOTE):
     """Build one message dict with a unique Message-ID and a distinct body."""
     if kind == "spam":
         dom = "%s.%s" % (rnd(8), random.choice(TLDS))
         sender = "%s@%s" % (rnd(6), dom)
-        rcpts = ["%s@%s" % (rnd(7), REMOTE) for _ in range(random.randint(1, 3))]
+        rcpts = ["%s@%s" % (rnd(7), remote) for _ in range(random.randint(1, 3))]
         subject = " ".join(random.choice(WORDS) for _ in range(4)).title()
         from_hdr = sender
     else:
         dom = DOMAIN
         sender = account if account != "-" else "root@%s.%s" % (host, DOMAIN)
-        rcpts = ["%s@%s" % (rnd(7), REMOTE)]
+        rcpts = ["%s@%s" % (rnd(7), remote)]
         subject = "%s note %d" % (kind, n)
         from_hdr = sender
     msgid = "<%s.%s.%s.%d.%s@%s>" % (kind, host, tag, n, rnd(6), dom)
@@ -182,7 +182,9 @@ def cmd_smtp(a):
     n = 0
     while n < a.count:
         k = min(per_conn, a.count - n)
-        chunks.append([make_message(a.kind, n + i, tag, a.host, account) for i in range(k)])
+        chunks.append(
+            [make_message(a.kind, n + i, tag, a.host, account, remote=a.remote) for i in range(k)]
+        )
         n += k
 
     def run(idx):
@@ -272,6 +274,7 @@ def main():
     p.add_argument("--host", default="h")
     p.add_argument("--conns", type=int, default=4)
     p.add_argument("--per-conn", type=int, default=0)
+    p.add_argument("--remote", default=REMOTE, help="the recipients' domain")
     a = p.parse_args()
     try:
         if a.mode == "smtp":

@@ -174,7 +174,7 @@ plain_user_names() {
     "$LAB" on "$1" sh -c 'sed -i "/^auth_username_chars =\$/d" /etc/dovecot/dovecot.conf; doveadm reload; postfix reload 2>/dev/null'
 }
 # Adds ACCOUNT with PASSWORD to a host's Dovecot passwd-file and, on the
-# Plesk stand-in in recoverable mode, to its store; both go on stdin.
+# Plesk stand-in, to its store (readable) and its sasldb; both go on stdin.
 # `lab.sh clear` takes them out again.
 add_account() {
     local h=$1 a=$2 pw=$3 hash
@@ -182,6 +182,9 @@ add_account() {
     printf '%s:{SHA512-CRYPT}%s\n' "$a" "$hash" | "$LAB" on "$h" sh -c 'cat >>/etc/dovecot/users'
     printf '%s %s\n' "$a" "$pw" | "$LAB" on "$h" sh -c \
         's=/var/lib/dovecot/plesk-standin; if [ -f $s/passwords ]; then cat >>$s/passwords; else cat >/dev/null; fi'
+    # plesk roles: SMTP AUTH goes through Cyrus SASL's sasldb
+    printf '%s\n' "$pw" | "$LAB" on "$h" sh -c \
+        'd=/etc/postfix/sasl/sasldb2; if [ -f $d ]; then saslpasswd2 -p -c -f $d "$0"; else cat >/dev/null; fi' "$a"
     sleep 1.1 # Dovecot re-reads the passwd-file at most once a second.
 }
 # Submits N spam over SMTP AUTH as ACCOUNT (any bytes) with PASSWORD to a
