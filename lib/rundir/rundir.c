@@ -408,8 +408,9 @@ int rundir_resolve(char out[RUNDIR_ID_MAX], const char *state_dir,
     out[0] = '\0';
     if ((d = opendir(runs)) != NULL) {
         while ((e = readdir(d)) != NULL)
+            /* a valid id is shorter than RUNDIR_ID_MAX */
             if (rundir_valid_id(e->d_name) && strcmp(e->d_name, out) > 0)
-                snprintf(out, RUNDIR_ID_MAX, "%s", e->d_name);
+                memcpy(out, e->d_name, strlen(e->d_name) + 1);
         closedir(d); /* read-only: nothing to lose */
     }
     if (out[0] == '\0')
