@@ -9,6 +9,9 @@
 #include "spamstop/postfix.h"
 #include "spamstop/shquote.h"
 
+/* The latest host clock believed: the year 5000 (times stay in range). */
+#define MAILLOG_NOW_MAX 95617584000LL
+
 /* Where the mail logs of Debian, RHEL and Plesk hosts are. */
 static const char maillog_files[] =
     "/var/log/mail.log /var/log/maillog /usr/local/psa/var/log/maillog";
@@ -306,9 +309,12 @@ static int maillog_line(struct maillog_parse *p, char *line)
     }
     n = fields(line, f, 5);
     if (n == 3 && strcmp(f[0], "now") == 0) {
-        p->now = strtoll(f[1], NULL, 10);
-        if (!zone_of(f[2], &p->offset))
+        /* a clock before 1970 or after 5000 is no clock: keep none */
+        long long now = strtoll(f[1], NULL, 10);
+        if (now < 0 || now > MAILLOG_NOW_MAX || !zone_of(f[2], &p->offset))
             m->odd++;
+        else
+            p->now = now;
         return 0;
     }
     if ((n != 5 || strcmp(f[0], "A") != 0) &&
