@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -362,26 +363,65 @@ static int rundir_paths(struct rundir *rd, const char *state_dir,
 }
 
 /*
+ * The highest number a run of this second (stamp) already has under runs,
+ * 0 when none: ids are STAMP-NNNN-RANDOM, and older ones STAMP-NNNN.
+ */
+static unsigned last_number(const char *runs, const char *stamp)
+{
+    size_t k = strlen(stamp);
+    unsigned best = 0;
+    struct dirent *e;
+    DIR *d;
+
+    if ((d = opendir(runs)) == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        const char *s = e->d_name;
+        unsigned n;
+
+        if (strncmp(s, stamp, k) == 0 && s[k] == '-' &&
+            strspn(s + k + 1, "0123456789") == 4 &&
+            (s[k + 5] == '\0' || s[k + 5] == '-')) {
+            n = (unsigned)strtoul(s + k + 1, NULL, 10);
+            if (n > best)
+                best = n;
+        }
+    }
+    closedir(d); /* read-only: nothing to lose */
+    return best;
+}
+
+/*
  * Makes the folder of a new run under runs, named by a fresh id written
- * into id: the UTC time now and a number counting the runs made in that
- * second (0001, 0002, ...), so ids sort in the order the runs started, also
- * two in one second.  mkdir is the arbiter between two spamstops.
+ * into id: the UTC time now, a number counting the runs made in that
+ * second in this state folder (0001, 0002, ...), so ids sort in the order
+ * the runs started, and 24 random bits, so that runs of two controllers
+ * (two state folders) that start in one second still differ: hosts tell
+ * runs apart by their id (the host lock, the run's folder there).  mkdir
+ * is the arbiter between two spamstops.
  */
 static int rundir_new_folder(char id[RUNDIR_ID_MAX], const char *runs,
                              time_t now, struct errbuf *err)
 {
     char sub[4096 + 2 * RUNDIR_ID_MAX], stamp[32];
+    unsigned char rnd[3];
     struct tm tm;
-    unsigned n;
+    unsigned n, tries;
 
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-    for (n = 1;; n++) {
-        snprintf(id, RUNDIR_ID_MAX, "%s-%04u", stamp, n);
+    n = last_number(runs, stamp);
+    for (tries = 0;; tries++) {
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            return errbuf_errno(err, SS_ERR, "no random bytes for a run id");
+        if (tries % 4 == 0)
+            n++;
+        snprintf(id, RUNDIR_ID_MAX, "%s-%04u-%02x%02x%02x", stamp, n, rnd[0],
+                 rnd[1], rnd[2]);
         snprintf(sub, sizeof(sub), "%s/%s", runs, id);
         if (mkdir(sub, 0700) == 0)
             break;
-        if (errno != EEXIST || n == 9999)
+        if (errno != EEXIST || n >= 9999)
             return errbuf_errno(err, SS_ERR, "cannot create run folder '%s'",
                                 sub);
     }

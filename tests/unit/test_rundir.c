@@ -68,8 +68,13 @@ static void test_ids_in_start_order(void **state)
         assert_string_equal(got, ids[i]);
     }
     /* the same second (a 1 in 5 chance otherwise): numbered in order */
-    if (strncmp(ids[0], ids[1], 15) == 0)
-        assert_string_equal(ids[0] + 16, "0001");
+    if (strncmp(ids[0], ids[1], 15) == 0) {
+        assert_memory_equal(ids[0] + 15, "-0001-", 6);
+        assert_memory_equal(ids[1] + 15, "-0002-", 6);
+    }
+    /* STAMP-NNNN-RRRRRR: 24 random bits tell two controllers' runs apart */
+    assert_int_equal(strlen(ids[0]), 27);
+    assert_int_equal(strspn(ids[0] + 21, "0123456789abcdef"), 6);
     assert_int_equal(rundir_resolve(got, dir, ids[2], &e), 0);
     assert_string_equal(got, ids[2]);
     playbook_free(pb);
