@@ -48,7 +48,8 @@ done
 }
 
 # The per-host script: stop, list, identify (postcat -e, sasl_username per
-# queue id), rotate in the Dovecot passwd-file, hold + delete, start.
+# queue id), rotate (Plesk's CLI where there is one, else the Dovecot
+# passwd-file), hold + delete, start.
 script=$(
     cat <<EOF
 PATH="\$PATH:/usr/sbin:/sbin:/usr/local/sbin"; LC_ALL=C; export PATH LC_ALL
@@ -79,12 +80,17 @@ users=$(doveconf -n 2>/dev/null | sed -n 's/^ *args = .* \(\/[^ ]*\)$/\1/p' | he
 held=0
 while read -r a; do
     pw=$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')
-    h=$(printf '%s\n' "$pw" | openssl passwd -6 -stdin)
-    awk -F: -v OFS=: -v a="$a" -v h="{SHA512-CRYPT}$h" '$1 == a { $2 = h } { print }' \
-        "$users" >"$users.floor"
-    chown --reference="$users" "$users.floor"
-    chmod --reference="$users" "$users.floor"
-    mv -f "$users.floor" "$users"
+    if command -v plesk >/dev/null 2>&1; then
+        # Plesk keeps the password (and its SMTP authentication) itself
+        PSA_PASSWORD=$pw plesk bin mail --update "$a" -passwd '' >/dev/null
+    else
+        h=$(printf '%s\n' "$pw" | openssl passwd -6 -stdin)
+        awk -F: -v OFS=: -v a="$a" -v h="{SHA512-CRYPT}$h" '$1 == a { $2 = h } { print }' \
+            "$users" >"$users.floor"
+        chown --reference="$users" "$users.floor"
+        chmod --reference="$users" "$users.floor"
+        mv -f "$users.floor" "$users"
+    fi
     echo "password $a $pw"
     awk -v a="$a" '$2 == a { print $1 }' "$t/ids" >"$t/hold"
     postsuper -h - <"$t/hold" 2>/dev/null

@@ -32,8 +32,9 @@ for part, title in (("contain", "time to contain"), ("single", "one host")):
     md += ["## %s: %d host(s), %d messages each, median of %d" %
            (title, n, info["messages"], info["runs"]), "",
            "| tool | median s | min s | max s | runs | ok | peak RSS MB | vs floor | vs spamstop "
-           "| mail down s (median host) | mail down s (worst host) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| mail down s (median host) | mail down s (worst host) "
+           "| contained s (median host) | contained s (last host) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     tools = {}
     for r in pr:
         tools.setdefault(r["tool"], []).append(r)
@@ -59,10 +60,16 @@ for part, title in (("contain", "time to contain"), ("single", "one host")):
         dx = [r["maildown_max_s"] for r in rs if r.get("maildown_max_s", -1) >= 0]
         summary["contain"][part][t]["maildown_median_s"] = med(dm) if dm else None
         summary["contain"][part][t]["maildown_max_s"] = med(dx) if dx else None
-        md.append("| %s | %.2f | %.2f | %.2f | %d | %d | %.1f | %s | %s | %s | %s |" % (
+        # time to containment: the same, over runs where every host had one
+        cm = [r["contained_median_s"] for r in rs if r.get("contained_median_s", -1) >= 0]
+        cx = [r["contained_last_s"] for r in rs if r.get("contained_last_s", -1) >= 0]
+        summary["contain"][part][t]["contained_median_s"] = med(cm) if cm else None
+        summary["contain"][part][t]["contained_last_s"] = med(cx) if cx else None
+        md.append("| %s | %.2f | %.2f | %.2f | %d | %d | %.1f | %s | %s | %s | %s | %s | %s |" % (
             t, meds[t], min(w), max(w), runs_of[t], ok, rss,
             "%.2fx" % vf if vf else "-", "%.2fx" % vs if vs else "-",
-            "%.2f" % med(dm) if dm else "-", "%.2f" % med(dx) if dx else "-"))
+            "%.2f" % med(dm) if dm else "-", "%.2f" % med(dx) if dx else "-",
+            "%.2f" % med(cm) if cm else "-", "%.2f" % med(cx) if cx else "-"))
     md.append("")
 c, s = summary["contain"].get("contain", {}), summary["contain"].get("single", {})
 if c and s:
