@@ -505,7 +505,7 @@ int cmd_respond(int argc, char **argv)
         goto out;
     if (!a.dry_run && !a.yes && respond_confirm(&s) < 0)
         goto out;
-    s.save = !a.dry_run;
+    s.save = true; /* a dry run's host states too: the report reads them */
     what = a.dry_run ? "dry-run" : "respond";
     if (session_pass(&s, what, a.dry_run, engine_respond) < 0)
         goto out;

@@ -300,10 +300,45 @@ out:
     return r;
 }
 
+/*
+ * A host without a journal (a dry run keeps none, an unreachable host
+ * has none): its steps, state and error as the trail tells them.  A
+ * read-only step that ran there is "read", as the journal would say.
+ */
+static int report_unjournaled(struct report_host *h, bool dry_run)
+{
+    size_t i;
+    const char *st;
+
+    for (i = 0; i < h->n_steps; i++) {
+        struct report_step *s = &h->steps[i];
+        bool ro = strcmp(s->kind, "read-only") == 0;
+        if (ro && (s->trail & REPORT_TRAIL_READ)) {
+            st = "read";
+            s->at = s->trail_at;
+        } else if (!dry_run) {
+            continue;
+        } else if (ro) {
+            st = "not run";
+        } else {
+            st = (s->trail & REPORT_TRAIL_PROBE) ? "probed, not run (dry run)"
+                                                 : "not run (dry run)";
+        }
+        if (report_set(&s->status, st) < 0)
+            return SS_ERR;
+    }
+    if (h->trail_state != NULL && strcmp(h->state, "pending") == 0 &&
+        report_set(&h->state, h->trail_state) < 0)
+        return SS_ERR;
+    if (h->last_error == NULL && report_set(&h->last_error, h->trail_error) < 0)
+        return SS_ERR;
+    return 0;
+}
+
 /* Loads one host: journal, evidence, findings, queues. */
-static int report_load_host(struct report_host *h, const char *run_dir,
-                            const char *trail, size_t trail_len,
-                            struct errbuf *err)
+static int report_load_host(struct report_host *h, bool dry_run,
+                            const char *run_dir, const char *trail,
+                            size_t trail_len, struct errbuf *err)
 {
     struct buf ev = BUF_INIT, rel = BUF_INIT;
     char jpath[4096], *text = NULL;
@@ -319,7 +354,7 @@ static int report_load_host(struct report_host *h, const char *run_dir,
         errbuf_prefix(err, "journal of '%s'", h->name);
         goto out;
     }
-    if (text == NULL &&
+    if (text == NULL && !dry_run &&
         report_push(&h->notes, "no journal: the run never acted on this "
                                "host") < 0)
         goto nomem;
@@ -330,6 +365,8 @@ static int report_load_host(struct report_host *h, const char *run_dir,
         goto out;
     if (trail != NULL && (r = report_match_trail(h, trail, trail_len, err)) < 0)
         goto out;
+    if (!h->journaled && report_unjournaled(h, dry_run) < 0)
+        goto nomem;
     if ((r = report_mail_down(h, ev.data, err)) < 0 ||
         (r = report_load_findings(h, &listing, ev.data, err)) < 0 ||
         (r = report_load_queue(h, listing, ev.data, err)) < 0)
@@ -413,8 +450,8 @@ int report_load(struct report **out, const char *run_dir, struct errbuf *err)
     if (trail != NULL && report_audit(rep, trail, trail_len) < 0)
         goto nomem;
     for (i = 0; i < rep->n_hosts; i++)
-        if ((r = report_load_host(&rep->hosts[i], run_dir, trail, trail_len,
-                                  err)) < 0)
+        if ((r = report_load_host(&rep->hosts[i], rep->dry_run, run_dir, trail,
+                                  trail_len, err)) < 0)
             goto out;
     *out = rep;
     rep = NULL;

@@ -2,7 +2,9 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "spamstop/journal.h"
 #include "spamstop/postfix.h"
@@ -157,6 +159,8 @@ static void report_host_release(struct report_host *h)
 
     free(h->name);
     free(h->state);
+    free(h->trail_state);
+    free(h->trail_error);
     free(h->end_state);
     free(h->end_phase);
     free(h->last_error);
@@ -227,7 +231,9 @@ int report_parse_run(struct report *r, const char *text, size_t len,
         report_set(&r->playbook, ri.playbook) < 0 ||
         report_set(&r->outcome, ri.outcome) < 0)
         goto out;
-    r->dry_run = ri.dry_run;
+    /* a run not confirmed on the terminal stayed a dry run */
+    r->dry_run = ri.dry_run ||
+                 (ri.outcome != NULL && strcmp(ri.outcome, "dry-run") == 0);
     r->started = (long long)ri.started;
     r->finished = (long long)ri.finished;
     r->anchor_records = (size_t)ri.audit_records;
@@ -645,6 +651,7 @@ int report_parse_findings(struct report_findings *out, const char *text,
     out->scripted = report_size(root, "scripted");
     out->other = report_size(root, "other");
     out->flagged_messages = report_size(root, "flagged_messages");
+    out->backscatter = report_size(root, "backscatter");
     out->remainder = report_size(root, "remainder");
     out->incomplete = report_size(root, "incomplete");
     out->anomalies = report_size(root, "anomalies");
@@ -896,7 +903,62 @@ out:
     return r;
 }
 
-/* Marks h's files whose digest the trail holds; see report.h. */
+/* An audit record's "time" ("2026-11-28T09:58:50.123Z") as an epoch; 0. */
+static long long report_trail_time(json_t *o)
+{
+    const char *s = json_string_value(json_object_get(o, "time"));
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm);
+}
+
+/* Notes what one of h's trail records tells of a step or of the host. */
+static int report_trail_record(struct report_host *h, json_t *o)
+{
+    const char *ev = json_string_value(json_object_get(o, "event"));
+    const char *step = json_string_value(json_object_get(o, "step"));
+    const char *phase = json_string_value(json_object_get(o, "phase"));
+    const char *detail = json_string_value(json_object_get(o, "detail"));
+    size_t i;
+
+    if (ev == NULL)
+        return 0;
+    if (strcmp(ev, "host-end") == 0 && detail != NULL) {
+        size_t n = strcspn(detail, ":");
+        free(h->trail_state);
+        if ((h->trail_state = strndup(detail, n)) == NULL ||
+            report_set(&h->trail_error,
+                       detail[n] == ':'
+                           ? detail + n + 1 + (detail[n + 1] == ' ')
+                           : NULL) < 0)
+            return SS_ERR;
+        return 0;
+    }
+    for (i = 0; step != NULL && i < h->n_steps; i++) {
+        struct report_step *st = &h->steps[i];
+        if (strcmp(st->name, step) != 0)
+            continue;
+        if (strcmp(ev, "result") == 0 || strcmp(ev, "evidence") == 0 ||
+            (strcmp(ev, "command") == 0 && phase != NULL &&
+             strcmp(phase, "read") == 0))
+            st->trail |= REPORT_TRAIL_READ;
+        else if (strcmp(ev, "command") == 0 && phase != NULL &&
+                 strcmp(phase, "probe") == 0)
+            st->trail |= REPORT_TRAIL_PROBE;
+        st->trail_at = report_trail_time(o);
+        break;
+    }
+    return 0;
+}
+
+/* Reads h's part of the trail; see report.h. */
 int report_match_trail(struct report_host *h, const char *trail, size_t len,
                        struct errbuf *err)
 {
@@ -904,9 +966,9 @@ int report_match_trail(struct report_host *h, const char *trail, size_t len,
     const char *sums[2];
     json_t *o;
     size_t i, k;
+    int r = 0;
 
-    (void)err;
-    while (p < end) {
+    while (p < end && r == 0) {
         nl = memchr(p, '\n', (size_t)(end - p));
         if (nl == NULL)
             nl = end;
@@ -927,7 +989,10 @@ int report_match_trail(struct report_host *h, const char *trail, size_t len,
             for (k = 0; k < 2; k++)
                 if (sums[k] != NULL && strcmp(sums[k], h->files[i].sha256) == 0)
                     h->files[i].in_trail = true;
+        if (json_is_string(json_object_get(o, "host")))
+            r = report_trail_record(h, o);
         json_decref(o);
     }
-    return 0;
+    return r < 0 ? errbuf_set(err, SS_ERR, "out of memory reading the trail")
+                 : 0;
 }

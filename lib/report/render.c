@@ -568,7 +568,8 @@ static void rw_suspect(struct rw *w, const struct report_suspect *s)
 }
 
 /* Suspects: the flagged ones in detail, the others in a table. */
-static void rw_suspects(struct rw *w, const struct report_host *h)
+static void rw_suspects(struct rw *w, const struct report *r,
+                        const struct report_host *h)
 {
     static const char *const heads[] = {"Account", "Messages",   "Share",
                                         "Clients", "First seen", "Last seen"};
@@ -580,7 +581,10 @@ static void rw_suspects(struct rw *w, const struct report_host *h)
     rw_h(w, 3, "Suspects and their evidence");
     if (!f->present) {
         rw_p_begin(w, "note");
-        rw_esc(w, "No identify findings were kept for this host.");
+        rw_esc(w, r->dry_run ? "No identify pass left findings on this "
+                               "host: it was not read."
+                             : "No identify findings were kept for this "
+                               "host.");
         rw_p_end(w);
         return;
     }
@@ -802,7 +806,8 @@ static void rw_changes_purged(struct rw *w, const struct report_host *h)
 }
 
 /* What changed on the host. */
-static void rw_changes(struct rw *w, const struct report_host *h)
+static void rw_changes(struct rw *w, const struct report *r,
+                       const struct report_host *h)
 {
     rw_h(w, 3, "What was changed");
     rw_ul_begin(w);
@@ -812,7 +817,144 @@ static void rw_changes(struct rw *w, const struct report_host *h)
     if (!rw_changed(rw_step(h, "service", false)) && h->rotated.n == 0 &&
         h->purged_total == 0 && h->restored.n == 0) {
         rw_li_begin(w);
-        rw_esc(w, "Nothing.");
+        rw_esc(w, r->dry_run ? "Nothing: this was a dry run." : "Nothing.");
+        rw_li_end(w);
+    }
+    rw_ul_end(w);
+}
+
+/* The flagged accounts of h's findings as "a, b" into t. */
+static void rw_flagged_names(struct rw *w, struct buf *t,
+                             const struct report_host *h)
+{
+    size_t i;
+
+    for (i = 0; i < h->findings.n_suspects; i++)
+        if (h->findings.suspects[i].flagged)
+            rw_ok(w, buf_printf(t, "%s%s", t->len > 0 ? ", " : "",
+                                h->findings.suspects[i].username));
+}
+
+/* What purge would hold, per flagged account, into t. */
+static void rw_would_hold(struct rw *w, struct buf *t,
+                          const struct report_findings *f)
+{
+    size_t i;
+
+    for (i = 0; i < f->n_suspects; i++)
+        if (f->suspects[i].flagged)
+            rw_ok(w, buf_printf(t, "%s%zu of %s", t->len > 0 ? ", " : "",
+                                f->suspects[i].n_queue_ids,
+                                f->suspects[i].username));
+}
+
+/* One step of a dry run's plan, from the findings (flagged accounts). */
+static void rw_would_step(struct rw *w, const struct report_host *h,
+                          const struct report_step *s, bool first_service)
+{
+    const struct report_findings *f = &h->findings;
+    struct buf t = BUF_INIT;
+
+    if (strcmp(s->action, "service") == 0)
+        rw_escf(w, "%s Postfix (step '%s').", first_service ? "Stop" : "Start",
+                s->name);
+    else if (strcmp(s->action, "rotate") == 0) {
+        rw_flagged_names(w, &t, h);
+        rw_escf(w, "Set a new password for %s (step '%s').", t.data, s->name);
+    } else if (strcmp(s->action, "purge") == 0) {
+        rw_would_hold(w, &t, f);
+        rw_escf(w,
+                "Hold %zu queued messages (%s), deleted when the run "
+                "commits; %zu other messages stay queued (step '%s').",
+                f->flagged_messages + f->backscatter, t.data, f->remainder,
+                s->name);
+    } else if (strcmp(s->action, "snapshot") == 0)
+        rw_escf(w,
+                "Keep a tar of the held messages on the host and in the "
+                "evidence folder (step '%s').",
+                s->name);
+    else
+        rw_escf(w, "Run step '%s' (%s, %s).", s->name, s->action, s->kind);
+    buf_release(&t);
+}
+
+/* A dry run's plan: what a real run would change, from the findings. */
+static void rw_would(struct rw *w, const struct report_host *h)
+{
+    const struct report_findings *f = &h->findings;
+    bool service = false;
+    size_t i;
+
+    rw_h(w, 3, "What a real run would do");
+    rw_p_begin(w, "note");
+    if (!f->present)
+        rw_esc(w, "Unknown: no identify pass left findings on this host.");
+    else if (rw_flagged(h) == 0)
+        rw_escf(w,
+                "Nothing: no account over the thresholds in step '%s' (the "
+                "steps that change the host run only for flagged accounts).",
+                f->step);
+    else
+        rw_escf(w,
+                "For the %zu flagged accounts of step '%s' (from its "
+                "findings; the plan the dry run printed is the exact word):",
+                rw_flagged(h), f->step);
+    rw_p_end(w);
+    if (!f->present || rw_flagged(h) == 0)
+        return;
+    rw_ul_begin(w);
+    for (i = 0; i < h->n_steps; i++) {
+        const struct report_step *s = &h->steps[i];
+        if (strcmp(s->kind, "read-only") == 0)
+            continue;
+        rw_li_begin(w);
+        rw_would_step(w, h, s, !service);
+        service |= strcmp(s->action, "service") == 0;
+        rw_li_end(w);
+    }
+    rw_li_begin(w);
+    rw_esc(w, "Draft a notice to the customer of each account whose "
+              "password was reset.");
+    rw_li_end(w);
+    rw_ul_end(w);
+}
+
+/* What the run read on the host: the identify passes and their files. */
+static void rw_looked(struct rw *w, const struct report_host *h)
+{
+    size_t i, k, shown = 0;
+
+    rw_h(w, 3, "What was looked at");
+    rw_ul_begin(w);
+    for (i = 0; i < h->n_steps; i++) {
+        const struct report_step *s = &h->steps[i];
+        if (strcmp(s->kind, "read-only") != 0 || strcmp(s->status, "read"))
+            continue;
+        rw_li_begin(w);
+        rw_escf(w, "Step '%s' (%s) ran, read-only", s->name, s->action);
+        if (h->findings.present && h->findings.step != NULL &&
+            strcmp(h->findings.step, s->name) == 0)
+            rw_escf(w,
+                    ": %zu queued messages read; its findings are the "
+                    "suspects above",
+                    h->findings.total);
+        rw_esc(w, ".");
+        rw_li_end(w);
+        shown++;
+    }
+    for (k = 0; k < h->n_files; k++) {
+        size_t n = strlen(h->files[k].path);
+        if (n > 8 && strcmp(h->files[k].path + n - 8, ".maillog") == 0) {
+            rw_li_begin(w);
+            rw_escf(w, "The mail logs: %s (%lld bytes).", h->files[k].path,
+                    h->files[k].bytes);
+            rw_li_end(w);
+            shown++;
+        }
+    }
+    if (shown == 0) {
+        rw_li_begin(w);
+        rw_esc(w, "Nothing: no read-only step ran on this host.");
         rw_li_end(w);
     }
     rw_ul_end(w);
@@ -856,7 +998,7 @@ static void rw_kept(struct rw *w, const struct report_host *h)
         rw_li_end(w);
     } else if (!f->present) {
         rw_li_begin(w);
-        rw_esc(w, "Everything: nothing on this host was looked at.");
+        rw_esc(w, "Everything: the run changed nothing on this host.");
         rw_li_end(w);
     }
     rw_ul_end(w);
@@ -898,7 +1040,9 @@ static void rw_steps(struct rw *w, const struct report *r,
                 "(stopping at a pivot that cannot be undone).",
                 r->run_id, t.data);
     else
-        rw_esc(w, "Nothing on this host is left to undo.");
+        rw_esc(w, r->dry_run ? "Nothing was changed on this host (dry run): "
+                               "nothing to undo."
+                             : "Nothing on this host is left to undo.");
     rw_p_end(w);
     rw_table(w, 7, heads);
     for (i = 0; i < h->n_steps; i++) {
@@ -956,10 +1100,15 @@ static void rw_host(struct rw *w, const struct report *r,
     rw_h(w, 2, t.data != NULL ? t.data : "Host");
     rw_queues(w, h);
     rw_shape(w, &h->before);
-    rw_suspects(w, h);
+    rw_suspects(w, r, h);
     rw_scripts(w, h);
-    rw_changes(w, h);
-    rw_kept(w, h);
+    rw_changes(w, r, h);
+    if (r->dry_run) {
+        rw_would(w, h);
+        rw_looked(w, h);
+    } else {
+        rw_kept(w, h);
+    }
     rw_steps(w, r, h);
     rw_files(w, h);
     if (h->notes.n > 0) {

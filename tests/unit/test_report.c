@@ -260,17 +260,81 @@ static void make_trail(const char *path, const char *listing,
     exec_result_release(&res);
 }
 
-/* Builds the whole run folder. */
-static int setup(void **state)
+/* Writes run.json: a committed run, or a dry run (no journal). */
+static void make_run_json(const struct fixture *fx, const char *sha,
+                          const struct audit_anchor *anchor, bool dry)
+{
+    char started[32], finished[32], text[2048];
+    time_t t;
+    struct tm tm;
+
+    t = (time_t)fx->t0 - 120;
+    gmtime_r(&t, &tm);
+    strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    t = (time_t)fx->t0 + 5;
+    gmtime_r(&t, &tm);
+    strftime(finished, sizeof(finished), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(text, sizeof(text),
+             "{\"run_id\":\"" RUN_ID "\",\"started\":\"%s\",\"finished\":"
+             "\"%s\",\"playbook\":\"compromised-account\","
+             "\"playbook_sha256\":\"%s\",\"hosts\":[\"h1\",\"h2\"],"
+             "\"dry_run\":%s,\"outcome\":\"%s\",\"host_states\":"
+             "{\"h1\":\"%s\",\"h2\":\"unreachable\"},\"params\":"
+             "{\"min_messages\":\"50\",\"min_share\":\"0.2\"},"
+             "\"audit_records\":%llu,\"audit_head\":\"%s\"}",
+             started, finished, sha, dry ? "true" : "false",
+             dry ? "dry-run" : "partial", dry ? "pending" : "committed",
+             (unsigned long long)anchor->records, anchor->head);
+    put(fx->run, "run.json", text);
+}
+
+/* Appends one trail record of h1 (event, step, phase, detail). */
+static void trail_rec(struct audit *a, const char *event, const char *step,
+                      const char *phase, const char *detail)
+{
+    struct audit_record rec = AUDIT_RECORD_INIT;
+    struct errbuf e = ERRBUF_INIT;
+
+    rec.event = event;
+    rec.host = "h1";
+    rec.step = step;
+    rec.phase = phase;
+    rec.detail = detail;
+    if (strcmp(event, "command") == 0)
+        rec.command = "true";
+    assert_int_equal(audit_append(a, &rec, &e), 0);
+}
+
+/*
+ * The trail of a dry run as the engine writes it: the read-only passes'
+ * commands and results, the probes of the steps that would change the
+ * host, and h1's end.
+ */
+static void make_dry_trail(const char *path, struct audit_anchor *anchor)
+{
+    struct audit *a = NULL;
+    struct errbuf e = ERRBUF_INIT;
+
+    assert_int_equal(audit_open(&a, path, RUN_ID, &e), 0);
+    trail_rec(a, "command", "survey", "read", NULL);
+    trail_rec(a, "result", "survey", NULL, "seen: " ALICE);
+    trail_rec(a, "command", "stop", "probe", NULL);
+    trail_rec(a, "command", "identify", "read", NULL);
+    trail_rec(a, "evidence", "identify", "read", "evidence/h1/suspects.json");
+    trail_rec(a, "command", "rotate", "probe", NULL);
+    trail_rec(a, "host-end", NULL, NULL, "dry-run");
+    audit_get_anchor(a, anchor);
+    audit_close(a);
+}
+
+/* Builds the whole run folder: committed, or a dry run of the same queue. */
+static int setup_run(void **state, bool dry)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     struct errbuf e = ERRBUF_INIT;
     struct audit_anchor anchor;
     char path[512], sha[SHA256_HEX_LEN + 1], *pb = NULL, *listing, *findings;
-    char started[32], finished[32];
     size_t pblen = 0;
-    time_t t;
-    struct tm tm;
 
     assert_non_null(fx);
     strcpy(fx->dir, "/tmp/ss-report-XXXXXX");
@@ -292,38 +356,37 @@ static int setup(void **state)
 
     listing = make_listing(fx->t0);
     findings = make_findings(fx->t0);
-    put(fx->run, "evidence/h1/queue.json", listing);
+    put(fx->run,
+        dry ? "evidence/h1/suspects.queue.json" : "evidence/h1/queue.json",
+        listing);
     put(fx->run, "evidence/h1/suspects.json", findings);
     put(fx->run, "evidence/h1/seen.json", findings);
     put(fx->run, "evidence/h1/suspects.ids", "deferred A00000 " ALICE "\n");
-    snprintf(path, sizeof(path), "%s/journal/h1.jsonl", fx->run);
-    make_journal(path, sha);
     snprintf(path, sizeof(path), "%s/audit.jsonl", fx->run);
-    make_trail(path, listing, &anchor);
-    /* what the report must never show */
-    put(fx->run, "credentials", "h1 " ALICE " " PASSWORD "\n");
-
-    t = (time_t)fx->t0 - 120;
-    gmtime_r(&t, &tm);
-    strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    t = (time_t)fx->t0 + 5;
-    gmtime_r(&t, &tm);
-    strftime(finished, sizeof(finished), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(path, sizeof(path),
-             "{\"run_id\":\"" RUN_ID "\",\"started\":\"%s\",\"finished\":"
-             "\"%s\",\"playbook\":\"compromised-account\","
-             "\"playbook_sha256\":\"%s\",\"hosts\":[\"h1\",\"h2\"],"
-             "\"dry_run\":false,\"outcome\":\"partial\",\"host_states\":"
-             "{\"h1\":\"committed\",\"h2\":\"unreachable\"},\"params\":"
-             "{\"min_messages\":\"50\",\"min_share\":\"0.2\"},"
-             "\"audit_records\":%llu,\"audit_head\":\"%s\"}",
-             started, finished, sha, (unsigned long long)anchor.records,
-             anchor.head);
-    put(fx->run, "run.json", path);
+    if (dry) {
+        make_dry_trail(path, &anchor);
+    } else {
+        make_trail(path, listing, &anchor);
+        snprintf(path, sizeof(path), "%s/journal/h1.jsonl", fx->run);
+        make_journal(path, sha);
+        /* what the report must never show */
+        put(fx->run, "credentials", "h1 " ALICE " " PASSWORD "\n");
+    }
+    make_run_json(fx, sha, &anchor, dry);
     free(listing);
     free(findings);
     *state = fx;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_run(state, false);
+}
+
+static int setup_dry(void **state)
+{
+    return setup_run(state, true);
 }
 
 static int teardown(void **state)
@@ -812,6 +875,51 @@ static void test_mail_down_time(void **state)
     }
 }
 
+/*
+ * A dry run keeps no journal: the report takes what ran from the trail
+ * and the findings from the evidence folder, and shows what was looked
+ * at and what a real run would do, never "nothing was looked at".
+ */
+static void test_dry_run(void **state)
+{
+    struct fixture *fx = *state;
+    struct report *r = load(fx);
+    const struct report_host *h = &r->hosts[0];
+    enum report_format f;
+    char *text;
+
+    assert_true(r->dry_run);
+    assert_false(h->journaled);
+    assert_string_equal(h->state, "dry-run"); /* from the trail's host-end */
+    assert_string_equal(h->steps[0].status, "read");
+    assert_string_equal(h->steps[1].status, "probed, not run (dry run)");
+    assert_string_equal(h->steps[2].status, "read");
+    assert_string_equal(h->steps[4].status, "not run (dry run)");
+    assert_true(h->findings.present);
+    assert_string_equal(h->findings.step, "identify");
+    assert_true(h->before.present);
+    assert_false(h->before.from_snapshot);
+    assert_int_equal(h->before.total, NSPAM + NLEGIT + NSCRIPT);
+    assert_int_equal(h->rotated.n, 0);
+    for (f = REPORT_MD; f <= REPORT_JSON; f++) {
+        text = render(r, f);
+        assert_null(strstr(text, "nothing on this host was looked at"));
+        assert_null(strstr(text, "No identify findings"));
+        assert_null(strstr(text, "not started"));
+        assert_null(strstr(text, "Security notice"));
+        if (f != REPORT_JSON) {
+            assert_non_null(strstr(text, "What a real run would do"));
+            assert_non_null(strstr(text, "What was looked at"));
+            assert_non_null(
+                strstr(text, "Set a new password for alice@example.com"));
+            assert_non_null(strstr(text, "Hold 300 queued messages"));
+            assert_non_null(strstr(text, "Nothing: this was a dry run."));
+        }
+        free(text);
+    }
+    report_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -829,6 +937,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_journal_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_mail_down_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run, setup_dry, teardown),
         cmocka_unit_test(test_missing_run),
         cmocka_unit_test(test_clean),
         cmocka_unit_test(test_queue_ages_and_other_row),

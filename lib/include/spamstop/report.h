@@ -63,7 +63,7 @@ struct report_findings {
     bool present;
     char *step; /* the step whose evidence it is */
     size_t total, authenticated, scripted, other;
-    size_t flagged_messages, remainder, incomplete, anomalies;
+    size_t flagged_messages, backscatter, remainder, incomplete, anomalies;
     size_t min_messages;
     double min_share;
     struct report_suspect *suspects;
@@ -105,6 +105,19 @@ struct report_step {
     char *error;  /* the last error journaled for it, or NULL */
     long long at; /* epoch of its last journal record; 0 none */
     struct strlist results;
+    /*
+     * What the audit trail holds of it (a dry run keeps no journal): a
+     * command run to read, a result or evidence kept (REPORT_TRAIL_READ),
+     * a probe of a step that would change the host (REPORT_TRAIL_PROBE).
+     */
+    unsigned trail;
+    long long trail_at; /* epoch of its last trail record; 0 none */
+};
+
+/* Bits of struct report_step's trail. */
+enum report_trail_bits {
+    REPORT_TRAIL_READ = 1 << 0,
+    REPORT_TRAIL_PROBE = 1 << 1,
 };
 
 /* An evidence file of a host and its digest. */
@@ -118,11 +131,13 @@ struct report_file {
 /* What the run did on one host. */
 struct report_host {
     char *name;
-    char *state;      /* run.json host_states */
-    bool journaled;   /* a journal exists */
-    char *end_state;  /* the journal's last "end" record, or NULL */
-    char *end_phase;  /* forward, rollback, commit */
-    char *last_error; /* the journal's last error, or NULL */
+    char *state;       /* run.json host_states, else the trail's host-end */
+    bool journaled;    /* a journal exists */
+    char *end_state;   /* the journal's last "end" record, or NULL */
+    char *end_phase;   /* forward, rollback, commit */
+    char *last_error;  /* the journal's last error, or NULL */
+    char *trail_state; /* the state the trail's host-end record gives */
+    char *trail_error; /* and the error it gives with it, or NULL */
     bool rollback_begun;
     bool commit_begun;
     long long begun_at, ended_at; /* epoch of first and last record; 0 */
@@ -248,8 +263,9 @@ int report_derive_after(struct report_host *h, const char *listing, size_t len,
                         struct errbuf *err);
 
 /*
- * Marks the files whose digest appears in the audit trail text (records'
- * stdout_sha256 or data.sha256 of the same host).
+ * Reads the host's records of the audit trail text: marks the files whose
+ * digest appears in them (stdout_sha256 or data.sha256), notes what each
+ * step left there (report_step's trail) and the host-end record's state.
  */
 int report_match_trail(struct report_host *h, const char *trail, size_t len,
                        struct errbuf *err);
