@@ -10,19 +10,24 @@
 #include "spamstop/rundir.h"
 
 static const char report_help[] =
-    "usage: spamstop report RUN [--format md|html|json] [-o FILE]\n"
-    "                       [--state-dir DIR]\n\n"
+    "usage: spamstop report RUN [--format md|text|html|json] [-o FILE]\n"
+    "                       [--notice-hosts] [--state-dir DIR]\n\n"
     "Writes the incident report of run RUN for the ticket and the customer:\n"
     "per host the queue before and after (by queue, and age by sender\n"
     "domain), the suspects and their evidence (messages, client IPs, HELO\n"
     "names, sender domains, first and last seen), web-script findings, what\n"
-    "was changed and what was kept, the rollback state, the evidence files\n"
-    "with their SHA-256, and for each account whose password was reset a\n"
-    "draft notice to the customer.  No password is ever in a report: the\n"
-    "run's credentials file is never read.\n\n"
-    "  -f, --format FMT      md (default), html (one self-contained file)\n"
-    "                        or json; -o FILE.html or .json picks it too\n"
+    "was changed and what was kept (a dry run: what was read and what a\n"
+    "real run would do), the rollback state, the evidence files with their\n"
+    "SHA-256; across hosts the values flagged accounts share and the damage\n"
+    "per account; and for each account whose password was reset one draft\n"
+    "notice to the customer.  No password is ever in a report: the run's\n"
+    "credentials file is never read.\n\n"
+    "  -f, --format FMT      md (default), text (plain, for ticket systems),\n"
+    "                        html (one self-contained file) or json;\n"
+    "                        -o FILE.txt, .html or .json picks it too\n"
     "  -o, --output FILE     write to FILE (mode 0600) instead of stdout\n"
+    "      --notice-hosts    name the hosts in the customer notices (they\n"
+    "                        name none otherwise)\n"
     "      --state-dir DIR   where runs are kept (default\n"
     "                        $SPAMSTOP_STATE_DIR, else "
     "$XDG_STATE_HOME/spamstop)\n"
@@ -44,6 +49,8 @@ static int report_format_of(const char *path)
         return REPORT_JSON;
     if (strcmp(dot, ".md") == 0)
         return REPORT_MD;
+    if (strcmp(dot, ".txt") == 0)
+        return REPORT_TEXT;
     return -1;
 }
 
@@ -52,6 +59,7 @@ struct report_args {
     enum report_format fmt;
     const char *output; /* NULL or "-": stdout */
     const char *run;
+    unsigned flags; /* report_flags */
 };
 
 /*
@@ -65,6 +73,7 @@ static int report_args(struct report_args *a, struct cmd_opts *o, int argc,
         {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"notice-hosts", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     bool fmt_given = false;
@@ -76,12 +85,14 @@ static int report_args(struct report_args *a, struct cmd_opts *o, int argc,
         switch (c) {
         case 'f':
             if (report_format_parse(&a->fmt, optarg) < 0) {
-                cmd_error("unknown format '%s': use md, html or json", optarg);
+                cmd_error("unknown format '%s': use md, text, html or json",
+                          optarg);
                 return EXIT_USAGE;
             }
             fmt_given = true;
             break;
         case 'o': a->output = optarg; break;
+        case 'N': a->flags |= REPORT_NOTICE_HOSTS; break;
         case OPT_STATE_DIR: o->state_dir = optarg; break;
         case 'h': fputs(report_help, stdout); return EXIT_OK;
         default: fputs(report_help, stderr); return EXIT_USAGE;
@@ -146,7 +157,7 @@ int cmd_report(int argc, char **argv)
         rc = r == SS_ECORRUPT ? EXIT_TAMPERED : EXIT_NOT_STARTED;
         goto out;
     }
-    if (report_render(&out, rep, a.fmt, &err) < 0) {
+    if (report_render(&out, rep, a.fmt, a.flags, &err) < 0) {
         cmd_error("%s", err.msg);
         goto out;
     }

@@ -235,8 +235,7 @@ static json_t *rj_host(const struct report_host *h)
             !rj_set(s, "in_trail", json_boolean(h->files[i].in_trail)))
             goto fail;
     }
-    if (!rj_set(o, "notes", rj_list(&h->notes)) ||
-        !rj_set(o, "notices", a = json_array()))
+    if (!rj_set(o, "notes", rj_list(&h->notes)))
         goto fail;
     return o;
 fail:
@@ -244,17 +243,50 @@ fail:
     return NULL;
 }
 
+/* The notices, one per account: [{account, hosts, text}]. */
+static json_t *rj_notices(const struct report *r, unsigned flags)
+{
+    struct strlist accts = STRLIST_INIT;
+    struct report_acct acct;
+    struct buf t = BUF_INIT;
+    json_t *a = json_array(), *n;
+    size_t i;
+
+    memset(&acct, 0, sizeof(acct));
+    if (a == NULL || report_accounts(&accts, r, true) < 0)
+        goto fail;
+    for (i = 0; i < accts.n; i++) {
+        buf_reset(&t);
+        report_acct_release(&acct);
+        if (report_notice(&t, r, accts.v[i], flags) < 0 ||
+            report_acct_collect(&acct, r, accts.v[i]) < 0 ||
+            json_array_append_new(a, n = json_object()) < 0 ||
+            !rj_set(n, "account", rj_str(accts.v[i])) ||
+            !rj_set(n, "hosts", rj_list(&acct.rotated_on)) ||
+            !rj_set(n, "text", json_string(t.data)))
+            goto fail;
+    }
+    goto out;
+fail:
+    json_decref(a);
+    a = NULL;
+out:
+    report_acct_release(&acct);
+    strlist_release(&accts);
+    buf_release(&t);
+    return a;
+}
+
 /* Renders JSON; see report_int.h. */
-int report_render_json(struct buf *out, const struct report *r,
+int report_render_json(struct buf *out, const struct report *r, unsigned flags,
                        struct errbuf *err)
 {
-    json_t *o = json_object(), *a, *params, *audit, *h, *notices;
-    struct buf t = BUF_INIT;
+    json_t *o = json_object(), *a, *params, *audit, *h;
     char *text = NULL;
-    size_t i, k;
+    size_t i;
     int rc = SS_ERR;
 
-    if (!rj_set(o, "report_version", json_integer(1)) ||
+    if (!rj_set(o, "report_version", json_integer(2)) ||
         !rj_set(o, "run_id", rj_str(r->run_id)) ||
         !rj_set(o, "playbook", rj_str(r->playbook)) ||
         !rj_set(o, "outcome", rj_str(r->outcome)) ||
@@ -275,22 +307,12 @@ int report_render_json(struct buf *out, const struct report *r,
         !rj_set(audit, "head", json_string(r->audit_head)) ||
         !rj_set(audit, "reason", rj_str(r->audit_reason)))
         goto out;
-    for (i = 0; i < r->n_hosts; i++) {
+    for (i = 0; i < r->n_hosts; i++)
         if ((h = rj_host(&r->hosts[i])) == NULL ||
             json_array_append_new(a, h) < 0)
             goto out;
-        notices = json_object_get(h, "notices");
-        for (k = 0; k < r->hosts[i].rotated.n; k++) {
-            json_t *n = json_object();
-            buf_reset(&t);
-            if (report_notice(&t, r, &r->hosts[i], r->hosts[i].rotated.v[k]) <
-                    0 ||
-                json_array_append_new(notices, n) < 0 ||
-                !rj_set(n, "account", rj_str(r->hosts[i].rotated.v[k])) ||
-                !rj_set(n, "text", json_string(t.data)))
-                goto out;
-        }
-    }
+    if (!rj_set(o, "notices", rj_notices(r, flags)))
+        goto out;
     if ((text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL ||
         buf_adds(out, text) < 0 || buf_addc(out, '\n') < 0)
         goto out;
@@ -298,7 +320,6 @@ int report_render_json(struct buf *out, const struct report *r,
 out:
     json_decref(o);
     free(text);
-    buf_release(&t);
     if (rc < 0)
         errbuf_set(err, rc, "out of memory rendering the report as JSON");
     return rc;

@@ -27,6 +27,8 @@ int report_format_parse(enum report_format *out, const char *s)
 {
     if (strcmp(s, "md") == 0 || strcmp(s, "markdown") == 0)
         *out = REPORT_MD;
+    else if (strcmp(s, "text") == 0 || strcmp(s, "txt") == 0)
+        *out = REPORT_TEXT;
     else if (strcmp(s, "html") == 0)
         *out = REPORT_HTML;
     else if (strcmp(s, "json") == 0)
@@ -110,7 +112,8 @@ int report_push(struct strlist *l, const char *s)
     return r;
 }
 
-static void report_values_release(struct report_values *v)
+/* Frees a values list; see report_int.h. */
+void report_values_release(struct report_values *v)
 {
     size_t i;
 
@@ -132,6 +135,9 @@ static void report_findings_release(struct report_findings *f)
         report_values_release(&s->helos);
         report_values_release(&s->sender_domains);
         report_values_release(&s->subjects);
+        report_values_release(&s->recipient_domains);
+        strlist_release(&s->flags);
+        free(s->log.top_client);
     }
     for (i = 0; i < f->n_scripts; i++) {
         free(f->scripts[i].script);
@@ -568,10 +574,30 @@ static int report_values_read(struct report_values *out, json_t *o)
     return 0;
 }
 
+/* Reads a suspect's log evidence (null or absent: not present). */
+static int report_log_read(struct report_log *l, json_t *o)
+{
+    const char *top = json_string_value(json_object_get(o, "top_client"));
+
+    if (!json_is_object(o))
+        return 0;
+    l->present = true;
+    l->messages = report_size(o, "messages");
+    l->clients = report_size(o, "clients");
+    l->top_client_messages = report_size(o, "top_client_messages");
+    l->first = report_epoch(o, "first") > 0 ? report_epoch(o, "first") : 0;
+    l->last = report_epoch(o, "last") > 0 ? report_epoch(o, "last") : 0;
+    l->sent = report_size(o, "sent");
+    l->deferred = report_size(o, "deferred");
+    l->bounced = report_size(o, "bounced");
+    return report_set(&l->top_client, top);
+}
+
 /* Reads one suspect object. */
 static int report_suspect_read(struct report_suspect *s, json_t *o)
 {
-    json_t *share = json_object_get(o, "share");
+    json_t *share = json_object_get(o, "share"), *v;
+    size_t i;
     const char *u = json_string_value(json_object_get(o, "username"));
     const char *why = json_string_value(json_object_get(o, "reason"));
 
@@ -585,7 +611,17 @@ static int report_suspect_read(struct report_suspect *s, json_t *o)
     s->first_arrival = report_epoch(o, "first_arrival");
     s->last_arrival = report_epoch(o, "last_arrival");
     s->n_queue_ids = json_array_size(json_object_get(o, "queue_ids"));
-    if (report_values_read(&s->clients, json_object_get(o, "clients")) < 0 ||
+    s->watch = json_is_true(json_object_get(o, "watch"));
+    s->backscatter = report_size(o, "backscatter");
+    json_array_foreach(json_object_get(o, "flags"), i, v)
+    {
+        if (json_is_string(v) && report_push(&s->flags, json_string_value(v)))
+            return SS_ERR;
+    }
+    if (report_log_read(&s->log, json_object_get(o, "log")) < 0 ||
+        report_values_read(&s->recipient_domains,
+                           json_object_get(o, "recipient_domains")) < 0 ||
+        report_values_read(&s->clients, json_object_get(o, "clients")) < 0 ||
         report_values_read(&s->helos, json_object_get(o, "helos")) < 0 ||
         report_values_read(&s->sender_domains,
                            json_object_get(o, "sender_domains")) < 0 ||

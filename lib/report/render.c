@@ -12,7 +12,11 @@
 struct rw {
     struct buf *b;
     enum report_format f;
-    int rc; /* the first failure; later calls do nothing */
+    unsigned flags; /* report_flags */
+    int rc;         /* the first failure; later calls do nothing */
+    /* plain text: a table's cells, head first, laid out at its end */
+    struct strlist cells;
+    size_t ncols;
 };
 
 /* Appends s (already escaped or ours) unless an earlier call failed. */
@@ -50,7 +54,8 @@ static void rw_esc(struct rw *w, const char *text)
             case '\'': rw_raw(w, "&#39;"); continue;
             default: break;
             }
-        } else if (strchr("\\`*_[]<>|~&!#{}", *p) != NULL) {
+        } else if (w->f == REPORT_MD &&
+                   strchr("\\`*_[]<>|~&!#{}", *p) != NULL) {
             one[1] = *p;
             rw_raw(w, one);
             continue;
@@ -84,6 +89,45 @@ static void rw_escf(struct rw *w, const char *fmt, ...)
     free(s);
 }
 
+/* Characters (not bytes) of UTF-8 text s: for plain-text layout. */
+static size_t rw_width(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* Appends c n times. */
+static void rw_repeat(struct rw *w, char c, size_t n)
+{
+    while (n-- > 0 && w->rc == 0)
+        if (buf_addc(w->b, c) < 0)
+            w->rc = SS_ERR;
+}
+
+/* A plain-text heading: underlined with = - ~, level 4 ends with ':'. */
+static void rw_text_heading(struct rw *w, int level, const char *text)
+{
+    char *c = report_clean(text);
+
+    if (c == NULL) {
+        w->rc = SS_ERR;
+        return;
+    }
+    rw_raw(w, "\n");
+    rw_raw(w, c);
+    if (level >= 4) {
+        rw_raw(w, ":\n\n");
+    } else {
+        rw_raw(w, "\n");
+        rw_repeat(w, "=-~"[level - 1], rw_width(c));
+        rw_raw(w, "\n\n");
+    }
+    free(c);
+}
+
 /* A heading of level 1-4. */
 static void rw_h(struct rw *w, int level, const char *text)
 {
@@ -95,6 +139,8 @@ static void rw_h(struct rw *w, int level, const char *text)
         rw_esc(w, text);
         snprintf(tag, sizeof(tag), "</h%d>\n", level);
         rw_raw(w, tag);
+    } else if (w->f == REPORT_TEXT) {
+        rw_text_heading(w, level, text);
     } else {
         rw_raw(w, "\n");
         rw_raw(w, &"####"[4 - level]);
@@ -145,6 +191,11 @@ static void rw_li_end(struct rw *w)
 /* Bold our own label ("Client IPs: "). */
 static void rw_label(struct rw *w, const char *label)
 {
+    if (w->f == REPORT_TEXT) {
+        rw_esc(w, label);
+        rw_raw(w, " ");
+        return;
+    }
     rw_raw(w, w->f == REPORT_HTML ? "<b>" : "**");
     rw_esc(w, label);
     rw_raw(w, w->f == REPORT_HTML ? "</b> " : "** ");
@@ -155,6 +206,13 @@ static void rw_table(struct rw *w, size_t n, const char *const *heads)
 {
     size_t i;
 
+    if (w->f == REPORT_TEXT) {
+        strlist_release(&w->cells);
+        w->ncols = n;
+        for (i = 0; i < n; i++)
+            rw_ok(w, report_push(&w->cells, heads[i]));
+        return;
+    }
     if (w->f == REPORT_HTML) {
         rw_raw(w, "<table>\n<tr>");
         for (i = 0; i < n; i++) {
@@ -177,16 +235,28 @@ static void rw_table(struct rw *w, size_t n, const char *const *heads)
     rw_raw(w, "\n");
 }
 
+/* True when a cell is a number (right-aligned). */
+static bool rw_numeric(const char *cell)
+{
+    return cell[0] != '\0' && strspn(cell, "0123456789.%") == strlen(cell);
+}
+
 /* One row of n cells (numbers right-aligned in HTML by class "n"). */
 static void rw_row(struct rw *w, size_t n, const char *const *cells)
 {
     size_t i;
     bool num;
 
+    if (w->f == REPORT_TEXT) {
+        for (i = 0; i < n && i < w->ncols; i++)
+            rw_ok(w, report_push(&w->cells, cells[i]));
+        for (; i < w->ncols; i++)
+            rw_ok(w, report_push(&w->cells, ""));
+        return;
+    }
     rw_raw(w, w->f == REPORT_HTML ? "<tr>" : "|");
     for (i = 0; i < n; i++) {
-        num = cells[i][0] != '\0' &&
-              strspn(cells[i], "0123456789.%") == strlen(cells[i]);
+        num = rw_numeric(cells[i]);
         if (w->f == REPORT_HTML) {
             rw_raw(w, num ? "<td class=\"n\">" : "<td>");
             rw_esc(w, cells[i]);
@@ -200,8 +270,52 @@ static void rw_row(struct rw *w, size_t n, const char *const *cells)
     rw_raw(w, w->f == REPORT_HTML ? "</tr>\n" : "\n");
 }
 
+/* Lays out the plain-text table kept in w->cells: aligned columns. */
+static void rw_text_table(struct rw *w)
+{
+    size_t *width = calloc(w->ncols ? w->ncols : 1, sizeof(*width));
+    size_t i, k, cw;
+
+    if (width == NULL) {
+        w->rc = SS_ERR;
+        return;
+    }
+    for (i = 0; i < w->cells.n; i++) {
+        cw = rw_width(w->cells.v[i]);
+        if (cw > width[i % w->ncols])
+            width[i % w->ncols] = cw;
+    }
+    for (i = 0; i < w->cells.n; i += w->ncols) {
+        for (k = 0; k < w->ncols; k++) {
+            const char *c = w->cells.v[i + k];
+            cw = width[k] - rw_width(c);
+            if (k > 0)
+                rw_raw(w, "  ");
+            if (i > 0 && rw_numeric(c))
+                rw_repeat(w, ' ', cw);
+            rw_raw(w, c);
+            if ((i == 0 || !rw_numeric(c)) && k + 1 < w->ncols)
+                rw_repeat(w, ' ', cw);
+        }
+        while (w->b->len > 0 && w->b->data[w->b->len - 1] == ' ')
+            w->b->data[--w->b->len] = '\0';
+        rw_raw(w, "\n");
+        for (k = 0; i == 0 && k < w->ncols; k++) {
+            if (k > 0)
+                rw_raw(w, "  ");
+            rw_repeat(w, '-', width[k]);
+        }
+        if (i == 0)
+            rw_raw(w, "\n");
+    }
+    free(width);
+    strlist_release(&w->cells);
+}
+
 static void rw_table_end(struct rw *w)
 {
+    if (w->f == REPORT_TEXT)
+        rw_text_table(w);
     rw_raw(w, w->f == REPORT_HTML ? "</table>\n" : "\n");
 }
 
@@ -232,6 +346,14 @@ static void rw_pre(struct rw *w, const char *text)
         rw_raw(w, "</pre>\n");
         return;
     }
+    if (w->f == REPORT_TEXT) {
+        rw_repeat(w, '-', 72);
+        rw_raw(w, "\n");
+        rw_raw(w, text);
+        rw_repeat(w, '-', 72);
+        rw_raw(w, "\n\n");
+        return;
+    }
     /* a fence longer than any run of '~' inside cannot be closed early */
     for (i = 0; text[i] != '\0'; i++) {
         run = text[i] == '~' ? run + 1 : 0;
@@ -251,7 +373,7 @@ static void rw_pre(struct rw *w, const char *text)
 }
 
 /* "2026-11-28 09:58:50 UTC", or "unknown". */
-static const char *rw_time(char out[40], long long t)
+const char *report_time_text(char out[40], long long t)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -376,10 +498,10 @@ static void rw_run(struct rw *w, const struct report *r)
     cells[1] = r->playbook;
     rw_row(w, 2, cells);
     cells[0] = "Started";
-    cells[1] = rw_time(a, r->started);
+    cells[1] = report_time_text(a, r->started);
     rw_row(w, 2, cells);
     cells[0] = "Finished";
-    cells[1] = rw_time(b, r->finished);
+    cells[1] = report_time_text(b, r->finished);
     rw_row(w, 2, cells);
     cells[0] = "Outcome";
     cells[1] = r->outcome;
@@ -408,7 +530,7 @@ static void rw_run(struct rw *w, const struct report *r)
     cells[1] = t.data != NULL ? t.data : "";
     rw_row(w, 2, cells);
     cells[0] = "Report made";
-    cells[1] = rw_time(a, r->generated);
+    cells[1] = report_time_text(a, r->generated);
     rw_row(w, 2, cells);
     rw_table_end(w);
     buf_release(&t);
@@ -497,7 +619,7 @@ static void rw_queues(struct rw *w, const struct report_host *h)
             h->before.from_snapshot
                 ? "Before: the postqueue -j listing of the snapshot, at %s"
                 : "Before: the queue as the last identify pass read it, at %s",
-            rw_time(t, h->before.at));
+            report_time_text(t, h->before.at));
     if (h->before.malformed > 0)
         rw_escf(w, " (%zu lines could not be read)", h->before.malformed);
     rw_esc(w, h->after.derived
@@ -553,8 +675,8 @@ static void rw_suspect(struct rw *w, const struct report_suspect *s)
     rw_li_end(w);
     rw_li_begin(w);
     rw_label(w, "Seen:");
-    rw_escf(w, "first %s, last %s", rw_time(a, s->first_arrival),
-            rw_time(b, s->last_arrival));
+    rw_escf(w, "first %s, last %s", report_time_text(a, s->first_arrival),
+            report_time_text(b, s->last_arrival));
     rw_li_end(w);
     rw_li_begin(w);
     rw_label(w, "Envelope sender not the account:");
@@ -627,8 +749,8 @@ static void rw_suspects(struct rw *w, const struct report *r,
         snprintf(c[1], sizeof(c[1]), "%.1f%%", s->share * 100.0);
         cells[2] = c[1];
         cells[3] = rw_num(c[2], s->clients.distinct);
-        cells[4] = rw_time(a, s->first_arrival);
-        cells[5] = rw_time(b, s->last_arrival);
+        cells[4] = report_time_text(a, s->first_arrival);
+        cells[5] = report_time_text(b, s->last_arrival);
         rw_row(w, 6, cells);
     }
     rw_table_end(w);
@@ -670,8 +792,8 @@ static void rw_scripts(struct rw *w, const struct report_host *h)
         rw_ok(w, rw_values_text(&t, &s->sender_domains));
         cells[0] = s->script;
         cells[1] = rw_num(c, s->messages);
-        cells[2] = rw_time(a, s->first_arrival);
-        cells[3] = rw_time(b, s->last_arrival);
+        cells[2] = report_time_text(a, s->first_arrival);
+        cells[3] = report_time_text(b, s->last_arrival);
         cells[4] = t.data != NULL ? t.data : "";
         rw_row(w, 5, cells);
     }
@@ -1026,8 +1148,8 @@ static void rw_steps(struct rw *w, const struct report *r,
     if (h->last_error != NULL)
         rw_escf(w, " Last error: %s", h->last_error);
     if (h->begun_at > 0)
-        rw_escf(w, " Journal from %s to %s.", rw_time(ta, h->begun_at),
-                rw_time(tb, h->ended_at));
+        rw_escf(w, " Journal from %s to %s.", report_time_text(ta, h->begun_at),
+                report_time_text(tb, h->ended_at));
     rw_p_end(w);
     for (i = h->n_steps; i-- > 0;)
         if (rw_changed(&h->steps[i]) && strcmp(h->steps[i].kind, "read-only"))
@@ -1121,124 +1243,63 @@ static void rw_host(struct rw *w, const struct report *r,
         }
         rw_ul_end(w);
     }
-    for (i = 0; i < h->rotated.n; i++) {
-        buf_reset(&t);
-        rw_ok(w, buf_printf(&t, "Draft notice to the customer: %s",
-                            h->rotated.v[i]));
-        rw_h(w, 3, t.data != NULL ? t.data : "Draft notice");
-        buf_reset(&t);
-        rw_ok(w, report_notice(&t, r, h, h->rotated.v[i]));
-        rw_pre(w, t.data != NULL ? t.data : "");
-    }
     buf_release(&t);
 }
 
-/* The suspect record of account on h, or NULL. */
-static const struct report_suspect *rw_find(const struct report_host *h,
-                                            const char *account)
+/* One draft notice per account whose new password stands on a host. */
+static void rw_notices(struct rw *w, const struct report *r)
 {
+    struct strlist accts = STRLIST_INIT;
+    struct buf t = BUF_INIT;
     size_t i;
 
-    for (i = 0; i < h->findings.n_suspects; i++)
-        if (strcmp(h->findings.suspects[i].username, account) == 0)
-            return &h->findings.suspects[i];
-    return NULL;
-}
-
-/* Writes the customer notice; see report.h. */
-int report_notice(struct buf *out, const struct report *r,
-                  const struct report_host *h, const char *account)
-{
-    const struct report_suspect *s = rw_find(h, account);
-    char *acct = report_clean(account), *host = report_clean(h->name);
-    char a[40], b[40], c[40];
-    size_t held = 0, i;
-    int rc = SS_ERR;
-
-    if (acct == NULL || host == NULL)
+    rw_ok(w, report_accounts(&accts, r, true));
+    if (accts.n == 0)
         goto out;
-    for (i = 0; i < h->purged_accounts.n; i++)
-        if (strcmp(h->purged_accounts.v[i], acct) == 0)
-            held = h->purged_counts[i];
-    if (buf_printf(out,
-                   "Subject: Security notice: the password of %s was reset\n"
-                   "\n"
-                   "Hello,\n"
-                   "\n"
-                   "On %s our mail server %s found that the mailbox %s was "
-                   "being used\nto send unsolicited mail (spam).",
-                   acct, rw_time(a, r->started), host, acct) < 0)
-        goto out;
-    if (s != NULL &&
-        buf_printf(out,
-                   " Between %s and %s,\n%zu messages were handed to the "
-                   "server with this mailbox's own password, from\n%zu "
-                   "different network addresses.",
-                   rw_time(b, s->first_arrival), rw_time(c, s->last_arrival),
-                   s->messages, s->clients.distinct) < 0)
-        goto out;
-    if (buf_adds(out, "\nThis almost always means the password was stolen: "
-                      "by malware on a computer or\nphone that uses the "
-                      "mailbox, by a phishing message, or because the same\n"
-                      "password was used on another site that was "
-                      "breached.\n\nWhat we have done:\n"
-                      "- We stopped the outgoing mail on the server while we "
-                      "investigated.\n"
-                      "- We reset the password of the mailbox. The old "
-                      "password no longer works,\n  so whoever stole it "
-                      "cannot use it any more.\n") < 0)
-        goto out;
-    if (held > 0 &&
-        buf_printf(out,
-                   "- We removed the %zu spam messages still waiting in our "
-                   "queue. Your other\n  mail was not affected.\n",
-                   held) < 0)
-        goto out;
-    if (buf_adds(out,
-                 "\nHow to get your new password:\n"
-                 "For your safety we never send passwords by e-mail. Please "
-                 "call our support\nteam or open a ticket in your customer "
-                 "control panel: once we have checked\nwho you are, we give "
-                 "you the new password, or you can set one of your own\nin "
-                 "the control panel.\n"
-                 "\nWhat we advise:\n"
-                 "- Scan every computer and phone that uses this mailbox for "
-                 "malware before\n  you enter the new password on it.\n"
-                 "- Enter the new password in every mail program and phone "
-                 "that uses the\n  mailbox.\n"
-                 "- Choose a password you use nowhere else, and change the "
-                 "old one on any\n  other site where you used it.\n"
-                 "- Check the mailbox for forwarding rules or automatic "
-                 "replies you did not\n  set up.\n"
-                 "- We will never ask for your password by e-mail: treat "
-                 "such messages as\n  phishing.\n"
-                 "\nKind regards,\nYour hosting support team\n") < 0)
-        goto out;
-    rc = 0;
+    rw_h(w, 2, "Draft notices to customers");
+    rw_p_begin(w, "note");
+    rw_esc(w, (w->flags & REPORT_NOTICE_HOSTS)
+                  ? "One per account, whatever the hosts it was found on. "
+                    "They name the hosts (--notice-hosts)."
+                  : "One per account, whatever the hosts it was found on. "
+                    "They name no host (--notice-hosts names them).");
+    rw_p_end(w);
+    for (i = 0; i < accts.n; i++) {
+        buf_reset(&t);
+        rw_ok(w,
+              buf_printf(&t, "Draft notice to the customer: %s", accts.v[i]));
+        rw_h(w, 3, t.data != NULL ? t.data : "Draft notice");
+        buf_reset(&t);
+        rw_ok(w, report_notice(&t, r, accts.v[i], w->flags));
+        rw_pre(w, t.data != NULL ? t.data : "");
+    }
 out:
-    free(acct);
-    free(host);
-    return rc;
+    strlist_release(&accts);
+    buf_release(&t);
 }
 
 /* Renders Markdown or HTML. */
 static int rw_document(struct buf *out, const struct report *r,
-                       enum report_format f, struct errbuf *err)
+                       enum report_format f, unsigned flags, struct errbuf *err)
 {
-    struct rw w = {out, f, 0};
+    struct rw w = {out, f, flags, 0, STRLIST_INIT, 0};
     size_t i;
 
     rw_begin(&w, r);
     rw_run(&w, r);
     if (r->dry_run) {
         rw_p_begin(&w, "warn");
-        rw_esc(&w, "This was a dry run: the hosts were only looked at.");
+        rw_esc(&w, "This was a dry run: the hosts were read (read-only "
+                   "steps and probes), nothing was changed. Each host's "
+                   "\"What a real run would do\" is the plan.");
         rw_p_end(&w);
     }
     rw_summary(&w, r);
     for (i = 0; i < r->n_hosts; i++)
         rw_host(&w, r, &r->hosts[i]);
+    rw_notices(&w, r);
     rw_end(&w);
+    strlist_release(&w.cells);
     if (w.rc < 0)
         return errbuf_set(err, w.rc, "out of memory rendering the report");
     return 0;
@@ -1246,9 +1307,9 @@ static int rw_document(struct buf *out, const struct report *r,
 
 /* Renders in any format; see report.h. */
 int report_render(struct buf *out, const struct report *r, enum report_format f,
-                  struct errbuf *err)
+                  unsigned flags, struct errbuf *err)
 {
     if (f == REPORT_JSON)
-        return report_render_json(out, r, err);
-    return rw_document(out, r, f, err);
+        return report_render_json(out, r, flags, err);
+    return rw_document(out, r, f, flags, err);
 }

@@ -153,8 +153,8 @@ static void jrec(struct journal *j, struct journal_record *rec)
     assert_int_equal(journal_append(j, rec, &e), 0);
 }
 
-/* The journal of a committed run of the default playbook on h1. */
-static void make_journal(const char *path, const char *pb_sha)
+/* The journal of a committed run of the default playbook on host. */
+static void make_journal(const char *path, const char *pb_sha, const char *host)
 {
     static const char *const names[] = {"survey", "stop",  "identify", "rotate",
                                         "purge",  "start", "snapshot"};
@@ -170,7 +170,7 @@ static void make_journal(const char *path, const char *pb_sha)
     assert_int_equal(strlist_push(&found, ALICE), 0);
     assert_int_equal(journal_open(&j, path, &e), 0);
     journal_record_init(&rec, JOURNAL_BEGIN, -1);
-    rec.host = "h1";
+    rec.host = host;
     rec.run_id = RUN_ID;
     rec.playbook_sha256 = pb_sha;
     rec.fingerprint = "SHA256:abc";
@@ -260,10 +260,19 @@ static void make_trail(const char *path, const char *listing,
     exec_result_release(&res);
 }
 
-/* Writes run.json: a committed run, or a dry run (no journal). */
+/* The run folders the tests read. */
+enum fixture_kind {
+    FX_COMMITTED, /* h1 committed (alice), h2 unreachable */
+    FX_DRY,       /* the same queue on h1, a dry run; h2 unreachable */
+    FX_FLEET,     /* alice flagged and rotated on h1 and h2 */
+};
+
+/* Writes run.json for the kind of run. */
 static void make_run_json(const struct fixture *fx, const char *sha,
-                          const struct audit_anchor *anchor, bool dry)
+                          const struct audit_anchor *anchor,
+                          enum fixture_kind kind)
 {
+    bool dry = kind == FX_DRY;
     char started[32], finished[32], text[2048];
     time_t t;
     struct tm tm;
@@ -279,11 +288,12 @@ static void make_run_json(const struct fixture *fx, const char *sha,
              "\"%s\",\"playbook\":\"compromised-account\","
              "\"playbook_sha256\":\"%s\",\"hosts\":[\"h1\",\"h2\"],"
              "\"dry_run\":%s,\"outcome\":\"%s\",\"host_states\":"
-             "{\"h1\":\"%s\",\"h2\":\"unreachable\"},\"params\":"
+             "{\"h1\":\"%s\",\"h2\":\"%s\"},\"params\":"
              "{\"min_messages\":\"50\",\"min_share\":\"0.2\"},"
              "\"audit_records\":%llu,\"audit_head\":\"%s\"}",
              started, finished, sha, dry ? "true" : "false",
              dry ? "dry-run" : "partial", dry ? "pending" : "committed",
+             kind == FX_FLEET ? "committed" : "unreachable",
              (unsigned long long)anchor->records, anchor->head);
     put(fx->run, "run.json", text);
 }
@@ -327,9 +337,10 @@ static void make_dry_trail(const char *path, struct audit_anchor *anchor)
     audit_close(a);
 }
 
-/* Builds the whole run folder: committed, or a dry run of the same queue. */
-static int setup_run(void **state, bool dry)
+/* Builds the whole run folder of a kind. */
+static int setup_run(void **state, enum fixture_kind kind)
 {
+    bool dry = kind == FX_DRY;
     struct fixture *fx = calloc(1, sizeof(*fx));
     struct errbuf e = ERRBUF_INIT;
     struct audit_anchor anchor;
@@ -368,11 +379,18 @@ static int setup_run(void **state, bool dry)
     } else {
         make_trail(path, listing, &anchor);
         snprintf(path, sizeof(path), "%s/journal/h1.jsonl", fx->run);
-        make_journal(path, sha);
+        make_journal(path, sha, "h1");
         /* what the report must never show */
         put(fx->run, "credentials", "h1 " ALICE " " PASSWORD "\n");
     }
-    make_run_json(fx, sha, &anchor, dry);
+    if (kind == FX_FLEET) {
+        snprintf(path, sizeof(path), "%s/evidence/h2", fx->run);
+        assert_int_equal(fsio_mkdirs(path, 0700, &e), 0);
+        put(fx->run, "evidence/h2/suspects.json", findings);
+        snprintf(path, sizeof(path), "%s/journal/h2.jsonl", fx->run);
+        make_journal(path, sha, "h2");
+    }
+    make_run_json(fx, sha, &anchor, kind);
     free(listing);
     free(findings);
     *state = fx;
@@ -381,12 +399,17 @@ static int setup_run(void **state, bool dry)
 
 static int setup(void **state)
 {
-    return setup_run(state, false);
+    return setup_run(state, FX_COMMITTED);
 }
 
 static int setup_dry(void **state)
 {
-    return setup_run(state, true);
+    return setup_run(state, FX_DRY);
+}
+
+static int setup_fleet(void **state)
+{
+    return setup_run(state, FX_FLEET);
 }
 
 static int teardown(void **state)
@@ -414,15 +437,22 @@ static struct report *load(struct fixture *fx)
     return r;
 }
 
-/* Renders r in f as a NUL-terminated string (caller frees). */
-static char *render(const struct report *r, enum report_format f)
+/* Renders r in f with flags (caller frees). */
+static char *render_flags(const struct report *r, enum report_format f,
+                          unsigned flags)
 {
     struct buf b = BUF_INIT;
     struct errbuf e = ERRBUF_INIT;
 
-    if (report_render(&b, r, f, &e) < 0)
+    if (report_render(&b, r, f, flags, &e) < 0)
         fail_msg("report_render: %s", e.msg);
     return buf_detach(&b);
+}
+
+/* Renders r in f as a NUL-terminated string (caller frees). */
+static char *render(const struct report *r, enum report_format f)
+{
+    return render_flags(r, f, 0);
 }
 
 static void test_model_numbers(void **state)
@@ -540,7 +570,7 @@ static void test_no_password_anywhere(void **state)
     enum report_format f;
     char *text;
 
-    for (f = REPORT_MD; f <= REPORT_JSON; f++) {
+    for (f = REPORT_MD; f <= REPORT_TEXT; f++) {
         text = render(r, f);
         assert_null(strstr(text, PASSWORD));
         assert_null(strstr(text, "Sup3r"));
@@ -666,7 +696,9 @@ static void test_json_machine_readable(void **state)
         json_integer_value(json_object_get(
             json_object_get(json_object_get(h, "purge"), "by_account"), ALICE)),
         NSPAM);
-    n = json_array_get(json_object_get(h, "notices"), 0);
+    assert_null(json_object_get(h, "notices"));
+    assert_int_equal(json_array_size(json_object_get(o, "notices")), 1);
+    n = json_array_get(json_object_get(o, "notices"), 0);
     assert_string_equal(json_string_value(json_object_get(n, "account")),
                         ALICE);
     assert_non_null(
@@ -787,6 +819,8 @@ static void test_format_parse(void **state)
     (void)state;
     assert_int_equal(report_format_parse(&f, "html"), 0);
     assert_int_equal(f, REPORT_HTML);
+    assert_int_equal(report_format_parse(&f, "text"), 0);
+    assert_int_equal(f, REPORT_TEXT);
     assert_int_equal(report_format_parse(&f, "markdown"), 0);
     assert_int_equal(f, REPORT_MD);
     assert_int_equal(report_format_parse(&f, "pdf"), SS_EINVAL);
@@ -901,7 +935,7 @@ static void test_dry_run(void **state)
     assert_false(h->before.from_snapshot);
     assert_int_equal(h->before.total, NSPAM + NLEGIT + NSCRIPT);
     assert_int_equal(h->rotated.n, 0);
-    for (f = REPORT_MD; f <= REPORT_JSON; f++) {
+    for (f = REPORT_MD; f <= REPORT_TEXT; f++) {
         text = render(r, f);
         assert_null(strstr(text, "nothing on this host was looked at"));
         assert_null(strstr(text, "No identify findings"));
@@ -917,6 +951,89 @@ static void test_dry_run(void **state)
         }
         free(text);
     }
+    report_free(r);
+}
+
+/* How many times needle occurs in hay. */
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    for (; (hay = strstr(hay, needle)) != NULL; hay++)
+        n++;
+    return n;
+}
+
+/*
+ * One notice per account across hosts, true to what happened: the
+ * pause and how long, mail delayed not lost, no host names unless asked,
+ * one time when the first and last message share it.
+ */
+static void test_notices(void **state)
+{
+    struct fixture *fx = *state;
+    struct report *r = load(fx);
+    struct buf t = BUF_INIT;
+    json_t *o, *n;
+    char *text;
+    enum report_format f;
+
+    assert_int_equal(r->hosts[1].rotated.n, 1);
+    for (f = REPORT_MD; f <= REPORT_TEXT; f++) {
+        text = render(r, f);
+        assert_int_equal(count_of(text, "Subject: Security notice: the "
+                                        "password of " ALICE),
+                         1);
+        assert_null(strstr(text, "not affected"));
+        free(text);
+    }
+    assert_int_equal(report_notice(&t, r, ALICE, 0), 0);
+    assert_null(strstr(t.data, "h1"));
+    assert_null(strstr(t.data, "h2"));
+    assert_null(strstr(t.data, "Between"));
+    assert_non_null(strstr(t.data, "At "));
+    assert_non_null(strstr(t.data, "600 messages were handed to our servers"));
+    assert_non_null(strstr(t.data, "We deleted the 600 spam messages"));
+    assert_non_null(strstr(t.data, "delayed, not lost"));
+    buf_reset(&t);
+    assert_int_equal(report_notice(&t, r, ALICE, REPORT_NOTICE_HOSTS), 0);
+    assert_non_null(strstr(t.data, "our mail servers h1 and h2."));
+    buf_release(&t);
+    text = render_flags(r, REPORT_JSON, REPORT_NOTICE_HOSTS);
+    o = json_loads(text, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(o, "notices")), 1);
+    n = json_array_get(json_object_get(o, "notices"), 0);
+    assert_int_equal(json_array_size(json_object_get(n, "hosts")), 2);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(n, "text")), "h1 and h2"));
+    json_decref(o);
+    free(text);
+    report_free(r);
+}
+
+/* Plain text for ticket systems: no markup, no escapes, aligned tables. */
+static void test_text_format(void **state)
+{
+    struct fixture *fx = *state;
+    struct report *r = load(fx);
+    char *text = render(r, REPORT_TEXT);
+    const char *p;
+
+    assert_null(strstr(text, "\\"));
+    assert_null(strstr(text, "**"));
+    assert_null(strstr(text, "~~~~text"));
+    assert_null(strstr(text, "<p"));
+    assert_non_null(strstr(text, "min_messages=50"));
+    assert_non_null(strstr(text, EVIL_HELO)); /* as it is: text is inert */
+    assert_non_null(strstr(text, "\nSummary\n-------\n"));
+    assert_non_null(strstr(text, "Queue     Before  After\n"
+                                 "--------  ------  -----\n"
+                                 "maildrop       0      0\n"));
+    assert_non_null(strstr(text, "deferred     320     20\n"));
+    /* no line ends in a space */
+    for (p = text; (p = strchr(p, '\n')) != NULL; p++)
+        assert_true(p == text || p[-1] != ' ');
+    free(text);
     report_free(r);
 }
 
@@ -938,6 +1055,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_mail_down_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dry_run, setup_dry, teardown),
+        cmocka_unit_test_setup_teardown(test_notices, setup_fleet, teardown),
+        cmocka_unit_test_setup_teardown(test_text_format, setup, teardown),
         cmocka_unit_test(test_missing_run),
         cmocka_unit_test(test_clean),
         cmocka_unit_test(test_queue_ages_and_other_row),

@@ -37,16 +37,32 @@ struct report_values {
     size_t other;    /* messages whose value is not listed */
 };
 
+/* An account's submissions in the host's mail logs (findings' "log"). */
+struct report_log {
+    bool present;
+    size_t messages; /* submitted in the window */
+    size_t clients;  /* distinct client addresses */
+    char *top_client;
+    size_t top_client_messages;
+    long long first, last;          /* epoch; 0 unknown */
+    size_t sent, deferred, bounced; /* by each message's latest status */
+};
+
 /* One SASL account that queued mail, with its evidence. */
 struct report_suspect {
     char *username;
     size_t messages;
     double share;
     bool flagged;
-    char *reason; /* identify's words: why (not) flagged */
+    bool watch;           /* at half a threshold: listed, not acted on */
+    struct strlist flags; /* why flagged: "queue", "log", "named" */
+    char *reason;         /* identify's words: why (not) flagged */
     size_t foreign_senders;
+    size_t backscatter; /* bounces of its spam to third parties */
     long long first_arrival, last_arrival; /* epoch; -1 unknown */
     struct report_values clients, helos, sender_domains, subjects;
+    struct report_values recipient_domains; /* absent in older findings */
+    struct report_log log;
     size_t n_queue_ids; /* messages listed for hold (flagged only) */
 };
 
@@ -194,9 +210,10 @@ enum report_format {
     REPORT_MD = 0,
     REPORT_HTML,
     REPORT_JSON,
+    REPORT_TEXT, /* plain text: no markup, no escapes, aligned columns */
 };
 
-/* "md"/"markdown", "html", "json"; SS_EINVAL otherwise. */
+/* "md"/"markdown", "text"/"txt", "html", "json"; SS_EINVAL otherwise. */
 int report_format_parse(enum report_format *out, const char *s);
 
 /* The queue name of index i (0 .. REPORT_NQUEUES-1). */
@@ -280,16 +297,25 @@ void report_free(struct report *r);
 
 /* ---- rendering --------------------------------------------------------- */
 
-/* Appends the whole report in format f to out. */
+/* How to render (bits). */
+enum report_flags {
+    /* name the hosts in the customer notices (internal names otherwise
+       stay out of what the customer reads) */
+    REPORT_NOTICE_HOSTS = 1 << 0,
+};
+
+/* Appends the whole report in format f to out (flags: report_flags). */
 int report_render(struct buf *out, const struct report *r, enum report_format f,
-                  struct errbuf *err);
+                  unsigned flags, struct errbuf *err);
 
 /*
- * Appends the plain-text draft notice for account on host h (what
- * happened, that the password was reset, how to get the new one, advice).
- * It never holds a password.
+ * Appends the plain-text draft notice for account: one for the whole run,
+ * whatever the hosts it was flagged on (what happened and when, what was
+ * stopped and for how long, that the password was reset, how to get the
+ * new one, advice).  Host names only with REPORT_NOTICE_HOSTS.  It never
+ * holds a password.
  */
-int report_notice(struct buf *out, const struct report *r,
-                  const struct report_host *h, const char *account);
+int report_notice(struct buf *out, const struct report *r, const char *account,
+                  unsigned flags);
 
 #endif
