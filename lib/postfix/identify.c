@@ -20,7 +20,14 @@ struct identify_group {
     long long first, last;
     /* value -> count; a key per message at most, so no cap of their own */
     struct hmap clients, helos, domains, subjects;
+    /* recipient domain -> recipients: up to POSTFIX_RCPT_KEEP keys per
+       message, so a cap; recipients past it are counted in rcpt_over */
+    struct hmap rcpts;
+    size_t rcpt_over;
 };
+
+/* Distinct recipient domains counted per account (or script). */
+#define IDENTIFY_RCPT_DOMAINS_MAX 4096
 
 /* Counts one occurrence of key (NULL keys are not evidence). */
 static int identify_count(struct hmap *m, const char *key)
@@ -107,6 +114,38 @@ static const char *identify_domain(struct postfix_arena *tmp, const char *addr)
     return d;
 }
 
+/*
+ * Counts the domains of a message's kept recipients.  The key is the
+ * recipient's own text after '@' (no copy), lower-cased into tmp only
+ * when it has capitals: no memory per recipient for the common case.
+ */
+static int identify_rcpts(struct identify_group *g, struct postfix_arena *tmp,
+                          const struct postfix_message *m)
+{
+    const char *d;
+    size_t k, *count;
+    int r;
+
+    for (k = 0; k < m->n_recipients; k++) {
+        if (m->recipients[k] == NULL)
+            continue;
+        d = strrchr(m->recipients[k], '@');
+        d = d != NULL ? d + 1 : m->recipients[k];
+        if (strpbrk(d, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL &&
+            (d = identify_domain(tmp, d)) == NULL)
+            return SS_ERR;
+        r = hmap_put(&count, &g->rcpts, d, 0);
+        if (r == SS_ETOOBIG) {
+            g->rcpt_over++;
+            continue;
+        }
+        if (r < 0)
+            return SS_ERR;
+        (*count)++;
+    }
+    return 0;
+}
+
 /* Adds one message to a group's counts. */
 static int identify_add(struct identify_group *g, struct postfix_arena *tmp,
                         const struct postfix_message *m)
@@ -128,7 +167,8 @@ static int identify_add(struct identify_group *g, struct postfix_arena *tmp,
     if (identify_count(&g->clients, m->client_address) < 0 ||
         identify_count(&g->helos, m->helo_name) < 0 ||
         identify_count(&g->domains, domain) < 0 ||
-        identify_count(&g->subjects, m->subject) < 0)
+        identify_count(&g->subjects, m->subject) < 0 ||
+        identify_rcpts(g, tmp, m) < 0)
         return SS_ERR;
     return 0;
 }
@@ -158,6 +198,7 @@ static struct identify_group *identify_group(struct hmap *map,
         return &(*groups)[*index];
     g = &(*groups)[(*n)++];
     memset(g, 0, sizeof(*g));
+    hmap_init(&g->rcpts, IDENTIFY_RCPT_DOMAINS_MAX);
     g->name = name;
     g->first = g->last = -1;
     return g;
@@ -172,6 +213,7 @@ static void identify_groups_free(struct identify_group *g, size_t n)
         hmap_release(&g[i].helos);
         hmap_release(&g[i].domains);
         hmap_release(&g[i].subjects);
+        hmap_release(&g[i].rcpts);
     }
     free(g);
 }
@@ -279,8 +321,10 @@ static int identify_accounts(struct postfix_findings *out,
         if (identify_list(&a->clients, arena, &g[i].clients) < 0 ||
             identify_list(&a->helos, arena, &g[i].helos) < 0 ||
             identify_list(&a->sender_domains, arena, &g[i].domains) < 0 ||
-            identify_list(&a->subjects, arena, &g[i].subjects) < 0)
+            identify_list(&a->subjects, arena, &g[i].subjects) < 0 ||
+            identify_list(&a->recipient_domains, arena, &g[i].rcpts) < 0)
             return SS_ERR;
+        a->recipient_domains.other += g[i].rcpt_over;
         if (a->flagged) {
             out->n_flagged++;
             out->flagged_messages += a->messages;
@@ -723,7 +767,9 @@ static json_t *identify_jaccount(const struct postfix_findings *f,
         !identify_jset(o, "helos", identify_jlist(&a->helos)) ||
         !identify_jset(o, "sender_domains",
                        identify_jlist(&a->sender_domains)) ||
-        !identify_jset(o, "subjects", identify_jlist(&a->subjects)))
+        !identify_jset(o, "subjects", identify_jlist(&a->subjects)) ||
+        !identify_jset(o, "recipient_domains",
+                       identify_jlist(&a->recipient_domains)))
         goto fail;
     if (a->flagged) {
         ids = json_array();

@@ -75,6 +75,29 @@ static json_t *rj_values(const struct report_values *v)
     return o;
 }
 
+/* A suspect's log evidence, or null. */
+static json_t *rj_log(const struct report_log *l)
+{
+    json_t *o;
+
+    if (!l->present)
+        return json_null();
+    o = json_object();
+    if (!rj_set(o, "messages", rj_size(l->messages)) ||
+        !rj_set(o, "clients", rj_size(l->clients)) ||
+        !rj_set(o, "top_client", rj_str(l->top_client)) ||
+        !rj_set(o, "top_client_messages", rj_size(l->top_client_messages)) ||
+        !rj_set(o, "first", rj_time(l->first)) ||
+        !rj_set(o, "last", rj_time(l->last)) ||
+        !rj_set(o, "sent", rj_size(l->sent)) ||
+        !rj_set(o, "deferred", rj_size(l->deferred)) ||
+        !rj_set(o, "bounced", rj_size(l->bounced))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *rj_findings(const struct report_findings *f)
 {
     json_t *o, *a, *s;
@@ -112,6 +135,11 @@ static json_t *rj_findings(const struct report_findings *f)
             !rj_set(s, "helos", rj_values(&x->helos)) ||
             !rj_set(s, "sender_domains", rj_values(&x->sender_domains)) ||
             !rj_set(s, "subjects", rj_values(&x->subjects)) ||
+            !rj_set(s, "recipient_domains", rj_values(&x->recipient_domains)) ||
+            !rj_set(s, "watch", json_boolean(x->watch)) ||
+            !rj_set(s, "flags", rj_list(&x->flags)) ||
+            !rj_set(s, "backscatter", rj_size(x->backscatter)) ||
+            !rj_set(s, "log", rj_log(&x->log)) ||
             !rj_set(s, "queue_ids", rj_size(x->n_queue_ids)))
             goto fail;
     }
@@ -243,6 +271,98 @@ fail:
     return NULL;
 }
 
+/* An abuse window's end as an epoch, or null (-1: unknown). */
+static json_t *rj_epoch(long long t)
+{
+    return t >= 0 ? json_integer((json_int_t)t) : json_null();
+}
+
+/* One account, every host together (the damage). */
+static json_t *rj_acct(const struct report_acct *a)
+{
+    json_t *o = json_object();
+
+    if (!rj_set(o, "account", rj_str(a->account)) ||
+        !rj_set(o, "hosts", rj_list(&a->hosts)) ||
+        !rj_set(o, "rotated_on", rj_list(&a->rotated_on)) ||
+        !rj_set(o, "submitted", rj_size(a->submitted)) ||
+        !rj_set(o, "queued", rj_size(a->queued)) ||
+        !rj_set(o, "logs", json_boolean(a->log_seen)) ||
+        !rj_set(o, "sent", rj_size(a->sent)) ||
+        !rj_set(o, "deferred", rj_size(a->deferred)) ||
+        !rj_set(o, "bounced", rj_size(a->bounced)) ||
+        !rj_set(o, "held", rj_size(a->held)) ||
+        !rj_set(o, "held_fate", rj_str(a->fate)) ||
+        !rj_set(o, "clients_at_least", rj_size(a->clients)) ||
+        !rj_set(o, "first", rj_epoch(a->first)) ||
+        !rj_set(o, "last", rj_epoch(a->last)) ||
+        !rj_set(o, "mail_down_ms",
+                a->down_ms >= 0 ? json_integer(a->down_ms) : json_null()) ||
+        !rj_set(o, "recipient_domains", rj_values(&a->rcpt_domains))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The flagged accounts, every host together: [{account, ...}]. */
+static json_t *rj_accounts(const struct report *r)
+{
+    struct strlist accts = STRLIST_INIT;
+    struct report_acct acct;
+    json_t *a = json_array();
+    size_t i;
+
+    memset(&acct, 0, sizeof(acct));
+    if (a == NULL || report_accounts(&accts, r, false) < 0)
+        goto fail;
+    for (i = 0; i < accts.n; i++) {
+        report_acct_release(&acct);
+        if (report_acct_collect(&acct, r, accts.v[i]) < 0 ||
+            json_array_append_new(a, rj_acct(&acct)) < 0)
+            goto fail;
+    }
+    goto out;
+fail:
+    json_decref(a);
+    a = NULL;
+out:
+    report_acct_release(&acct);
+    strlist_release(&accts);
+    return a;
+}
+
+/* Values of flagged accounts seen on several hosts: [{kind, value, seen}]. */
+static json_t *rj_fleet(const struct report *r)
+{
+    struct report_shared_list l;
+    json_t *a = json_array(), *x, *seen, *s;
+    size_t i, k;
+
+    if (a == NULL || report_fleet(&l, r) < 0)
+        goto fail;
+    for (i = 0; i < l.n; i++) {
+        if (json_array_append_new(a, x = json_object()) < 0 ||
+            !rj_set(x, "kind", rj_str(l.v[i].kind)) ||
+            !rj_set(x, "value", rj_str(l.v[i].value)) ||
+            !rj_set(x, "seen", seen = json_array()))
+            goto fail;
+        for (k = 0; k < l.v[i].n_seen; k++)
+            if (json_array_append_new(seen, s = json_object()) < 0 ||
+                !rj_set(s, "host", rj_str(l.v[i].seen[k].host)) ||
+                !rj_set(s, "account", rj_str(l.v[i].seen[k].account)) ||
+                !rj_set(s, "messages", rj_size(l.v[i].seen[k].count)))
+                goto fail;
+    }
+    goto out;
+fail:
+    json_decref(a);
+    a = NULL;
+out:
+    report_fleet_release(&l);
+    return a;
+}
+
 /* The notices, one per account: [{account, hosts, text}]. */
 static json_t *rj_notices(const struct report *r, unsigned flags)
 {
@@ -311,7 +431,9 @@ int report_render_json(struct buf *out, const struct report *r, unsigned flags,
         if ((h = rj_host(&r->hosts[i])) == NULL ||
             json_array_append_new(a, h) < 0)
             goto out;
-    if (!rj_set(o, "notices", rj_notices(r, flags)))
+    if (!rj_set(o, "accounts", rj_accounts(r)) ||
+        !rj_set(o, "fleet", rj_fleet(r)) ||
+        !rj_set(o, "notices", rj_notices(r, flags)))
         goto out;
     if ((text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL ||
         buf_adds(out, text) < 0 || buf_addc(out, '\n') < 0)

@@ -580,6 +580,148 @@ static void rw_summary(struct rw *w, const struct report *r)
     rw_table_end(w);
 }
 
+/* Joins a list as "a, b, c" into t; a failed append fails the report. */
+static void rw_join(struct rw *w, struct buf *t, const struct strlist *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        rw_ok(w, buf_printf(t, "%s%s", i > 0 ? ", " : "", l->v[i]));
+}
+
+/* "t" or "first to last" of an abuse window into t. */
+static int rw_window(struct buf *t, long long first, long long last)
+{
+    char a[40], b[40];
+
+    if (first < 0)
+        return buf_adds(t, "unknown");
+    if (first == last)
+        return buf_adds(t, report_time_text(a, first));
+    return buf_printf(t, "%s to %s", report_time_text(a, first),
+                      report_time_text(b, last));
+}
+
+/* One account's row of the damage table. */
+static void rw_damage_row(struct rw *w, const struct report_acct *a)
+{
+    struct buf hosts = BUF_INIT, held = BUF_INIT, win = BUF_INIT,
+               dom = BUF_INIT;
+    char c[5][32];
+    const char *cells[10];
+
+    rw_join(w, &hosts, &a->hosts);
+    rw_ok(w, a->fate != NULL ? buf_printf(&held, "%zu %s", a->held, a->fate)
+                             : buf_adds(&held, "-"));
+    rw_ok(w, rw_window(&win, a->first, a->last));
+    rw_ok(w, rw_values_text(&dom, &a->rcpt_domains));
+    cells[0] = a->account;
+    cells[1] = hosts.data != NULL ? hosts.data : "";
+    cells[2] = rw_num(c[0], a->submitted);
+    cells[3] = a->log_seen ? rw_num(c[1], a->sent) : "-";
+    cells[4] = a->log_seen ? rw_num(c[2], a->deferred) : "-";
+    cells[5] = a->log_seen ? rw_num(c[3], a->bounced) : "-";
+    cells[6] = rw_num(c[4], a->queued);
+    cells[7] = held.data != NULL ? held.data : "-";
+    cells[8] = win.data != NULL ? win.data : "";
+    cells[9] = dom.data != NULL ? dom.data : "";
+    rw_row(w, 10, cells);
+    buf_release(&hosts);
+    buf_release(&held);
+    buf_release(&win);
+    buf_release(&dom);
+}
+
+/* Per flagged account, all hosts together: what left, what was held. */
+static void rw_damage(struct rw *w, const struct report *r)
+{
+    static const char *const heads[] = {
+        "Account",      "Hosts",
+        "Submitted",    "Already left",
+        "Deferred",     "Bounced",
+        "Queued",       "Held",
+        "Abuse window", "Top recipient domains"};
+    struct strlist accts = STRLIST_INIT;
+    struct report_acct a;
+    size_t i;
+
+    memset(&a, 0, sizeof(a));
+    rw_ok(w, report_accounts(&accts, r, false));
+    rw_h(w, 2, "Damage per account");
+    rw_p_begin(w, "note");
+    rw_esc(w, accts.n == 0
+                  ? "No account was flagged."
+                  : "Flagged accounts, every host together. Submitted: the "
+                    "messages handed over with the account's password (per "
+                    "host the larger of the queue's and the logs' count). "
+                    "Already left, deferred and bounced: the mail logs, "
+                    "each message once by its latest status (- when no "
+                    "host had logs). Queued: read by identify. Held: what "
+                    "purge held and what became of it. Recipient domains: "
+                    "of the first 32 recipients of each queued message.");
+    rw_p_end(w);
+    if (accts.n > 0)
+        rw_table(w, 10, heads);
+    for (i = 0; i < accts.n; i++) {
+        report_acct_release(&a);
+        if (report_acct_collect(&a, r, accts.v[i]) < 0) {
+            w->rc = SS_ERR;
+            break;
+        }
+        rw_damage_row(w, &a);
+    }
+    if (accts.n > 0)
+        rw_table_end(w);
+    report_acct_release(&a);
+    strlist_release(&accts);
+}
+
+/* One shared value: "V (kind): for A on H (N) and for B on G (M)." */
+static void rw_shared(struct rw *w, const struct report_shared *x)
+{
+    struct buf t = BUF_INIT;
+    size_t i;
+
+    rw_ok(w, buf_printf(&t, "%s (%s) sent for ", x->value, x->kind));
+    for (i = 0; i < x->n_seen; i++)
+        rw_ok(w, buf_printf(&t, "%s%s on %s (%zu)",
+                            i == 0               ? ""
+                            : i + 1 == x->n_seen ? " and for "
+                                                 : ", for ",
+                            x->seen[i].account, x->seen[i].host,
+                            x->seen[i].count));
+    rw_li_begin(w);
+    rw_esc(w, t.data != NULL ? t.data : "");
+    rw_li_end(w);
+    buf_release(&t);
+}
+
+/* Client IPs, HELO names and subjects of flagged accounts on several hosts. */
+static void rw_fleet(struct rw *w, const struct report *r)
+{
+    struct report_shared_list l;
+    size_t i;
+
+    if (r->n_hosts < 2)
+        return;
+    rw_ok(w, report_fleet(&l, r));
+    rw_h(w, 2, "Across hosts");
+    rw_p_begin(w, "note");
+    rw_esc(w, "Each host's findings keep the 10 most frequent values per "
+              "account and kind: rarer ones are not compared. ");
+    rw_esc(w, l.n == 0 ? "No client IP, HELO name or subject of a flagged "
+                         "account was seen on more than one host."
+                       : "Client IPs, HELO names and subjects of flagged "
+                         "accounts seen on more than one host (messages in "
+                         "brackets):");
+    rw_p_end(w);
+    rw_ul_begin(w);
+    for (i = 0; i < l.n; i++)
+        rw_shared(w, &l.v[i]);
+    rw_ul_end(w);
+    report_fleet_release(&l);
+}
+
 /* Counts by queue, before and after. */
 static void rw_queues(struct rw *w, const struct report_host *h)
 {
@@ -686,6 +828,19 @@ static void rw_suspect(struct rw *w, const struct report_suspect *s)
     rw_values(w, "HELO names:", &s->helos);
     rw_values(w, "Sender domains:", &s->sender_domains);
     rw_values(w, "Subjects:", &s->subjects);
+    rw_values(w, "Recipient domains:", &s->recipient_domains);
+    if (s->log.present) {
+        rw_li_begin(w);
+        rw_label(w, "Mail logs:");
+        rw_escf(w,
+                "%zu submitted from %zu client addresses (most from %s, "
+                "%zu); %zu already left, %zu deferred, %zu bounced",
+                s->log.messages, s->log.clients,
+                s->log.top_client != NULL ? s->log.top_client : "?",
+                s->log.top_client_messages, s->log.sent, s->log.deferred,
+                s->log.bounced);
+        rw_li_end(w);
+    }
     rw_ul_end(w);
 }
 
@@ -825,15 +980,6 @@ static bool rw_changed(const struct report_step *s)
                          strcmp(s->status, "failed, outcome unknown") == 0 ||
                          strcmp(s->status, "undo failed") == 0 ||
                          strncmp(s->status, "undo begun", 10) == 0);
-}
-
-/* Joins a list as "a, b, c" into t; a failed append fails the report. */
-static void rw_join(struct rw *w, struct buf *t, const struct strlist *l)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++)
-        rw_ok(w, buf_printf(t, "%s%s", i > 0 ? ", " : "", l->v[i]));
 }
 
 /* The stop and start of Postfix, and how long mail was down. */
@@ -1295,6 +1441,8 @@ static int rw_document(struct buf *out, const struct report *r,
         rw_p_end(&w);
     }
     rw_summary(&w, r);
+    rw_damage(&w, r);
+    rw_fleet(&w, r);
     for (i = 0; i < r->n_hosts; i++)
         rw_host(&w, r, &r->hosts[i]);
     rw_notices(&w, r);

@@ -621,6 +621,63 @@ static void test_identify_bounded_lists(void **state)
     postfix_findings_release(&f);
 }
 
+/*
+ * Recipient domains per account: every kept recipient counted, domains
+ * lower-cased, in the findings' JSON; past 4096 distinct domains the
+ * recipients are counted in "other", not kept.
+ */
+static void test_identify_recipient_domains(void **state)
+{
+    enum { N = 4200 };
+    static const char *two[] = {"a@Gmail.COM", "b@victim.example"};
+    static const char *one[] = {"c@gmail.com"};
+    static char ids[N][16], rcpt[N][32];
+    static const char *lone[N][1];
+    struct postfix_message *msgs = calloc(N, sizeof(*msgs));
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    const struct postfix_value_list *d;
+    char *js = NULL;
+    size_t i;
+
+    (void)state;
+    assert_non_null(msgs);
+    for (i = 0; i < 3; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "R%05zX", i);
+        msgs[i] = mk(ids[i], "u@x", "10.0.0.1", NULL, 1);
+        msgs[i].recipients = i < 2 ? two : one;
+        msgs[i].n_recipients = i < 2 ? 2 : 1;
+    }
+    assert_int_equal(postfix_identify(&f, msgs, 3, NULL, &err), 0);
+    d = &f.accounts[0].recipient_domains;
+    assert_int_equal(d->distinct, 2);
+    assert_string_equal(d->items[0].value, "gmail.com");
+    assert_int_equal(d->items[0].count, 3);
+    assert_string_equal(d->items[1].value, "victim.example");
+    assert_int_equal(d->items[1].count, 2);
+    assert_int_equal(postfix_findings_to_json(&js, &f, &err), 0);
+    assert_non_null(strstr(js, "\"recipient_domains\":{\"top\":[{\"value\":"
+                               "\"gmail.com\",\"count\":3}"));
+    free(js);
+    postfix_findings_release(&f);
+    /* a domain per message, more than the cap */
+    for (i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "S%05zX", i);
+        snprintf(rcpt[i], sizeof(rcpt[i]), "v@d%zu.example", i);
+        lone[i][0] = rcpt[i];
+        msgs[i] = mk(ids[i], "u@x", "10.0.0.1", NULL, 1);
+        msgs[i].recipients = lone[i];
+        msgs[i].n_recipients = 1;
+    }
+    assert_int_equal(postfix_identify(&f, msgs, N, NULL, &err), 0);
+    d = &f.accounts[0].recipient_domains;
+    assert_int_equal(d->distinct, 4096);
+    assert_int_equal(d->n, POSTFIX_TOP_VALUES);
+    assert_int_equal(d->other, N - POSTFIX_TOP_VALUES);
+    postfix_findings_release(&f);
+    free(msgs);
+}
+
 /* The slots of the expected order: count descending, then value. */
 static int cmp_value_count(const void *a, const void *b)
 {
@@ -2122,6 +2179,7 @@ int main(void)
         cmocka_unit_test(test_identify_log_and_named),
         cmocka_unit_test(test_identify_backscatter),
         cmocka_unit_test(test_identify_bounded_lists),
+        cmocka_unit_test(test_identify_recipient_domains),
         cmocka_unit_test(test_identify_lab_json),
         cmocka_unit_test(test_identify_command_vanished),
         cmocka_unit_test(test_identify_command_batches),

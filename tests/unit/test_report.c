@@ -97,6 +97,7 @@ static char *make_listing(long long t0)
 /* identify's findings, made by the real analysis from messages. */
 static char *make_findings(long long t0)
 {
+    static const char *spam_rcpts[] = {"v@victim.example", "w@Other.Example"};
     struct postfix_message *m = calloc(NSPAM + NLEGIT + NSCRIPT, sizeof(*m));
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
     struct errbuf e = ERRBUF_INIT;
@@ -115,6 +116,8 @@ static char *make_findings(long long t0)
         m[n].client_address = i % 3 == 0 ? "198.51.100.9" : "203.0.113.7";
         m[n].helo_name = EVIL_HELO;
         m[n].subject = EVIL_SUBJ;
+        m[n].recipients = spam_rcpts;
+        m[n].n_recipients = 2;
         m[n].arrival_time = t0 - 600;
         m[n].complete = true;
     }
@@ -1037,6 +1040,88 @@ static void test_text_format(void **state)
     report_free(r);
 }
 
+/*
+ * The damage per account, every host together (queue and log evidence),
+ * and the values flagged accounts share across hosts, in every format.
+ */
+static void test_damage_and_fleet(void **state)
+{
+    struct fixture *fx = *state;
+    struct report *r;
+    char path[512], *text = NULL, *p, log[512];
+    size_t len = 0;
+    struct errbuf e = ERRBUF_INIT;
+    struct buf b = BUF_INIT;
+    json_t *o, *a, *fl;
+    size_t i, ips = 0;
+
+    /* h2's logs: 500 submitted, 150 already left, 50 bounced */
+    snprintf(path, sizeof(path), "%s/evidence/h2/suspects.json", fx->run);
+    assert_int_equal(fsio_read_file(&text, &len, path, 1 << 24, &e), 0);
+    p = strstr(text, "\"log\":null");
+    assert_non_null(p);
+    snprintf(log, sizeof(log),
+             "\"log\":{\"messages\":500,\"clients\":40,\"top_client\":"
+             "\"198.51.100.9\",\"top_client_messages\":90,\"first\":%lld,"
+             "\"last\":%lld,\"sent\":150,\"deferred\":300,\"bounced\":50}",
+             fx->t0 - 3600, fx->t0 - 60);
+    buf_add(&b, text, (size_t)(p - text));
+    buf_adds(&b, log);
+    buf_adds(&b, p + strlen("\"log\":null"));
+    put(fx->run, "evidence/h2/suspects.json", b.data);
+    buf_release(&b);
+    free(text);
+    r = load(fx);
+    text = render(r, REPORT_JSON);
+    o = json_loads(text, 0, NULL);
+    assert_non_null(o);
+    a = json_array_get(json_object_get(o, "accounts"), 0);
+    assert_int_equal(json_array_size(json_object_get(o, "accounts")), 1);
+    assert_int_equal(json_integer_value(json_object_get(a, "submitted")),
+                     NSPAM + 500);
+    assert_int_equal(json_integer_value(json_object_get(a, "sent")), 150);
+    assert_int_equal(json_integer_value(json_object_get(a, "bounced")), 50);
+    assert_int_equal(json_integer_value(json_object_get(a, "held")), 2 * NSPAM);
+    assert_int_equal(json_integer_value(json_object_get(a, "first")),
+                     fx->t0 - 3600);
+    assert_int_equal(json_integer_value(json_object_get(a, "last")),
+                     fx->t0 - 60);
+    assert_int_equal(json_integer_value(json_object_get(a, "clients_at_least")),
+                     40);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(
+                json_object_get(json_object_get(a, "recipient_domains"), "top"),
+                0),
+            "value")),
+        "other.example");
+    fl = json_object_get(o, "fleet");
+    for (i = 0; i < json_array_size(fl); i++) {
+        json_t *x = json_array_get(fl, i);
+        if (strcmp(json_string_value(json_object_get(x, "kind")),
+                   "client IP") == 0) {
+            ips++;
+            assert_int_equal(json_array_size(json_object_get(x, "seen")), 2);
+        }
+    }
+    assert_int_equal(ips, 2);
+    json_decref(o);
+    free(text);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "## Damage per account"));
+    assert_non_null(strstr(text, "| alice@example.com | h1, h2 | 800 | 150 | "
+                                 "300 | 50 | 600 | 600 deleted |"));
+    assert_non_null(strstr(text, "203.0.113.7 (client IP) sent for "
+                                 "alice@example.com on h1 (200) and for "
+                                 "alice@example.com on h2 (200)"));
+    free(text);
+    text = render(r, REPORT_TEXT);
+    assert_non_null(strstr(text, "\nAcross hosts\n------------\n"));
+    assert_non_null(strstr(text, "- 198.51.100.9 (client IP) sent for"));
+    free(text);
+    report_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1057,6 +1142,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run, setup_dry, teardown),
         cmocka_unit_test_setup_teardown(test_notices, setup_fleet, teardown),
         cmocka_unit_test_setup_teardown(test_text_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_and_fleet, setup_fleet,
+                                        teardown),
         cmocka_unit_test(test_missing_run),
         cmocka_unit_test(test_clean),
         cmocka_unit_test(test_queue_ages_and_other_row),

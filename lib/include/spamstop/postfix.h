@@ -330,6 +330,10 @@ struct postfix_account {
     size_t foreign_senders; /* envelope sender is not the account */
     long long first_arrival, last_arrival; /* -1 when unknown */
     struct postfix_value_list clients, helos, sender_domains, subjects;
+    /* recipients' domains, counted per recipient over the kept ones
+       (POSTFIX_RCPT_KEEP a message); at most 4096 distinct, recipients
+       past that in other */
+    struct postfix_value_list recipient_domains;
     size_t backscatter; /* bounces of its spam to third parties (null
                            sender, to a forged sender of its messages) */
     struct postfix_queue_ref *refs; /* flagged: its messages and their
