@@ -1164,9 +1164,9 @@ static void rw_would(struct rw *w, const struct report_host *h)
                 f->step);
     else
         rw_escf(w,
-                "For the %zu flagged accounts of step '%s' (from its "
+                "For the %zu flagged account%s of step '%s' (from its "
                 "findings; the plan the dry run printed is the exact word):",
-                rw_flagged(h), f->step);
+                rw_flagged(h), rw_flagged(h) == 1 ? "" : "s", f->step);
     rw_p_end(w);
     if (!f->present || rw_flagged(h) == 0)
         return;

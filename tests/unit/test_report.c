@@ -1122,6 +1122,111 @@ static void test_damage_and_fleet(void **state)
     report_free(r);
 }
 
+/* True when s starts with n digits. */
+static bool digits(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/*
+ * A report with what changes from run to run masked: dates, times of
+ * day, 10-digit epochs, SHA-256 digests (of files that hold times).
+ */
+static char *mask(const char *text)
+{
+    struct buf b = BUF_INIT;
+    const char *p = text;
+    size_t hex;
+
+    while (*p != '\0') {
+        bool edge = p == text || !((p[-1] >= '0' && p[-1] <= '9') ||
+                                   (p[-1] >= 'a' && p[-1] <= 'f'));
+        hex = strspn(p, "0123456789abcdef");
+        if (edge && hex == SHA256_HEX_LEN) {
+            buf_adds(&b, "<sha256>");
+            p += hex;
+        } else if (edge && digits(p, 4) && p[4] == '-' && digits(p + 5, 2) &&
+                   p[7] == '-' && digits(p + 8, 2)) {
+            buf_adds(&b, "<date>");
+            p += 10;
+        } else if (edge && digits(p, 2) && p[2] == ':' && digits(p + 3, 2) &&
+                   p[5] == ':' && digits(p + 6, 2)) {
+            buf_adds(&b, "<time>");
+            p += 8;
+        } else if (edge && digits(p, 10) && !digits(p + 10, 1)) {
+            buf_adds(&b, "<epoch>");
+            p += 10;
+        } else {
+            buf_add(&b, p, hex > 0 ? hex : 1);
+            p += hex > 0 ? hex : 1;
+        }
+    }
+    return buf_detach(&b);
+}
+
+/*
+ * Compares the masked report of the fixture in md, text and json with
+ * tests/fixtures/report/NAME.{md,txt,json}; REPORT_UPDATE_GOLDEN=1
+ * rewrites them (then read the diff before committing).
+ */
+static void golden(struct fixture *fx, const char *name)
+{
+    static const struct {
+        enum report_format f;
+        const char *ext;
+    } fmts[] = {{REPORT_MD, "md"}, {REPORT_TEXT, "txt"}, {REPORT_JSON, "json"}};
+    struct report *r = load(fx);
+    struct errbuf e = ERRBUF_INIT;
+    char path[512], *text, *got, *want = NULL;
+    size_t i, len = 0;
+
+    for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+        snprintf(path, sizeof(path), FIXTURES_DIR "/report/%s.%s", name,
+                 fmts[i].ext);
+        text = render(r, fmts[i].f);
+        got = mask(text);
+        if (getenv("REPORT_UPDATE_GOLDEN") != NULL)
+            assert_int_equal(
+                fsio_write_atomic(path, got, strlen(got), 0644, &e), 0);
+        assert_int_equal(fsio_read_file(&want, &len, path, 1 << 24, &e), 0);
+        if (strcmp(got, want) != 0) {
+            snprintf(path, sizeof(path), "/tmp/report-golden-%s.%s", name,
+                     fmts[i].ext);
+            fsio_write_atomic(path, got, strlen(got), 0600, &e);
+            fail_msg("%s.%s differs from the golden file: see %s", name,
+                     fmts[i].ext, path);
+        }
+        free(want);
+        want = NULL;
+        free(got);
+        free(text);
+    }
+    report_free(r);
+}
+
+/* Golden reports: a committed run with a failed (unreachable) host. */
+static void test_golden_committed(void **state)
+{
+    golden(*state, "committed");
+}
+
+/* Golden reports: a dry run. */
+static void test_golden_dry_run(void **state)
+{
+    golden(*state, "dry-run");
+}
+
+/* Golden reports: one account flagged and reset on two hosts. */
+static void test_golden_two_hosts(void **state)
+{
+    golden(*state, "two-hosts");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1143,6 +1248,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notices, setup_fleet, teardown),
         cmocka_unit_test_setup_teardown(test_text_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_and_fleet, setup_fleet,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_golden_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_golden_dry_run, setup_dry,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_golden_two_hosts, setup_fleet,
                                         teardown),
         cmocka_unit_test(test_missing_run),
         cmocka_unit_test(test_clean),
