@@ -944,6 +944,8 @@ static void test_dry_run(void **state)
         assert_null(strstr(text, "No identify findings"));
         assert_null(strstr(text, "not started"));
         assert_null(strstr(text, "Security notice"));
+        if (f == REPORT_HTML)
+            assert_true(only_known_tags(text));
         if (f != REPORT_JSON) {
             assert_non_null(strstr(text, "What a real run would do"));
             assert_non_null(strstr(text, "What was looked at"));
@@ -1114,6 +1116,10 @@ static void test_damage_and_fleet(void **state)
     assert_non_null(strstr(text, "203.0.113.7 (client IP) sent for "
                                  "alice@example.com on h1 (200) and for "
                                  "alice@example.com on h2 (200)"));
+    free(text);
+    text = render(r, REPORT_HTML);
+    assert_true(only_known_tags(text));
+    assert_non_null(strstr(text, "<h2>Damage per account</h2>"));
     free(text);
     text = render(r, REPORT_TEXT);
     assert_non_null(strstr(text, "\nAcross hosts\n------------\n"));
