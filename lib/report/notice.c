@@ -135,6 +135,17 @@ static const char notice_advice[] =
 #define NOTICE_WIDTH 72
 
 /*
+ * True when the line may break at s: a space, but not the one inside a
+ * time ("2026-12-05 10:24:33 UTC" stays on one line).
+ */
+static bool notice_break(const char *s)
+{
+    return *s == ' ' &&
+           !(s[-1] >= '0' && s[-1] <= '9' &&
+             ((s[1] >= '0' && s[1] <= '9') || strncmp(s + 1, "UTC", 3) == 0));
+}
+
+/*
  * Appends text wrapped at NOTICE_WIDTH columns (bytes: the values are
  * mostly ASCII), a list item's continuation lines indented by two.
  */
@@ -152,7 +163,7 @@ static int notice_wrap(struct buf *out, const char *text)
         width = NOTICE_WIDTH;
         while ((size_t)(nl - p) > width) {
             cut = p + width;
-            for (sp = cut; sp > p && *sp != ' '; sp--)
+            for (sp = cut; sp > p && !notice_break(sp); sp--)
                 ;
             if (sp == p) /* one long word: leave it whole */
                 sp = memchr(cut, ' ', (size_t)(nl - cut));
