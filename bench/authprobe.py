@@ -30,15 +30,19 @@ import time
 def attempt(addr, user, password, timeout):
     """'ok' (the old password works), 'refused' (535) or 'down'."""
     try:
-        with smtplib.SMTP(addr, 25, timeout=timeout) as s:
-            s.ehlo("probe.invalid")
-            try:
-                s.login(user, password)
-            except smtplib.SMTPAuthenticationError:
-                return "refused"
-            return "ok"
+        s = smtplib.SMTP(addr, 25, timeout=timeout)
     except (OSError, smtplib.SMTPException):
         return "down"
+    try:
+        s.ehlo("probe.invalid")
+        s.login(user, password)
+        return "ok"
+    except smtplib.SMTPAuthenticationError:
+        return "refused"
+    except (OSError, smtplib.SMTPException):
+        return "down"
+    finally:
+        s.close()  # no QUIT: a server that refused may have hung up
 
 
 def probe(addr, user, password, stop, t_end, interval, out):
