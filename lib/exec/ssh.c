@@ -62,6 +62,8 @@ struct run_state {
     bool write_failed;
     int write_errno;
     int status;
+    int sink_rc;            /* < 0: the stdout sink refused data */
+    struct errbuf sink_err; /* and why */
 };
 
 /* Monotonic milliseconds, for deadlines and durations. */
@@ -527,6 +529,26 @@ out:
     return r;
 }
 
+/* Stdout for the command's sink: its head kept, the rest handed on. */
+static int on_data_sink(struct run_state *st, const char *data, uint32_t len)
+{
+    struct buf *head = &st->res->out;
+    size_t keep =
+        head->len < EXEC_STREAM_HEAD ? EXEC_STREAM_HEAD - head->len : 0;
+
+    if (st->sink_rc < 0)
+        return (int)len;
+    /* within its cap (EXEC_STREAM_HEAD): cannot overflow */
+    if (keep > 0 && buf_add(head, data, keep < len ? keep : len) < 0)
+        st->too_big = true;
+    st->sink_rc =
+        st->cmd->on_out.fn(st->cmd->on_out.arg, data, len, &st->sink_err);
+    if (st->sink_rc < 0 && st->sink_err.code == 0)
+        errbuf_set(&st->sink_err, st->sink_rc, "the output of '%s' was refused",
+                   st->cmd->command);
+    return (int)len;
+}
+
 /* Data from the channel: hash, cap, buffer or stream. */
 static int on_data(ssh_session session, ssh_channel channel, void *data,
                    uint32_t len, int is_stderr, void *userdata)
@@ -547,6 +569,8 @@ static int on_data(ssh_session session, ssh_channel channel, void *data,
     }
     res->out_bytes += len;
     sha256_update(&st->out_md, data, len);
+    if (st->cmd->on_out.fn != NULL)
+        return on_data_sink(st, data, len);
     if (st->cmd->out_fd < 0) {
         if (buf_add(&res->out, data, len) < 0)
             st->too_big = true;
@@ -643,6 +667,10 @@ static int pump(struct sshx_conn *c, ssh_channel channel, struct run_state *st,
                            st->res->err.cap);
             goto out;
         }
+        if (st->sink_rc < 0) {
+            r = errbuf_set(err, st->sink_rc, "%s", st->sink_err.msg);
+            goto out;
+        }
         if (st->write_failed) {
             errno = st->write_errno;
             r = errbuf_errno(err, SS_ERR, "cannot write output of '%s'",
@@ -691,9 +719,10 @@ static int run_start(struct run_state *st, const struct exec_cmd *cmd,
     memset(st, 0, sizeof(*st));
     st->res = res;
     st->cmd = cmd;
-    res->out.cap = cmd->out_fd >= 0 ? 0
-                   : cmd->out_cap   ? cmd->out_cap
-                                    : EXEC_DEFAULT_OUT_CAP;
+    res->out.cap = cmd->on_out.fn != NULL ? EXEC_STREAM_HEAD
+                   : cmd->out_fd >= 0     ? 0
+                   : cmd->out_cap         ? cmd->out_cap
+                                          : EXEC_DEFAULT_OUT_CAP;
     res->err.cap = cmd->err_cap ? cmd->err_cap : EXEC_DEFAULT_ERR_CAP;
     if (sha256_begin(&st->out_md) < 0 || sha256_begin(&st->err_md) < 0)
         return errbuf_set(err, SS_ERR, "cannot start a digest");
@@ -837,6 +866,30 @@ out:
     buf_release(&line);
     res->duration_ms = (long)(now_ms() - start);
     return r;
+}
+
+/* The data callback driven without a channel; see ssh_internal.h. */
+int exec_ssh_feed(const struct exec_cmd *cmd, struct exec_result *res,
+                  const char *data, size_t len, size_t chunk,
+                  struct errbuf *err)
+{
+    struct run_state st;
+    size_t at = 0, n;
+    int r;
+
+    if ((r = run_start(&st, cmd, res, err)) < 0)
+        return run_end_digests(&st, res, r, err);
+    while (at < len && st.sink_rc == 0 && !st.too_big) {
+        n = chunk == 0 || len - at < chunk ? len - at : chunk;
+        on_data(NULL, NULL, (void *)(uintptr_t)(data + at), (uint32_t)n, 0,
+                &st);
+        at += n;
+    }
+    if (st.sink_rc < 0)
+        r = errbuf_set(err, st.sink_rc, "%s", st.sink_err.msg);
+    else if (st.too_big)
+        r = errbuf_set(err, SS_ETOOBIG, "output over its cap");
+    return run_end_digests(&st, res, r, err);
 }
 
 /* fingerprint op: the host key seen at connect. */

@@ -32,4 +32,14 @@ int exec_ssh_check_hostname(const char *host, struct errbuf *err);
 int exec_ssh_configure(ssh_session session, const struct exec_options *opts,
                        const struct exec_target *target, struct errbuf *err);
 
+/*
+ * For tests: hands len bytes of stdout to the channel data callback in
+ * pieces of chunk bytes, as a run of cmd would receive them, and fills
+ * res as run does (head, byte count, digests).  Returns what run would
+ * (0, or the sink's code with its message in err).
+ */
+int exec_ssh_feed(const struct exec_cmd *cmd, struct exec_result *res,
+                  const char *data, size_t len, size_t chunk,
+                  struct errbuf *err);
+
 #endif

@@ -48,6 +48,12 @@ void fake_exec_shell_root(struct executor *ex, const char *root);
 /* Each command takes at least ms milliseconds (parallelism tests). */
 void fake_exec_delay(struct executor *ex, int ms);
 
+/*
+ * A command's stdout sink (exec_cmd on_out) gets its output n bytes at a
+ * time (0, the default: in one call), as a network would cut it.
+ */
+void fake_exec_chunk(struct executor *ex, size_t n);
+
 /* The log: commands run so far, in order, with host and stdin. */
 size_t fake_exec_count(struct executor *ex);
 const char *fake_exec_command(struct executor *ex, size_t i);
@@ -62,9 +68,18 @@ int fake_exec_max_parallel(struct executor *ex);
 /* Forgets the log (rules stay). */
 void fake_exec_clear_log(struct executor *ex);
 
-/* Fills res as a real run would: stdout/stderr with caps, digests. */
+/*
+ * Fills res as a real run would: stdout/stderr with caps, digests; stdout
+ * goes to cmd's sink when it has one (in one call).
+ */
 int fake_exec_fill(struct exec_result *res, const struct exec_cmd *cmd,
                    int exit_status, const char *out, size_t out_len,
                    const char *err, size_t err_len);
+
+/* fake_exec_fill, the sink fed chunk bytes at a time, its error in eb. */
+int fake_exec_fill_sink(struct exec_result *res, const struct exec_cmd *cmd,
+                        int exit_status, const char *out, size_t out_len,
+                        const char *err, size_t err_len, size_t chunk,
+                        struct errbuf *eb);
 
 #endif

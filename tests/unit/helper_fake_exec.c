@@ -48,6 +48,7 @@ struct fake {
     int inflight;
     int max_inflight;
     int delay_ms;
+    size_t chunk; /* bytes per call of a command's stdout sink; 0: all */
     char *root;
     int (*handler)(void *arg, const char *host, const struct exec_cmd *cmd,
                    struct exec_result *res, struct errbuf *err);
@@ -120,16 +121,42 @@ static int fake_connect(struct exec_conn **out, struct executor *ex,
     return 0;
 }
 
-int fake_exec_fill(struct exec_result *res, const struct exec_cmd *cmd,
-                   int exit_status, const char *out, size_t out_len,
-                   const char *err, size_t err_len)
+/* Hands out[0..len) to cmd's sink, chunk bytes at a time (0: at once). */
+static int fake_sink(const struct exec_cmd *cmd, const char *out, size_t len,
+                     size_t chunk, struct errbuf *err)
+{
+    size_t at = 0, n;
+    int r;
+
+    while (at < len) {
+        n = chunk == 0 || len - at < chunk ? len - at : chunk;
+        if ((r = cmd->on_out.fn(cmd->on_out.arg, out + at, n, err)) < 0) {
+            if (err->code == 0)
+                errbuf_set(err, r, "fake: the sink refused the output");
+            return r;
+        }
+        at += n;
+    }
+    return 0;
+}
+
+int fake_exec_fill_sink(struct exec_result *res, const struct exec_cmd *cmd,
+                        int exit_status, const char *out, size_t out_len,
+                        const char *err, size_t err_len, size_t chunk,
+                        struct errbuf *eb)
 {
     struct sha256_ctx c;
+    bool sink = cmd->on_out.fn != NULL;
     int r = 0;
 
-    res->out.cap = cmd->out_cap ? cmd->out_cap : EXEC_DEFAULT_OUT_CAP;
+    res->out.cap = sink           ? EXEC_STREAM_HEAD
+                   : cmd->out_cap ? cmd->out_cap
+                                  : EXEC_DEFAULT_OUT_CAP;
     res->err.cap = cmd->err_cap ? cmd->err_cap : EXEC_DEFAULT_ERR_CAP;
-    if (out_len > 0 && buf_add(&res->out, out, out_len) < 0)
+    if (sink)
+        buf_add(&res->out, out,
+                out_len < EXEC_STREAM_HEAD ? out_len : EXEC_STREAM_HEAD);
+    else if (out_len > 0 && buf_add(&res->out, out, out_len) < 0)
         r = SS_ETOOBIG;
     if (err_len > 0 && buf_add(&res->err, err, err_len) < 0)
         r = SS_ETOOBIG;
@@ -141,8 +168,22 @@ int fake_exec_fill(struct exec_result *res, const struct exec_cmd *cmd,
     sha256_begin(&c);
     sha256_update(&c, err != NULL ? err : "", err_len);
     sha256_end(&c, res->err_sha256);
+    if (r == 0 && sink && out_len > 0)
+        r = fake_sink(cmd, out, out_len, chunk, eb);
+    if (r == SS_ETOOBIG && eb->code == 0)
+        errbuf_set(eb, r, "fake: output over its cap");
     res->exit_status = r == 0 ? exit_status : -1;
     return r;
+}
+
+int fake_exec_fill(struct exec_result *res, const struct exec_cmd *cmd,
+                   int exit_status, const char *out, size_t out_len,
+                   const char *err, size_t err_len)
+{
+    struct errbuf eb = ERRBUF_INIT;
+
+    return fake_exec_fill_sink(res, cmd, exit_status, out, out_len, err,
+                               err_len, 0, &eb);
 }
 
 /* Reads all of fd into b (no cap: tests only). */
@@ -163,7 +204,8 @@ static void slurp(struct buf *b, int fd)
 
 /* Runs cmd under /bin/sh in root/host; stderr goes into stdout's file. */
 static int run_shell(struct fake *f, const char *host,
-                     const struct exec_cmd *cmd, struct exec_result *res)
+                     const struct exec_cmd *cmd, struct exec_result *res,
+                     struct errbuf *eb)
 {
     struct buf dir = BUF_INIT, out = BUF_INIT, err = BUF_INIT;
     int in[2], po[2], pe[2], status = 0, r;
@@ -199,8 +241,9 @@ static int run_shell(struct fake *f, const char *host,
     close(pe[0]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    r = fake_exec_fill(res, cmd, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                       out.data, out.len, err.data, err.len);
+    r = fake_exec_fill_sink(res, cmd,
+                            WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                            out.data, out.len, err.data, err.len, f->chunk, eb);
     buf_release(&dir);
     buf_release(&out);
     buf_release(&err);
@@ -248,18 +291,18 @@ static int fake_run(struct exec_conn *conn, const struct exec_cmd *cmd,
         nanosleep(&ts, NULL);
     }
     if (hit != NULL) {
-        r = fake_exec_fill(res, cmd, copy.exit_status, copy.out,
-                           copy.out ? strlen(copy.out) : 0, copy.err,
-                           copy.err ? strlen(copy.err) : 0);
+        r = fake_exec_fill_sink(res, cmd, copy.exit_status, copy.out,
+                                copy.out ? strlen(copy.out) : 0, copy.err,
+                                copy.err ? strlen(copy.err) : 0, f->chunk, err);
         if (copy.rc < 0)
             r = errbuf_set(err, copy.rc, "fake: rule returned %s",
                            ss_code_name(copy.rc));
     } else if (f->handler != NULL) {
         r = f->handler(f->handler_arg, c->host, cmd, res, err);
     } else if (f->root != NULL) {
-        r = run_shell(f, c->host, cmd, res);
+        r = run_shell(f, c->host, cmd, res, err);
     } else {
-        r = fake_exec_fill(res, cmd, 0, NULL, 0, NULL, 0);
+        r = fake_exec_fill_sink(res, cmd, 0, NULL, 0, NULL, 0, f->chunk, err);
     }
     pthread_mutex_lock(&f->lock);
     f->inflight--;
@@ -376,6 +419,11 @@ void fake_exec_shell_root(struct executor *ex, const char *root)
 void fake_exec_delay(struct executor *ex, int ms)
 {
     fake_of(ex)->delay_ms = ms;
+}
+
+void fake_exec_chunk(struct executor *ex, size_t n)
+{
+    fake_of(ex)->chunk = n;
 }
 
 size_t fake_exec_count(struct executor *ex)

@@ -19,6 +19,7 @@
 #include "exec/ssh_internal.h"
 #include "fake_exec.h"
 #include "files.h"
+#include "spamstop/digest.h"
 #include "spamstop/exec.h"
 #include "spamstop/fsio.h"
 
@@ -403,6 +404,123 @@ static void test_fetch_faults(void **state)
     rmdir(dir);
 }
 
+/* A stdout sink that keeps everything, or refuses at refuse_at bytes. */
+struct sink_log {
+    struct buf got;
+    size_t calls;
+    size_t refuse_at; /* 0: never */
+};
+
+static int sink_keep(void *arg, const char *data, size_t len,
+                     struct errbuf *err)
+{
+    struct sink_log *l = arg;
+
+    assert_true(len > 0);
+    l->calls++;
+    if (l->refuse_at > 0 && l->got.len + len >= l->refuse_at)
+        return errbuf_set(err, SS_ETOOBIG, "sink: enough at %zu",
+                          l->got.len + len);
+    return buf_add(&l->got, data, len);
+}
+
+/* A sample with every byte value but NUL (the fake keeps C strings). */
+static void sink_sample(struct buf *b)
+{
+    size_t i;
+
+    for (i = 0; i < EXEC_STREAM_HEAD + 777; i++)
+        buf_addc(b, (char)(i * 7 % 255 + 1));
+}
+
+/* Checks what a run through a sink left: all of it delivered, a head kept. */
+static void sink_check(const struct sink_log *l, const struct exec_result *res,
+                       const struct buf *sample)
+{
+    char want[SHA256_HEX_LEN + 1], got[SHA256_HEX_LEN + 1];
+
+    assert_int_equal(l->got.len, sample->len);
+    assert_memory_equal(l->got.data, sample->data, sample->len);
+    assert_int_equal(res->out_bytes, sample->len);
+    assert_int_equal(res->out.len, EXEC_STREAM_HEAD);
+    assert_memory_equal(res->out.data, sample->data, EXEC_STREAM_HEAD);
+    assert_int_equal(sha256_hex(want, sample->data, sample->len), 0);
+    hex_encode(got, res->out_sha256, SHA256_LEN);
+    got[SHA256_HEX_LEN] = '\0';
+    assert_string_equal(got, want);
+}
+
+/*
+ * Stdout through a sink, cut in pieces of every size from 1 byte to all
+ * of it (so in two at every byte boundary), by the libssh executor's data
+ * callback and by the fake: every byte arrives once, in order; only the
+ * head is kept; the digest covers all; a refusing sink stops the run
+ * with its code and message.
+ */
+static void test_stdout_sink(void **state)
+{
+    struct buf sample = BUF_INIT;
+    struct sink_log l;
+    struct exec_cmd cmd = EXEC_CMD_INIT;
+    struct exec_result res;
+    struct errbuf err = ERRBUF_INIT;
+    struct exec_target t = EXEC_TARGET_INIT;
+    struct exec_conn *conn = NULL;
+    struct executor *ex = fake_exec_new();
+    size_t k;
+
+    (void)state;
+    sink_sample(&sample);
+    cmd.command = "cat big";
+    cmd.out_cap = 10; /* not used with a sink */
+    cmd.on_out.fn = sink_keep;
+    cmd.on_out.arg = &l;
+    /* every size: from half the sample on, two pieces cut at byte k */
+    for (k = 1; k <= sample.len; k++) {
+        memset(&l, 0, sizeof(l));
+        exec_result_init(&res);
+        assert_int_equal(
+            exec_ssh_feed(&cmd, &res, sample.data, sample.len, k, &err), 0);
+        sink_check(&l, &res, &sample);
+        assert_int_equal(l.calls, (sample.len + k - 1) / k);
+        exec_result_release(&res);
+        buf_release(&l.got);
+    }
+    memset(&l, 0, sizeof(l));
+    l.refuse_at = 3500;
+    exec_result_init(&res);
+    assert_int_equal(
+        exec_ssh_feed(&cmd, &res, sample.data, sample.len, 1000, &err),
+        SS_ETOOBIG);
+    assert_string_equal(err.msg, "sink: enough at 4000");
+    assert_int_equal(l.calls, 4);
+    exec_result_release(&res);
+    buf_release(&l.got);
+
+    /* the fake, as the unit tests of the actions use it */
+    fake_exec_rule(ex, NULL, "cat big", 0, 0, 0, sample.data, NULL);
+    t.name = (char *)"h1";
+    assert_int_equal(exec_connect(&conn, ex, &t, &err), 0);
+    for (k = 1; k <= 300; k++) {
+        memset(&l, 0, sizeof(l));
+        fake_exec_chunk(ex, k);
+        assert_int_equal(exec_run(conn, &cmd, &res, &err), 0);
+        sink_check(&l, &res, &sample);
+        assert_int_equal(l.calls, (sample.len + k - 1) / k);
+        exec_result_release(&res);
+        buf_release(&l.got);
+    }
+    memset(&l, 0, sizeof(l));
+    l.refuse_at = 300;
+    assert_int_equal(exec_run(conn, &cmd, &res, &err), SS_ETOOBIG);
+    assert_string_equal(err.msg, "sink: enough at 300");
+    exec_result_release(&res);
+    buf_release(&l.got);
+    exec_close(conn);
+    executor_free(ex);
+    buf_release(&sample);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_wrap_for_sudo),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_fetch_faults),
+        cmocka_unit_test(test_stdout_sink),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -56,6 +56,21 @@ struct exec_options {
         NULL, NULL, NULL, NULL, 0, false, false, 0, 0                          \
     }
 
+/* Stdout kept in res->out when it goes to on_out: an excerpt's worth. */
+#define EXEC_STREAM_HEAD 4096u
+
+/*
+ * Receives stdout as it arrives: len > 0 bytes at a time, in order, cut
+ * anywhere (a line may span calls).  Called in the thread that runs the
+ * command (the host's worker), never after run returned.  Returns 0, or
+ * < 0 with err set to stop the command: run then closes the channel and
+ * returns that code and message.
+ */
+struct exec_sink {
+    int (*fn)(void *arg, const char *data, size_t len, struct errbuf *err);
+    void *arg;
+};
+
 /* One command to run on a connected host. */
 struct exec_cmd {
     const char *command; /* an sh command line; remote data is quoted */
@@ -65,16 +80,28 @@ struct exec_cmd {
     size_t out_cap; /* stdout cap when buffered; 0 = default */
     size_t err_cap; /* stderr cap; 0 = default */
     int out_fd;     /* >= 0: stream stdout here (fetch), no cap */
+    /*
+     * fn set: stdout goes to the sink as it arrives and is not
+     * accumulated: res->out keeps only its first EXEC_STREAM_HEAD bytes
+     * (for the audit excerpt), out_cap and out_fd are not used, and the
+     * sink bounds whatever it keeps.  out_bytes and out_sha256 still
+     * cover all of stdout.
+     */
+    struct exec_sink on_out;
 };
 
 #define EXEC_CMD_INIT                                                          \
     {                                                                          \
-        NULL, NULL, 0, 0, 0, 0, -1                                             \
+        NULL, NULL, 0, 0, 0, 0, -1,                                            \
+        {                                                                      \
+            NULL, NULL                                                         \
+        }                                                                      \
     }
 
 /* What a command did.  exec_result_release frees it. */
 struct exec_result {
-    struct buf out;       /* stdout (empty when streamed to out_fd) */
+    struct buf out;       /* stdout (empty when streamed to out_fd, its head
+                             when streamed to on_out) */
     struct buf err;       /* stderr */
     int exit_status;      /* -1 when none: signal or error */
     char exit_signal[32]; /* e.g. "KILL" when killed by a signal */
@@ -99,7 +126,8 @@ struct executor;
  * (the caller reads res->exit_status), SS_ETIMEOUT when the deadline
  * passed (the channel is closed), SS_ETOOBIG when stdout or stderr passed
  * its cap (reading stops, the channel is closed), SS_ECONNECT when the
- * connection broke.  res is filled as far as it got in every case.
+ * connection broke, or the code of a sink (on_out) that refused data
+ * (the channel is closed).  res is filled as far as it got in every case.
  */
 struct executor_ops {
     int (*connect)(struct exec_conn **out, struct executor *ex,
