@@ -53,6 +53,14 @@ struct envelope_parser {
     const char *time_text; /* the last arrival time parsed, in the text */
     size_t time_len;
     long long time_value;
+    /*
+     * Streaming (lines come one at a time, each gone after its call):
+     * what outlives a line is copied here.
+     */
+    bool stream;
+    struct buf path_copy; /* the open message's marker path */
+    struct buf hdr_val;   /* the header being collected, unfolded so far */
+    char time_copy[64];   /* the last arrival time's text */
 };
 
 /* Reserves the slot out->msgs[out->n] for the next message. */
@@ -147,6 +155,42 @@ static const char *envelope_unfold(struct envelope_parser *p, const char *s,
 }
 
 /*
+ * Streaming: unfolds n more bytes of the header being collected into
+ * hdr_val, as envelope_unfold does over the whole span (line breaks
+ * dropped, control bytes but tab made '?', cut at POSTFIX_FIELD_MAX).
+ */
+static int envelope_hdr_add(struct envelope_parser *p, const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n && p->hdr_val.len < POSTFIX_FIELD_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            if (c == '\n' || c == '\r')
+                continue;
+            if (c != '\t')
+                c = '?';
+        }
+        if (buf_addc(&p->hdr_val, (char)c) < 0)
+            return SS_ERR;
+    }
+    return 0;
+}
+
+/* Streaming: the collected header value, copied to the arena. */
+static const char *envelope_hdr_value(struct envelope_parser *p)
+{
+    char *d = postfix_arena_alloc(&p->mem->arena, p->hdr_val.len + 1);
+
+    if (d == NULL)
+        return NULL;
+    if (p->hdr_val.len > 0)
+        memcpy(d, p->hdr_val.data, p->hdr_val.len);
+    d[p->hdr_val.len] = '\0';
+    return d;
+}
+
+/*
  * A value of n bytes at v, cut at max, control bytes made '?': copied to
  * the arena, or in place (terminated where it ends) when parsing in place.
  */
@@ -194,6 +238,10 @@ static int envelope_header_flush(struct envelope_parser *p)
     p->hdr = HDR_NONE;
     if (field == NULL || *field != NULL)
         return 0;
+    if (p->stream) {
+        *field = envelope_hdr_value(p);
+        return *field == NULL ? SS_ERR : 0;
+    }
     /* skip "Name:" and the blanks after it */
     s = memchr(s, ':', (size_t)(p->hdr_end - s));
     assert(s != NULL);
@@ -388,6 +436,12 @@ static int envelope_open(struct envelope_parser *p, const char *path, size_t n)
     m->sender = "";
     p->mem->rcpt_first[p->out->n] = p->mem->n_rcpts;
     p->cur = m;
+    if (p->stream) {
+        buf_reset(&p->path_copy);
+        if (buf_add(&p->path_copy, path, n) < 0)
+            return SS_ERR;
+        path = p->path_copy.data != NULL ? p->path_copy.data : "";
+    }
     p->path = path;
     p->path_len = n;
     p->hdr = HDR_NONE;
@@ -450,6 +504,12 @@ static long long envelope_arrival(struct envelope_parser *p, const char *s,
         p->time_value = envelope_time(s, n);
         p->time_text = s;
         p->time_len = n;
+        if (p->stream && n <= sizeof(p->time_copy)) {
+            memcpy(p->time_copy, s, n);
+            p->time_text = p->time_copy;
+        } else if (p->stream) {
+            p->time_text = NULL; /* too long to keep: not remembered */
+        }
     }
     return p->time_value;
 }
@@ -541,6 +601,16 @@ static int envelope_record(struct envelope_parser *p, const char *line,
     return 0;
 }
 
+/* Streaming: a kept header's first line, from after its colon. */
+static int envelope_hdr_start(struct envelope_parser *p, const char *s,
+                              const char *end)
+{
+    buf_reset(&p->hdr_val);
+    while (s < end && (*s == ' ' || *s == '\t'))
+        s++;
+    return envelope_hdr_add(p, s, (size_t)(end - s));
+}
+
 /* One header line: starts, continues or ends a kept header. */
 static int envelope_header_line(struct envelope_parser *p, const char *line,
                                 size_t n)
@@ -552,6 +622,8 @@ static int envelope_header_line(struct envelope_parser *p, const char *line,
     size_t name_len;
 
     if (n > 0 && (line[0] == ' ' || line[0] == '\t')) {
+        if (p->hdr != HDR_NONE && p->stream)
+            return envelope_hdr_add(p, line, n);
         if (p->hdr != HDR_NONE)
             p->hdr_end = line + n;
         return 0;
@@ -573,6 +645,8 @@ static int envelope_header_line(struct envelope_parser *p, const char *line,
             p->hdr_end = line + n;
             break;
         }
+    if (p->stream && p->hdr != HDR_NONE)
+        return envelope_hdr_start(p, colon + 1, line + n);
     return 0;
 }
 
@@ -662,29 +736,61 @@ static int envelope_error(struct errbuf *err, int r)
     return r;
 }
 
+/* Readies p to parse into out (emptied first): the private memory. */
+static int envelope_begin(struct envelope_parser *p,
+                          struct postfix_envelopes *out, bool in_place)
+{
+    struct envelope_mem *m;
+
+    memset(out, 0, sizeof(*out));
+    memset(p, 0, sizeof(*p));
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return SS_ERR;
+    out->mem = m;
+    hmap_init(&m->ids, POSTFIX_ENTRIES_MAX);
+    p->out = out;
+    p->mem = m;
+    p->hdr = HDR_NONE;
+    p->in_place = in_place;
+    buf_init(&p->path_copy, POSTFIX_STREAM_LINE_MAX);
+    buf_init(&p->hdr_val, POSTFIX_FIELD_MAX);
+    return envelope_reserve(p);
+}
+
+/* Closes the last message and points each message at its recipients. */
+static int envelope_finish(struct envelope_parser *p)
+{
+    struct postfix_envelopes *out = p->out;
+    size_t i;
+    int r;
+
+    if ((r = envelope_close(p, false)) < 0)
+        return r;
+    for (i = 0; i < out->n; i++)
+        out->msgs[i].recipients = out->msgs[i].n_recipients
+                                      ? p->mem->rcpts + p->mem->rcpt_first[i]
+                                      : NULL;
+    return 0;
+}
+
+/* Frees what the parser itself holds (not out). */
+static void envelope_parser_release(struct envelope_parser *p)
+{
+    buf_release(&p->path_copy);
+    buf_release(&p->hdr_val);
+}
+
 /* Walks the text line by line, copying values or keeping them in place. */
 static int envelope_parse(struct postfix_envelopes *out, const char *text,
                           size_t len, bool in_place, struct errbuf *err)
 {
     struct envelope_parser p;
-    struct envelope_mem *m;
     const char *s = text, *end, *nl;
-    size_t i;
     int r = SS_ERR;
 
     assert(out != NULL && (text != NULL || len == 0));
-    memset(out, 0, sizeof(*out));
-    memset(&p, 0, sizeof(p));
-    m = calloc(1, sizeof(*m));
-    if (m == NULL)
-        return errbuf_set(err, SS_ERR, "out of memory");
-    out->mem = m;
-    hmap_init(&m->ids, POSTFIX_ENTRIES_MAX);
-    p.out = out;
-    p.mem = m;
-    p.hdr = HDR_NONE;
-    p.in_place = in_place;
-    if ((r = envelope_reserve(&p)) < 0)
+    if ((r = envelope_begin(&p, out, in_place)) < 0)
         goto out;
     end = len > 0 ? text + len : text;
     while (s < end) {
@@ -695,13 +801,9 @@ static int envelope_parse(struct postfix_envelopes *out, const char *text,
             goto out;
         s = nl < end ? nl + 1 : end;
     }
-    if ((r = envelope_close(&p, false)) < 0)
-        goto out;
-    for (i = 0; i < out->n; i++)
-        out->msgs[i].recipients =
-            out->msgs[i].n_recipients ? m->rcpts + m->rcpt_first[i] : NULL;
-    r = 0;
+    r = envelope_finish(&p);
 out:
+    envelope_parser_release(&p);
     return envelope_error(err, r);
 }
 
@@ -718,6 +820,118 @@ int postfix_envelopes_parse_in_place(struct postfix_envelopes *out, char *text,
 {
     assert(text != NULL);
     return envelope_parse(out, text, len, true, err);
+}
+
+/* A push parser: the same walk over text that comes in pieces. */
+struct postfix_envelopes_stream {
+    struct envelope_parser p;
+    struct buf line; /* a line cut by a piece's end, until its newline */
+    int failed;      /* the first failure: every later call returns it */
+};
+
+/* Starts a push parse into out; see postfix.h. */
+int postfix_envelopes_stream_new(struct postfix_envelopes_stream **out,
+                                 struct postfix_envelopes *env,
+                                 struct errbuf *err)
+{
+    struct postfix_envelopes_stream *s;
+    int r;
+
+    *out = NULL;
+    memset(env, 0, sizeof(*env));
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    if ((r = envelope_begin(&s->p, env, false)) < 0) {
+        envelope_parser_release(&s->p);
+        free(s);
+        return envelope_error(err, r);
+    }
+    s->p.stream = true;
+    buf_init(&s->line, POSTFIX_STREAM_LINE_MAX);
+    *out = s;
+    return 0;
+}
+
+/* One whole line of the stream, refused past POSTFIX_STREAM_LINE_MAX. */
+static int stream_line(struct postfix_envelopes_stream *s, const char *line,
+                       size_t n, struct errbuf *err)
+{
+    int r;
+
+    if (n > POSTFIX_STREAM_LINE_MAX) {
+        s->failed = SS_ETOOBIG;
+        return errbuf_set(err, SS_ETOOBIG,
+                          "a line of the identify output is over %u bytes",
+                          POSTFIX_STREAM_LINE_MAX);
+    }
+    if ((r = envelope_line(&s->p, line, n)) < 0) {
+        s->failed = r;
+        return envelope_error(err, r);
+    }
+    return 0;
+}
+
+/* Feeds the next len bytes; see postfix.h. */
+int postfix_envelopes_stream_feed(struct postfix_envelopes_stream *s,
+                                  const char *data, size_t len,
+                                  struct errbuf *err)
+{
+    const char *end = data + len, *nl;
+    int r;
+
+    if (s->failed < 0)
+        return errbuf_set(err, s->failed, "the identify output parse failed");
+    while (data < end) {
+        nl = memchr(data, '\n', (size_t)(end - data));
+        if (nl == NULL) {
+            if (buf_add(&s->line, data, (size_t)(end - data)) < 0)
+                return stream_line(s, NULL, POSTFIX_STREAM_LINE_MAX + 1u, err);
+            return 0;
+        }
+        if (s->line.len == 0) {
+            /* a whole line in this piece: parsed where it lies */
+            r = stream_line(s, data, (size_t)(nl - data), err);
+        } else if (buf_add(&s->line, data, (size_t)(nl - data)) < 0) {
+            r = stream_line(s, NULL, POSTFIX_STREAM_LINE_MAX + 1u, err);
+        } else {
+            r = stream_line(s, s->line.data, s->line.len, err);
+            buf_reset(&s->line);
+        }
+        if (r < 0)
+            return r;
+        data = nl + 1;
+    }
+    return 0;
+}
+
+/* Ends the stream: its last line, then the last message; see postfix.h. */
+int postfix_envelopes_stream_end(struct postfix_envelopes_stream *s,
+                                 struct errbuf *err)
+{
+    int r;
+
+    if (s->failed < 0)
+        return errbuf_set(err, s->failed, "the identify output parse failed");
+    if (s->line.len > 0 &&
+        (r = stream_line(s, s->line.data, s->line.len, err)) < 0)
+        return r;
+    buf_reset(&s->line);
+    if ((r = envelope_finish(&s->p)) < 0) {
+        s->failed = r;
+        return envelope_error(err, r);
+    }
+    s->failed = SS_ERR; /* ended: nothing more may come */
+    return 0;
+}
+
+/* Frees the parser (not the envelopes it filled); NULL-safe. */
+void postfix_envelopes_stream_free(struct postfix_envelopes_stream *s)
+{
+    if (s == NULL)
+        return;
+    envelope_parser_release(&s->p);
+    buf_release(&s->line);
+    free(s);
 }
 
 /* Frees everything the parse allocated. */

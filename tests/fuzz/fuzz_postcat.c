@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelopes_same.h"
 #include "spamstop/postfix.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -19,52 +20,16 @@ static int printable(const char *s)
     return 1;
 }
 
-/* True when both strings are NULL or equal. */
-static int same(const char *a, const char *b)
-{
-    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
 /* Aborts unless the copying parse of data finds exactly what e holds. */
 static void check_copying(const uint8_t *data, size_t size,
                           const struct postfix_envelopes *e)
 {
     struct postfix_envelopes c = POSTFIX_ENVELOPES_INIT;
     struct errbuf err = ERRBUF_INIT;
-    size_t i, j;
 
     if (postfix_envelopes_parse(&c, (const char *)data, size, &err) < 0)
         abort(); /* the in-place parse of the same text succeeded */
-    if (c.n != e->n || c.anomalies != e->anomalies ||
-        c.end_seen != e->end_seen || c.n_files != e->n_files)
-        abort();
-    for (i = 0; i < c.n_files; i++)
-        if (!same(c.files[i].path, e->files[i].path) ||
-            !same(c.files[i].stamp, e->files[i].stamp))
-            abort();
-    for (i = 0; i < c.n; i++) {
-        const struct postfix_message *x = &c.msgs[i], *y = &e->msgs[i];
-        if (!same(x->queue_name, y->queue_name) ||
-            !same(x->queue_id, y->queue_id) ||
-            !same(x->sasl_method, y->sasl_method) ||
-            !same(x->sasl_username, y->sasl_username) ||
-            !same(x->sasl_sender, y->sasl_sender) ||
-            !same(x->sender, y->sender) ||
-            !same(x->client_address, y->client_address) ||
-            !same(x->helo_name, y->helo_name) ||
-            !same(x->message_id, y->message_id) ||
-            !same(x->subject, y->subject) ||
-            !same(x->from_header, y->from_header) ||
-            !same(x->x_php_script, y->x_php_script) ||
-            x->arrival_time != y->arrival_time ||
-            x->n_recipients != y->n_recipients ||
-            x->recipients_total != y->recipients_total ||
-            x->complete != y->complete)
-            abort();
-        for (j = 0; j < x->n_recipients; j++)
-            if (!same(x->recipients[j], y->recipients[j]))
-                abort();
-    }
+    envelopes_same(&c, e);
     postfix_envelopes_release(&c);
 }
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../fuzz/envelopes_same.h"
 #include "fake_tool.h"
 #include "spamstop/buf.h"
 #include "spamstop/error.h"
@@ -722,6 +723,42 @@ static void test_identify_top_order(void **state)
 }
 
 /*
+ * Text that tests every path of the parsers: a message listed twice, CRLF,
+ * control bytes, a folded header, values over POSTFIX_FIELD_MAX, a last
+ * line without its newline.
+ */
+static void tricky_text(struct buf *b)
+{
+    size_t i;
+
+    buf_adds(b, "*** ENVELOPE RECORDS deferred/A/AB12 ***\n"
+                "named_attribute: sasl_username=old@x\n"
+                "*** MESSAGE FILE END deferred/A/AB12 ***\n"
+                "*** ENVELOPE RECORDS deferred/A/AB12 ***\r\n"
+                "message_arrival_time: Sat Nov 28 12:58:02 2026\r\n"
+                "named_attribute: sasl_username=eve\x01@x\r\n"
+                "sender: a\tb@x\r\n"
+                "recipient: r1@x\r\n"
+                "*** MESSAGE CONTENTS deferred/A/AB12 ***\r\n"
+                "Subject: first part\r\n"
+                "\tsecond\x7fpart 12345678901234567890\r\n"
+                "Message-ID: <m1@x>\r\n"
+                "*** HEADER EXTRACTED deferred/A/AB12 ***\r\n"
+                "*** MESSAGE FILE END deferred/A/AB12 ***\r\n"
+                "*** ENVELOPE RECORDS hold/C/CD34 ***\n"
+                "message_arrival_time: Sat Nov 28 12:58:02 2026\n"
+                "*** MESSAGE CONTENTS hold/C/CD34 ***\n"
+                "From: ");
+    for (i = 0; i < POSTFIX_FIELD_MAX + 100; i++)
+        buf_adds(b, i % 50 == 49 ? "\n " : "f");
+    buf_adds(b, "\n*** HEADER EXTRACTED hold/C/CD34 ***\n"
+                "sender: ");
+    for (i = 0; i < POSTFIX_FIELD_MAX + 10; i++)
+        buf_adds(b, "s");
+    buf_adds(b, "\nrecipient: last");
+}
+
+/*
  * The in-place parse finds what the copying one finds (folded and cut
  * headers, control bytes, CRLF, a re-read id, a last line without its
  * newline), with its strings inside the text.
@@ -736,31 +773,7 @@ static void test_envelopes_in_place(void **state)
     size_t i, j, len;
 
     (void)state;
-    buf_adds(&b, "*** ENVELOPE RECORDS deferred/A/AB12 ***\n"
-                 "named_attribute: sasl_username=old@x\n"
-                 "*** MESSAGE FILE END deferred/A/AB12 ***\n"
-                 "*** ENVELOPE RECORDS deferred/A/AB12 ***\r\n"
-                 "message_arrival_time: Sat Nov 28 12:58:02 2026\r\n"
-                 "named_attribute: sasl_username=eve\x01@x\r\n"
-                 "sender: a\tb@x\r\n"
-                 "recipient: r1@x\r\n"
-                 "*** MESSAGE CONTENTS deferred/A/AB12 ***\r\n"
-                 "Subject: first part\r\n"
-                 "\tsecond\x7fpart 12345678901234567890\r\n"
-                 "Message-ID: <m1@x>\r\n"
-                 "*** HEADER EXTRACTED deferred/A/AB12 ***\r\n"
-                 "*** MESSAGE FILE END deferred/A/AB12 ***\r\n"
-                 "*** ENVELOPE RECORDS hold/C/CD34 ***\n"
-                 "message_arrival_time: Sat Nov 28 12:58:02 2026\n"
-                 "*** MESSAGE CONTENTS hold/C/CD34 ***\n"
-                 "From: ");
-    for (i = 0; i < POSTFIX_FIELD_MAX + 100; i++)
-        buf_adds(&b, i % 50 == 49 ? "\n " : "f");
-    buf_adds(&b, "\n*** HEADER EXTRACTED hold/C/CD34 ***\n"
-                 "sender: ");
-    for (i = 0; i < POSTFIX_FIELD_MAX + 10; i++)
-        buf_adds(&b, "s");
-    buf_adds(&b, "\nrecipient: last");
+    tricky_text(&b);
     len = b.len;
     assert_int_equal(postfix_envelopes_parse(&c, b.data, len, &err), 0);
     text = strdup(b.data);
@@ -807,6 +820,133 @@ static void test_envelopes_in_place(void **state)
     postfix_envelopes_release(&c);
     free(text);
     buf_release(&b);
+}
+
+/* Push-parses text in pieces of the sizes cut() gives; compares. */
+static void stream_compare(const char *text, size_t len,
+                           size_t (*cut)(size_t at, size_t arg), size_t arg)
+{
+    struct postfix_envelopes whole = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes pushed = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes_stream *s = NULL;
+    struct errbuf err = ERRBUF_INIT;
+    size_t at = 0, n;
+
+    assert_int_equal(postfix_envelopes_parse(&whole, text, len, &err), 0);
+    assert_int_equal(postfix_envelopes_stream_new(&s, &pushed, &err), 0);
+    while (at < len) {
+        n = cut(at, arg);
+        if (n == 0 || n > len - at)
+            n = len - at;
+        assert_int_equal(postfix_envelopes_stream_feed(s, text + at, n, &err),
+                         0);
+        at += n;
+    }
+    assert_int_equal(postfix_envelopes_stream_end(s, &err), 0);
+    envelopes_same(&pushed, &whole); /* aborts on any difference */
+    postfix_envelopes_stream_free(s);
+    postfix_envelopes_release(&pushed);
+    postfix_envelopes_release(&whole);
+}
+
+/* Pieces of arg bytes. */
+static size_t cut_fixed(size_t at, size_t arg)
+{
+    (void)at;
+    return arg;
+}
+
+/* Two pieces: the first arg bytes, then the rest. */
+static size_t cut_at(size_t at, size_t arg)
+{
+    return at == 0 && arg > 0 ? arg : 0;
+}
+
+/* Pseudo-random pieces of 1 to 4,096 bytes, seeded by arg. */
+static size_t cut_random(size_t at, size_t arg)
+{
+    uint64_t x = (at + 1) * 0x9E3779B97F4A7C15ull ^ arg;
+
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 32;
+    return (size_t)(x % 4096) + 1;
+}
+
+/*
+ * The push parser finds what the whole-text parse finds, whatever the
+ * cuts: every split of the tricky text in two, pieces of every size up to
+ * 64 bytes, random pieces of the lab captures.
+ */
+static void test_envelopes_stream(void **state)
+{
+    static const char *const names[] = {"identify-lab.txt", "postcat-raw.txt"};
+    struct buf b = BUF_INIT;
+    size_t i, k, len;
+    char *text;
+
+    (void)state;
+    tricky_text(&b);
+    for (i = 0; i <= b.len; i++)
+        stream_compare(b.data, b.len, cut_at, i);
+    for (k = 1; k <= 64; k++)
+        stream_compare(b.data, b.len, cut_fixed, k);
+    buf_release(&b);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        text = fixture(names[i], &len);
+        for (k = 1; k <= 16; k++)
+            stream_compare(text, len, cut_fixed, k);
+        for (k = 0; k < 32; k++)
+            stream_compare(text, len, cut_random, k);
+        stream_compare(text, len, cut_fixed, len);
+        free(text);
+    }
+}
+
+/* A line over POSTFIX_STREAM_LINE_MAX fails, whole or cut; then all fails. */
+static void test_envelopes_stream_long_line(void **state)
+{
+    struct postfix_envelopes env = POSTFIX_ENVELOPES_INIT;
+    struct postfix_envelopes_stream *s = NULL;
+    struct errbuf err = ERRBUF_INIT;
+    size_t n = POSTFIX_STREAM_LINE_MAX + 2, split;
+    char *line = malloc(n);
+
+    (void)state;
+    assert_non_null(line);
+    memset(line, 's', n);
+    memcpy(line, "Subject: ", 9);
+    line[n - 1] = '\n';
+    for (split = 0; split <= 1; split++) {
+        assert_int_equal(postfix_envelopes_stream_new(&s, &env, &err), 0);
+        assert_int_equal(
+            postfix_envelopes_stream_feed(
+                s, "*** ENVELOPE RECORDS deferred/A/AB ***\n", 39, &err),
+            0);
+        if (split)
+            assert_int_equal(postfix_envelopes_stream_feed(s, line, 100, &err),
+                             0);
+        assert_int_equal(postfix_envelopes_stream_feed(s, line + 100 * split,
+                                                       n - 100 * split, &err),
+                         SS_ETOOBIG);
+        assert_non_null(strstr(err.msg, "over 131072 bytes"));
+        assert_int_equal(postfix_envelopes_stream_feed(s, "x\n", 2, &err),
+                         SS_ETOOBIG);
+        assert_int_equal(postfix_envelopes_stream_end(s, &err), SS_ETOOBIG);
+        postfix_envelopes_stream_free(s);
+        postfix_envelopes_release(&env);
+    }
+    /* a line of exactly the maximum is taken */
+    line[POSTFIX_STREAM_LINE_MAX] = '\n';
+    assert_int_equal(postfix_envelopes_stream_new(&s, &env, &err), 0);
+    assert_int_equal(postfix_envelopes_stream_feed(
+                         s, line, POSTFIX_STREAM_LINE_MAX + 1, &err),
+                     0);
+    assert_int_equal(postfix_envelopes_stream_end(s, &err), 0);
+    assert_int_equal(env.anomalies, 1);
+    postfix_envelopes_stream_free(s);
+    postfix_envelopes_release(&env);
+    free(line);
 }
 
 /* The lab capture end to end: parse, identify, render, read back. */
@@ -2196,6 +2336,8 @@ int main(void)
         cmocka_unit_test(test_commands_service_timer_run),
         cmocka_unit_test(test_identify_top_order),
         cmocka_unit_test(test_envelopes_in_place),
+        cmocka_unit_test(test_envelopes_stream),
+        cmocka_unit_test(test_envelopes_stream_long_line),
         cmocka_unit_test(test_envelopes_reuse),
         cmocka_unit_test(test_envelopes_reuse_same_path),
         cmocka_unit_test(test_identify_command_reuse),

@@ -177,6 +177,36 @@ int postfix_envelopes_parse_in_place(struct postfix_envelopes *out, char *text,
 void postfix_envelopes_release(struct postfix_envelopes *e);
 
 /*
+ * Longest line a push parse takes: postcat prints a header as one line,
+ * and Postfix keeps at most header_size_limit (102,400 bytes by default)
+ * of a message's headers; envelope records are shorter still.
+ */
+#define POSTFIX_STREAM_LINE_MAX (128u * 1024)
+
+/*
+ * A push parser of the same text as postfix_envelopes_parse, for output
+ * that arrives in pieces cut anywhere (an executor sink): nothing of the
+ * text is kept but the line being cut, values are copied as by
+ * postfix_envelopes_parse, and the results are the same.  new empties
+ * env and fills it as the text comes (the caller releases env, also on
+ * failure); feed takes the next len bytes; end takes the last line and
+ * closes the last message.  SS_ETOOBIG for a line over
+ * POSTFIX_STREAM_LINE_MAX or more than POSTFIX_ENTRIES_MAX messages,
+ * SS_ERR when out of memory; after a failure every call fails.  free
+ * frees the parser, not env (NULL-safe).
+ */
+struct postfix_envelopes_stream;
+int postfix_envelopes_stream_new(struct postfix_envelopes_stream **out,
+                                 struct postfix_envelopes *env,
+                                 struct errbuf *err);
+int postfix_envelopes_stream_feed(struct postfix_envelopes_stream *s,
+                                  const char *data, size_t len,
+                                  struct errbuf *err);
+int postfix_envelopes_stream_end(struct postfix_envelopes_stream *s,
+                                 struct errbuf *err);
+void postfix_envelopes_stream_free(struct postfix_envelopes_stream *s);
+
+/*
  * The stdin of a later identify pass: "PATH STAMP" a line for every file
  * of e whose message e read whole, so that pass reads again only the files
  * that are new or changed (caller frees *out; *out_len 0 when none).
