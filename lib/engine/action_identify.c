@@ -1,6 +1,9 @@
 /* Action "identify": finds the stolen accounts in one pass over the queue. */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -464,12 +467,12 @@ out:
 
 /*
  * A pass that read the whole queue itself, kept for later passes on the
- * host (action_memo): its output, in a file of the run folder rather than
- * in memory (a host would otherwise hold ~0.7 KB per queued message from
- * the survey to the end of its run), parsed again when a later pass needs
+ * host (action_memo): its output, the evidence file the pass streamed to
+ * disk (RUN/evidence/<host>/<register>.identify), not memory (a host
+ * would otherwise hold ~0.7 KB per queued message from the survey to the
+ * end of its run), parsed again from the file when a later pass needs
  * it; and the log evidence, read once (a later pass runs with Postfix
- * stopped: reading the logs again would keep the mail down longer).  The
- * file goes when the host is done.
+ * stopped: reading the logs again would keep the mail down longer).
  */
 struct identify_memo {
     char *path;
@@ -483,58 +486,66 @@ static void identify_memo_free(void *p)
 
     if (m == NULL)
         return;
-    unlink(m->path);
-    free(m->path);
+    free(m->path); /* the file is evidence: it stays */
     postfix_maillog_release(&m->log);
     free(m);
 }
 
-/* Keeps the raw output of a whole pass as the host's memo. */
-static int identify_memo_keep(struct action_ctx *ctx, const struct buf *out,
+/* Keeps the evidence file of a whole pass (path) as the host's memo. */
+static int identify_memo_keep(struct action_ctx *ctx, const char *path,
                               struct errbuf *err)
 {
-    struct identify_memo *m = NULL;
-    struct buf path = BUF_INIT;
-    int r = SS_ERR;
+    struct identify_memo *m = calloc(1, sizeof(*m));
 
-    if (buf_printf(&path, "%s/cache", ctx->run_dir) < 0)
-        goto out;
-    if ((r = fsio_mkdirs(path.data, 0700, err)) < 0)
-        goto out;
-    r = SS_ERR;
-    if (buf_addc(&path, '/') < 0 || fsname_escape(&path, ctx->host) < 0 ||
-        buf_adds(&path, ".identify") < 0 || (m = calloc(1, sizeof(*m))) == NULL)
-        goto out;
-    if ((r = fsio_write_atomic(path.data, out->data, out->len, 0600, err)) < 0)
-        goto out;
-    m->path = buf_detach(&path);
+    if (m == NULL || (m->path = strdup(path)) == NULL) {
+        free(m);
+        return errbuf_set(err, SS_ERR, "out of memory");
+    }
     action_memo_keep(ctx, m, identify_memo_free);
-    m = NULL;
-    r = 0;
-out:
-    if (r == SS_ERR && err->code == 0)
-        errbuf_set(err, r, "out of memory");
-    buf_release(&path);
-    free(m);
-    return r;
+    return 0;
 }
 
+/* Pieces of an evidence file read back at a time. */
+#define IDENTIFY_READ_PIECE (1u << 20)
+
 /*
- * Reads and parses the memo's pass into env (caller releases it).  The
- * copying parse keeps only the values, about a third of the text, which
- * is freed before the next pass's output arrives.
+ * Parses the memo's pass from its file into env (caller releases it), a
+ * piece at a time through the push parser: only the values are kept.
  */
 static int identify_memo_load(struct postfix_envelopes *env,
                               const struct identify_memo *m, struct errbuf *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int r;
+    struct postfix_envelopes_stream *ps = NULL;
+    char *piece = malloc(IDENTIFY_READ_PIECE);
+    ssize_t n = 0;
+    int fd = -1, r;
 
-    r = fsio_read_file(&text, &len, m->path, RUNBOOK_IDENTIFY_CAP, err);
-    if (r == 0)
-        r = postfix_envelopes_parse(env, text, len, err);
-    free(text);
+    if (piece == NULL) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    if ((fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+        r = errbuf_errno(err, SS_ERR, "cannot open '%s'", m->path);
+        goto out;
+    }
+    if ((r = postfix_envelopes_stream_new(&ps, env, err)) < 0)
+        goto out;
+    while ((n = read(fd, piece, IDENTIFY_READ_PIECE)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = errbuf_errno(err, SS_ERR, "cannot read '%s'", m->path);
+            goto out;
+        }
+        if ((r = postfix_envelopes_stream_feed(ps, piece, (size_t)n, err)) < 0)
+            goto out;
+    }
+    r = postfix_envelopes_stream_end(ps, err);
+out:
+    postfix_envelopes_stream_free(ps);
+    if (fd >= 0)
+        close(fd);
+    free(piece);
     return r;
 }
 
@@ -616,21 +627,79 @@ static void identify_describe_log(struct action_ctx *ctx,
 }
 
 /*
- * The queue pass: one batched remote command, its output in res.  The first
- * pass on a host reads every queue file and is kept with the log evidence
- * (memo); a later one is given its file stamps and reads again only the
- * files that are new or changed since.
+ * Where the queue pass's output goes as it arrives: its evidence file on
+ * disk and the push parser.  Nothing keeps the text in memory.
  */
-static int identify_queue_pass(struct postfix_envelopes *earlier,
-                               struct exec_result *res, struct action_ctx *ctx,
-                               struct identify_memo *memo, struct errbuf *err)
+struct identify_sink {
+    int fd;
+    struct postfix_envelopes_stream *ps;
+    uint64_t bytes;
+};
+
+/* The sink of the queue pass's stdout (exec_cmd on_out). */
+static int identify_sink_data(void *arg, const char *data, size_t len,
+                              struct errbuf *err)
 {
-    struct exec_cmd c = EXEC_CMD_INIT;
-    char *cmd = NULL, *stamps = NULL;
-    size_t stamps_len = 0;
+    struct identify_sink *s = arg;
     int r;
 
-    if ((cmd = postfix_identify_command(runbook_dirs(ctx))) == NULL) {
+    if (len > RUNBOOK_IDENTIFY_CAP - s->bytes)
+        return errbuf_set(err, SS_ETOOBIG,
+                          "the identify pass output is over %llu MiB",
+                          (unsigned long long)(RUNBOOK_IDENTIFY_CAP >> 20));
+    s->bytes += len;
+    if ((r = fsio_append(s->fd, data, len, 0, err)) < 0)
+        return r;
+    return postfix_envelopes_stream_feed(s->ps, data, len, err);
+}
+
+/* Runs the queue pass with its output going to sink; checks its ending. */
+static int identify_queue_run(struct exec_result *res, struct action_ctx *ctx,
+                              const char *cmd, const char *stamps,
+                              size_t stamps_len, struct identify_sink *sink,
+                              struct errbuf *err)
+{
+    struct exec_cmd c = EXEC_CMD_INIT;
+    int r;
+
+    c.command = cmd;
+    c.input = stamps;
+    c.input_len = stamps_len;
+    c.on_out.fn = identify_sink_data;
+    c.on_out.arg = sink;
+    if ((r = action_run(ctx, &c, false, res, err)) < 0)
+        return r;
+    if (res->exit_status != 0)
+        return errbuf_set(err, SS_EREMOTE,
+                          "the identify pass exited with status %d",
+                          res->exit_status);
+    return postfix_envelopes_stream_end(sink->ps, err);
+}
+
+/*
+ * The queue pass: one batched remote command, parsed into env as its
+ * output arrives, the output itself streamed to the evidence file
+ * <register>.identify (its SHA-256 in the audit trail).  The first pass
+ * on a host reads every queue file and its file is kept as the memo; a
+ * later one is given that pass's file stamps and reads again only the
+ * files that are new or changed since.
+ */
+static int identify_queue_pass(struct postfix_envelopes *env,
+                               struct postfix_envelopes *earlier,
+                               struct action_ctx *ctx,
+                               struct identify_memo *memo, struct errbuf *err)
+{
+    struct runbook_evfile f = RUNBOOK_EVFILE_INIT;
+    struct identify_sink sink = {-1, NULL, 0};
+    struct exec_result res;
+    struct buf name = BUF_INIT;
+    char *cmd = NULL, *stamps = NULL, sha[SHA256_HEX_LEN + 1];
+    size_t stamps_len = 0;
+    int r = SS_ERR;
+
+    exec_result_init(&res);
+    if ((cmd = postfix_identify_command(runbook_dirs(ctx))) == NULL ||
+        buf_printf(&name, "%s.identify", identify_reg(ctx)) < 0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
@@ -638,50 +707,47 @@ static int identify_queue_pass(struct postfix_envelopes *earlier,
                          (r = postfix_envelopes_stamps(&stamps, &stamps_len,
                                                        earlier, err)) < 0))
         goto out;
-    c.command = cmd;
-    c.input = stamps;
-    c.input_len = stamps_len;
-    c.out_cap = RUNBOOK_IDENTIFY_CAP;
-    if ((r = action_run(ctx, &c, false, res, err)) < 0)
+    if ((r = runbook_evfile_open(&f, ctx, name.data, err)) < 0 ||
+        (r = postfix_envelopes_stream_new(&sink.ps, env, err)) < 0)
         goto out;
-    if (res->exit_status != 0) {
-        r = errbuf_set(err, SS_EREMOTE,
-                       "the identify pass exited with status %d",
-                       res->exit_status);
+    sink.fd = f.fd;
+    if ((r = identify_queue_run(&res, ctx, cmd, stamps, stamps_len, &sink,
+                                err)) < 0)
         goto out;
-    }
-    if (res->out.data == NULL) {
+    if (!env->end_seen) {
         r = errbuf_set(err, SS_EREMOTE,
                        "the identify pass output is cut (no end marker)");
         goto out;
     }
+    hex_encode(sha, res.out_sha256, SHA256_LEN);
+    sha[SHA256_HEX_LEN] = '\0';
+    if ((r = runbook_evfile_commit(&f, ctx, (size_t)res.out_bytes, sha, err)) <
+        0)
+        goto out;
+    if (memo == NULL)
+        r = identify_memo_keep(ctx, f.path.data, err);
 out:
+    postfix_envelopes_stream_free(sink.ps);
+    runbook_evfile_release(&f);
+    exec_result_release(&res);
+    buf_release(&name);
     free(cmd);
     free(stamps);
     return r;
 }
 
 /*
- * Parses the queue pass where it lies (the buf keeps a NUL after it: no
- * copy), keeping a whole first pass as the memo.
+ * Completes a later pass with the earlier pass's messages of the files
+ * it did not read again (unchanged since).
  */
-static int identify_parse_pass(struct postfix_envelopes *env,
-                               struct postfix_envelopes *earlier,
-                               struct exec_result *res, struct action_ctx *ctx,
-                               struct identify_memo *memo, struct errbuf *err)
+static int identify_reuse(struct postfix_envelopes *env,
+                          struct postfix_envelopes *earlier,
+                          struct action_ctx *ctx, struct identify_memo *memo,
+                          struct errbuf *err)
 {
     size_t reused = 0;
     int r;
 
-    /* a whole pass is kept as it came, before the parse changes it */
-    if (memo == NULL && (r = identify_memo_keep(ctx, &res->out, err)) < 0)
-        return r;
-    if ((r = postfix_envelopes_parse_in_place(env, res->out.data, res->out.len,
-                                              err)) < 0)
-        return r;
-    if (!env->end_seen)
-        return errbuf_set(err, SS_EREMOTE,
-                          "the identify pass output is cut (no end marker)");
     if (memo != NULL &&
         (r = postfix_envelopes_reuse(env, earlier, &reused, err)) < 0)
         return r;
@@ -708,16 +774,14 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     struct postfix_envelopes env = POSTFIX_ENVELOPES_INIT;
     struct postfix_envelopes earlier = POSTFIX_ENVELOPES_INIT;
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
-    struct exec_result res;
     bool has_log = false;
     int r;
 
     memset(&fresh, 0, sizeof(fresh));
-    exec_result_init(&res);
     if ((r = identify_rules_make(&rules, ctx, params, err)) < 0)
         return r;
-    if ((r = identify_queue_pass(&earlier, &res, ctx, memo, err)) < 0 ||
-        (r = identify_parse_pass(&env, &earlier, &res, ctx, memo, err)) < 0)
+    if ((r = identify_queue_pass(&env, &earlier, ctx, memo, err)) < 0 ||
+        (r = identify_reuse(&env, &earlier, ctx, memo, err)) < 0)
         goto out;
     if (memo == NULL && (r = identify_log_pass(&fresh, &has_log, ctx,
                                                rules.t.log_hours, err)) < 0)
@@ -733,7 +797,6 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     /* the findings own their strings: the output can go before the JSON */
     postfix_envelopes_release(&env);
     postfix_envelopes_release(&earlier);
-    exec_result_release(&res);
     if (rules.t.log != NULL)
         identify_describe_log(ctx, rules.t.log, rules.t.log_hours);
     identify_describe(ctx, &f);
@@ -751,7 +814,6 @@ out:
     postfix_envelopes_release(&env);
     postfix_envelopes_release(&earlier);
     postfix_maillog_release(&fresh);
-    exec_result_release(&res);
     strlist_release(&rules.named);
     return r;
 }

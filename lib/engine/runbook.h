@@ -15,8 +15,11 @@ struct postfix_dirs;
 /* Where a run keeps its files on a host: RUNBOOK_HOST_DIR/<run-id>/<host>/. */
 #define RUNBOOK_HOST_DIR "/var/lib/spamstop"
 
-/* Largest identify output read (a million messages fit; 50,000 take ~30 MB). */
-#define RUNBOOK_IDENTIFY_CAP (512u * 1024 * 1024)
+/*
+ * Largest identify output taken: it goes to disk as it arrives, only its
+ * values stay in memory (a million messages are ~0.6 GB of text).
+ */
+#define RUNBOOK_IDENTIFY_CAP (4ull * 1024 * 1024 * 1024)
 
 /*
  * stderr kept per command: postsuper prints a line per message it moves

@@ -120,6 +120,14 @@ static int reply(struct exec_result *res, const struct exec_cmd *cmd,
                           err ? strlen(err) : 0);
 }
 
+/* reply, a stdout sink fed 7 bytes at a time, as a network cuts it. */
+static int reply_cut(struct exec_result *res, const struct exec_cmd *cmd,
+                     const char *out, struct errbuf *err)
+{
+    return fake_exec_fill_sink(res, cmd, 0, out, out ? strlen(out) : 0, NULL, 0,
+                               7, err);
+}
+
 /*
  * A streamed stdout: the bytes go to out_fd, as the real executor does;
  * with status, a stream cut half-way and the command failing.
@@ -149,6 +157,16 @@ static const char *sim_storage(const struct sim *s, const char *a,
     return " sym";
 }
 
+/* How many times needle occurs in text. */
+static size_t count_of(const char *text, const char *needle)
+{
+    size_t n = 0;
+
+    for (; (text = strstr(text, needle)) != NULL; text++)
+        n++;
+    return n;
+}
+
 /* The simulated host: answers each command the runbook actions send. */
 static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
                    struct exec_result *res, struct errbuf *err)
@@ -159,7 +177,6 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
     size_t n = lines_of(cmd);
 
     (void)host;
-    (void)err;
     if (strstr(c, "exec cat -- \"$d/queue.tar\"") != NULL)
         return fetch(res, cmd, QTAR, s->bad_fetch ? 1 : 0);
     if (strstr(c, "doveadm kick") != NULL)
@@ -172,7 +189,7 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
     if (strstr(c, "SPAMSTOP IDENTIFY END") != NULL) {
         if (!s->stamped) {
             s->identify_reads++;
-            return reply(res, cmd, 0, s->identify, NULL);
+            return reply_cut(res, cmd, s->identify, err);
         }
         /* a stamp per message file; files whose stamp came in are kept */
         struct buf o = BUF_INIT;
@@ -193,7 +210,7 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
         } else {
             buf_adds(&o, "*** SPAMSTOP IDENTIFY END ***\n");
         }
-        rr = reply(res, cmd, 0, o.data, NULL);
+        rr = reply_cut(res, cmd, o.data, err);
         buf_release(&o);
         return rr;
     }
@@ -271,7 +288,7 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
              a = nl + 1)
             buf_printf(&o, "account %.*s %s%s\n", (int)(nl - a), a,
                        s->unknown ? "no" : "yes", sim_storage(s, a, nl));
-        rr = reply(res, cmd, 0, o.data, NULL);
+        rr = reply_cut(res, cmd, o.data, err);
         buf_release(&o);
         return rr;
     }
@@ -444,7 +461,8 @@ static void test_identify_reuses_the_survey(void **state)
     struct executor *ex;
     struct playbook *pb = default_playbook();
     struct buf plan = BUF_INIT;
-    char path[256];
+    struct errbuf e = ERRBUF_INIT;
+    char path[256], *text = NULL;
     size_t i_survey, i_ident, i_hold, n;
     const char *in;
 
@@ -475,9 +493,18 @@ static void test_identify_reuses_the_survey(void **state)
     for (n = 0; in != NULL && *in != '\0'; in = strchr(in, '\n') + 1)
         n++;
     assert_int_equal(n, 30);
-    /* the survey's kept output went with the host */
-    snprintf(path, sizeof(path), "%s/cache/h1.identify", s.run);
-    assert_int_equal(access(path, F_OK), -1);
+    /* each pass's output is evidence, as it came: the survey read every
+     * file, the pass after it none */
+    snprintf(path, sizeof(path), "%s/evidence/h1/seen.identify", s.run);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 1u << 20, &e), 0);
+    assert_int_equal(count_of(text, "*** ENVELOPE RECORDS "), 40);
+    assert_non_null(strstr(text, "*** SPAMSTOP IDENTIFY END ***\n"));
+    free(text);
+    snprintf(path, sizeof(path), "%s/evidence/h1/suspects.identify", s.run);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 1u << 20, &e), 0);
+    assert_int_equal(count_of(text, "*** ENVELOPE RECORDS "), 0);
+    assert_int_equal(count_of(text, "*** SPAMSTOP FILE "), 40);
+    free(text);
     buf_release(&plan);
     executor_free(ex);
     free(sim.identify);
@@ -869,10 +896,10 @@ static void assert_evidence_in_trail(const struct scratch *s, const char *trail)
     closedir(d);
     for (p = trail; (p = strstr(p, "\"event\":\"evidence\"")) != NULL; p++)
         recs++;
-    /* seen and suspects .json/.ids/.queue.json, seen.maillog (the logs
-     * are read once), queue.tar, and the evidence of survey, stop,
-     * identify, rotate (the eviction), start and snapshot */
-    assert_int_equal(files, 14);
+    /* seen and suspects .identify/.json/.ids/.queue.json, seen.maillog
+     * (the logs are read once), queue.tar, and the evidence of survey,
+     * stop, identify, rotate (the eviction), start and snapshot */
+    assert_int_equal(files, 16);
     assert_int_equal(recs, files);
 }
 
