@@ -84,6 +84,18 @@ char *postfix_arena_strndup(struct postfix_arena *a, const char *s, size_t n,
     return p;
 }
 
+/* Gives back the newest n bytes if p was the last taken; see arena.h. */
+void postfix_arena_unalloc_last(struct postfix_arena *a, const char *p,
+                                size_t n)
+{
+    struct postfix_arena_block *b = a->head;
+
+    if (b != NULL && b->used >= n && (const char *)b->data + b->used - n == p) {
+        b->used -= n;
+        a->used -= n;
+    }
+}
+
 /* Frees the blocks; the arena is empty again. */
 void postfix_arena_free(struct postfix_arena *a)
 {

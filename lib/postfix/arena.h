@@ -54,6 +54,13 @@ static inline bool postfix_arena_word_plain(uint64_t w)
  */
 const char *postfix_queue_name_static(const char *s, size_t n);
 
+/*
+ * Gives the n bytes at p back when they were the arena's last allocation
+ * (a copy that turned out not to be needed); otherwise does nothing.
+ */
+void postfix_arena_unalloc_last(struct postfix_arena *a, const char *p,
+                                size_t n);
+
 /* Frees every block (NULL-safe). */
 void postfix_arena_free(struct postfix_arena *a);
 

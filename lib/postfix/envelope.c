@@ -37,7 +37,15 @@ struct envelope_mem {
     size_t alloc_msgs;
     struct hmap ids; /* queue id -> index in msgs */
     size_t alloc_files;
+    struct hmap interned; /* streaming: value -> its one kept copy */
 };
+
+/*
+ * Distinct values a push parse keeps once (an account, its client
+ * addresses, HELO names, senders, subjects); past it new values are
+ * simply copied.
+ */
+#define ENVELOPE_INTERN_MAX 65536u
 
 /* The parser's state while it walks the text. */
 struct envelope_parser {
@@ -191,6 +199,26 @@ static const char *envelope_hdr_value(struct envelope_parser *p)
 }
 
 /*
+ * Streaming: the one kept copy of value v (just copied to the arena):
+ * an earlier equal value's, v's own bytes given back, or v itself.  A
+ * million messages of one stolen account repeat the same few values.
+ */
+static const char *envelope_intern(struct envelope_parser *p, const char *v)
+{
+    size_t *slot;
+    int r;
+
+    if (v == NULL || !p->stream)
+        return v;
+    r = hmap_put(&slot, &p->mem->interned, v, (size_t)(uintptr_t)v);
+    if (r == 0) {
+        postfix_arena_unalloc_last(&p->mem->arena, v, strlen(v) + 1);
+        return (const char *)(uintptr_t)*slot;
+    }
+    return r == SS_ERR ? NULL : v; /* SS_ETOOBIG: the table is full */
+}
+
+/*
  * A value of n bytes at v, cut at max, control bytes made '?': copied to
  * the arena, or in place (terminated where it ends) when parsing in place.
  */
@@ -239,7 +267,9 @@ static int envelope_header_flush(struct envelope_parser *p)
     if (field == NULL || *field != NULL)
         return 0;
     if (p->stream) {
-        *field = envelope_hdr_value(p);
+        *field = field == &p->cur->message_id
+                     ? envelope_hdr_value(p)
+                     : envelope_intern(p, envelope_hdr_value(p));
         return *field == NULL ? SS_ERR : 0;
     }
     /* skip "Name:" and the blanks after it */
@@ -555,7 +585,7 @@ static int envelope_set(struct envelope_parser *p, const char **field,
 {
     if (*field != NULL && **field != '\0')
         return 0;
-    *field = envelope_str(p, v, n, POSTFIX_FIELD_MAX);
+    *field = envelope_intern(p, envelope_str(p, v, n, POSTFIX_FIELD_MAX));
     return *field == NULL ? SS_ERR : 0;
 }
 
@@ -749,6 +779,7 @@ static int envelope_begin(struct envelope_parser *p,
         return SS_ERR;
     out->mem = m;
     hmap_init(&m->ids, POSTFIX_ENTRIES_MAX);
+    hmap_init(&m->interned, ENVELOPE_INTERN_MAX);
     p->out = out;
     p->mem = m;
     p->hdr = HDR_NONE;
@@ -947,6 +978,7 @@ void postfix_envelopes_release(struct postfix_envelopes *e)
         free(m->rcpts);
         free(m->rcpt_first);
         hmap_release(&m->ids);
+        hmap_release(&m->interned);
         free(m);
     }
     free(e->msgs);
