@@ -703,6 +703,26 @@ do_stage() {
     say "stage $h: $total messages in $secs s ($(awk -v n=$total -v s="$secs" 'BEGIN { printf "%.0f", n / (s > 0 ? s : 0.01) }') msg/s, all deferred)$( ((nsent == 0)) || echo ", $nsent more sent"); manifest $man"
 }
 
+# Multiplies H's deferred mail K times, fast (docs/lab.md, "A million
+# messages"): Postfix stopped, each deferred queue file copied K - 1 times
+# with its owner, mode and times (lab_host.py clone), `postsuper -s`
+# renames every copy to the queue id of its own inode, Postfix started.
+do_clone() {
+    local h=${1:-} k=${2:-} d t0 made n
+    [[ -n $h && $k =~ ^[0-9]+$ ]] && ((k >= 1)) || die "usage: lab.sh clone H K"
+    need_lab
+    d=$LAB_DIR/hosts/$h
+    [[ -d $d ]] || die "no host '$h'"
+    [[ ! -f $d/leader.pid ]] || die "clone: $h runs systemd; clone a plain or plesk host"
+    t0=$(now)
+    on_host "$h" postfix stop >/dev/null 2>&1 || die "clone: cannot stop Postfix on $h"
+    made=$(on_host "$h" "$PY" - clone "$k" <"$here/lab_host.py") || die "clone: copying failed on $h"
+    on_host "$h" postsuper -s 2>>"$d/log/clone.log" || die "clone: postsuper -s failed on $h"
+    on_host "$h" postfix start </dev/null >>"$d/log/init.log" 2>&1 || die "clone: Postfix did not start on $h"
+    n=$(queue_count "$h")
+    say "clone $h: $made copies in $(elapsed "$t0") s; $n messages queued"
+}
+
 do_clear() {
     local h=${1:-} d
     [[ -n $h ]] || die "usage: lab.sh clear H"
@@ -842,7 +862,7 @@ do_mem() {
 
 usage() {
     cat >&2 <<'EOF'
-usage: lab.sh up N [ROLE...] | down | env | on H CMD... | stage H [opts] | clear H
+usage: lab.sh up N [ROLE...] | down | env | on H CMD... | stage H [opts] | clone H K | clear H
               | state H | auth H USER PASS | rekey H | root-login H no|yes
               | sshd-log H | mem | rotate H
 env: LAB_NAME (default sslab), LAB_NET (default 77); see tests/lab/README.md
@@ -877,6 +897,7 @@ on)
     on_host "$h" "$@"
     ;;
 stage) do_stage "$@" ;;
+clone) do_clone "$@" ;;
 clear) do_clear "$@" ;;
 state)
     (($# == 1)) || usage

@@ -144,10 +144,44 @@ def state():
     return 0
 
 
+def clone(factor):
+    """Copy every deferred message file factor - 1 times under new names.
+
+    Postfix must be stopped.  Each copy is the template's bytes, owner,
+    mode (0700: a complete queue file) and times (the mtime is the next
+    retry time of a deferred message, so the copies wait like it), under a
+    hex name no queue file has (C plus a counter); `postsuper -s` then
+    renames each to the short queue id of its own inode, as after a
+    restore.  Prints the number of copies made."""
+    made = 0
+    templates = []
+    for root, _dirs, names in os.walk(os.path.join(SPOOL, "deferred")):
+        templates += [os.path.join(root, n) for n in names]
+    for path in sorted(templates):
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        for _ in range(factor - 1):
+            name = "C%09X" % made
+            dst = os.path.join(SPOOL, "deferred", name[0], name)
+            os.makedirs(os.path.dirname(dst), mode=0o700, exist_ok=True)
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, data)
+                os.fchown(fd, st.st_uid, st.st_gid)
+                os.fchmod(fd, st.st_mode & 0o7777)
+            finally:
+                os.close(fd)
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+            made += 1
+    print(made)
+    return 0
+
+
 def main(argv):
     """Dispatch the subcommand."""
     if len(argv) < 2:
-        print("usage: lab_host.py hash-users|count|wait N|state", file=sys.stderr)
+        print("usage: lab_host.py hash-users|count|wait N|state|clone K", file=sys.stderr)
         return 2
     cmd = argv[1]
     if cmd == "hash-users":
@@ -159,6 +193,8 @@ def main(argv):
         return wait(int(argv[2]), float(argv[3]) if len(argv) > 3 else 60.0)
     if cmd == "state":
         return state()
+    if cmd == "clone":
+        return clone(int(argv[2]))
     print("lab_host.py: unknown command %r" % cmd, file=sys.stderr)
     return 2
 
