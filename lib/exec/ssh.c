@@ -784,7 +784,13 @@ static int run_send_input(struct sshx_conn *c, ssh_channel channel,
     while (left > 0) {
         uint32_t chunk = left > 32768 ? 32768 : (uint32_t)left;
         int n = ssh_channel_write(channel, p, chunk);
-        if (n <= 0)
+        /*
+         * 0: the remote's window stayed shut for libssh's own timeout (the
+         * connect timeout): a command that reads its stdin late, e.g. after
+         * listing a big queue.  Wait on, within the command's deadline.
+         */
+        if (n < 0 || (n == 0 && (session_broken(c->session) ||
+                                 ssh_channel_is_closed(channel))))
             return errbuf_set(err, SS_ECONNECT,
                               "cannot send input to '%s' on '%s': %s",
                               cmd->command, c->name, ssh_get_error(c->session));

@@ -107,6 +107,18 @@ if grep -qF -- "$secret" "$TMP/e"; then fail "secret in spamstop's stderr"; else
     pass "secret not in spamstop's stderr"
 fi
 
+# 3b. Stdin bigger than the SSH window, read late: 8 MiB to a command that
+# starts reading after 7 s, past libssh's own timeout (the lab's
+# ConnectTimeout 5), as identify reads its stamps after listing a big queue.
+head -c 8388608 /dev/urandom >"$TMP/big-in"
+want=$(sha256sum <"$TMP/big-in" | cut -d' ' -f1)
+if ss --stdin --timeout 60 -c 'sleep 7; sha256sum' h2 <"$TMP/big-in" >"$TMP/o" 2>"$TMP/e" &&
+    grep -qF "$want" "$TMP/o"; then
+    pass "8 MiB of stdin read after 7 s delivered whole"
+else
+    fail "late-read stdin: $(head -c 300 "$TMP/e")"
+fi
+
 # 4. Deadline: sleep 30 with a 2 s deadline fails in about 2 s.
 t0=$(now)
 rc=0
