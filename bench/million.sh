@@ -121,7 +121,12 @@ print(survey["duration_ms"], survey["stdout_bytes"], f.get("flagged_messages", -
 PY
 )
 say "respond: rc=$rc $(secs "$t5" "$t6") s, peak RSS ${rss} kB, survey ${survey_ms} ms (${survey_bytes} bytes), steps ms: $steps"
-((rc == 0)) || { tail -20 "$work/respond.out" >&2; die "respond failed"; }
+if ((rc != 0)); then
+    keep_dir=$(mktemp -d /tmp/ss-million-failed-XXXXXX)
+    cp -a "$st" "$work/respond.out" "$keep_dir/"
+    grep -E "failed|error|cannot" "$work/respond.out" | head -5 >&2 || true
+    die "respond failed: its state and output kept in $keep_dir"
+fi
 
 # --- correctness ---------------------------------------------------------------
 bad=""
