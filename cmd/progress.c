@@ -135,8 +135,7 @@ void progress_reset(struct progress *p, bool dry_run)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* The colour for a final host state. */
-static const char *state_color(const char *state)
+const char *progress_state_color(const char *state)
 {
     if (strcmp(state, "committed") == 0)
         return COLOR_GREEN;
@@ -145,7 +144,7 @@ static const char *state_color(const char *state)
     if (strcmp(state, "rolled-back") == 0 || strcmp(state, "skipped") == 0 ||
         strcmp(state, "contained") == 0)
         return COLOR_YELLOW;
-    if (strcmp(state, "nothing-to-do") == 0)
+    if (strcmp(state, "nothing-to-do") == 0 || strcmp(state, "clean") == 0)
         return COLOR_DIM;
     return COLOR_RED;
 }
@@ -218,8 +217,8 @@ static void draw(struct progress *p)
         if (cols > 1 && len > (size_t)cols - 1)
             line[cols - 1] = '\0';
         if (p->color && h->ended)
-            fprintf(p->f, "\r\033[K%s%s%s\n", state_color(h->state), line,
-                    COLOR_OFF);
+            fprintf(p->f, "\r\033[K%s%s%s\n", progress_state_color(h->state),
+                    line, COLOR_OFF);
         else if (p->color && h->started)
             fprintf(p->f, "\r\033[K" COLOR_BOLD "%s" COLOR_OFF "\n", line);
         else
@@ -383,34 +382,6 @@ void progress_event(struct progress *p, const struct engine_event *ev)
             draw(p);
     }
     pthread_mutex_unlock(&p->lock);
-}
-
-void progress_recap(struct progress *p, FILE *f, const char *what,
-                    const char *run_id, bool color)
-{
-    const char *on = "", *off = "";
-    size_t i;
-    long ms;
-
-    pthread_mutex_lock(&p->lock);
-    fprintf(f, "\n%sRECAP%s %s run %s\n", color ? COLOR_BOLD : "",
-            color ? COLOR_OFF : "", what, run_id);
-    fprintf(f, "%-24s %-16s %4s %8s %7s %9s\n", "HOST", "STATE", "OK",
-            "CHANGED", "FAILED", "TIME");
-    for (i = 0; i < p->n; i++) {
-        const struct progress_host *h = &p->h[i];
-        const char *state = h->ended ? h->state : "not-started";
-        ms = h->ended ? ms_between(&h->start, &h->end) : 0;
-        if (color) {
-            on = state_color(state);
-            off = COLOR_OFF;
-        }
-        fprintf(f, "%-24.24s %s%-16s%s %4u %8u %7u %7ld.%lds\n", h->name, on,
-                state, off, h->ok, h->changed, h->failed, ms / 1000,
-                (ms % 1000) / 100);
-    }
-    pthread_mutex_unlock(&p->lock);
-    fflush(f);
 }
 
 void progress_free(struct progress *p)

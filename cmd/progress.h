@@ -27,7 +27,7 @@ bool progress_want_live(int fd);
 /*
  * A view of n hosts (names copied) for playbook pb.  With live, it draws
  * one line per host on f and redraws them in place; without, it only
- * counts (for the recap).  The caller frees it with progress_free.
+ * counts.  The caller frees it with progress_free.
  */
 int progress_new(struct progress **out, FILE *f, const char *const *hosts,
                  size_t n, const struct playbook *pb, bool live, bool color);
@@ -50,12 +50,8 @@ void progress_event(struct progress *p, const struct engine_event *ev);
 /* Stops the ticker and draws the final state of every host. */
 void progress_stop(struct progress *p);
 
-/*
- * Writes the recap table (host, state, steps ok/changed/failed, time) and
- * the run id on f, like ansible-playbook's PLAY RECAP.
- */
-void progress_recap(struct progress *p, FILE *f, const char *what,
-                    const char *run_id, bool color);
+/* The colour escape for a host's final state or label ("clean"). */
+const char *progress_state_color(const char *state);
 
 /* NULL-safe. */
 void progress_free(struct progress *p);

@@ -11,6 +11,7 @@
 #include "spamstop/engine.h"
 #include "spamstop/inventory.h"
 #include "spamstop/rundir.h"
+#include "spamstop/shquote.h"
 
 enum respond_opt {
     OPT_MAX_FAIL = OPT_COMMON_LAST + 1,
@@ -44,6 +45,8 @@ static const char respond_help[] =
     "  -C, --check             the same as --dry-run (Ansible's name)\n"
     "  -y, --yes               do not ask for confirmation (needed when\n"
     "                          there is no terminal to ask on)\n"
+    "  -v, --verbose           show each remote command as it starts\n"
+    "                          (-vv: also an excerpt of its output)\n"
     "      --syslog            also log every step's outcome to syslog\n"
     "                          (LOG_AUTHPRIV)\n"
     "      --account ADDR      flag this account on every host whatever the\n"
@@ -52,114 +55,6 @@ static const char respond_help[] =
     "                          (or P% of them) failed\n"
     "  -h, --help              show this help\n"
     "\n";
-
-/* Prints the words after marker on each plan line holding it, joined. */
-static void plan_pick(FILE *f, const char *plan, const char *marker,
-                      const char *label)
-{
-    const char *p = plan, *q, *end;
-    char item[160];
-    int n = 0;
-
-    while ((q = strstr(p, marker)) != NULL) {
-        q += strlen(marker);
-        end = q + strcspn(q, "\n");
-        snprintf(item, sizeof(item), "%.*s", (int)(end - q), q);
-        progress_clean(item, sizeof(item), item);
-        fprintf(f, "%s%s", n++ == 0 ? label : ", ", item);
-        p = end;
-    }
-    if (n > 0)
-        fputc('\n', f);
-}
-
-/* Prints each plan line that makes a step a pivot on this host; counts. */
-static int plan_pivots(FILE *f, const char *plan)
-{
-    const char *p = plan, *q, *start, *end;
-    char line[256];
-    int n = 0;
-
-    while ((q = strstr(p, "PIVOT on this host")) != NULL) {
-        start = q;
-        while (start > plan && start[-1] != '\n')
-            start--;
-        while (*start == ' ')
-            start++;
-        end = q + strcspn(q, "\n");
-        snprintf(line, sizeof(line), "%.*s", (int)(end - start), start);
-        progress_clean(line, sizeof(line), line);
-        fprintf(f, "    %s\n", line);
-        n++;
-        p = end;
-    }
-    return n;
-}
-
-/*
- * Prints what the run will change, host by host (accounts, messages held
- * and kept, from the dry run's plan), and the steps that cannot be undone.
- */
-static void print_plan_summary(FILE *f, const struct session *s,
-                               const struct playbook *pb)
-{
-    const char *plan, *stay;
-    size_t i;
-    long keep;
-    int pivots = 0, host_pivots = 0;
-
-    fprintf(f, "\nPlan: playbook '%s' on %zu host(s):\n", pb->name, s->n);
-    for (i = 0; i < s->n; i++) {
-        const struct engine_host *h = &s->hosts[i];
-        plan = h->plan.len > 0 ? h->plan.data : "";
-        if (h->state == HOST_DRY_RUN)
-            fprintf(f, "  %s:\n", h->target.name);
-        else
-            fprintf(f, "  %s: %s\n", h->target.name, host_state_name(h->state));
-        if (h->err.code != 0) {
-            fputs("    problem: ", f);
-            cmd_put_clean(f, h->err.msg);
-            fputs(" (the run will roll this host back or skip it)\n", f);
-        }
-        plan_pick(f, plan, "would set a new password for ",
-                  "    rotate password: ");
-        plan_pick(f, plan, "would hold ",
-                  "    purge (hold, delete at "
-                  "commit): ");
-        stay = strstr(plan, "other queued messages stay");
-        keep = -1;
-        if (stay != NULL) {
-            while (stay > plan && stay[-1] == ' ')
-                stay--;
-            while (stay > plan && stay[-1] >= '0' && stay[-1] <= '9')
-                stay--;
-            keep = strtol(stay, NULL, 10);
-        }
-        if (keep >= 0)
-            fprintf(f, "    keep queued: %ld message(s)\n", keep);
-        host_pivots += plan_pivots(f, plan);
-        if (strstr(plan, "would ") == NULL && h->err.code == 0)
-            fputs("    nothing to change\n", f);
-    }
-    for (i = 0; i < pb->nsteps; i++) {
-        if (pb->steps[i].kind != STEP_PIVOT)
-            continue;
-        fprintf(f, "%s step %zu '%s'",
-                pivots++ == 0 ? "Pivots (cannot be "
-                                "undone):"
-                              : ",",
-                i + 1, pb->steps[i].name);
-    }
-    if (pivots > 0)
-        fputc('\n', f);
-    else if (host_pivots > 0)
-        fputs("Pivots: only the PIVOT steps named above\n", f);
-    else
-        fputs("Pivots: none (every change can be undone with 'spamstop "
-              "rollback')\n",
-              f);
-    fflush(f);
-}
 
 /* Parses --max-fail N or P%. */
 static int parse_max_fail(struct engine_opts *eo, const char *arg)
@@ -286,6 +181,7 @@ struct respond_args {
     bool dry_run;
     bool yes;
     bool use_syslog;
+    int verbose; /* -v, -vv */
 };
 
 /* Takes one --account ADDR: flagged on every host whatever the counts. */
@@ -322,6 +218,7 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
         {"dry-run", no_argument, NULL, 'n'},
         {"check", no_argument, NULL, 'C'},
         {"yes", no_argument, NULL, 'y'},
+        {"verbose", no_argument, NULL, 'v'},
         {"max-fail", required_argument, NULL, OPT_MAX_FAIL},
         {"param", required_argument, NULL, OPT_PARAM},
         {"syslog", no_argument, NULL, OPT_SYSLOG},
@@ -332,7 +229,7 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
     int c, k;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "F:p:i:l:nCyh", longopts, NULL)) !=
+    while ((c = getopt_long(argc, argv, "F:p:i:l:nCyvh", longopts, NULL)) !=
            -1) {
         if ((k = cmd_common_option(co, c, optarg)) != 0) {
             if (k < 0)
@@ -346,6 +243,7 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
         case 'n':
         case 'C': a->dry_run = true; break;
         case 'y': a->yes = true; break;
+        case 'v': a->verbose++; break;
         case OPT_MAX_FAIL:
             if (parse_max_fail(eo, optarg) < 0)
                 return -1;
@@ -371,6 +269,37 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
         return -1;
     }
     return 0;
+}
+
+/*
+ * The command line that runs a host again: respond's options as given
+ * (getopt put them before the hosts), without --limit; with an inventory
+ * it ends in "-l" so that the host's name completes it.  NULL on ENOMEM.
+ */
+static char *respond_rerun(char **argv, int nopts, bool inventory)
+{
+    struct buf b = BUF_INIT;
+    int i;
+
+    if (buf_adds(&b, "spamstop respond") < 0)
+        goto fail;
+    for (i = 1; i < nopts; i++) {
+        if (strcmp(argv[i], "-l") == 0 || strcmp(argv[i], "--limit") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--limit=", 8) == 0 ||
+            (strncmp(argv[i], "-l", 2) == 0 && argv[i][2] != '\0'))
+            continue;
+        if (buf_addc(&b, ' ') < 0 || shquote_add(&b, argv[i]) < 0)
+            goto fail;
+    }
+    if (inventory && buf_adds(&b, " -l") < 0)
+        goto fail;
+    return buf_detach(&b);
+fail:
+    buf_release(&b);
+    return NULL;
 }
 
 /* Loads the playbook (-p, else the default) with the --params applied. */
@@ -447,8 +376,8 @@ static int respond_confirm(struct session *s)
     if (session_pass(s, "plan", true, engine_respond) < 0)
         return -1;
     session_recap(s, "plan", "dry-run", EXIT_OK);
-    if (!s->json)
-        print_plan_summary(stdout, s, s->pb);
+    if (!s->json && session_plan_summary(s) < 0)
+        return -1;
     if (!cmd_confirm("proceed?")) {
         cmd_error("respond: not started: not confirmed; nothing was "
                   "changed (run %s kept as a dry run)",
@@ -456,11 +385,8 @@ static int respond_confirm(struct session *s)
         session_save(s, "dry-run");
         return -1;
     }
-    for (i = 0; i < s->n; i++) {
-        s->hosts[i].state = HOST_PENDING;
-        errbuf_clear(&s->hosts[i].err);
-        buf_reset(&s->hosts[i].plan);
-    }
+    for (i = 0; i < s->n; i++)
+        engine_host_reset(&s->hosts[i]);
     s->save = true;
     return 0;
 }
@@ -493,6 +419,12 @@ int cmd_respond(int argc, char **argv)
     }
     if (respond_playbook(&s.pb, &a) < 0)
         goto out;
+    s.verbose = a.verbose;
+    if ((s.rerun = respond_rerun(argv, (int)(a.names - argv),
+                                 a.inv_path != NULL)) == NULL) {
+        cmd_error("out of memory");
+        goto out;
+    }
     code = EXIT_NOT_STARTED;
     if (!a.dry_run && !a.yes && !isatty(0)) {
         cmd_error("respond: not started: no --yes and no terminal to ask "

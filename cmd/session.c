@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "render.h"
 #include "session.h"
 #include "spamstop/shquote.h"
 
@@ -52,10 +53,54 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Appends the UTC time now, "2026-11-28T10:36:07.123Z". */
+static int add_now(struct buf *b)
+{
+    struct timespec ts;
+    struct tm tm;
+    char s[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+    return buf_printf(b, "%s.%03ldZ", s, ts.tv_nsec / 1000000);
+}
+
+void session_write(FILE *f, bool stamp, const char *text, size_t len)
+{
+    struct buf line = BUF_INIT;
+    const char *p = text, *end = text + len, *nl;
+
+    while (p < end) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (stamp && nl == p) {
+            p++; /* a log needs no blank line */
+            continue;
+        }
+        buf_reset(&line);
+        if (stamp && (add_now(&line) < 0 || buf_addc(&line, ' ') < 0))
+            break;
+        if (buf_add(&line, p, (size_t)((nl != NULL ? nl : end) - p)) < 0 ||
+            buf_addc(&line, '\n') < 0)
+            break;
+        fwrite(line.data, 1, line.len, f);
+        p = nl != NULL ? nl + 1 : end;
+    }
+    fflush(f);
+    buf_release(&line);
+}
+
 /* Writes one JSON object as a line on stdout (the --json event stream). */
 static void print_json_line(json_t *o)
 {
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    struct buf now = BUF_INIT;
+    char *text;
+
+    /* every event says when: a stream kept as a log stands alone */
+    if (o != NULL && add_now(&now) == 0)
+        json_object_set_new(o, "time", json_string(now.data));
+    buf_release(&now);
+    text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
     if (text != NULL) {
         flockfile(stdout);
@@ -67,22 +112,93 @@ static void print_json_line(json_t *o)
     json_decref(o);
 }
 
-/* The --json object for a host that ended (from its engine_host). */
-static json_t *host_json(const struct engine_host *h, const char *event)
+/* A string or null. */
+static json_t *json_str_or_null(const char *s)
 {
-    json_t *o = json_object(), *facts;
+    return s != NULL ? json_string(s) : json_null();
+}
+
+/* The --json form of a survey (what identify read). */
+static json_t *survey_json(const struct engine_survey *sv)
+{
+    json_t *o, *a = json_array();
+    size_t i;
+
+    for (i = 0; i < sv->naccounts; i++) {
+        const struct engine_account *ac = &sv->accounts[i];
+        static const char *const level[] = {"seen", "watch", "flagged"};
+        json_array_append_new(
+            a,
+            json_pack("{s:s,s:s,s:I,s:f,s:I,s:o,s:I,s:o}", "account",
+                      ac->address, "level", level[ac->level], "messages",
+                      (json_int_t)ac->messages, "share",
+                      ac->share_permille / 1000.0, "clients",
+                      (json_int_t)ac->clients, "top_client",
+                      json_str_or_null(ac->top_client), "top_client_messages",
+                      (json_int_t)ac->top_client_messages, "why",
+                      json_str_or_null(ac->why)));
+    }
+    o = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "queued",
+        (json_int_t)sv->queued, "authenticated", (json_int_t)sv->authenticated,
+        "scripted", (json_int_t)sv->scripted, "other", (json_int_t)sv->other,
+        "to_hold", (json_int_t)sv->to_hold, "backscatter",
+        (json_int_t)sv->backscatter, "stay", (json_int_t)sv->stay, "flagged",
+        (json_int_t)sv->flagged, "log_source", json_str_or_null(sv->log_source),
+        "log_records", (json_int_t)sv->log_records);
+    if (o != NULL)
+        json_object_set_new(o, "accounts", a);
+    else
+        json_decref(a);
+    return o;
+}
+
+/* The --json form of one step's record. */
+static json_t *step_json(const struct engine_step_rec *r, const char *name)
+{
+    json_t *o, *notes = json_array();
+    size_t k;
+
+    for (k = 0; k < r->nnotes; k++) {
+        const struct engine_note *nt = &r->notes[k];
+        json_array_append_new(
+            notes,
+            json_pack("{s:s,s:o,s:o,s:o}", "key", nt->key, "subject",
+                      json_str_or_null(nt->subject), "value",
+                      nt->value >= 0 ? json_integer(nt->value) : json_null(),
+                      "text", json_str_or_null(nt->text)));
+    }
+    o = json_pack(
+        "{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "step", name, "status",
+        engine_step_status_name(r->status), "why", json_str_or_null(r->why),
+        "pivot", json_str_or_null(r->pivot_why), "start_ms",
+        r->start_ms > 0 ? json_integer(r->start_ms) : json_null(), "end_ms",
+        r->end_ms > 0 ? json_integer(r->end_ms) : json_null(), "notes", notes);
+    if (o != NULL && r->survey != NULL)
+        json_object_set_new(o, "survey", survey_json(r->survey));
+    return o;
+}
+
+/* The --json object for a host that ended (from its engine_host). */
+static json_t *host_json(const struct session *s, const struct engine_host *h,
+                         const char *event)
+{
+    json_t *o = json_object(), *facts, *steps = json_array();
     size_t i;
 
     json_object_set_new(o, "event", json_string(event));
     json_object_set_new(o, "host", json_string(h->target.name));
     json_object_set_new(o, "state", json_string(host_state_name(h->state)));
+    json_object_set_new(o, "label", json_string(render_host_label(h, s->pb)));
     json_object_set_new(o, "failed_step",
                         h->failed_step >= 0 ? json_integer(h->failed_step + 1)
                                             : json_null());
     json_object_set_new(
         o, "error", h->err.code != 0 ? json_string(h->err.msg) : json_null());
-    json_object_set_new(
-        o, "plan", h->plan.len > 0 ? json_string(h->plan.data) : json_null());
+    for (i = 0; i < h->nsteps && i < s->pb->nsteps; i++)
+        json_array_append_new(steps,
+                              step_json(&h->steps[i], s->pb->steps[i].name));
+    json_object_set_new(o, "steps", steps);
     facts = json_object();
     for (i = 0; i < h->nfacts; i++)
         json_object_set_new(facts, h->facts[i].key,
@@ -126,7 +242,7 @@ static void print_json_event(struct session *s, const struct engine_event *ev)
     if (strcmp(ev->what, "state") == 0) {
         for (i = 0; i < s->n; i++)
             if (strcmp(s->hosts[i].target.name, ev->host) == 0) {
-                o = host_json(&s->hosts[i], "host-end");
+                o = host_json(s, &s->hosts[i], "host-end");
                 json_object_set_new(o, "dry_run", json_boolean(s->dry_run));
                 print_json_line(o);
             }
@@ -163,6 +279,40 @@ static void print_json_event(struct session *s, const struct engine_event *ev)
     print_json_line(o);
 }
 
+/*
+ * The log line of an event: "HOST: step 'NAME' WHAT [DETAIL]"; a host's
+ * end is "HOST: finished" (the recap says how); a command's output (-vv)
+ * gets one indented line per line.
+ */
+static int event_line(struct buf *b, const struct engine_event *ev)
+{
+    const char *p, *nl;
+
+    if (buf_printf(b, "%s: ", ev->host) < 0)
+        return -1;
+    if (strcmp(ev->what, "state") == 0)
+        return buf_adds(b, "finished\n");
+    if ((ev->step != NULL &&
+         (buf_adds(b, "step '") < 0 || cmd_add_clean(b, ev->step) < 0 ||
+          buf_adds(b, "' ") < 0)) ||
+        cmd_add_clean(b, strcmp(ev->what, "exec") == 0          ? "runs:"
+                         : strcmp(ev->what, "exec-output") == 0 ? "output:"
+                                                                : ev->what) < 0)
+        return -1;
+    for (p = ev->detail; p != NULL && *p != '\0';
+         p = nl != NULL ? nl + 1 : NULL) {
+        char part[1024];
+        size_t n;
+        nl = strchr(p, '\n');
+        n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        snprintf(part, sizeof(part), "%.*s", (int)(n < 1000 ? n : 1000), p);
+        if (buf_adds(b, p == ev->detail ? " " : "\n    ") < 0 ||
+            cmd_add_clean(b, part) < 0)
+            return -1;
+    }
+    return buf_addc(b, '\n');
+}
+
 /* engine: progress lines on stderr (or the --json stream on stdout). */
 static void on_event(void *arg, const struct engine_event *ev)
 {
@@ -179,17 +329,13 @@ static void on_event(void *arg, const struct engine_event *ev)
     if (s->live)
         return;
     /* one line, one write: lines of hosts never mix */
-    if (buf_printf(&line, "%s: ", ev->host) < 0 ||
-        (ev->step != NULL &&
-         (buf_adds(&line, "step '") < 0 || cmd_add_clean(&line, ev->step) < 0 ||
-          buf_adds(&line, "' ") < 0)) ||
-        cmd_add_clean(&line, ev->what) < 0 ||
-        (ev->detail != NULL && *ev->detail &&
-         (buf_addc(&line, ' ') < 0 || cmd_add_clean(&line, ev->detail) < 0)) ||
-        buf_addc(&line, '\n') < 0)
+    if (event_line(&line, ev) < 0)
         buf_reset(&line);
-    if (line.len > 0)
-        fwrite(line.data, 1, line.len, stderr);
+    if (line.len > 0) {
+        flockfile(stderr);
+        session_write(stderr, s->stamp_err, line.data, line.len);
+        funlockfile(stderr);
+    }
     buf_release(&line);
 }
 
@@ -298,87 +444,141 @@ int session_exit(const struct engine_host *h, size_t n, bool rolled_back_ok)
     return failed ? EXIT_ROLLED_BACK : EXIT_OK;
 }
 
-/*
- * One line with how long Postfix was down on each host that reported it
- * (the mail_down_ms fact of the service action), hosts in run order.
- */
-static void print_mail_down(const struct session *s)
+/* The --json run-end event. */
+static void print_run_end(const struct session *s, const char *what,
+                          const char *outcome, int code)
 {
-    const char *sep = "mail down (stop to start, host clock):";
-    size_t i, k;
+    json_t *o = json_object();
 
-    for (i = 0; i < s->n; i++) {
-        const struct engine_host *h = &s->hosts[i];
-        for (k = 0; k < h->nfacts; k++)
-            if (strcmp(h->facts[k].key, "mail_down_ms") == 0)
-                break;
-        if (k == h->nfacts || h->facts[k].value < 0)
-            continue;
-        printf("%s %s %lld.%02lld s", sep, h->target.name,
-               h->facts[k].value / 1000, h->facts[k].value % 1000 / 10);
-        sep = ",";
+    json_object_set_new(o, "event", json_string("run-end"));
+    json_object_set_new(o, "run_id", json_string(s->rd->info.run_id));
+    json_object_set_new(o, "command", json_string(what));
+    json_object_set_new(o, "outcome", json_string(outcome));
+    json_object_set_new(o, "exit", json_integer(code));
+    json_object_set_new(o, "audit_records",
+                        json_integer((json_int_t)s->rd->info.audit_records));
+    json_object_set_new(o, "audit_head",
+                        s->rd->info.audit_records > 0
+                            ? json_string(s->rd->info.audit_head)
+                            : json_null());
+    print_json_line(o);
+}
+
+/* Appends " --state-dir DIR" when the run's state folder was named. */
+static int add_state_dir(struct buf *b, const struct session *s)
+{
+    if (s->state_dir == NULL)
+        return 0;
+    return buf_adds(b, " --state-dir ") < 0 || shquote_add(b, s->state_dir) < 0
+               ? -1
+               : 0;
+}
+
+/*
+ * render_recap: the command that finishes host h when it is not finished
+ * (a respond host that must run again; resume's hosts are named once, on
+ * the run's own line).
+ */
+static int follow_up(struct buf *out, void *arg, const struct engine_host *h)
+{
+    const struct session *s = arg;
+
+    switch (h->state) {
+    case HOST_ROLLED_BACK:
+    case HOST_UNREACHABLE:
+    case HOST_REFUSED:
+    case HOST_SKIPPED:
+    case HOST_PENDING:
+        if (s->rerun == NULL || s->dry_run)
+            return 0;
+        return buf_printf(out, "  %s: run it again with: %s ", h->target.name,
+                          s->rerun) < 0 ||
+                       shquote_add(out, h->target.name) < 0 ||
+                       buf_addc(out, '\n') < 0
+                   ? -1
+                   : 0;
+    case HOST_ATTENTION:
+        return buf_printf(out, "  %s: needs attention: spamstop audit show %s",
+                          h->target.name, s->rd->info.run_id) < 0 ||
+                       add_state_dir(out, s) < 0 ||
+                       buf_adds(out, " (then fix by hand, or resume)\n") < 0
+                   ? -1
+                   : 0;
+    default: return 0;
     }
-    if (strcmp(sep, ",") == 0)
-        putchar('\n');
+}
+
+/* Appends the run's last lines: outcome, the resume command, the trail. */
+static int add_run_end(struct buf *b, const struct session *s, const char *what,
+                       const char *outcome, int code)
+{
+    size_t i, named = 0;
+
+    if (buf_printf(b, "%s: run %s: %s (exit %d)\n", what, s->rd->info.run_id,
+                   strcmp(outcome, "dry-run") == 0 ? "nothing changed"
+                                                   : outcome,
+                   code) < 0)
+        return -1;
+    if (code == EXIT_CONTAINED || code == EXIT_INTERRUPTED ||
+        code == EXIT_ATTENTION) {
+        if (buf_printf(b, "finish it with: spamstop resume %s",
+                       s->rd->info.run_id) < 0 ||
+            add_state_dir(b, s) < 0)
+            return -1;
+        for (i = 0; i < s->n; i++) {
+            const struct engine_host *h = &s->hosts[i];
+            if (h->state != HOST_CONTAINED && h->state != HOST_ATTENTION &&
+                !h->interrupted)
+                continue;
+            if (buf_printf(b, "%s%s", named++ == 0 ? " (for " : ", ",
+                           h->target.name) < 0)
+                return -1;
+        }
+        if (buf_adds(b, named > 0 ? ")\n" : "\n") < 0)
+            return -1;
+    }
+    if (s->rd->info.audit_records > 0 &&
+        buf_printf(b, "audit: %" PRIu64 ":%s\n", s->rd->info.audit_records,
+                   s->rd->info.audit_head) < 0)
+        return -1;
+    return 0;
+}
+
+int session_plan_summary(const struct session *s)
+{
+    struct buf b = BUF_INIT;
+    int r = render_plan_summary(&b, s->hosts, s->n, s->pb);
+
+    if (r == 0)
+        session_write(stdout, s->stamp_out, b.data, b.len);
+    buf_release(&b);
+    return r < 0 ? -1 : 0;
 }
 
 void session_recap(const struct session *s, const char *what,
                    const char *outcome, int code)
 {
-    json_t *o;
+    struct buf b = BUF_INIT;
     size_t i;
+    int r = 0;
 
     if (s->json) {
-        o = json_object();
-        json_object_set_new(o, "event", json_string("run-end"));
-        json_object_set_new(o, "run_id", json_string(s->rd->info.run_id));
-        json_object_set_new(o, "command", json_string(what));
-        json_object_set_new(o, "outcome", json_string(outcome));
-        json_object_set_new(o, "exit", json_integer(code));
-        json_object_set_new(
-            o, "audit_records",
-            json_integer((json_int_t)s->rd->info.audit_records));
-        json_object_set_new(o, "audit_head",
-                            s->rd->info.audit_records > 0
-                                ? json_string(s->rd->info.audit_head)
-                                : json_null());
-        print_json_line(o);
+        print_run_end(s, what, outcome, code);
         return;
     }
-    for (i = 0; i < s->n; i++) {
-        const struct engine_host *h = &s->hosts[i];
-        if (h->plan.len > 0) {
-            printf("== %s: plan ==\n", h->target.name);
-            cmd_put_clean(stdout, h->plan.data);
-        }
-        if (s->live && h->err.code == 0)
-            continue; /* the recap table says it */
-        printf("%-24s %s", h->target.name, host_state_name(h->state));
-        if (h->err.code != 0) {
-            fputs(": ", stdout);
-            cmd_put_clean(stdout, h->err.msg);
-        }
-        putchar('\n');
-    }
-    if (s->live && s->prog != NULL && strcmp(what, "plan") != 0)
-        progress_recap(s->prog, stdout, what, s->rd->info.run_id, s->color);
-    print_mail_down(s);
-    printf("%s: run %s: %s (exit %d)\n", what, s->rd->info.run_id, outcome,
-           code);
-    if (code == EXIT_CONTAINED || code == EXIT_INTERRUPTED) {
-        struct buf b = BUF_INIT;
-
-        if (s->state_dir != NULL && (buf_adds(&b, " --state-dir ") < 0 ||
-                                     shquote_add(&b, s->state_dir) < 0))
-            buf_reset(&b);
-        printf("finish it with: spamstop resume %s%s\n", s->rd->info.run_id,
-               b.data != NULL ? b.data : "");
-        buf_release(&b);
-    }
-    if (s->rd->info.audit_records > 0)
-        printf("audit: %" PRIu64 ":%s\n", s->rd->info.audit_records,
-               s->rd->info.audit_head);
-    fflush(stdout);
+    /* each host once: the plan before a run, what was done after it */
+    for (i = 0; i < s->n && r == 0; i++)
+        r = render_host(&b, &s->hosts[i], s->pb, s->verbose);
+    /* the plan's summary and question follow; the recap is the run's */
+    if (r == 0 && strcmp(what, "plan") != 0)
+        r = render_recap(&b, what, s->rd->info.run_id, s->hosts, s->n, s->pb,
+                         s->color, follow_up, (void *)s);
+    if (r == 0 && strcmp(what, "plan") != 0)
+        r = add_run_end(&b, s, what, outcome, code);
+    if (r < 0)
+        cmd_error("out of memory writing the recap");
+    session_write(stdout, s->stamp_out, b.data != NULL ? b.data : "", b.len);
+    buf_release(&b);
 }
 
 /* --json: the run-start event. */
@@ -424,7 +624,10 @@ static struct audit *open_audit(const struct rundir *rd)
 static int setup_view(struct session *s, const char *const *names,
                       const struct playbook *pb, bool use_syslog)
 {
-    s->live = !s->json && progress_want_live(STDERR_FILENO);
+    /* -v prints each command: lines, not a view redrawn over them */
+    s->live = !s->json && s->verbose == 0 && progress_want_live(STDERR_FILENO);
+    s->stamp_out = !s->json && !isatty(STDOUT_FILENO);
+    s->stamp_err = !s->json && !isatty(STDERR_FILENO);
     s->color = s->live && progress_want_color(STDOUT_FILENO);
     if (progress_new(&s->prog, stderr, names, s->n, pb, s->live,
                      s->live && progress_want_color(STDERR_FILENO)) < 0) {
@@ -443,9 +646,13 @@ static void view_begin(struct session *s, bool dry_run, const char *what)
     progress_reset(s->prog, dry_run);
     progress_syslog_run(s->rd->info.run_id, what, NULL, 0);
     /* first, also in a log: what a resume or a report will need */
-    if (!s->json)
-        fprintf(stderr, "%s: run %s on %zu host%s\n", what, s->rd->info.run_id,
-                s->n, s->n == 1 ? "" : "s");
+    if (!s->json) {
+        struct buf b = BUF_INIT;
+        if (buf_printf(&b, "%s: run %s on %zu host%s\n", what,
+                       s->rd->info.run_id, s->n, s->n == 1 ? "" : "s") == 0)
+            session_write(stderr, s->stamp_err, b.data, b.len);
+        buf_release(&b);
+    }
     if (s->live)
         progress_start(s->prog);
 }
@@ -473,6 +680,7 @@ void session_release(struct session *s)
     free(s->hosts);
     free(s->names);
     audit_close(s->audit);
+    free(s->rerun);
     executor_free(s->ex);
     rundir_free(s->rd);
     playbook_free(s->pb);
@@ -529,6 +737,7 @@ int session_start(struct session *s, const struct cmd_opts *co, bool use_syslog)
     s->eo.lock_dir = s->rd->lock_dir;
     s->eo.audit = s->audit;
     s->eo.forks = co->forks;
+    s->eo.verbose = s->verbose;
     s->eo.stop = &stop_flag;
     s->eo.remote_lock = true;
     s->eo.on_event = on_event;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cmd.h"
 #include "spamstop/audit.h"
@@ -35,6 +36,12 @@ struct session {
     bool live;             /* stderr is a terminal: live view, recap table */
     bool color;            /* stdout may be coloured */
     const char *state_dir; /* --state-dir as given, for the resume hint */
+    int verbose;           /* -v: remote commands; -vv: their output */
+    bool stamp_out;        /* stdout is no terminal: UTC time per line */
+    bool stamp_err;        /* the same for stderr */
+    /* respond: its command line without the hosts (a host that must run
+       again is appended); NULL for rollback and resume */
+    char *rerun;
 };
 
 void session_init(struct session *s);
@@ -83,6 +90,15 @@ void session_save(struct session *s, const char *outcome);
 /* Prints each host's outcome and the recap (--json: the run-end event). */
 void session_recap(const struct session *s, const char *what,
                    const char *outcome, int code);
+
+/* Prints the confirmation summary of the plan pass; -1 on ENOMEM. */
+int session_plan_summary(const struct session *s);
+
+/*
+ * Writes text on f, each line after the UTC time when stamp (a log
+ * without a terminal); one write per line.
+ */
+void session_write(FILE *f, bool stamp, const char *text, size_t len);
 
 /* session_save, then the recap, then the syslog line. */
 void session_finish(struct session *s, const char *what, const char *outcome,

@@ -24,7 +24,7 @@ struct action_ctx;
  * table in lib/engine/actions.c.
  *
  * Order per step: parse at load time; then, on the host, prepare (read-only:
- * look at the host, say what apply would do with action_describe, and leave
+ * look at the host, say what apply would do with action_note, and leave
  * undo and commit information with action_set_undo/action_set_commit);
  * dry-run stops there.  Otherwise the engine journals the intent (with the
  * undo information) and calls apply.  undo and commit get back exactly the
@@ -172,9 +172,24 @@ int action_audit_evidence(struct action_ctx *ctx, const char *path,
  */
 int action_set_fact(struct action_ctx *ctx, const char *key, long long value);
 
-/* Adds one line to what the plan shows for this step on this host. */
-int action_describe(struct action_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/*
+ * States one thing about this step on this host as data (struct
+ * engine_note): what prepare found it would do (the plan), what apply did
+ * (the result).  The CLI puts it in words, in the future before the run
+ * and in the past after it, so a note says neither: "password" for
+ * account a with its backend, "hold" with a count.  Strings are copied.
+ */
+int action_note(struct action_ctx *ctx, const char *key, const char *subject,
+                long long value, const char *text);
+
+/*
+ * Hands over what an identify pass read (this step's survey; the step's
+ * earlier one is freed).  The CLI shows the last one once per host.
+ */
+void action_set_survey(struct action_ctx *ctx, struct engine_survey *survey);
+
+/* Frees a survey and what it holds; NULL-safe. */
+void engine_survey_free(struct engine_survey *s);
 
 /*
  * Expands a template ({{name}}, {{params.x}}, {{host}}) with every value

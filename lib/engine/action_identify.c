@@ -329,61 +329,104 @@ out:
     return r;
 }
 
-/* Tells the plan what was found: suspects, counts, scripts. */
-static void identify_describe(struct action_ctx *ctx,
-                              const struct postfix_findings *f)
+/* Copies account a of f into out (strings owned by out). */
+static int identify_account(struct engine_account *out,
+                            const struct postfix_findings *f,
+                            const struct postfix_account *a)
 {
     char why[512];
-    size_t i, shown = 0;
 
-    action_describe(ctx,
-                    "%zu queued messages read: %zu authenticated, %zu from "
-                    "web scripts, %zu other",
-                    f->total, f->authenticated, f->scripted, f->other);
-    for (i = 0; i < f->n_accounts && shown < 10; i++, shown++) {
-        const struct postfix_account *a = &f->accounts[i];
-        action_describe(
-            ctx, "%s %s: %zu messages (%.0f%% of the queue), %zu clients%s%s",
-            a->flagged ? "FLAGGED"
-            : a->watch ? "watch"
-                       : "account",
-            a->username, a->messages, a->share * 100.0, a->clients.distinct,
-            a->clients.n > 0 ? ", top " : "",
-            a->clients.n > 0 ? a->clients.items[0].value : "");
-        if (a->flagged || a->watch) {
-            postfix_account_reason(why, sizeof(why), f, a);
-            action_describe(ctx, "  why: %s", why);
-        }
+    out->level = a->flagged ? ENGINE_ACCOUNT_FLAGGED
+                 : a->watch ? ENGINE_ACCOUNT_WATCH
+                            : ENGINE_ACCOUNT_SEEN;
+    out->messages = (long long)a->messages;
+    out->share_permille = (int)(a->share * 1000.0 + 0.5);
+    out->clients = (long long)a->clients.distinct;
+    out->top_client_messages =
+        a->clients.n > 0 ? (long long)a->clients.items[0].count : 0;
+    if ((out->address = strdup(a->username)) == NULL)
+        return SS_ERR;
+    if (a->clients.n > 0 &&
+        (out->top_client = strdup(a->clients.items[0].value)) == NULL)
+        return SS_ERR;
+    if (a->flagged || a->watch) {
+        postfix_account_reason(why, sizeof(why), f, a);
+        if ((out->why = strdup(why)) == NULL)
+            return SS_ERR;
     }
+    return 0;
+}
+
+/* Copies the log pass's counts into s. */
+static int identify_survey_log(struct engine_survey *s,
+                               const struct postfix_maillog *log,
+                               unsigned hours)
+{
+    if (log == NULL)
+        return 0;
+    if (log->sources.n == 0)
+        return (s->log_missing = strdup("none found (mail.log, maillog, "
+                                        "journald)")) == NULL
+                   ? SS_ERR
+                   : 0;
+    s->log_records = (long long)log->records;
+    s->log_hours = hours;
+    s->log_accounts = (long long)log->naccounts;
+    s->log_cut = !log->complete;
+    return (s->log_source = strdup(log->sources.v[0])) == NULL ? SS_ERR : 0;
+}
+
+/* Most accounts a survey lists (flagged ones first). */
+#define IDENTIFY_SURVEY_ACCOUNTS 10
+
+/*
+ * Tells the plan what was found, as data: the counts, the accounts and
+ * why, the logs; web scripts and anomalies as notes.
+ */
+static int identify_survey(struct action_ctx *ctx,
+                           const struct postfix_findings *f,
+                           const struct postfix_maillog *log, unsigned hours,
+                           long long unchanged)
+{
+    struct engine_survey *s = calloc(1, sizeof(*s));
+    size_t i, n = f->n_accounts;
+    int r = SS_ERR;
+
+    if (n > IDENTIFY_SURVEY_ACCOUNTS)
+        n = IDENTIFY_SURVEY_ACCOUNTS;
+    if (s == NULL ||
+        (n > 0 && (s->accounts = calloc(n, sizeof(*s->accounts))) == NULL))
+        goto out;
+    s->queued = (long long)f->total;
+    s->authenticated = (long long)f->authenticated;
+    s->scripted = (long long)f->scripted;
+    s->other = (long long)f->other;
+    s->unchanged = unchanged;
+    s->to_hold = (long long)(f->flagged_messages + f->backscatter);
+    s->backscatter = (long long)f->backscatter;
+    s->stay = (long long)f->remainder;
+    s->flagged = (long long)f->n_flagged;
+    s->anomalies = (long long)f->anomalies;
+    s->incomplete = (long long)f->incomplete;
+    s->min_messages = (long long)f->thresholds.min_messages;
+    s->min_share_pct = (long long)(f->thresholds.min_share * 100.0 + 0.5);
+    s->log_min_messages = (long long)f->thresholds.log_min_messages;
+    s->log_min_clients = (long long)f->thresholds.log_min_clients;
+    for (i = 0; i < n; i++, s->naccounts++)
+        if (identify_account(&s->accounts[i], f, &f->accounts[i]) < 0)
+            goto out;
+    if (identify_survey_log(s, log, hours) < 0)
+        goto out;
     for (i = 0; i < f->n_scripts && i < 5; i++)
-        action_describe(ctx,
-                        "web script %s: %zu messages (reported, not acted on)",
-                        f->scripts[i].script, f->scripts[i].messages);
-    if (f->n_flagged > 0 && f->backscatter > 0)
-        action_describe(ctx,
-                        "%zu messages of %zu flagged account(s) and %zu "
-                        "bounce%s of them to third parties (backscatter) to "
-                        "purge, %zu stay queued",
-                        f->flagged_messages, f->n_flagged, f->backscatter,
-                        f->backscatter == 1 ? "" : "s", f->remainder);
-    else if (f->n_flagged > 0)
-        action_describe(ctx,
-                        "%zu messages of %zu flagged account(s) to purge, "
-                        "%zu stay queued",
-                        f->flagged_messages, f->n_flagged, f->remainder);
-    else
-        action_describe(
-            ctx,
-            "no account over the thresholds (%zu messages "
-            "and %.0f%% of the queue, or %zu submitted from %zu "
-            "addresses in the logs)",
-            f->thresholds.min_messages, f->thresholds.min_share * 100.0,
-            f->thresholds.log_min_messages, f->thresholds.log_min_clients);
-    if (f->anomalies > 0 || f->incomplete > 0)
-        action_describe(ctx,
-                        "WARNING: %zu anomalies and %zu incomplete messages "
-                        "in the queue files",
-                        f->anomalies, f->incomplete);
+        if (action_note(ctx, "web_script", f->scripts[i].script,
+                        (long long)f->scripts[i].messages, NULL) < 0)
+            goto out;
+    action_set_survey(ctx, s);
+    s = NULL;
+    r = 0;
+out:
+    engine_survey_free(s);
+    return r;
 }
 
 /*
@@ -581,10 +624,8 @@ static int identify_log_pass(struct postfix_maillog *out, bool *has,
     c.out_cap = IDENTIFY_LOG_CAP;
     r = action_run(ctx, &c, false, &res, err);
     if (r == SS_ETOOBIG || (r == 0 && res.exit_status != 0)) {
-        action_describe(ctx,
-                        "mail logs: not read (%s): the queue alone "
-                        "decides",
-                        r < 0 ? err->msg : "the pass failed");
+        (void)action_note(ctx, "log_unread", NULL, -1,
+                          r < 0 ? err->msg : "the pass failed");
         errbuf_clear(err);
         r = 0;
         goto out;
@@ -603,27 +644,6 @@ out:
     buf_release(&name);
     free(cmd);
     return r;
-}
-
-/* Tells the plan what the logs held. */
-static void identify_describe_log(struct action_ctx *ctx,
-                                  const struct postfix_maillog *log,
-                                  unsigned hours)
-{
-    if (log->sources.n == 0) {
-        action_describe(ctx, "mail logs: none found (mail.log, maillog, "
-                             "journald): the queue alone decides");
-        return;
-    }
-    action_describe(ctx,
-                    "mail logs (%s%s): %zu records in the last %u h, %zu "
-                    "account%s submitted mail%s",
-                    log->sources.v[0], log->sources.n > 1 ? " and more" : "",
-                    log->records, hours, log->naccounts,
-                    log->naccounts == 1 ? "" : "s",
-                    log->complete ? ""
-                                  : "; CUT at its size cap: counts are "
-                                    "lower bounds");
 }
 
 /*
@@ -740,7 +760,7 @@ out:
  * Completes a later pass with the earlier pass's messages of the files
  * it did not read again (unchanged since).
  */
-static int identify_reuse(struct postfix_envelopes *env,
+static int identify_reuse(struct postfix_envelopes *env, long long *unchanged,
                           struct postfix_envelopes *earlier,
                           struct action_ctx *ctx, struct identify_memo *memo,
                           struct errbuf *err)
@@ -748,14 +768,12 @@ static int identify_reuse(struct postfix_envelopes *env,
     size_t reused = 0;
     int r;
 
+    *unchanged = -1;
     if (memo != NULL &&
         (r = postfix_envelopes_reuse(env, earlier, &reused, err)) < 0)
         return r;
     if (memo != NULL)
-        action_describe(ctx,
-                        "%zu of them unchanged since the earlier pass (same "
-                        "inode, size and ctime): not read again",
-                        reused);
+        *unchanged = (long long)reused;
     runbook_dirs_keep(ctx, &env->dirs);
     return 0;
 }
@@ -775,13 +793,14 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     struct postfix_envelopes earlier = POSTFIX_ENVELOPES_INIT;
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
     bool has_log = false;
+    long long unchanged = -1;
     int r;
 
     memset(&fresh, 0, sizeof(fresh));
     if ((r = identify_rules_make(&rules, ctx, params, err)) < 0)
         return r;
     if ((r = identify_queue_pass(&env, &earlier, ctx, memo, err)) < 0 ||
-        (r = identify_reuse(&env, &earlier, ctx, memo, err)) < 0)
+        (r = identify_reuse(&env, &unchanged, &earlier, ctx, memo, err)) < 0)
         goto out;
     if (memo == NULL && (r = identify_log_pass(&fresh, &has_log, ctx,
                                                rules.t.log_hours, err)) < 0)
@@ -797,9 +816,11 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     /* the findings own their strings: the output can go before the JSON */
     postfix_envelopes_release(&env);
     postfix_envelopes_release(&earlier);
-    if (rules.t.log != NULL)
-        identify_describe_log(ctx, rules.t.log, rules.t.log_hours);
-    identify_describe(ctx, &f);
+    if (identify_survey(ctx, &f, rules.t.log, rules.t.log_hours, unchanged) <
+        0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
     r = identify_keep(ctx, &f, err);
     /* the log evidence goes with the pass just kept, for later passes */
     if (r == 0 && has_log &&

@@ -162,13 +162,12 @@ static int purge_prepare(struct action_ctx *ctx, const void *params,
     for (i = 0; accounts != NULL && i < accounts->n; i++) {
         for (k = n = 0; k < msgs.n; k++)
             n += strcmp(msgs.v[k].account, accounts->v[i]) == 0;
-        action_describe(ctx, "would hold %zu messages of %s", n,
-                        accounts->v[i]);
+        (void)action_note(ctx, "hold", accounts->v[i], (long long)n, NULL);
     }
-    action_describe(ctx,
-                    "%zu messages on hold in all, deleted when the run "
-                    "commits; %zu other queued messages stay",
-                    msgs.n, msgs.total >= msgs.n ? msgs.total - msgs.n : 0);
+    (void)action_note(ctx, "hold_total", NULL, (long long)msgs.n, NULL);
+    (void)action_note(
+        ctx, "stay", NULL,
+        (long long)(msgs.total >= msgs.n ? msgs.total - msgs.n : 0), NULL);
     if ((r = purge_data(&undo, ctx, &msgs, err)) == 0 &&
         action_set_undo(ctx, undo, false) < 0)
         r = errbuf_set(err, SS_ERR, "out of memory");
@@ -222,10 +221,7 @@ static int purge_apply(struct action_ctx *ctx, const void *params,
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
-    action_describe(ctx,
-                    "held %zu of %zu messages (the others were on hold "
-                    "already or gone); %zu held files recorded",
-                    held, msgs.n, recorded);
+    (void)action_note(ctx, "held", NULL, (long long)held, NULL);
 out:
     runbook_msgs_release(&msgs);
     exec_result_release(&res);

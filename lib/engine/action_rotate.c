@@ -357,44 +357,35 @@ static void rotate_memo_free(void *p)
 }
 
 /*
- * Says per account what apply would do.  A Plesk account stored hashed is
- * a pivot for that account alone: said here, before anything runs.
+ * Says per account what apply would do ("password": the backend, value 1
+ * when the old password stays on the host until the commit, 0 when it
+ * cannot be put back: a Plesk account stored hashed is a pivot for that
+ * account alone), and where the new passwords go.
  */
 static void rotate_describe(struct action_ctx *ctx, const struct rotate_plan *p)
 {
+    char backend[4200];
     const char *a;
     size_t i;
 
     for (i = 0; i < p->accounts.n; i++) {
         a = p->accounts.v[i];
         if (p->host.backend == ACCOUNTS_BACKEND_DOVECOT)
-            action_describe(ctx,
-                            "would set a new password for %s (dovecot "
-                            "passwd-file %s; the old hash is kept on the "
-                            "host until the run commits)",
-                            a, p->host.passwd_file);
-        else if (!rotate_hashed(p, a))
-            action_describe(ctx,
-                            "would set a new password for %s (plesk; the "
-                            "old one is kept on the host until the run "
-                            "commits)",
-                            a);
-        else if (p->hashed.n < p->accounts.n)
-            action_describe(ctx,
-                            "would set a new password for %s (plesk): PIVOT "
-                            "for this account, plesk stores its password "
-                            "hashed, the old one cannot be put back: the "
-                            "new one stays, also after a rollback",
-                            a);
+            snprintf(backend, sizeof(backend), "dovecot passwd-file %s",
+                     p->host.passwd_file);
         else
-            action_describe(ctx, "would set a new password for %s (plesk)", a);
+            snprintf(backend, sizeof(backend), "plesk");
+        (void)action_note(ctx, "password", a,
+                          p->host.backend != ACCOUNTS_BACKEND_DOVECOT &&
+                                  rotate_hashed(p, a)
+                              ? 0
+                              : 1,
+                          backend);
     }
-    if (p->accounts.n > 0)
-        action_describe(ctx,
-                        "new passwords go only to %s/credentials (0600); "
-                        "then, where Dovecot runs, its auth cache is flushed "
-                        "and the accounts' IMAP/POP sessions are ended",
-                        ctx->run_dir);
+    if (p->accounts.n > 0) {
+        snprintf(backend, sizeof(backend), "%s/credentials", ctx->run_dir);
+        (void)action_note(ctx, "credentials", NULL, -1, backend);
+    }
 }
 
 /*

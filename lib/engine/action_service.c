@@ -289,8 +289,9 @@ static int service_set(struct action_ctx *ctx, enum postfix_service svc,
         if (t != NULL &&
             postfix_service_info_parse(info, res.out.data ? res.out.data : "",
                                        res.out.len, &ignored) < 0)
-            action_describe(ctx, "the host's timer or down-time line was "
-                                 "malformed: not recorded");
+            (void)action_note(ctx, "down_time_unknown", NULL, -1,
+                              "the host's timer or down-time line was "
+                              "malformed");
     }
     exec_result_release(&res);
     free(cmd);
@@ -305,13 +306,9 @@ static int service_prepare(struct action_ctx *ctx, const void *params,
     const struct service_memo *m = action_memo(ctx, service_memo_free);
     enum postfix_service svc, used;
     bool running = false;
-    const char *how = "";
     char undo[320], name[sizeof(POSTFIX_TIMER_PREFIX) + 64];
     struct postfix_timer t;
     int ra = 0;
-    static const char *const left[] = {"; it is stopped, as an earlier step "
-                                       "left it",
-                                       "; it runs, as an earlier step left it"};
     int r;
 
     if ((r = service_via(&svc, ctx, sp, err)) < 0 ||
@@ -328,34 +325,30 @@ static int service_prepare(struct action_ctx *ctx, const void *params,
         /* no look: the state an earlier step of this run set and checked */
         used = m->used;
         running = m->running;
-        how = left[running];
     } else if ((r = service_look(&used, &running, ctx, svc, err)) < 0) {
         return r;
     }
-    if (running == sp->start)
-        action_describe(ctx, "postfix is already %s: nothing to do%s",
-                        running ? "running" : "stopped", how);
-    else
-        action_describe(ctx, "would %s postfix (via %s), then check it %s%s",
-                        sp->start ? "start" : "stop",
-                        postfix_service_name(used),
-                        sp->start ? "runs" : "stopped", how);
+    /* "service_start"/"service_stop": what it does, and how */
+    (void)action_note(ctx,
+                      running == sp->start ? "service_already"
+                      : sp->start          ? "service_start"
+                                           : "service_stop",
+                      "postfix", -1,
+                      running == sp->start ? (running ? "running" : "stopped")
+                                           : postfix_service_name(used));
+    if (ctx->dry_run && running != sp->start) {
+        /* a dry run plans the next service step on the state this leaves */
+        struct service_memo planned;
+        planned.used = used;
+        planned.running = sp->start;
+        service_memo_keep(ctx, &planned);
+    }
     if (!sp->start && running && ra > 0)
-        action_describe(ctx,
-                        "arms a timer on the host (%s) that starts postfix "
-                        "again after %d s if this run has not (if the "
-                        "controller dies before the hold, the spam flows "
-                        "again when it fires)",
-                        name, ra);
+        (void)action_note(ctx, "restart_timer", name, ra, NULL);
     else if (!sp->start && running)
-        action_describe(ctx, "arms no restart timer (restart_after is 0): if "
-                             "the controller dies, postfix stays stopped "
-                             "until a rollback or resume starts it");
+        (void)action_note(ctx, "no_restart_timer", NULL, -1, NULL);
     else if (sp->start && name[0] != '\0')
-        action_describe(ctx,
-                        "disarms this run's restart timer (%s) if one is "
-                        "armed, and reports how long postfix was down",
-                        name);
+        (void)action_note(ctx, "disarm_timer", name, -1, NULL);
     /*
      * undo puts back the state found here, except that undoing a start
      * never stops Postfix: no rollback or failure takes mail down
@@ -443,12 +436,8 @@ static int service_apply(struct action_ctx *ctx, const void *params,
     /* data for --json and the recap; failing only loses the display */
     if (info.down_known)
         (void)action_set_fact(ctx, "mail_down_ms", info.down_ms);
-    if (info.down_known)
-        action_describe(ctx, "postfix was down for %lld.%02lld s%s",
-                        info.down_ms / 1000, info.down_ms % 1000 / 10,
-                        info.down_by_timer ? " (the restart timer started it "
-                                             "before this run did)"
-                                           : "");
+    if (info.down_known && info.down_by_timer)
+        (void)action_note(ctx, "started_by_timer", "postfix", -1, name);
     if (service_evidence(ctx, sp->start, used, ra, name, &info) < 0)
         return errbuf_set(err, SS_ERR, "out of memory");
     return 0;

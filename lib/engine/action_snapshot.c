@@ -25,12 +25,9 @@ static int snapshot_prepare(struct action_ctx *ctx, const void *params,
         (r = runbook_host_dir(&dir, ctx, "snapshot", err)) < 0 ||
         (r = runbook_evidence_path(&ev, ctx, "", false, err)) < 0)
         goto out;
-    action_describe(ctx,
-                    "would save a tar of %zu message files (with their logs) "
-                    "in %s",
-                    msgs.n, dir.data);
-    action_describe(ctx, "and copy it to %squeue.tar with its SHA-256",
-                    ev.data);
+    (void)action_note(ctx, "snapshot", dir.data, (long long)msgs.n, NULL);
+    if (buf_adds(&ev, "queue.tar") == 0)
+        (void)action_note(ctx, "evidence_copy", ev.data, -1, NULL);
     undo = json_pack("{s:s}", "dir", dir.data);
     text = undo != NULL ? json_dumps(undo, JSON_COMPACT) : NULL;
     if (text == NULL || action_set_undo(ctx, text, false) < 0)

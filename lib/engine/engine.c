@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spamstop/digest.h"
@@ -22,8 +23,10 @@
 
 /* stdout kept from one step; its lines become the step's result. */
 #define ENGINE_OUT_CAP (16u * 1024 * 1024)
-/* What the plan may hold per host (it quotes remote output). */
-#define ENGINE_PLAN_CAP (1024u * 1024)
+/* Notes a step may leave per host (they quote remote output). */
+#define ENGINE_NOTES_MAX 64
+/* Lines of a command's output an "exec-output" event shows (-vv). */
+#define ENGINE_EXCERPT_LINES 10
 
 enum engine_mode { MODE_RESPOND, MODE_ROLLBACK, MODE_RESUME };
 
@@ -98,6 +101,18 @@ int host_state_parse(const char *s)
     return -1;
 }
 
+static const char *const step_status_names[] = {
+    "not-run", "planned", "read",        "skipped",   "done",          "failed",
+    "undone",  "kept",    "undo-failed", "committed", "commit-failed",
+};
+
+const char *engine_step_status_name(enum engine_step_status s)
+{
+    if ((size_t)s >= sizeof(step_status_names) / sizeof(step_status_names[0]))
+        return "?";
+    return step_status_names[s];
+}
+
 void engine_host_init(struct engine_host *h)
 {
     struct exec_target t = EXEC_TARGET_INIT;
@@ -107,15 +122,74 @@ void engine_host_init(struct engine_host *h)
     h->target = t;
     h->err = e;
     h->failed_step = -1;
-    buf_init(&h->plan, ENGINE_PLAN_CAP);
+}
+
+void engine_survey_free(struct engine_survey *s)
+{
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < s->naccounts; i++) {
+        free(s->accounts[i].address);
+        free(s->accounts[i].top_client);
+        free(s->accounts[i].why);
+    }
+    free(s->accounts);
+    free(s->log_source);
+    free(s->log_missing);
+    free(s);
+}
+
+/* Frees what one step's record holds. */
+static void step_rec_release(struct engine_step_rec *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->nnotes; i++) {
+        free(r->notes[i].subject);
+        free(r->notes[i].text);
+    }
+    free(r->notes);
+    free(r->why);
+    free(r->pivot_why);
+    engine_survey_free(r->survey);
+    memset(r, 0, sizeof(*r));
+}
+
+void engine_host_reset(struct engine_host *h)
+{
+    size_t i;
+
+    for (i = 0; i < h->nsteps; i++)
+        step_rec_release(&h->steps[i]);
+    free(h->steps);
+    h->steps = NULL;
+    h->nsteps = 0;
+    h->state = HOST_PENDING;
+    errbuf_clear(&h->err);
+    h->failed_step = -1;
+    h->interrupted = false;
+    h->nfacts = 0;
+    h->start_ms = h->end_ms = 0;
 }
 
 void engine_host_release(struct engine_host *h)
 {
     if (h == NULL)
         return;
+    engine_host_reset(h);
     exec_target_release(&h->target);
-    buf_release(&h->plan);
+}
+
+const struct engine_survey *engine_host_survey(const struct engine_host *h)
+{
+    size_t i;
+
+    for (i = h->nsteps; i > 0; i--)
+        if (h->steps[i - 1].survey != NULL)
+            return h->steps[i - 1].survey;
+    return NULL;
 }
 
 void engine_opts_init(struct engine_opts *o)
@@ -125,12 +199,92 @@ void engine_opts_init(struct engine_opts *o)
     o->max_fail = -1;
 }
 
+/* The wall clock in milliseconds since the epoch. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The record of the step called name on this host, or NULL. */
+static struct engine_step_rec *rec_of(struct hostrun *hr, const char *name)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && i < hr->h->nsteps; i++)
+        if (strcmp(hr->pb->steps[i].name, name) == 0)
+            return &hr->h->steps[i];
+    return NULL;
+}
+
+/* Sets a record's status and why (copied; NULL clears it). */
+static void rec_set(struct engine_step_rec *r, enum engine_step_status st,
+                    const char *why)
+{
+    free(r->why);
+    r->why = why != NULL && why[0] != '\0' ? strdup(why) : NULL;
+    r->status = st;
+}
+
+/* What an engine event word makes of a step's record. */
+static const struct {
+    const char *what;
+    enum engine_step_status status;
+    bool why;
+} rec_events[] = {
+    {"failed", ENGINE_STEP_FAILED, true},
+    {"skipped", ENGINE_STEP_SKIPPED, true},
+    {"undone", ENGINE_STEP_UNDONE, false},
+    {"uncommitted", ENGINE_STEP_UNDONE, false},
+    {"kept", ENGINE_STEP_KEPT, true},
+    {"uncommit-kept", ENGINE_STEP_KEPT, true},
+    {"undo-failed", ENGINE_STEP_UNDO_FAILED, true},
+    {"uncommit-failed", ENGINE_STEP_UNDO_FAILED, true},
+    {"committed", ENGINE_STEP_COMMITTED, false},
+    {"commit-failed", ENGINE_STEP_COMMIT_FAILED, true},
+};
+
+/* Keeps in the step's record what an event says happened to it. */
+static void record(struct hostrun *hr, const char *step, const char *what,
+                   const char *detail)
+{
+    struct engine_step_rec *r = rec_of(hr, step);
+    size_t i;
+
+    if (r == NULL)
+        return;
+    if (strcmp(what, "start") == 0) {
+        r->start_ms = now_ms();
+        r->end_ms = 0;
+        return;
+    }
+    if (strcmp(what, "done") == 0) {
+        r->end_ms = now_ms();
+        rec_set(r,
+                hr->pb->steps[r - hr->h->steps].kind == STEP_READ_ONLY
+                    ? ENGINE_STEP_READ
+                    : ENGINE_STEP_DONE,
+                NULL);
+        return;
+    }
+    for (i = 0; i < sizeof(rec_events) / sizeof(rec_events[0]); i++)
+        if (strcmp(rec_events[i].what, what) == 0) {
+            if (rec_events[i].status == ENGINE_STEP_FAILED ||
+                rec_events[i].status == ENGINE_STEP_SKIPPED)
+                r->end_ms = now_ms();
+            rec_set(r, rec_events[i].status, rec_events[i].why ? detail : NULL);
+        }
+}
+
 /* Reports progress to the caller, if it listens. */
 static void emit(struct hostrun *hr, const char *step, const char *what,
                  const char *detail)
 {
     struct engine_event ev;
 
+    record(hr, step, what, detail);
     if (hr->o->on_event == NULL)
         return;
     ev.host = hr->h->target.name;
@@ -237,6 +391,39 @@ static int audit_step_note(struct hostrun *hr, const char *event,
     return 0;
 }
 
+/*
+ * -vv: an "exec-output" event with the exit status and the first lines of
+ * what the command wrote (stdout, then stderr).
+ */
+static void emit_excerpt(struct hostrun *hr, const struct exec_result *res,
+                         int r, const struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+    const struct buf *src[2] = {&res->out, &res->err};
+    size_t k, lines = 0, n;
+    const char *p, *end, *nl;
+
+    if (r < 0)
+        buf_printf(&b, "failed: %s", err->msg);
+    else
+        buf_printf(&b, "exit %d", res->exit_status);
+    for (k = 0; k < 2; k++) {
+        p = src[k]->data;
+        end = p != NULL ? p + src[k]->len : NULL;
+        while (p != NULL && p < end && lines < ENGINE_EXCERPT_LINES) {
+            nl = memchr(p, '\n', (size_t)(end - p));
+            n = (size_t)((nl != NULL ? nl : end) - p);
+            buf_printf(&b, "\n%s%.*s", k == 0 ? "| " : "! ",
+                       (int)(n > 200 ? 200 : n), p);
+            lines++;
+            p = nl != NULL ? nl + 1 : end;
+        }
+    }
+    emit(hr, hr->cur < hr->pb->nsteps ? hr->pb->steps[hr->cur].name : NULL,
+         "exec-output", b.data != NULL ? b.data : "");
+    buf_release(&b);
+}
+
 /* Runs one command on the host and audits it; returns like exec_run. */
 static int host_exec(struct hostrun *hr, const char *phase,
                      const struct exec_cmd *cmd, bool secret,
@@ -252,7 +439,12 @@ static int host_exec(struct hostrun *hr, const char *phase,
     if (c.timeout_ms == 0 && hr->cur < hr->pb->nsteps)
         c.timeout_ms = hr->pb->steps[hr->cur].timeout_ms;
     exec_result_init(res);
+    if (hr->o->verbose > 0)
+        emit(hr, hr->cur < hr->pb->nsteps ? hr->pb->steps[hr->cur].name : NULL,
+             "exec", c.command);
     r = exec_run(hr->conn, &c, res, err);
+    if (hr->o->verbose > 1)
+        emit_excerpt(hr, res, r, err);
     ra = audit_cmd(hr, phase, c.command, c.input_len, secret, res, r, err);
     if (ra < 0)
         return errbuf_set(err, ra, "%s", hr->h->err.msg);
@@ -402,20 +594,53 @@ static int render_dup(struct hostrun *hr, char **out, const char *tmpl,
     return *out == NULL ? SS_ERR : 0;
 }
 
-/* Adds a line to the host's plan. */
-static void plan_line(struct hostrun *hr, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void plan_line(struct hostrun *hr, const char *fmt, ...)
+/* The record of the step being worked on, or NULL. */
+static struct engine_step_rec *cur_rec(struct hostrun *hr)
 {
-    char line[2048];
-    va_list ap;
+    return hr->cur < hr->h->nsteps ? &hr->h->steps[hr->cur] : NULL;
+}
 
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    buf_adds(&hr->h->plan, line);
-    buf_addc(&hr->h->plan, '\n');
+/* Adds a note to step i's record (strings copied). */
+static int note_add(struct hostrun *hr, size_t i, const char *key,
+                    const char *subject, long long value, const char *text)
+{
+    struct engine_step_rec *r;
+    struct engine_note *nt, *grown;
+    size_t n = key != NULL ? strlen(key) : 0;
+
+    if (n == 0 || n > ENGINE_NOTE_KEY_MAX)
+        return SS_EINVAL;
+    if (i >= hr->h->nsteps)
+        return 0;
+    r = &hr->h->steps[i];
+    if (r->nnotes >= ENGINE_NOTES_MAX)
+        return 0; /* notes only tell: the rest is in the trail */
+    grown = realloc(r->notes, (r->nnotes + 1) * sizeof(*r->notes));
+    if (grown == NULL)
+        return SS_ERR;
+    r->notes = grown;
+    nt = &r->notes[r->nnotes];
+    memset(nt, 0, sizeof(*nt));
+    memcpy(nt->key, key, n + 1);
+    nt->value = value;
+    if ((subject != NULL && (nt->subject = strdup(subject)) == NULL) ||
+        (text != NULL && (nt->text = strdup(text)) == NULL)) {
+        free(nt->subject);
+        return SS_ERR;
+    }
+    r->nnotes++;
+    return 0;
+}
+
+/* Forgets step i's notes and survey (a step run again says it again). */
+static void rec_restart(struct hostrun *hr, size_t i)
+{
+    struct engine_step_rec *r;
+
+    if (i >= hr->h->nsteps)
+        return;
+    r = &hr->h->steps[i];
+    step_rec_release(r);
 }
 
 /* ---- the action context ---------------------------------------------- */
@@ -580,7 +805,8 @@ out:
 
 int action_set_fact(struct action_ctx *ctx, const char *key, long long value)
 {
-    struct engine_host *h = ctx_host(ctx)->h;
+    struct hostrun *hr = ctx_host(ctx);
+    struct engine_host *h = hr->h;
     size_t i, n = key != NULL ? strlen(key) : 0;
 
     if (n == 0 || n > ENGINE_FACT_KEY_MAX)
@@ -594,20 +820,28 @@ int action_set_fact(struct action_ctx *ctx, const char *key, long long value)
     h->facts[i].value = value;
     if (i == h->nfacts)
         h->nfacts++;
-    return 0;
+    /* the step that found it says it too, in its result */
+    return note_add(hr, hr->cur, key, NULL, value, NULL);
 }
 
-int action_describe(struct action_ctx *ctx, const char *fmt, ...)
+int action_note(struct action_ctx *ctx, const char *key, const char *subject,
+                long long value, const char *text)
 {
     struct hostrun *hr = ctx_host(ctx);
-    char line[2048];
-    va_list ap;
 
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    plan_line(hr, "      %s", line);
-    return 0;
+    return note_add(hr, hr->cur, key, subject, value, text);
+}
+
+void action_set_survey(struct action_ctx *ctx, struct engine_survey *survey)
+{
+    struct engine_step_rec *r = cur_rec(ctx_host(ctx));
+
+    if (r == NULL) {
+        engine_survey_free(survey);
+        return;
+    }
+    engine_survey_free(r->survey);
+    r->survey = survey;
 }
 
 int action_render(struct buf *out, struct action_ctx *ctx, const char *tmpl,
@@ -872,6 +1106,7 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
     int r;
 
     step_reset(hr, i, "read");
+    rec_restart(hr, i);
     memset(o, 0, sizeof(*o));
     emit(hr, s->name, "start", NULL);
     if (s->ops != NULL) {
@@ -886,10 +1121,6 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
             return r;
         }
         if (hr->missing) {
-            plan_line(hr,
-                      "  [%zu] %s (read-only): not run, it needs "
-                      "results that only a real run produces",
-                      i + 1, s->name);
             emit(hr, s->name, "skipped", "needs results of a real run");
             free(cmd);
             return 1;
@@ -902,10 +1133,6 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
     emit(hr, s->name, o->ok ? "done" : "failed", o->ok ? NULL : o->err.msg);
     if (!o->ok)
         return 0;
-    if (hr->o->dry_run)
-        plan_line(hr, "  [%zu] %s (read-only): ran%s%s", i + 1, s->name,
-                  hr->cur_has_results ? ", result " : "",
-                  hr->cur_has_results ? s->register_name : "");
     if ((r = save_evidence(hr, i)) < 0)
         return r;
     if ((r = keep_results(hr, i)) < 0)
@@ -918,31 +1145,6 @@ static int step_read(struct hostrun *hr, size_t i, struct outcome *o)
         rec.register_name = s->register_name;
     }
     return jwrite(hr, &rec);
-}
-
-/*
- * Rewrites the heading of step i's plan (at offset at) once prepare made
- * the step a pivot on this host, so the plan says so before its details.
- */
-static void plan_pivot_heading(struct hostrun *hr, size_t at, size_t i)
-{
-    const struct playbook_step *s = &hr->pb->steps[i];
-    struct buf *plan = &hr->h->plan;
-    char *nl, *tail = NULL;
-
-    if (plan->data == NULL || at >= plan->len)
-        return;
-    nl = strchr(plan->data + at, '\n');
-    if (nl != NULL && (tail = strdup(nl + 1)) == NULL)
-        return;
-    plan->len = at;
-    plan->data[at] = '\0';
-    plan_line(hr, "  [%zu] %s (%s%s): PIVOT on this host, cannot be undone: %s",
-              i + 1, s->name, step_kind_name(s->kind),
-              s->keep ? "; containment, kept on failure" : "", hr->pivot_why);
-    if (tail != NULL)
-        buf_adds(plan, tail);
-    free(tail);
 }
 
 /* A shell step's templates rendered for this host (NULL: not set). */
@@ -976,28 +1178,46 @@ static int step_cmds_render(struct hostrun *hr, const struct playbook_step *s,
     return 0;
 }
 
+/* Notes that a rollback after step i's commit stops at it. */
+static void note_no_uncommit(struct hostrun *hr, size_t i)
+{
+    (void)note_add(hr, i, "no_uncommit", NULL, -1, NULL);
+}
+
+/* Keeps a pivot on this host (action_set_pivot) in step i's record. */
+static void rec_pivot(struct hostrun *hr, size_t i)
+{
+    struct engine_step_rec *r = i < hr->h->nsteps ? &hr->h->steps[i] : NULL;
+
+    if (r == NULL || hr->pivot_why == NULL)
+        return;
+    free(r->pivot_why);
+    r->pivot_why = strdup(hr->pivot_why);
+}
+
 /* Dry-run of an action step: its prepare says what apply would do. */
-static int step_dry_action(struct hostrun *hr, size_t i, size_t at)
+static int step_dry_action(struct hostrun *hr, size_t i)
 {
     const struct playbook_step *s = &hr->pb->steps[i];
     struct action_ctx ctx;
     struct errbuf e = ERRBUF_INIT;
+    char cmd[1024];
     int r;
 
     ctx_fill(&ctx, hr);
-    plan_line(hr, "      action %s %s", s->action, s->with_json);
+    snprintf(cmd, sizeof(cmd), "action %s %s", s->action, s->with_json);
+    (void)note_add(hr, i, "command", NULL, -1, cmd);
     if (s->ops->prepare != NULL &&
         (r = s->ops->prepare(&ctx, s->params, &e)) < 0) {
-        plan_line(hr, "      probe failed: %s", e.msg);
+        rec_set(&hr->h->steps[i], ENGINE_STEP_FAILED, e.msg);
         errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
         return hr->dead ? SS_ERR : r;
     }
-    if (hr->pivot_why != NULL && s->kind != STEP_PIVOT)
-        plan_pivot_heading(hr, at, i);
+    if (s->kind != STEP_PIVOT)
+        rec_pivot(hr, i);
     if (s->ops->commit != NULL && s->ops->uncommit == NULL &&
         s->kind != STEP_PIVOT)
-        plan_line(hr, "      no uncommit: a rollback after the commit "
-                      "stops here");
+        note_no_uncommit(hr, i);
     return keep_results(hr, i);
 }
 
@@ -1012,16 +1232,26 @@ static int step_dry_probe(struct hostrun *hr, size_t i, const char *probe)
     if (hr->dead)
         return SS_ERR;
     if (!o.ok) {
-        plan_line(hr, "      probe failed: %s", o.err.msg);
+        rec_set(&hr->h->steps[i], ENGINE_STEP_FAILED, o.err.msg);
         return errbuf_set(&hr->h->err, o.err.code, "step '%s': %s", s->name,
                           o.err.msg);
     }
-    plan_line(hr, "      probe: %s", probe);
+    (void)note_add(hr, i, "probe", NULL, (long long)hr->cur_results.n, probe);
     for (k = 0; k < hr->cur_results.n && k < 20; k++)
-        plan_line(hr, "        | %s", hr->cur_results.v[k]);
-    if (hr->cur_results.n > 20)
-        plan_line(hr, "        | ... %zu lines in all", hr->cur_results.n);
+        (void)note_add(hr, i, "probe_output", NULL, -1, hr->cur_results.v[k]);
     return keep_results(hr, i);
+}
+
+/* Notes a shell step's commands (shown with -v). */
+static void note_cmds(struct hostrun *hr, size_t i, const struct step_cmds *c)
+{
+    (void)note_add(hr, i, "command", NULL, -1, c->run);
+    if (c->undo != NULL)
+        (void)note_add(hr, i, "undo_command", NULL, -1, c->undo);
+    if (c->commit != NULL)
+        (void)note_add(hr, i, "commit_command", NULL, -1, c->commit);
+    if (c->uncommit != NULL)
+        (void)note_add(hr, i, "uncommit_command", NULL, -1, c->uncommit);
 }
 
 /* Dry-run of a shell step: its probe, then the commands it would run. */
@@ -1041,16 +1271,9 @@ static int step_dry_shell(struct hostrun *hr, size_t i)
     }
     if ((r = step_cmds_render(hr, s, &c, &e)) < 0)
         goto out;
-    plan_line(hr, "      would run: %s", c.run);
-    if (c.undo != NULL)
-        plan_line(hr, "      undo:      %s", c.undo);
-    if (c.commit != NULL)
-        plan_line(hr, "      at commit: %s", c.commit);
-    if (c.uncommit != NULL)
-        plan_line(hr, "      uncommit:  %s", c.uncommit);
-    else if (c.commit != NULL && s->kind != STEP_PIVOT)
-        plan_line(hr, "      no uncommit: a rollback after the commit "
-                      "stops here");
+    note_cmds(hr, i, &c);
+    if (c.uncommit == NULL && c.commit != NULL && s->kind != STEP_PIVOT)
+        note_no_uncommit(hr, i);
 out:
     if (r < 0 && hr->h->err.code == 0)
         errbuf_set(&hr->h->err, r, "step '%s': %s", s->name, e.msg);
@@ -1063,16 +1286,13 @@ out:
 static int step_dry(struct hostrun *hr, size_t i)
 {
     const struct playbook_step *s = &hr->pb->steps[i];
-    size_t at;
 
     step_reset(hr, i, "probe");
+    rec_restart(hr, i);
     hr->missing = false;
-    at = hr->h->plan.len;
-    plan_line(hr, "  [%zu] %s (%s%s)%s", i + 1, s->name,
-              step_kind_name(s->kind),
-              s->keep ? "; containment, kept on failure" : "",
-              s->kind == STEP_PIVOT ? ": PIVOT, cannot be undone" : "");
-    return s->ops != NULL ? step_dry_action(hr, i, at) : step_dry_shell(hr, i);
+    if (i < hr->h->nsteps)
+        hr->h->steps[i].status = ENGINE_STEP_PLANNED;
+    return s->ops != NULL ? step_dry_action(hr, i) : step_dry_shell(hr, i);
 }
 
 /* Writes a secret undo to RUN/secrets/ (0600); returns its relative name. */
@@ -1130,6 +1350,7 @@ static int step_ready(struct hostrun *hr, size_t i, struct step_cmds *c,
             o->ok = false;
             return 1;
         }
+        note_cmds(hr, i, c);
         return 0;
     }
     ctx_fill(&ctx, hr);
@@ -1148,6 +1369,8 @@ static int step_ready(struct hostrun *hr, size_t i, struct step_cmds *c,
         return go_dead(hr, SS_ERR, &e);
     }
     sprintf(c->run, "action %s %s", s->action, s->with_json);
+    (void)note_add(hr, i, "command", NULL, -1, c->run);
+    rec_pivot(hr, i);
     /* a fresh prepare may have cleared results; keep them per run */
     strlist_release(&hr->cur_results);
     hr->cur_has_results = false;
@@ -1269,8 +1492,11 @@ static int step_mutate(struct hostrun *hr, size_t i, struct outcome *o)
     int r;
 
     step_reset(hr, i, "prepare");
+    rec_restart(hr, i);
     memset(o, 0, sizeof(*o));
     if ((r = step_ready(hr, i, &c, &undo_file, o)) != 0) {
+        if (r > 0)
+            rec_set(&hr->h->steps[i], ENGINE_STEP_FAILED, o->err.msg);
         r = r < 0 ? r : 0;
         goto out;
     }
@@ -1893,8 +2119,8 @@ static int saga_forward(struct hostrun *hr)
         if (!when_ok(hr, i, skip, sizeof(skip))) {
             if (hr->skipped != NULL)
                 hr->skipped[i] = true;
-            if (hr->o->dry_run)
-                plan_line(hr, "  [%zu] %s: skipped: %s", i + 1, s->name, skip);
+            if (i < hr->h->nsteps)
+                rec_set(&hr->h->steps[i], ENGINE_STEP_SKIPPED, skip);
             continue;
         }
         if (s->kind == STEP_READ_ONLY) {
@@ -1902,10 +2128,7 @@ static int saga_forward(struct hostrun *hr)
                 return r;
             if (r == 0 && !o.ok && hr->o->dry_run && mutating_before(pb, i)) {
                 /* it may need the changes a dry run does not make */
-                plan_line(hr,
-                          "  [%zu] %s (read-only): ran and failed, maybe "
-                          "for want of the changes above: %s",
-                          i + 1, s->name, o.err.msg);
+                (void)note_add(hr, i, "needs_changes_above", NULL, -1, NULL);
                 continue;
             }
             if (r == 0 && !o.ok)
@@ -2310,6 +2533,7 @@ static void host_job(void *arg, size_t i)
     struct hostrun hr;
     struct errbuf e = ERRBUF_INIT;
     char detail[ERRBUF_MSG_MAX + 64];
+    enum host_state before;
 
     memset(&hr, 0, sizeof(hr));
     hr.run = run;
@@ -2321,9 +2545,12 @@ static void host_job(void *arg, size_t i)
     hr.placeholders = run->o->dry_run;
     hr.skipped = calloc(hr.pb->nsteps + 1, sizeof(*hr.skipped));
     journal_state_init(&hr.js);
-    errbuf_clear(&hr.h->err);
-    hr.h->failed_step = -1;
-    hr.h->nfacts = 0;
+    before = hr.h->state; /* resume starts from what run.json says */
+    engine_host_reset(hr.h);
+    hr.h->state = before;
+    hr.h->start_ms = now_ms();
+    if ((hr.h->steps = calloc(hr.pb->nsteps + 1, sizeof(*hr.h->steps))) != NULL)
+        hr.h->nsteps = hr.pb->nsteps;
     if (run->mode == MODE_ROLLBACK)
         host_rollback(&hr);
     else if (run->mode == MODE_RESUME)
@@ -2338,6 +2565,7 @@ static void host_job(void *arg, size_t i)
              hr.h->err.code != 0 ? ": " : "",
              hr.h->err.code != 0 ? hr.h->err.msg : "");
     hr.cur = (size_t)-1;
+    hr.h->end_ms = now_ms();
     if (hr.conn != NULL && run->o->remote_lock && !run->o->dry_run)
         host_unlock_remote(&hr);
     if ((hr.conn != NULL || hr.h->state != HOST_NOTHING) &&

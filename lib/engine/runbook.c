@@ -325,13 +325,9 @@ bool runbook_nothing(struct action_ctx *ctx, const char *name)
 {
     const struct strlist *l = action_result(ctx, name);
 
-    if (l == NULL)
-        action_describe(ctx,
-                        "nothing to do here: the step that makes "
-                        "result '%s' did not run on this host",
-                        name);
-    else if (l->n == 0)
-        action_describe(ctx, "nothing to do here: result '%s' is empty", name);
+    if (l == NULL || l->n == 0)
+        (void)action_note(ctx, "nothing_to_do", name, -1,
+                          l == NULL ? "not produced" : "empty");
     return l == NULL || l->n == 0;
 }
 

@@ -122,6 +122,18 @@ static enum host_state run1(int mode, struct executor *ex,
     return st;
 }
 
+/* The text of the first note called key of step i of h, or NULL. */
+static const char *note_text(const struct engine_host *h, size_t i,
+                             const char *key)
+{
+    size_t k;
+
+    for (k = 0; i < h->nsteps && k < h->steps[i].nnotes; k++)
+        if (strcmp(h->steps[i].notes[k].key, key) == 0)
+            return h->steps[i].notes[k].text;
+    return NULL;
+}
+
 /* Five compensable steps: run "do sK", undo "undo sK". */
 static const char five[] =
     "{\"name\":\"five\",\"steps\":["
@@ -884,15 +896,17 @@ static void test_dry_run_skips_like_the_real_run(void **state)
     o.dry_run = true;
     assert_int_equal(engine_respond(h, 1, &o, &e), 0);
     assert_int_equal(h[0].state, HOST_DRY_RUN);
-    assert_non_null(strstr(h[0].plan.data,
-                           "  [2] ident: skipped: result 'seen' is empty "
-                           "here\n"));
-    assert_non_null(strstr(h[0].plan.data,
-                           "  [3] act: skipped: result 'suspects' was not "
-                           "produced here (step 2 'ident' did not run)\n"));
-    assert_null(strstr(h[0].plan.data, "MUTATE act"));
+    assert_int_equal(h[0].nsteps, 5);
+    assert_int_equal(h[0].steps[1].status, ENGINE_STEP_SKIPPED);
+    assert_string_equal(h[0].steps[1].why, "result 'seen' is empty here");
+    assert_int_equal(h[0].steps[2].status, ENGINE_STEP_SKIPPED);
+    assert_string_equal(h[0].steps[2].why,
+                        "result 'suspects' was not produced here (step 2 "
+                        "'ident' did not run)");
+    assert_null(note_text(&h[0], 2, "command"));
     /* a result only a real run makes is still shown, with a placeholder */
-    assert_non_null(strstr(h[0].plan.data, "would run: MUTATE drop <held>"));
+    assert_int_equal(h[0].steps[4].status, ENGINE_STEP_PLANNED);
+    assert_string_equal(note_text(&h[0], 4, "command"), "MUTATE drop <held>");
     assert_int_equal(fake_exec_count_matching(ex, NULL, "READ ident"), 0);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "MUTATE"), 0);
     /* the real run skips the same steps */
@@ -938,9 +952,10 @@ static void test_dry_run_sends_no_change(void **state)
     assert_int_equal(engine_respond(h, 2, &o, &e), 0);
     for (i = 0; i < 2; i++) {
         assert_int_equal(h[i].state, HOST_DRY_RUN);
-        assert_non_null(
-            strstr(h[i].plan.data, "would run: MUTATE hold 'Q1' 'Q'\\''2'"));
-        assert_non_null(strstr(h[i].plan.data, "PIVOT"));
+        assert_string_equal(note_text(&h[i], 1, "command"),
+                            "MUTATE hold 'Q1' 'Q'\\''2'");
+        assert_int_equal(h[i].steps[1].status, ENGINE_STEP_PLANNED);
+        assert_int_equal(h[i].steps[3].status, ENGINE_STEP_PLANNED);
     }
     assert_int_equal(fake_exec_count_matching(ex, NULL, "MUTATE"), 0);
     assert_int_equal(fake_exec_count(ex),

@@ -1,4 +1,4 @@
-/* Unit tests of cmd/progress.c: counting, the recap, cleaning, colours. */
+/* Unit tests of cmd/progress.c: counting, cleaning, colours. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,13 +15,6 @@
 /* cmd/ is not a library: the view is compiled into this test. */
 #include "../../cmd/progress.c"
 
-static const char pb_text[] =
-    "{\"name\":\"t\",\"steps\":["
-    "{\"name\":\"look\",\"kind\":\"read-only\",\"shell\":{\"run\":"
-    "\"true\"}},"
-    "{\"name\":\"change\",\"kind\":\"compensable\",\"shell\":{\"run\":"
-    "\"true\",\"undo\":\"true\",\"probe\":\"true\"}}]}";
-
 /* Sends one event for host h. */
 static void ev(struct progress *p, const char *h, const char *step,
                const char *what, const char *detail)
@@ -29,69 +22,6 @@ static void ev(struct progress *p, const char *h, const char *step,
     struct engine_event e = {h, step, what, detail};
 
     progress_event(p, &e);
-}
-
-/* Runs f and returns what the recap wrote (caller frees). */
-static char *recap_text(struct progress *p, bool color)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-
-    assert_non_null(f);
-    progress_recap(p, f, "respond", "RUN-1", color);
-    fclose(f);
-    return text;
-}
-
-/* Steps count as ok, changed (mutating, not dry-run) and failed. */
-static void test_recap_counts(void **state)
-{
-    static const char *const hosts[] = {"h1", "h2", "h3"};
-    struct playbook *pb = NULL;
-    struct errbuf e = ERRBUF_INIT;
-    struct progress *p = NULL;
-    char *text;
-
-    (void)state;
-    assert_int_equal(playbook_parse_string(&pb, pb_text, strlen(pb_text), "t",
-                                           engine_action_lookup, &e),
-                     0);
-    assert_int_equal(progress_new(&p, stderr, hosts, 3, pb, false, false), 0);
-    progress_reset(p, false);
-    ev(p, "h1", NULL, "connected", "SHA256:x");
-    ev(p, "h1", "look", "start", NULL);
-    ev(p, "h1", "look", "done", NULL);
-    ev(p, "h1", "change", "start", NULL);
-    ev(p, "h1", "change", "done", NULL);
-    ev(p, "h1", NULL, "state", "committed");
-    ev(p, "h2", "look", "done", NULL);
-    ev(p, "h2", "change", "failed", "apply exited with status 1");
-    ev(p, "h2", "look", "undone", NULL);
-    ev(p, "h2", NULL, "state", "rolled-back: step 2 'change': apply failed");
-    ev(p, "nobody", "look", "done", NULL);
-    text = recap_text(p, false);
-    assert_non_null(strstr(text, "RECAP respond run RUN-1\n"));
-    assert_non_null(strstr(text, "HOST"));
-    assert_non_null(strstr(text, "h1                       committed        "
-                                 "   2        1       0"));
-    assert_non_null(strstr(text, "h2                       rolled-back      "
-                                 "   1        1       1"));
-    assert_non_null(strstr(text, "h3                       not-started      "
-                                 "   0        0       0"));
-    assert_null(strchr(text, '\033'));
-    free(text);
-
-    /* a dry run changes nothing, and colour marks the state */
-    progress_reset(p, true);
-    ev(p, "h1", "change", "done", NULL);
-    ev(p, "h1", NULL, "state", "dry-run");
-    text = recap_text(p, true);
-    assert_non_null(strstr(text, "\033[36mdry-run"));
-    assert_non_null(strstr(text, "   1        0       0"));
-    free(text);
-    progress_free(p);
-    playbook_free(pb);
 }
 
 /* One worker per host, all at once: no lost counts. */
@@ -112,7 +42,7 @@ static void test_threads(void **state)
     pthread_t t[4];
     void *args[4][2];
     struct progress *p = NULL;
-    char *out = NULL, *text;
+    char *out = NULL;
     size_t len = 0, i;
     FILE *f = open_memstream(&out, &len);
 
@@ -129,12 +59,6 @@ static void test_threads(void **state)
     for (i = 0; i < 4; i++)
         ev(p, hosts[i], NULL, "state", "committed");
     progress_stop(p);
-    text = recap_text(p, false);
-    assert_non_null(strstr(text, "a                        committed        "
-                                 " 500"));
-    assert_non_null(strstr(text, "d                        committed        "
-                                 " 500"));
-    free(text);
     progress_free(p);
     fclose(f);
     /* the live drawing moved the cursor up and left the last state */
@@ -175,7 +99,6 @@ static void test_want_color(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recap_counts),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_clean),
         cmocka_unit_test(test_want_color),

@@ -43,11 +43,95 @@ const char *host_state_name(enum host_state s);
 int host_state_parse(const char *s);
 
 /* A number about a host (action_set_fact). */
-#define ENGINE_FACTS_MAX    4
+#define ENGINE_FACTS_MAX    8
 #define ENGINE_FACT_KEY_MAX 31
 struct engine_fact {
     char key[ENGINE_FACT_KEY_MAX + 1];
     long long value;
+};
+
+/*
+ * One thing a step states about a host, as data (action_note), for the
+ * CLI to put in words: the plan's future or the result's past, --json, the
+ * report.  A key the CLI does not know is shown as it is, so a new
+ * action's notes need no change in cmd/.
+ */
+#define ENGINE_NOTE_KEY_MAX 31
+struct engine_note {
+    char key[ENGINE_NOTE_KEY_MAX + 1]; /* "hold", "password", "service", .. */
+    char *subject;   /* what it is about (an account, a service), or NULL */
+    long long value; /* a count (milliseconds when key ends in "_ms"); -1
+                        when it has none */
+    char *text;      /* a word or short phrase (remote text: show it
+                        cleaned), or NULL */
+};
+
+/* How closely identify looked at an account. */
+enum engine_account_level {
+    ENGINE_ACCOUNT_SEEN = 0, /* listed for its numbers only */
+    ENGINE_ACCOUNT_WATCH,    /* at half a threshold: listed, not acted on */
+    ENGINE_ACCOUNT_FLAGGED,  /* acted on: password, hold */
+};
+
+/* An account that queued mail on a host, as identify counted it. */
+struct engine_account {
+    char *address;
+    enum engine_account_level level;
+    long long messages; /* queued */
+    int share_permille; /* of the queue */
+    long long clients;  /* distinct client addresses */
+    char *top_client;   /* the most frequent one, or NULL */
+    long long top_client_messages;
+    char *why; /* watched or flagged: the reason with its numbers */
+};
+
+/* What one identify pass read on a host (the last pass is the one shown). */
+struct engine_survey {
+    long long queued, authenticated, scripted, other;
+    long long unchanged;   /* a later pass: files not read again; -1 first */
+    long long to_hold;     /* flagged accounts' messages and backscatter */
+    long long backscatter; /* bounces of that spam, held with it */
+    long long stay;        /* every other queued message: stays */
+    long long flagged;     /* accounts flagged */
+    long long anomalies, incomplete;
+    char *log_source;  /* the mail log read, or NULL */
+    char *log_missing; /* NULL, or why no log was read */
+    long long log_records, log_hours, log_accounts;
+    bool log_cut; /* the log was cut at its cap: lower bounds */
+    /* the thresholds that flag an account */
+    long long min_messages, min_share_pct, log_min_messages, log_min_clients;
+    struct engine_account *accounts; /* flagged first, then by messages */
+    size_t naccounts;
+};
+
+/* Where a step of a host got to in one pass. */
+enum engine_step_status {
+    ENGINE_STEP_NOT_RUN = 0,  /* not reached */
+    ENGINE_STEP_PLANNED,      /* dry-run: a change it would make */
+    ENGINE_STEP_READ,         /* a read-only step ran */
+    ENGINE_STEP_SKIPPED,      /* not run: its "when" (why) */
+    ENGINE_STEP_DONE,         /* a change was made */
+    ENGINE_STEP_FAILED,       /* failed (why) */
+    ENGINE_STEP_UNDONE,       /* done, then undone */
+    ENGINE_STEP_KEPT,         /* done, and its undo kept it on purpose */
+    ENGINE_STEP_UNDO_FAILED,  /* its undo failed (why) */
+    ENGINE_STEP_COMMITTED,    /* done, and its commit ran */
+    ENGINE_STEP_COMMIT_FAILED /* its commit failed (why) */
+};
+
+/* "planned", "read", "skipped", "done", ... (--json). */
+const char *engine_step_status_name(enum engine_step_status s);
+
+/* What one step did (or, dry-run, would do) on one host in this pass. */
+struct engine_step_rec {
+    enum engine_step_status status;
+    char *why;       /* skipped, failed: why; NULL */
+    char *pivot_why; /* a pivot on this host only: why; NULL */
+    /* wall clock, milliseconds since the epoch; 0 when it did not run */
+    long long start_ms, end_ms;
+    struct engine_note *notes;
+    size_t nnotes;
+    struct engine_survey *survey; /* identify: what it read; NULL */
 };
 
 /* One host of a run and what happened there. */
@@ -56,14 +140,25 @@ struct engine_host {
     enum host_state state;
     struct errbuf err; /* why it is not committed */
     int failed_step;   /* index, or -1 */
-    struct buf plan;   /* dry-run and confirmation: per-step lines */
     bool interrupted;  /* stopped by the stop flag */
     struct engine_fact facts[ENGINE_FACTS_MAX];
     size_t nfacts;
+    /* per playbook step (nsteps of them, NULL before the host ran) */
+    struct engine_step_rec *steps;
+    size_t nsteps;
+    long long start_ms, end_ms; /* wall clock of this pass on the host */
 };
 
 void engine_host_init(struct engine_host *h);
 void engine_host_release(struct engine_host *h);
+/* Clears what a pass left (state, error, records) for another pass. */
+void engine_host_reset(struct engine_host *h);
+
+/*
+ * The survey of the last identify pass that ran on h, or NULL: what the
+ * CLI shows once per host.  Borrowed from h.
+ */
+const struct engine_survey *engine_host_survey(const struct engine_host *h);
 
 /* Progress events for the terminal (called from worker threads). */
 struct engine_event {
@@ -74,7 +169,10 @@ struct engine_event {
        "commit-failed", "uncommit", "uncommitted", "uncommit-failed",
        "kept", "uncommit-kept" (an undo or uncommit kept the change on
        purpose; detail: what and why),
-       "state" (detail: "STATE[: why]", the host ended) */
+       "state" (detail: "STATE[: why]", the host ended);
+       with engine_opts.verbose: "exec" (detail: the command, secrets
+       never in it) as a command starts on the host, and at 2 also
+       "exec-output" (detail: an excerpt of what it wrote) */
     const char *what;
     const char *detail;
 };
@@ -95,6 +193,7 @@ struct engine_opts {
     struct audit *audit; /* NULL = no audit trail (tests) */
     bool dry_run;
     int forks;
+    int verbose; /* 1: "exec" events; 2: also "exec-output" */
     /* rollback: only these accounts (NULL: all); see action_ctx */
     const struct strlist *accounts;
     bool restore_password;
