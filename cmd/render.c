@@ -155,8 +155,8 @@ static const struct note_form note_forms[] = {
     {"log_unread", "mail logs not read (%T): the queue alone decides",
      "mail logs not read (%T): the queue alone decides", false, NULL},
     {"needs_changes_above",
-     "failed, maybe for want of the changes above (a dry run makes none)", NULL,
-     false, NULL},
+     "maybe for want of the changes above (a dry run makes none)",
+     "maybe for want of the changes above (a dry run makes none)", false, NULL},
     {"no_uncommit", "no uncommit: a rollback after the commit stops here",
      "no uncommit: a rollback after the commit stops here", true, NULL},
     {"command", "command: %T", "command: %T", true, NULL},
@@ -203,6 +203,26 @@ static int add_form(struct buf *b, const char *form,
 }
 
 /*
+ * A "password" note says whether the old password can come back: value
+ * 1, kept on the host until the commit; 0, a pivot for that account.
+ */
+static int add_password_pivot(struct buf *b, const struct engine_note *nt,
+                              bool fut)
+{
+    if (strcmp(nt->key, "password") != 0)
+        return 0;
+    if (nt->value == 0)
+        return buf_adds(b, fut ? ": PIVOT for this account, plesk stores "
+                                 "its password hashed, the old one cannot "
+                                 "be put back"
+                               : ": a pivot for this account, the old one "
+                                 "cannot be put back");
+    return fut ? buf_adds(b, ", the old one kept on the host until the run "
+                             "commits")
+               : 0;
+}
+
+/*
  * Appends note nt in the tense of the step (fut) after sep; 0 when it was
  * not shown, 1 when it was, -1 when out of memory.
  */
@@ -227,7 +247,7 @@ static int add_note(struct buf *b, const char *sep,
         return -1;
     if (form == NULL)
         return add_generic(b, nt) < 0 ? -1 : 1;
-    if (add_form(b, form, nt, r) < 0)
+    if (add_form(b, form, nt, r) < 0 || add_password_pivot(b, nt, fut) < 0)
         return -1;
     if (r->status == ENGINE_STEP_COMMITTED && note_forms[i].committed != NULL)
         return buf_adds(b, note_forms[i].committed) < 0 ? -1 : 1;
@@ -250,7 +270,13 @@ static int add_status(struct buf *b, const struct engine_step_rec *r,
         if (!shown)
             rc = buf_adds(b, "done");
         break;
-    case ENGINE_STEP_UNDONE: rc = buf_printf(b, "%sthen undone", sep); break;
+    case ENGINE_STEP_UNDONE:
+        rc = buf_adds(b, shown ? "; then undone" : "undone");
+        break;
+    case ENGINE_STEP_PLANNED:
+        if (!shown)
+            rc = buf_adds(b, "will run (-v shows its command)");
+        break;
     case ENGINE_STEP_KEPT: rc = buf_printf(b, "%skept: ", sep); break;
     case ENGINE_STEP_FAILED: rc = buf_printf(b, "%sfailed: ", sep); break;
     case ENGINE_STEP_UNDO_FAILED:
@@ -392,6 +418,20 @@ static int add_findings(struct buf *b, const struct engine_step_rec *r,
                        nt->value, plural(nt->value)) < 0)
             return -1;
     }
+    if (sv->flagged > 0 &&
+        buf_printf(b, "  to hold: %lld message%s of %lld flagged account%s%s",
+                   sv->to_hold - sv->backscatter,
+                   plural(sv->to_hold - sv->backscatter), sv->flagged,
+                   plural(sv->flagged), sv->backscatter > 0 ? " and " : "") < 0)
+        return -1;
+    if (sv->flagged > 0 && sv->backscatter > 0 &&
+        buf_printf(b, "%lld bounce%s of them to third parties (backscatter)",
+                   sv->backscatter, plural(sv->backscatter)) < 0)
+        return -1;
+    if (sv->flagged > 0 &&
+        buf_printf(b, "; %lld other queued message%s stay%s\n", sv->stay,
+                   plural(sv->stay), sv->stay == 1 ? "s" : "") < 0)
+        return -1;
     if (sv->flagged == 0 &&
         buf_printf(b,
                    "  no account over the thresholds (%lld messages and "
@@ -442,21 +482,28 @@ static int add_survey(struct buf *b, const struct engine_host *h, int verbose)
 int render_host(struct buf *out, const struct engine_host *h,
                 const struct playbook *pb, int verbose)
 {
+    const char *label = render_host_label(h, pb);
     size_t i;
 
-    const char *label = render_host_label(h, pb);
-
-    /* the state is the recap's: here only what a reader needs first */
-    if (buf_printf(out, "%s:%s", h->target.name,
-                   strcmp(label, "clean") == 0 ? " clean"
-                   : h->state == HOST_DRY_RUN  ? " plan"
-                   : h->state == HOST_UNREACHABLE || h->state == HOST_REFUSED
-                       ? " not reached"
-                       : "") < 0)
+    if (h->state == HOST_NOTHING)
+        return 0; /* the recap says it: nothing to add */
+    /*
+     * the state is the recap's; here only what a reader needs first: a
+     * plan, a clean host, or the state with what went wrong
+     */
+    if (h->err.code != 0) {
+        if (buf_printf(out, "%s: %s: ", h->target.name, label) < 0 ||
+            cmd_add_clean(out, h->err.msg) < 0)
+            return -1;
+    } else if (buf_printf(out, "%s:%s", h->target.name,
+                          strcmp(label, "clean") == 0  ? " clean"
+                          : h->state == HOST_DRY_RUN   ? " plan"
+                          : h->state != HOST_COMMITTED ? " "
+                                                       : "") < 0 ||
+               (h->state != HOST_COMMITTED && h->state != HOST_DRY_RUN &&
+                strcmp(label, "clean") != 0 && buf_adds(out, label) < 0)) {
         return -1;
-    if (h->err.code != 0 &&
-        (buf_adds(out, ": ") < 0 || cmd_add_clean(out, h->err.msg) < 0))
-        return -1;
+    }
     if (buf_addc(out, '\n') < 0 || add_survey(out, h, verbose) < 0)
         return -1;
     for (i = 0; i < h->nsteps && i < pb->nsteps; i++)
@@ -495,7 +542,9 @@ static int add_planned(struct buf *b, const struct engine_host *h,
                 cmd_add_clean(b, nt->subject) < 0 ||
                 (nt->text != NULL &&
                  (buf_adds(b, " (") < 0 || cmd_add_clean(b, nt->text) < 0 ||
-                  buf_addc(b, ')') < 0)))
+                  buf_addc(b, ')') < 0)) ||
+                (!count && nt->value == 0 &&
+                 buf_adds(b, " PIVOT for this account") < 0))
                 return -1;
         }
     return shown > 0 && buf_addc(b, '\n') < 0 ? -1 : (int)shown;
@@ -589,7 +638,7 @@ void render_count(struct render_counts *out, const struct engine_host *h,
         const struct engine_step_rec *r = &h->steps[i];
         bool mut = pb->steps[i].kind != STEP_READ_ONLY;
         switch (r->status) {
-        case ENGINE_STEP_NOT_RUN:
+        case ENGINE_STEP_NOT_RUN: break;
         case ENGINE_STEP_SKIPPED: out->skipped++; break;
         case ENGINE_STEP_PLANNED:
             /* as ansible-playbook --check: what would change */

@@ -373,7 +373,13 @@ static int identify_survey_log(struct engine_survey *s,
     s->log_hours = hours;
     s->log_accounts = (long long)log->naccounts;
     s->log_cut = !log->complete;
-    return (s->log_source = strdup(log->sources.v[0])) == NULL ? SS_ERR : 0;
+    s->log_source = malloc(strlen(log->sources.v[0]) + 16);
+    if (s->log_source == NULL)
+        return SS_ERR;
+    /* one name stands for them all, as the plan has always said */
+    sprintf(s->log_source, "%s%s", log->sources.v[0],
+            log->sources.n > 1 ? " and more" : "");
+    return 0;
 }
 
 /* Most accounts a survey lists (flagged ones first). */

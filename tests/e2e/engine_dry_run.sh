@@ -12,7 +12,7 @@ for h in $LAB_HOSTS; do before[$h]=$(host_state "$h"); done
 before[h3]=$(host_state h3)
 
 rc=0
-respond --dry-run $LAB_HOSTS >"$TMP/out" 2>"$TMP/err" || rc=$?
+respond --dry-run -v $LAB_HOSTS >"$TMP/out" 2>"$TMP/err" || rc=$?
 check "dry-run exits 0 (got $rc)" test "$rc" = 0
 run=$(run_id)
 for h in $LAB_HOSTS; do
@@ -20,9 +20,9 @@ for h in $LAB_HOSTS; do
 done
 check "run.json: dry-run" test "$(jget "$run" 'o["outcome"]')" = dry-run
 check "no journal written" test -z "$(ls -A "$SD/runs/$run/journal")"
-grep -q "would run: mkdir -p '$MDIR'" "$TMP/out" && pass "plan shows what make-dir would run" ||
+grep -q "command: mkdir -p '$MDIR'" "$TMP/out" && pass "plan (-v) shows what make-dir would run" ||
     fail "plan: $(cat "$TMP/out")"
-grep -q "probe: ls '$MDIR'/one" "$TMP/out" && grep -q "| $MDIR/one" "$TMP/out" &&
+grep -q "probe (1 line): ls '$MDIR'/one" "$TMP/out" && grep -q "| $MDIR/one" "$TMP/out" &&
     pass "plan shows h3's probe output" || fail "plan lacks h3's probe: $(cat "$TMP/out")"
 # the trail: only read-only runs and probes, each as the playbook renders it
 # (mark-one's probe is there on every host: read-only, so it runs for real)
@@ -65,15 +65,20 @@ done
 for h in $LAB_HOSTS; do "$LAB" on "$h" rm -rf "$MDIR"; before[$h]=$(host_state "$h"); done
 respond -C $LAB_HOSTS >/dev/null 2>"$TMP/dry.err" || true
 respond --yes $LAB_HOSTS >"$TMP/real" 2>"$TMP/real.err" || true
-real=$(sed -n 's/^respond: run \([0-9a-z-]*\): .*/\1/p' "$TMP/real" | tail -1)
+real=$(sed -n 's/^\(.* \)\{0,1\}respond: run \([0-9a-z-]*\): .*/\2/p' "$TMP/real" | tail -1)
 dry=$(ls "$SD/runs" | sort | tail -2 | head -1)
 check "the real run's id sorts after the dry run's ($dry < $real)" \
     test "$(printf '%s\n' "$real" "$dry" | sort | tail -1)" = "$real" -a "$dry" != "$real"
 check "the dry run is a dry run" test "$(jget "$dry" 'o["dry_run"]')" = True
 check "-C is --dry-run; its log starts with its run id" \
-    test "$(head -n 1 "$TMP/dry.err")" = "dry-run: run $dry on 3 hosts"
+    test "$(head -n 1 "$TMP/dry.err" | cut -d' ' -f2-)" = "dry-run: run $dry on 3 hosts"
 check "the real run's log starts with its run id" \
-    test "$(head -n 1 "$TMP/real.err")" = "respond: run $real on 3 hosts"
+    test "$(head -n 1 "$TMP/real.err" | cut -d' ' -f2-)" = "respond: run $real on 3 hosts"
+# without a terminal every line says when, in UTC, on both streams
+stamp='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z '
+check "every log line has its UTC time" \
+    test "$(cat "$TMP/real.err" "$TMP/real" | grep -cEv "$stamp")" = 0
+check "the recap is there without a terminal" grep -q "RECAP respond run $real" "$TMP/real"
 listed=$("$SPAMSTOP" audit list --state-dir "$SD" | tail -1 | cut -d' ' -f1)
 check "audit list names the real run last ($listed)" test "$listed" = "$real"
 "$SPAMSTOP" report last --state-dir "$SD" --format json -o "$TMP/last.json" 2>/dev/null || true

@@ -85,7 +85,7 @@ rc=0
 ss2 respond -p "$PLAYBOOK" --param dir="$MDIR-2" --yes h1 h3 >"$TMP/out" 2>"$TMP/err" || rc=$?
 second=$(ls "$SD2/runs" | head -1)
 check "the second run exits 1 (got $rc)" test "$rc" = 1
-got=$(grep "^h1 " "$TMP/out" || true)
+got=$(grep -E "(^|Z )h1: " "$TMP/out" || true)
 if [[ $got == *"refused: host locked by run $first of $OPERATOR since "*" UTC"* ]]; then
     pass "recap names the holder: $got"
 else
@@ -110,7 +110,7 @@ check "h1's lock is free after the first run" test "$(h1_holder)" = free
 rc=0
 ss2 respond -p "$PLAYBOOK" --param dir="$MDIR-2" --yes h1 >"$TMP/out" 2>&1 || rc=$?
 check "a new run takes h1 after the first ended (exit $rc)" test "$rc" = 0
-grep -q "^h1 *committed" "$TMP/out" && pass "h1 committed by the new run" ||
+grep -Eq "(^|Z )h1 +committed" "$TMP/out" && pass "h1 committed by the new run" ||
     fail "new run: $(cat "$TMP/out")"
 for r in "$SD2"/runs/*; do
     ss2 rollback --yes "${r##*/}" >/dev/null 2>&1 || fail "rollback of ${r##*/}"
@@ -138,14 +138,14 @@ if start_first; then
         rm -rf "$SD2/runs"
         rc=0
         ss2 respond -p "$PLAYBOOK" --param dir="$MDIR-3" --yes h1 >"$TMP/out" 2>&1 || rc=$?
-        grep -q "^h1 .*refused: host locked" "$TMP/out" || break
+        grep -Eq "(^|Z )h1: refused: host locked" "$TMP/out" || break
         ((tries < 20 && $(date +%s) - t0 < 10)) || break
         sleep 0.5
     done
     echo "# the new run got h1 at try $tries"
     check "a run from another state folder is not refused after the kill (exit $rc, try $tries)" \
         test "$rc" = 0
-    grep -q "^h1 *committed" "$TMP/out" && pass "h1 committed by the new run" ||
+    grep -Eq "(^|Z )h1 +committed" "$TMP/out" && pass "h1 committed by the new run" ||
         fail "new run after the kill: $(cat "$TMP/out")"
     if "$PY" - "$SD2" <<'PYEOF'; then
 import json, os, sys

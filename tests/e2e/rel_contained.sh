@@ -53,11 +53,11 @@ for h in h1 h3; do
         as_committed "$h" "$TMP/before-$h"
 done
 check "recap: h2 contained, its snapshot failed" \
-    grep -qE "^h2 +contained: step [0-9]+ 'snapshot'" "$TMP/run.out"
+    grep -qE "(^|Z )h2: contained: step [0-9]+ 'snapshot'" "$TMP/run.out"
 check "recap: h2 keeps rotate and purge, resume finishes it" \
-    grep -qE "^h2 +contained: .*kept: rotate, purge; left: .*snapshot, the commit; 'resume' finishes it" "$TMP/run.out"
+    grep -qE "(^|Z )h2: contained: .*kept: rotate, purge; left: .*snapshot, the commit; 'resume' finishes it" "$TMP/run.out"
 check "recap: prints the resume command" \
-    grep -qE "^finish it with: spamstop resume $R( |$)" "$TMP/run.out"
+    grep -qE "(^|Z )finish it with: spamstop resume $R( |$)" "$TMP/run.out"
 check "the journal says h2 ended contained" \
     grep -q '"type":"end".*"state":"contained"' "$RD/journal/h2.jsonl"
 check "no evidence copy of h2's snapshot" test ! -e "$RD/evidence/h2/queue.tar"
@@ -89,7 +89,7 @@ ss resume "$R" --yes >"$TMP/resume.out" 2>&1 || rc=$?
 echo "# resume exit $rc"
 grep -E '^(h[123] |resume:)' "$TMP/resume.out" | sed 's/^/#   /'
 check "resume exits 0 (got $rc)" test "$rc" = 0
-check "resume: h2 committed" grep -qE '^h2 +committed' "$TMP/resume.out"
+check "resume: h2 committed" grep -qE '(^|Z )h2 +committed' "$TMP/resume.out"
 check "run.json after resume: h2 committed" test "$(jget "$R" 'o["host_states"]["h2"]')" = committed
 check "run.json after resume: outcome committed" test "$(jget "$R" 'o["outcome"]')" = committed
 sleep 1.1

@@ -140,7 +140,7 @@ want d && {
         # the hold finds Postfix running (the timer started it): the host
         # is contained, and the same resume stops it again and finishes
         check "resume after the timer fired commits the host (exit $rc)" \
-            grep -qE "^$H +committed" "$TMP/d-resume.out"
+            grep -qE "(^|Z )$H +committed" "$TMP/d-resume.out"
         check "no timer process after the resume" test -z "$(timer_procs "$run")"
         check "no timer armed after the resume: $(timer_files "$run" | tr '\n' ' ')" \
             bash -c '! "$0" on "$1" ls "/run/spamstop/$2.timer" "/run/spamstop/$2.sh" >/dev/null 2>&1' "$LAB" "$H" "$run"

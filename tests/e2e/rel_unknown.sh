@@ -49,7 +49,7 @@ grep -E "^h[12] " "$TMP/out.txt" | sed 's/^/#   /'
 check "respond exits 1 (got $rc)" test "$rc" = 1
 for h in h1 h2; do
     check "$h rolled back, naming $A and ${WHERE[$h]}" \
-        grep -qE "^$h +rolled-back: .*account '$A' is not in ${WHERE[$h]}" "$TMP/out.txt"
+        grep -qE "(^|Z )$h: rolled-back: .*account '$A' is not in ${WHERE[$h]}" "$TMP/out.txt"
     check "$h: exactly as before (queue, users, postfix running)" same_state "$h" "$TMP/before-$h"
     check "$h: no password set in the run" sh -c '! grep -q "^$0 " "$1" 2>/dev/null' "$h" "$SD/runs/$R/credentials"
 done

@@ -50,10 +50,10 @@ for h in h1 h2 h3; do
     "$lab" state "$h" | diff -q - "$work/before-$h" >/dev/null ||
         fail "dry-run changed $h"
 done
-grep -o 'would hold [0-9]* messages of [^ ]*' "$work/dry.out" | sort >"$work/dry.holds"
-printf '%s\n' 'would hold 150 messages of erin@example.test' \
-    'would hold 200 messages of dave@example.test' \
-    'would hold 300 messages of alice@example.test' | sort >"$work/want.holds"
+grep -o 'will hold [0-9]* messages of [^ ,]*' "$work/dry.out" | sort >"$work/dry.holds"
+printf '%s\n' 'will hold 150 messages of erin@example.test' \
+    'will hold 200 messages of dave@example.test' \
+    'will hold 300 messages of alice@example.test' | sort >"$work/want.holds"
 diff "$work/want.holds" "$work/dry.holds" || fail "dry-run plan holds differ"
 ok "dry-run changed nothing and plans to hold exactly alice 300, dave 200, erin 150"
 
@@ -71,8 +71,9 @@ sampler=
 R=$(last_run)
 rd=$work/state/runs/$R
 grep -q "h1 *committed" "$work/run.out" && grep -q "h2 *committed" "$work/run.out" &&
-    grep -q "h3 *committed" "$work/run.out" || fail "not every host committed"
-ok "respond committed on h1 h2 h3 (run $R, $(wc -l <"$work/ps.txt") ps lines sampled)"
+    grep -q "h3 *clean" "$work/run.out" || fail "not every host committed (h3 clean)"
+! grep -q "would" "$work/run.out" || fail "the result says 'would': $(grep would "$work/run.out")"
+ok "respond committed on h1 h2, h3 clean (run $R, $(wc -l <"$work/ps.txt") ps lines sampled)"
 
 # credentials: owner-only, one line per flagged account
 cred=$rd/credentials

@@ -102,6 +102,9 @@ grep -q "purge (hold, delete at commit): 60 messages of alice@example.test" \
     "$work/pane" || fail "the plan does not say what it purges"
 grep -q "keep queued: 3 message" "$work/pane" || fail "the plan does not say what stays"
 grep -q "^Pivots" "$work/pane" || fail "the plan does not list the pivots"
+grep -q "^h1: plan$" "$work/pane" || fail "no plan block for h1"
+grep -q "will stop postfix" "$work/pane" || fail "the plan does not speak in the future"
+grep -q "RECAP" "$work/pane" && fail "a recap before the question"
 tmux -L "$sock" send-keys -t t n Enter
 wait_rc
 [[ $rc == 5 ]] || fail "answer n: exit $rc, want 5"
@@ -120,9 +123,13 @@ grep -Eq "^respond: run $run on 1 host" "$work/pane" || fail "no live view heade
 grep -Eq "^h1 +committed +7 ok, [1-9][0-9]* changed, 0 failed +[0-9]+\.[0-9]s" \
     "$work/pane" || fail "no final live line for h1"
 grep -q "^RECAP respond run $run" "$work/pane" || fail "no recap title with the run id"
-grep -Eq "^HOST +STATE +OK +CHANGED +FAILED +TIME" "$work/pane" || fail "no recap header"
-grep -Eq "^h1 +committed +7 +[1-9][0-9]* +0 +[0-9]+\.[0-9]s" "$work/pane" ||
-    fail "no recap row for h1"
+grep -Eq "^h1 +committed +ok=7 +changed=[1-9][0-9]* +contained=0 +failed=0 +unreachable=0 +skipped=0 +[0-9]+\.[0-9]s" \
+    "$work/pane" || fail "no recap row for h1"
+# the result once, in the past: the plan's accounts and the run's, no more
+grep -Eq "^  \[2\] stop [0-9:]{8}: stopped postfix" "$work/pane" || fail "no past-tense stop with its time"
+[[ $(grep -c "FLAGGED alice@example.test" "$work/pane") == 2 ]] ||
+    fail "the analysis is not once in the plan and once in the result"
+! grep -q "would" "$work/pane" || fail "'would' on screen: $(grep would "$work/pane")"
 grep -q "\"outcome\": *\"committed\"" "$work/state/runs/$run/run.json" ||
     fail "run.json outcome is not committed"
 "$lab" state h1 | diff -q "$work/before" - >/dev/null && fail "answer y changed nothing"

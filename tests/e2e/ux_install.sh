@@ -82,8 +82,8 @@ dry() {
 rc=0
 (unset SPAMSTOP_PLAYBOOK_DIR && dry) >"$work/dry.out" 2>&1 || rc=$?
 [[ $rc == 0 ]] || fail "installed respond --dry-run exited $rc: $(tail -5 "$work/dry.out")"
-grep -q 'would hold 80 messages of alice@example.test' "$work/dry.out" ||
-    fail "dry-run does not plan alice's 80: $(grep -m3 would "$work/dry.out")"
+grep -q 'will hold 80 messages of alice@example.test' "$work/dry.out" ||
+    fail "dry-run does not plan alice's 80: $(grep -m3 'will ' "$work/dry.out")"
 [[ $(used) == $(sha "$pbdir/compromised-account.json") ]] ||
     fail "the DESTDIR binary did not use the playbook installed beside it"
 ok "DESTDIR binary: dry-run on the lab with the playbook beside it (would hold 80 of alice)"

@@ -15,5 +15,5 @@ valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
     --known-hosts "$LAB_KNOWN_HOSTS" --state-dir "$SD" $LAB_HOSTS >"$TMP/out" 2>&1 || rc=$?
 grep -E 'ERROR SUMMARY|in use at exit|total heap usage|definitely|indirectly|possibly' "$TMP/vg.log"
 check "memcheck: dry-run exit 0, no error, no leak (exit $rc)" test "$rc" = 0
-check "the dry-run reached every host" grep -q 'dry-run (exit 0)' "$TMP/out"
+check "the dry-run reached every host" grep -q 'nothing changed (exit 0)' "$TMP/out"
 finish
