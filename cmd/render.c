@@ -142,7 +142,10 @@ static const struct note_form note_forms[] = {
      "new passwords are in %T", false, NULL},
     {"hold", "will hold %V message%P of %S, to delete at commit",
      "held %V message%P of %S", false, ", deleted at commit"},
-    {"held", NULL, "%V put on hold by this run", true, NULL},
+    {"held", NULL,
+     "only %V of them put on hold by this run (the others were on hold "
+     "already or gone)",
+     false, NULL},
     {"stay", "%V other queued message%P stay%Q",
      "%V other queued message%P "
      "stayed",
@@ -236,6 +239,10 @@ static int add_note(struct buf *b, const char *sep,
     for (i = 0; i < sizeof(note_forms) / sizeof(note_forms[0]); i++)
         if (strcmp(note_forms[i].key, nt->key) == 0)
             break;
+    /* what was put on hold is news only when it is not what was planned */
+    if (strcmp(nt->key, "held") == 0 && note_find(r, "hold_total") != NULL &&
+        note_find(r, "hold_total")->value == nt->value)
+        return 0;
     if (i < sizeof(note_forms) / sizeof(note_forms[0])) {
         if (note_forms[i].verbose && verbose < 1)
             return 0;
@@ -269,6 +276,10 @@ static int add_status(struct buf *b, const struct engine_step_rec *r,
     case ENGINE_STEP_DONE:
         if (!shown)
             rc = buf_adds(b, "done");
+        break;
+    case ENGINE_STEP_READ:
+        if (!shown)
+            rc = buf_adds(b, "read");
         break;
     case ENGINE_STEP_UNDONE:
         rc = buf_adds(b, shown ? "; then undone" : "undone");

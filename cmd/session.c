@@ -280,13 +280,35 @@ static void print_json_event(struct session *s, const struct engine_event *ev)
 }
 
 /*
+ * A command as -v and -vv show it: its first line, and how many more
+ * there are (the whole of it is in the audit trail, or with -vvv).
+ */
+static int add_command(struct buf *b, const char *cmd, int verbose)
+{
+    const char *nl = strchr(cmd, '\n');
+    size_t n = nl != NULL ? (size_t)(nl - cmd) : strlen(cmd), more = 0;
+    char first[200];
+
+    if (verbose > 2 || nl == NULL)
+        return -2; /* shown whole, by the caller */
+    for (; nl != NULL; nl = strchr(nl + 1, '\n'))
+        more += nl[1] != '\0';
+    snprintf(first, sizeof(first), "%.*s", (int)(n < 160 ? n : 160), cmd);
+    if (buf_adds(b, " ") < 0 || cmd_add_clean(b, first) < 0 ||
+        buf_printf(b, " [+%zu line%s]\n", more, more == 1 ? "" : "s") < 0)
+        return -1;
+    return 0;
+}
+
+/*
  * The log line of an event: "HOST: step 'NAME' WHAT [DETAIL]"; a host's
  * end is "HOST: finished" (the recap says how); a command's output (-vv)
  * gets one indented line per line.
  */
-static int event_line(struct buf *b, const struct engine_event *ev)
+static int event_line(struct buf *b, const struct engine_event *ev, int verbose)
 {
     const char *p, *nl;
+    int r;
 
     if (buf_printf(b, "%s: ", ev->host) < 0)
         return -1;
@@ -299,6 +321,9 @@ static int event_line(struct buf *b, const struct engine_event *ev)
                          : strcmp(ev->what, "exec-output") == 0 ? "output:"
                                                                 : ev->what) < 0)
         return -1;
+    if (strcmp(ev->what, "exec") == 0 && ev->detail != NULL &&
+        (r = add_command(b, ev->detail, verbose)) != -2)
+        return r;
     for (p = ev->detail; p != NULL && *p != '\0';
          p = nl != NULL ? nl + 1 : NULL) {
         char part[1024];
@@ -329,7 +354,7 @@ static void on_event(void *arg, const struct engine_event *ev)
     if (s->live)
         return;
     /* one line, one write: lines of hosts never mix */
-    if (event_line(&line, ev) < 0)
+    if (event_line(&line, ev, s->verbose) < 0)
         buf_reset(&line);
     if (line.len > 0) {
         flockfile(stderr);

@@ -43,7 +43,7 @@ ss respond --yes h1 h2 h3 >"$TMP/run.out" 2>&1 || rc=$?
 R=$(run_id)
 RD=$SD/runs/$R
 echo "# respond exit $rc, run $R"
-grep -E '^(h[123] |respond:|finish it)' "$TMP/run.out" | sed 's/^/#   /'
+{ grep -E '(^|Z )(h[123]:? |respond:|finish it)' "$TMP/run.out" || true; } | sed 's/^/#   /'
 check "respond exits 6 (some host contained) (got $rc)" test "$rc" = 6
 check "run.json: h2 contained" test "$(jget "$R" 'o["host_states"]["h2"]')" = contained
 check "run.json: outcome contained" test "$(jget "$R" 'o["outcome"]')" = contained
@@ -87,7 +87,7 @@ check "audit verify after respond" "$SPAMSTOP" audit verify --state-dir "$SD" "$
 rc=0
 ss resume "$R" --yes >"$TMP/resume.out" 2>&1 || rc=$?
 echo "# resume exit $rc"
-grep -E '^(h[123] |resume:)' "$TMP/resume.out" | sed 's/^/#   /'
+{ grep -E '(^|Z )(h[123]:? |resume:)' "$TMP/resume.out" || true; } | sed 's/^/#   /'
 check "resume exits 0 (got $rc)" test "$rc" = 0
 check "resume: h2 committed" grep -qE '(^|Z )h2 +committed' "$TMP/resume.out"
 check "run.json after resume: h2 committed" test "$(jget "$R" 'o["host_states"]["h2"]')" = committed

@@ -135,7 +135,7 @@ want d && {
         check "postfix runs again ${up:-never} s after the kill" test -n "$up"
         rc=0
         ss resume --yes "$run" >"$TMP/d-resume.out" 2>&1 || rc=$?
-        echo "# resume after the timer fired: exit $rc, $(grep -E "^$H " "$TMP/d-resume.out" | tr -s ' ')"
+        echo "# resume after the timer fired: exit $rc, $(grep -E "(^|Z )$H " "$TMP/d-resume.out" | tr -s ' ')"
         check "resume ends (exit $rc) with postfix running" postfix_runs
         # the hold finds Postfix running (the timer started it): the host
         # is contained, and the same resume stops it again and finishes

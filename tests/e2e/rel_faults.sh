@@ -147,7 +147,7 @@ oldp() { old_pw "$(acct "$1")"; }
 h2_committed() {
     local what=$1 R=$2
     grep -q 'h2 *committed' "$TMP/run.out" && pass "$what: h2 committed" ||
-        fail "$what: h2 did not commit: $(grep -A3 -E '^h2 ' "$TMP/run.out" | cut -c1-300)"
+        fail "$what: h2 did not commit: $(grep -A3 -E '(^|Z )h2:? ' "$TMP/run.out" | cut -c1-300)"
     check "$what: h2 as after a run" as_committed h2 "$TMP/before-h2"
     check "$what: h2's new password works, the stolen one is refused" \
         pw_rotated h2 dave "$(newp "$R" h2)" "$(oldp h2)"
@@ -342,7 +342,7 @@ if want disk && stage_both && start_stalled "$W_rotate_intent+" "$F"; then
     elif [[ $rc == 6 ]] && grep -q "$F *contained: .*credentials.*No space" "$TMP/run.out"; then
         pass "disk full: respond exit 6, h3 contained, no password set"
     else
-        fail "disk full: respond exit $rc: $(grep -E "^$F " "$TMP/run.out")"
+        fail "disk full: respond exit $rc: $(grep -E "(^|Z )$F:? " "$TMP/run.out")"
     fi
     # Every command h3 ran after the disk filled is in the trail, but for
     # the one whose record could not be written: then nothing more.

@@ -33,7 +33,7 @@ done
 rc=0
 ss respond --dry-run h1 h2 >"$TMP/dry.out" 2>&1 || rc=$?
 echo "# dry-run exit $rc"
-grep -E "^h[12] " "$TMP/dry.out" | sed 's/^/#   /'
+{ grep -E "(^|Z )h[12]:? " "$TMP/dry.out" || true; } | sed 's/^/#   /'
 check "dry-run exits 1 (got $rc)" test "$rc" = 1
 for h in h1 h2; do
     check "dry-run: $h says $A is not in ${WHERE[$h]}" \
@@ -45,7 +45,7 @@ rc=0
 ss respond --yes h1 h2 >"$TMP/out.txt" 2>&1 || rc=$?
 R=$(run_id)
 echo "# respond exit $rc, run $R"
-grep -E "^h[12] " "$TMP/out.txt" | sed 's/^/#   /'
+{ grep -E "(^|Z )h[12]:? " "$TMP/out.txt" || true; } | sed 's/^/#   /'
 check "respond exits 1 (got $rc)" test "$rc" = 1
 for h in h1 h2; do
     check "$h rolled back, naming $A and ${WHERE[$h]}" \
