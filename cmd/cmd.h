@@ -121,6 +121,9 @@ struct buf;
 /* Appends s to b with control characters (remote data) made visible. */
 int cmd_add_clean(struct buf *b, const char *s);
 
+/* Appends a word of a shell command line, quoted only when it must be. */
+int cmd_add_word(struct buf *b, const char *w);
+
 /* Writes s to f with control characters made visible, in one write. */
 void cmd_put_clean(FILE *f, const char *s);
 

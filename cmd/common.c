@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "spamstop/accounts.h"
 #include "spamstop/buf.h"
+#include "spamstop/shquote.h"
 
 const char cmd_common_help[] =
     "Connection options:\n"
@@ -112,6 +113,14 @@ const char *cmd_state_dir(const struct cmd_opts *o)
     snprintf(path, sizeof(path), "%s/.local/state/spamstop",
              s != NULL && *s != '\0' ? s : "/root");
     return path;
+}
+
+int cmd_add_word(struct buf *b, const char *w)
+{
+    if (*w != '\0' && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                "qrstuvwxyz0123456789@%+=:,./_-") == strlen(w))
+        return buf_adds(b, w);
+    return shquote_add(b, w);
 }
 
 /* Appends s to b with control characters (remote data) made visible. */

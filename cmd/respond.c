@@ -11,7 +11,6 @@
 #include "spamstop/engine.h"
 #include "spamstop/inventory.h"
 #include "spamstop/rundir.h"
-#include "spamstop/shquote.h"
 
 enum respond_opt {
     OPT_MAX_FAIL = OPT_COMMON_LAST + 1,
@@ -291,7 +290,7 @@ static char *respond_rerun(char **argv, int nopts, bool inventory)
         if (strncmp(argv[i], "--limit=", 8) == 0 ||
             (strncmp(argv[i], "-l", 2) == 0 && argv[i][2] != '\0'))
             continue;
-        if (buf_addc(&b, ' ') < 0 || shquote_add(&b, argv[i]) < 0)
+        if (buf_addc(&b, ' ') < 0 || cmd_add_word(&b, argv[i]) < 0)
             goto fail;
     }
     if (inventory && buf_adds(&b, " -l") < 0)
@@ -417,14 +416,15 @@ int cmd_respond(int argc, char **argv)
         cmd_error("out of memory");
         goto out;
     }
-    if (respond_playbook(&s.pb, &a) < 0)
-        goto out;
-    s.verbose = a.verbose;
+    /* before the --params are applied: that cuts them at their '=' */
     if ((s.rerun = respond_rerun(argv, (int)(a.names - argv),
                                  a.inv_path != NULL)) == NULL) {
         cmd_error("out of memory");
         goto out;
     }
+    if (respond_playbook(&s.pb, &a) < 0)
+        goto out;
+    s.verbose = a.verbose;
     code = EXIT_NOT_STARTED;
     if (!a.dry_run && !a.yes && !isatty(0)) {
         cmd_error("respond: not started: no --yes and no terminal to ask "

@@ -11,7 +11,6 @@
 #include "progress.h"
 #include "render.h"
 #include "session.h"
-#include "spamstop/shquote.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -494,7 +493,7 @@ static int add_state_dir(struct buf *b, const struct session *s)
 {
     if (s->state_dir == NULL)
         return 0;
-    return buf_adds(b, " --state-dir ") < 0 || shquote_add(b, s->state_dir) < 0
+    return buf_adds(b, " --state-dir ") < 0 || cmd_add_word(b, s->state_dir) < 0
                ? -1
                : 0;
 }
@@ -512,13 +511,11 @@ static int follow_up(struct buf *out, void *arg, const struct engine_host *h)
     case HOST_ROLLED_BACK:
     case HOST_UNREACHABLE:
     case HOST_REFUSED:
-    case HOST_SKIPPED:
-    case HOST_PENDING:
         if (s->rerun == NULL || s->dry_run)
             return 0;
         return buf_printf(out, "  %s: run it again with: %s ", h->target.name,
                           s->rerun) < 0 ||
-                       shquote_add(out, h->target.name) < 0 ||
+                       cmd_add_word(out, h->target.name) < 0 ||
                        buf_addc(out, '\n') < 0
                    ? -1
                    : 0;
@@ -533,6 +530,18 @@ static int follow_up(struct buf *out, void *arg, const struct engine_host *h)
     }
 }
 
+/*
+ * Whether 'spamstop resume' finishes host h: contained, needing
+ * attention, or never started (a rolled-back host is run again).
+ */
+static bool resumed(const struct session *s, const struct engine_host *h)
+{
+    if (s->dry_run)
+        return false;
+    return h->state == HOST_CONTAINED || h->state == HOST_ATTENTION ||
+           h->state == HOST_SKIPPED || h->state == HOST_PENDING;
+}
+
 /* Appends the run's last lines: outcome, the resume command, the trail. */
 static int add_run_end(struct buf *b, const struct session *s, const char *what,
                        const char *outcome, int code)
@@ -544,19 +553,19 @@ static int add_run_end(struct buf *b, const struct session *s, const char *what,
                                                    : outcome,
                    code) < 0)
         return -1;
-    if (code == EXIT_CONTAINED || code == EXIT_INTERRUPTED ||
-        code == EXIT_ATTENTION) {
+    for (i = 0; i < s->n; i++)
+        named += resumed(s, &s->hosts[i]);
+    if (named > 0 || code == EXIT_CONTAINED || code == EXIT_INTERRUPTED) {
+        named = 0;
         if (buf_printf(b, "finish it with: spamstop resume %s",
                        s->rd->info.run_id) < 0 ||
             add_state_dir(b, s) < 0)
             return -1;
         for (i = 0; i < s->n; i++) {
-            const struct engine_host *h = &s->hosts[i];
-            if (h->state != HOST_CONTAINED && h->state != HOST_ATTENTION &&
-                !h->interrupted)
+            if (!resumed(s, &s->hosts[i]))
                 continue;
             if (buf_printf(b, "%s%s", named++ == 0 ? " (for " : ", ",
-                           h->target.name) < 0)
+                           s->hosts[i].target.name) < 0)
                 return -1;
         }
         if (buf_adds(b, named > 0 ? ")\n" : "\n") < 0)
