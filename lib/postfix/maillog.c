@@ -16,7 +16,8 @@
 static const char maillog_files[] =
     "/var/log/mail.log /var/log/maillog /usr/local/psa/var/log/maillog";
 
-char *postfix_maillog_command(long long since, size_t cap)
+/* A program over the mail logs: its inputs, the part, then program. */
+static char *maillog_program(long long since, size_t cap, const char *program)
 {
     struct buf b = BUF_INIT;
     char num[64];
@@ -25,11 +26,16 @@ char *postfix_maillog_command(long long since, size_t cap)
     if (buf_adds(&b, "since=") < 0 || shquote_add(&b, num) < 0 ||
         buf_adds(&b, "\nlogs=") < 0 || shquote_add(&b, maillog_files) < 0 ||
         buf_printf(&b, "\ncap=%zu\n", cap) < 0 ||
-        buf_adds(&b, script_maillog_sh) < 0) {
+        buf_adds(&b, script_logfiles_sh) < 0 || buf_adds(&b, program) < 0) {
         buf_release(&b);
         return NULL;
     }
     return buf_detach(&b);
+}
+
+char *postfix_maillog_command(long long since, size_t cap)
+{
+    return maillog_program(since, cap, script_maillog_sh);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's). */
@@ -436,4 +442,142 @@ void postfix_maillog_release(struct postfix_maillog *m)
     free(m->accounts);
     strlist_release(&m->sources);
     memset(m, 0, sizeof(*m));
+}
+
+char *postfix_logins_command(long long since, size_t cap)
+{
+    return maillog_program(since, cap, script_logins_sh);
+}
+
+/* The entry of account name, added when new; NULL on the cap or ENOMEM. */
+static struct postfix_login *logins_of(struct postfix_logins *l,
+                                       const char *name, int *r)
+{
+    struct postfix_login *v, *a;
+    size_t i;
+
+    for (i = 0; i < l->naccounts; i++)
+        if (strcmp(l->accounts[i].account, name) == 0)
+            return &l->accounts[i];
+    if (l->naccounts >= POSTFIX_LOGINS_ACCOUNTS_MAX)
+        return NULL;
+    v = realloc(l->accounts, (l->naccounts + 1) * sizeof(*v));
+    if (v == NULL) {
+        *r = SS_ERR;
+        return NULL;
+    }
+    l->accounts = v;
+    a = &v[l->naccounts];
+    memset(a, 0, sizeof(*a));
+    a->first = -1;
+    if ((a->account = strdup(name)) == NULL) {
+        *r = SS_ERR;
+        return NULL;
+    }
+    l->naccounts++;
+    return a;
+}
+
+/* One "L TIME SERVICE ACCOUNT IP" record at or after since. */
+static int logins_record(struct postfix_logins *l, char **f, long long t)
+{
+    struct postfix_login *a;
+    int r = 0;
+
+    if ((a = logins_of(l, f[3], &r)) == NULL) {
+        l->odd += r == 0;
+        return r;
+    }
+    a->logins++;
+    if (a->first >= 0 && a->first <= t)
+        return 0;
+    free(a->first_ip);
+    free(a->first_service);
+    a->first = t;
+    a->first_ip = strdup(f[4]);
+    a->first_service = strdup(f[2]);
+    return a->first_ip != NULL && a->first_service != NULL ? 0 : SS_ERR;
+}
+
+/* One line of the watch's output (offset: the host's, from "now"). */
+static int logins_line(struct postfix_logins *l, char *line, long long since,
+                       long long *offset)
+{
+    char *f[6];
+    size_t n;
+    long long t, now;
+
+    if (strncmp(line, "source ", 7) == 0)
+        return strlist_push(&l->sources, line + 7) < 0 ? SS_ERR : 0;
+    if (strcmp(line, "end") == 0) {
+        l->complete = true;
+        return 0;
+    }
+    n = fields(line, f, 5);
+    if (n == 3 && strcmp(f[0], "now") == 0) {
+        now = strtoll(f[1], NULL, 10);
+        if (now < 0 || now > MAILLOG_NOW_MAX || !zone_of(f[2], offset))
+            l->odd++;
+        else
+            l->now = now;
+        return 0;
+    }
+    if (n != 5 || strcmp(f[0], "L") != 0 || l->now < 0 ||
+        (t = maillog_time(f[1], l->now, *offset)) < 0 || strlen(f[3]) > 320 ||
+        strlen(f[4]) > 45 || strlen(f[2]) > 32 ||
+        strspn(f[4], "0123456789abcdefABCDEF.:-") != strlen(f[4]) ||
+        strspn(f[2], "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(f[2])) {
+        l->odd++;
+        return 0;
+    }
+    if (t <= since) {
+        l->older++;
+        return 0;
+    }
+    return logins_record(l, f, t);
+}
+
+int postfix_logins_parse(struct postfix_logins *out, const char *text,
+                         size_t len, long long since, struct errbuf *err)
+{
+    char *copy, *line, *save = NULL;
+    long long offset = 0;
+    size_t i;
+    int r = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->now = -1;
+    if ((copy = malloc(len + 1)) == NULL)
+        return errbuf_set(err, SS_ERR, "mail log: out of memory");
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    for (i = 0; i < len; i++)
+        if ((unsigned char)copy[i] < 0x20 && copy[i] != '\n')
+            copy[i] = '?'; /* a NUL or a control byte makes its line odd */
+    for (line = strtok_r(copy, "\n", &save); line != NULL && r == 0;
+         line = strtok_r(NULL, "\n", &save))
+        r = logins_line(out, line, since, &offset);
+    free(copy);
+    if (r < 0) {
+        postfix_logins_release(out);
+        return errbuf_set(err, SS_ERR, "mail log: out of memory");
+    }
+    return 0;
+}
+
+void postfix_logins_release(struct postfix_logins *l)
+{
+    size_t i;
+
+    if (l == NULL)
+        return;
+    for (i = 0; i < l->naccounts; i++) {
+        free(l->accounts[i].account);
+        free(l->accounts[i].first_ip);
+        free(l->accounts[i].first_service);
+    }
+    free(l->accounts);
+    strlist_release(&l->sources);
+    memset(l, 0, sizeof(*l));
+    l->now = -1;
 }

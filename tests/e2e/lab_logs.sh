@@ -126,7 +126,7 @@ for h in $LAB_HOSTS; do
     out=$({
         printf "since=%s\nlogs='/var/log/mail.log /var/log/maillog /usr/local/psa/var/log/maillog'\n" "$t0"
         printf 'cap=4000000\n'
-        cat "$src/lib/postfix/scripts/maillog.sh"
+        cat "$src/lib/postfix/scripts/logfiles.sh" "$src/lib/postfix/scripts/maillog.sh"
     } | "$lab" on "$h" sh -s)
     want_src=$([[ $f == journald ]] && echo 1 || echo 3)
     (($(count "$out" '^source ') == want_src)) || fail "$h: log pass sources: $(grep '^source' <<<"$out")"

@@ -28,7 +28,7 @@ run_pass() {
     compose "$tmp/cmd" "since=$(quote "$1")
 logs=$(quote "$2")
 cap=$(quote "$3")
-" postfix/scripts/maillog.sh
+" postfix/scripts/logfiles.sh postfix/scripts/maillog.sh
     run "$tmp/cmd"
 }
 
@@ -59,4 +59,36 @@ check "journald's record" has out "A 2026-12-05T08:15:00+0000 4AB1 bob@x.test 10
 run_pass 0 "$deb/mail.log" 40
 check "cut at cap" sh -c "[ \$(wc -c <'$tmp/out') -eq 40 ]"
 check "a cut pass has no end" lacks out "end"
+# logins.sh: the watch after a rotation, only the accounts asked about
+cat >"$deb/mail.log" <<X
+Dec  5 08:15:00 h1 $sub
+Dec  5 08:16:00 h1 dovecot: imap-login: Login: user=<Bob@X.test>, method=PLAIN, rip=10.0.0.9, lip=10.0.0.2, mpid=77, session=<abc>
+Dec  5 08:16:30 h1 dovecot: pop3-login: Login: user=<alice@x.test>, method=PLAIN, rip=10.0.0.10, lip=10.0.0.2
+Dec  5 08:17:00 h1 dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob@x.test>, method=PLAIN, rip=10.0.0.11
+Dec  5 08:17:02 h1 postfix/smtpd[12]: NOQUEUE: reject: RCPT from a[1.2.3.4]: 554 no; sasl_username=bob@x.test
+Dec  5 08:17:03 h1 dovecot: imap-login: Login: user=<bob@x.test>, method=PLAIN, rip=\$(reboot), lip=10.0.0.2
+X
+printf 'bob@x.test\n' >"$tmp/who"
+compose "$tmp/cmd" "since=$(quote "$(date -d '2026-11-15' +%s)")
+logs=$(quote "$deb/mail.log")
+cap=$(quote 100000)
+" postfix/scripts/logfiles.sh postfix/scripts/logins.sh
+run "$tmp/cmd" "$tmp/who"
+check "logins: exit 0" [ "$rc" -eq 0 ]
+check "logins: the host's clock first" sh -c "head -n 1 '$tmp/out' | grep -Eq '^now [0-9]+ [+-][0-9]{4}$'"
+check "logins: smtp submission" has out "L Dec_5_08:15:00 smtp bob@x.test 10.0.0.7"
+check "logins: imap login, any case" has out "L Dec_5_08:16:00 imap bob@x.test 10.0.0.9"
+check "logins: another account is not listed" lacks out "alice@x.test"
+check "logins: a failed login is no login" lacks out "10.0.0.11"
+check "logins: no reject line" lacks out "1.2.3.4"
+check "logins: an odd address is dropped" lacks out "reboot"
+check "logins: the rotated file too" has out "source $deb/mail.log.1"
+check "logins: complete" sh -c "tail -n 1 '$tmp/out' | grep -qx end"
+compose "$tmp/cmd" "since=$(quote "$(date -d '2026-11-15' +%s)")
+logs=$(quote "$deb/mail.log")
+cap=$(quote 40)
+" postfix/scripts/logfiles.sh postfix/scripts/logins.sh
+run "$tmp/cmd" "$tmp/who"
+check "logins: cut at the cap, no end" sh -c "[ \$(wc -c <'$tmp/out') -le 40 ] && ! grep -qx end '$tmp/out'"
+
 finish

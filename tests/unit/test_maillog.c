@@ -145,6 +145,74 @@ static void test_command(void **state)
     free(c);
 }
 
+/*
+ * The watch after a rotation at 08:20:00 (1796458800): logins strictly
+ * after it, per account, the first one's time, address and service; one
+ * before or in the rotation's second does not count; odd lines are
+ * counted, not fatal; a host without a clock leaves syslog times unread.
+ */
+static void test_logins(void **state)
+{
+    static const char text[] =
+        "now 1796458862 +0100\n"
+        "source /var/log/mail.log\n"
+        "L 2026-12-05T08:20:30+00:00 smtp bob@x.test 203.0.113.5\n"
+        "L Dec_5_09:20:10 imap bob@x.test 2001:db8::1\n"
+        "L 2026-12-05T08:20:00+00:00 imap bob@x.test 10.0.0.1\n"
+        "L 2026-12-05T08:19:00+00:00 imap alice@x.test 10.0.0.2\n"
+        "L 2026-12-05T08:21:00+00:00 pop3 carol@x.test -\n"
+        "L 2026-12-05T08:21:00+00:00 imap carol@x.test $(reboot)\n"
+        "L 2026-12-05T08:21:00+00:00 IMAP carol@x.test 1.2.3.4\n"
+        "garbage\n"
+        "end\n";
+    struct postfix_logins l;
+    struct errbuf e = ERRBUF_INIT;
+
+    (void)state;
+    assert_int_equal(
+        postfix_logins_parse(&l, text, strlen(text), 1796458800, &e), 0);
+    assert_true(l.complete);
+    assert_int_equal(l.now, 1796458862);
+    assert_int_equal(l.sources.n, 1);
+    assert_int_equal(l.naccounts, 2);
+    assert_string_equal(l.accounts[0].account, "bob@x.test");
+    assert_int_equal(l.accounts[0].logins, 2);
+    /* the syslog time is the host's (+0100): 08:20:10 UTC, the first */
+    assert_int_equal(l.accounts[0].first, 1796458810);
+    assert_string_equal(l.accounts[0].first_ip, "2001:db8::1");
+    assert_string_equal(l.accounts[0].first_service, "imap");
+    assert_string_equal(l.accounts[1].account, "carol@x.test");
+    assert_int_equal(l.accounts[1].logins, 1);
+    assert_string_equal(l.accounts[1].first_ip, "-");
+    assert_int_equal(l.older, 2);
+    assert_int_equal(l.odd, 3);
+    postfix_logins_release(&l);
+
+    /* cut at its cap: no "end"; no clock: records are odd */
+    assert_int_equal(
+        postfix_logins_parse(&l, "L Dec_5_09:20:10 imap bob@x.test 1.2.3.4\n",
+                             40, 1796458800, &e),
+        0);
+    assert_false(l.complete);
+    assert_int_equal(l.naccounts, 0);
+    assert_int_equal(l.odd, 1);
+    postfix_logins_release(&l);
+}
+
+/* The watch's command: its inputs quoted, the part, then the program. */
+static void test_logins_command(void **state)
+{
+    char *c = postfix_logins_command(1796458800, 4096);
+
+    (void)state;
+    assert_non_null(c);
+    assert_non_null(strstr(c, "since='1796458800'\n"));
+    assert_non_null(strstr(c, "cap=4096\n"));
+    assert_non_null(strstr(c, "log_grep()"));
+    assert_true(strstr(c, "log_grep()") < strstr(c, "Login: user=<"));
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +220,8 @@ int main(void)
         cmocka_unit_test(test_window_zones_and_odd_lines),
         cmocka_unit_test(test_same_line_twice),
         cmocka_unit_test(test_command),
+        cmocka_unit_test(test_logins),
+        cmocka_unit_test(test_logins_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

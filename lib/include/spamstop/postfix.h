@@ -295,6 +295,51 @@ int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
 /* NULL-safe. */
 void postfix_maillog_release(struct postfix_maillog *m);
 
+/* The logins of one account the watch saw (postfix_logins_parse). */
+struct postfix_login {
+    char *account;       /* as the command was given it */
+    size_t logins;       /* since the rotation */
+    long long first;     /* epoch of the first, or -1 */
+    char *first_ip;      /* its client address ("-": none named) */
+    char *first_service; /* smtp, imap, pop3, ... */
+};
+
+/* What the watch saw on a host.  Owns everything. */
+struct postfix_logins {
+    struct strlist sources; /* the files read, or "journald" */
+    struct postfix_login *accounts;
+    size_t naccounts;
+    long long now; /* the host's clock, -1 when it printed none */
+    size_t older;  /* logins at or before since */
+    size_t odd;    /* lines that were not records */
+    bool complete; /* the command ended ("end"): not cut at its cap */
+};
+
+/* Distinct accounts a watch keeps (more are counted as odd). */
+#define POSTFIX_LOGINS_ACCOUNTS_MAX 1024
+
+/*
+ * The read-only watch after a rotation (lib/postfix/scripts/logins.sh):
+ * the successful SMTP (sasl_username=) and IMAP/POP (Dovecot "Login:")
+ * logins of the accounts given on its stdin, one a line, in the mail logs
+ * written since epoch since; its output at most cap bytes.  NULL when out
+ * of memory.
+ */
+char *postfix_logins_command(long long since, size_t cap);
+
+/*
+ * Parses that command's output: per account the logins strictly after
+ * since (a log time has whole seconds: one in the rotation's own second
+ * counts as before it), the first one's time, address and service.
+ * Lines that are not records are counted, not fatal.  SS_ERR when out of
+ * memory; *out is empty then.
+ */
+int postfix_logins_parse(struct postfix_logins *out, const char *text,
+                         size_t len, long long since, struct errbuf *err);
+
+/* NULL-safe. */
+void postfix_logins_release(struct postfix_logins *l);
+
 /*
  * When an account is flagged: on queue evidence (both min_ conditions),
  * on log evidence (both log_ conditions), or named.

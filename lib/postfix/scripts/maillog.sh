@@ -13,37 +13,16 @@
 # "S TIME QID STATUS" (a delivery attempt: sent, deferred, bounced, ...),
 # TIME as the log wrote it with blanks made '_', then "end". Output cut at
 # cap has no "end". Exit 0, also when there is no log at all.
+# Sent after the part logfiles.sh (log_list, log_sources, log_grep).
 # shellcheck disable=SC2154 # since, logs and cap come from the caller
 umask 077
 list=$(mktemp) || exit 3
 trap 'rm -f "$list"' EXIT
-for f in $logs; do
-    d=${f%/*} b=${f##*/}
-    [ -d "$d" ] || continue
-    find "$d" -maxdepth 1 -type f \( -name "$b" -o -name "$b.[0-9]*" \
-        -o -name "$b-[0-9]*" \) -newermt "@$since" 2>/dev/null
-done | while IFS= read -r f; do
-    # Plesk's maillog may be a link to /var/log/maillog: read a file once
-    readlink -f -- "$f"
-done | sort -u >"$list"
+log_list "$list"
 {
     date '+now %s %z'
-    if [ -s "$list" ]; then
-        sed 's/^/source /' "$list"
-    elif command -v journalctl >/dev/null 2>&1; then
-        echo "source journald"
-    fi
-    if [ -s "$list" ]; then
-        # plain files straight to grep (no pipe), compressed ones through zcat
-        grep -v '\.gz$' "$list" | tr '\n' '\0' |
-            xargs -0 -r grep -h -F -e 'sasl_username=' -e ' status=' --
-        grep '\.gz$' "$list" | tr '\n' '\0' | xargs -0 -r zcat -f -- |
-            grep -F -e 'sasl_username=' -e ' status='
-    elif command -v journalctl >/dev/null 2>&1; then
-        journalctl -q --no-pager -o short-iso SYSLOG_FACILITY=2 \
-            --since "@$since" 2>/dev/null |
-            grep -F -e 'sasl_username=' -e ' status='
-    fi |
+    log_sources "$list"
+    log_grep "$list" 'sasl_username=' ' status=' |
         awk '
         {
             # the time: ISO (one field, a digit first) or syslog "Mon DD HH:MM:SS"
