@@ -169,6 +169,16 @@ static const struct note_form note_forms[] = {
     {"probe", "probe (%V line%P): %T", "probe (%V line%P): %T", true, NULL},
     {"probe_output", "| %T", "| %T", true, NULL},
     {"hold_total", NULL, NULL, false, NULL}, /* in the summary */
+    /* the result of a check is the host's check lines (print_checks) */
+    {"verify_password",
+     "will check that each new password (of step '%T') is the one in force, "
+     "through the host's own SMTP AUTH path (doveadm auth test, or SMTP "
+     "AUTH on 127.0.0.1:%V under Cyrus SASL), the password on stdin only",
+     NULL, false, NULL},
+    {"verify_watch",
+     "then will watch %V s and read the mail log for logins of those "
+     "accounts since the rotation",
+     NULL, false, NULL},
 };
 
 /* Expands one form for note nt of record r into b. */

@@ -62,11 +62,15 @@ void accounts_evict_parse(struct accounts_evict *out, const char *text,
     size_t n, vn;
 
     memset(out, 0, sizeof(*out));
+    out->now = -1;
     for (; s < end; s = nl + 1) {
         if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
             nl = end;
         n = (size_t)(nl - s);
-        if (backends_kv(s, n, "cache", &v, &vn))
+        if (backends_kv(s, n, "now", &v, &vn) && vn > 0 && vn < 20 &&
+            strspn(v, "0123456789") >= vn)
+            out->now = strtoll(v, NULL, 10);
+        else if (backends_kv(s, n, "cache", &v, &vn))
             out->cache = vn == 7 && memcmp(v, "flushed", 7) == 0 ? 1
                          : vn == 4 && memcmp(v, "none", 4) == 0  ? 0
                                                                  : -1;
@@ -428,4 +432,88 @@ int accounts_look_storage(enum accounts_storage *out, const char *text,
     *out = vn == 3 && memcmp(v, "sym", 3) == 0 ? ACCOUNTS_STORAGE_SYM
                                                : ACCOUNTS_STORAGE_HASHED;
     return 0;
+}
+
+int accounts_auth_command(char **out, unsigned port, struct errbuf *err)
+{
+    struct buf b = BUF_INIT;
+
+    *out = NULL;
+    if (port == 0 || port > 65535)
+        return errbuf_set(err, SS_EINVAL, "bad smtp port %u", port);
+    if (buf_printf(&b, "port=%u\n", port) < 0 ||
+        buf_adds(&b, script_auth_check_sh) < 0) {
+        buf_release(&b);
+        return errbuf_set(err, SS_ERR, "out of memory");
+    }
+    *out = buf_detach(&b);
+    return 0;
+}
+
+/* Copies v[0..n) into out (size > 0), bytes outside ASCII's printable
+ * ones as '?' (the text reaches JSON and the terminal). */
+static void backends_copy_clean(char *out, size_t size, const char *v, size_t n)
+{
+    size_t i;
+
+    if (n >= size)
+        n = size - 1;
+    for (i = 0; i < n; i++)
+        out[i] = (unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f
+                     ? '?'
+                     : v[i];
+    out[n] = '\0';
+}
+
+/* Reads addr's "auth ok|refused|unknown ADDR [why]" line; see accounts.h. */
+enum accounts_auth accounts_auth_parse(const char *text, size_t len,
+                                       const char *addr, char *why,
+                                       size_t why_size)
+{
+    static const char *const words[] = {"unknown", "ok", "refused"};
+    const char *s = text, *end = text + len, *nl, *v, *w;
+    size_t n, vn, an = strlen(addr), i, wn;
+
+    if (why_size > 0)
+        backends_copy_clean(why, why_size, "no answer", 9);
+    for (; text != NULL && s < end; s = nl + 1) {
+        if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+            nl = end;
+        n = (size_t)(nl - s);
+        if (!backends_kv(s, n, "auth", &v, &vn))
+            continue;
+        for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+            wn = strlen(words[i]);
+            if (vn <= wn + an || memcmp(v, words[i], wn) != 0 || v[wn] != ' ' ||
+                memcmp(v + wn + 1, addr, an) != 0)
+                continue;
+            w = v + wn + 1 + an;
+            if (w < v + vn && *w != ' ')
+                continue;
+            if (i == 0 && why_size > 0) {
+                w += w < v + vn ? 1 : 0;
+                backends_copy_clean(why, why_size, w, (size_t)(v + vn - w));
+            }
+            return (enum accounts_auth)i;
+        }
+    }
+    return ACCOUNTS_AUTH_UNKNOWN;
+}
+
+void accounts_auth_sasl(char *out, size_t size, const char *text, size_t len)
+{
+    const char *s = text, *end = text + len, *nl, *v;
+    size_t n, vn;
+
+    if (size > 0)
+        out[0] = '\0';
+    for (; text != NULL && s < end && size > 0; s = nl + 1) {
+        if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+            nl = end;
+        n = (size_t)(nl - s);
+        if (backends_kv(s, n, "sasl", &v, &vn)) {
+            backends_copy_clean(out, size, v, vn);
+            return;
+        }
+    }
 }

@@ -192,6 +192,16 @@ void action_set_survey(struct action_ctx *ctx, struct engine_survey *survey);
 void engine_survey_free(struct engine_survey *s);
 
 /*
+ * Records what a check of one account found (copied): the CLI shows it
+ * in the recap and in --json's host-end event ("checks").  A second call
+ * for the same account replaces it.  SS_EINVAL beyond ENGINE_CHECKS_MAX.
+ */
+int action_add_check(struct action_ctx *ctx, const struct engine_check *c);
+
+/* True once SIGINT/SIGTERM asked the run to stop (a long wait ends). */
+bool action_stopping(struct action_ctx *ctx);
+
+/*
  * Expands a template ({{name}}, {{params.x}}, {{host}}) with every value
  * shell-quoted (values are C strings: they cannot hold a NUL byte).
  * SS_EINVAL names an unknown parameter.

@@ -582,8 +582,9 @@ static int rotate_evict(struct action_ctx *ctx, const struct strlist *accounts,
     accounts_evict_parse(&ev, res.out.data != NULL ? res.out.data : "",
                          res.out.len);
     if (buf_printf(&json,
-                   "{\"auth_cache\":\"%s\",\"sessions_ended\":%zu,"
+                   "{\"at\":%lld,\"auth_cache\":\"%s\",\"sessions_ended\":%zu,"
                    "\"kick_failed\":%zu,\"evicted\":%s}",
+                   ev.now,
                    ev.cache > 0    ? "flushed"
                    : ev.cache == 0 ? "none"
                                    : "failed",

@@ -10,10 +10,11 @@ extern const struct action_ops action_identify;
 extern const struct action_ops action_snapshot;
 extern const struct action_ops action_rotate;
 extern const struct action_ops action_purge;
+extern const struct action_ops action_verify;
 
 static const struct action_ops *const actions[] = {
-    &action_require,  &action_service, &action_identify,
-    &action_snapshot, &action_rotate,  &action_purge,
+    &action_require, &action_service, &action_identify, &action_snapshot,
+    &action_rotate,  &action_purge,   &action_verify,
 };
 
 const struct action_ops *action_find(const char *name)

@@ -172,6 +172,9 @@ void engine_host_reset(struct engine_host *h)
     h->interrupted = false;
     h->nfacts = 0;
     h->start_ms = h->end_ms = 0;
+    free(h->checks);
+    h->checks = NULL;
+    h->nchecks = 0;
 }
 
 void engine_host_release(struct engine_host *h)
@@ -822,6 +825,31 @@ int action_set_fact(struct action_ctx *ctx, const char *key, long long value)
         h->nfacts++;
     /* the step that found it says it too, in its result */
     return note_add(hr, hr->cur, key, NULL, value, NULL);
+}
+
+int action_add_check(struct action_ctx *ctx, const struct engine_check *c)
+{
+    struct engine_host *h = ctx_host(ctx)->h;
+    struct engine_check *v;
+    size_t i;
+
+    for (i = 0; i < h->nchecks; i++)
+        if (strcmp(h->checks[i].account, c->account) == 0) {
+            h->checks[i] = *c;
+            return 0;
+        }
+    if (h->nchecks >= ENGINE_CHECKS_MAX)
+        return SS_EINVAL;
+    if ((v = realloc(h->checks, (h->nchecks + 1) * sizeof(*v))) == NULL)
+        return SS_ERR;
+    h->checks = v;
+    h->checks[h->nchecks++] = *c;
+    return 0;
+}
+
+bool action_stopping(struct action_ctx *ctx)
+{
+    return stopping(ctx_host(ctx));
 }
 
 int action_note(struct action_ctx *ctx, const char *key, const char *subject,

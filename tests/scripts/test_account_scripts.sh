@@ -214,10 +214,64 @@ check "evict: bob had none" has out "kicked bob@x.test 0"
 check "evict: the flush ran" has doveadm.log "auth cache flush"
 fake doveadm "[ \"\$1\" = who ] && exit 75; exit 0"
 run "$tmp/evict" "$tmp/evict.in"
-check "evict: no Dovecot running" [ "$(cat "$tmp/out")" = "cache none" ]
+check "evict: no Dovecot running" [ "$(sed 1d "$tmp/out")" = "cache none" ]
+check "evict: the host's clock first" grep -qx 'now [0-9][0-9]*' "$tmp/out"
 fake doveadm "case \"\$1\" in who) exit 0;; auth) exit 1;; kick) echo boom; exit 1;; esac"
 run "$tmp/evict" "$tmp/evict.in"
 check "evict: a failed flush is said" has out "cache failed"
 check "evict: a failed kick is said" has out "kick-failed alice@x.test"
+
+# auth-check.sh: the new password through the host's own SMTP AUTH path
+compose "$tmp/auth" "port='25'
+" accounts/scripts/auth-check.sh
+printf 'alice@x.test\nNewPass123abc\nbob@x.test\nWrongOne456def\n' >"$tmp/auth.in"
+# Dovecot SASL: doveadm auth test with the password on its stdin
+fake postconf "[ \"\$2\" = smtpd_sasl_type ] && echo dovecot"
+fake doveadm "echo \"\$*\" >>$tmp/doveadm.log
+read -r pw
+if [ \"\$pw\" = NewPass123abc ]; then echo \"passdb: \$4 auth succeeded\"; exit 0; fi
+echo \"passdb: \$4 auth failed\"; exit 77"
+: >"$tmp/doveadm.log"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: dovecot named" has out "sasl dovecot"
+check "auth: dovecot takes alice's" has out "auth ok alice@x.test"
+check "auth: dovecot refuses bob's" has out "auth refused bob@x.test"
+check "auth: doveadm auth test ran" has doveadm.log "auth test -x service=smtp alice@x.test"
+check "auth: no password in doveadm's arguments" lacks doveadm.log "NewPass123abc"
+fake doveadm "echo 'Fatal: connect(/run/dovecot/auth-client) failed'; exit 75"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: an unreachable doveadm is unknown" has out "auth unknown alice@x.test doveadm: Fatal"
+# Cyrus SASL (Plesk): SMTP AUTH PLAIN on loopback, plain TCP through bash
+fake postconf "case \"\$2\" in smtpd_sasl_type) echo cyrus;; smtpd_tls_security_level) echo none;; esac"
+want=$(printf '\000alice@x.test\000NewPass123abc' | base64)
+fake bash "echo \"\$*\" >>$tmp/bash.log
+printf '220 h1 ESMTP\r\n'
+IFS= read -r l; case \$l in EHLO*) printf '250-h1\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n';; esac
+IFS= read -r l
+l=\${l%\"\$(printf '\r')\"}
+echo \"\$l\" >>$tmp/smtp.log
+if [ \"\$l\" = 'AUTH PLAIN $want' ]; then printf '235 2.7.0 ok\r\n'; else printf '535 5.7.8 no\r\n'; fi
+IFS= read -r l; printf '221 bye\r\n'"
+: >"$tmp/bash.log"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: cyrus named" has out "sasl cyrus"
+check "auth: smtp takes alice's" has out "auth ok alice@x.test"
+check "auth: smtp refuses bob's" has out "auth refused bob@x.test"
+check "auth: to smtpd on loopback" has bash.log "/dev/tcp/127.0.0.1/"
+check "auth: no password in the client's arguments" lacks bash.log "NewPass123abc"
+check "auth: no password in base64 in its arguments" lacks bash.log "$want"
+fake bash "printf '220 h1 ESMTP\r\n'; read -r l; printf '250-h1\r\n250 PIPELINING\r\n'; read -r l"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: no AUTH offered is unknown" has out "auth unknown alice@x.test smtpd offers no AUTH"
+fake bash "exit 3"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: no smtpd is unknown" has out "auth unknown alice@x.test no smtp greeting"
+fake postconf "echo"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: no SASL is unknown" has out "auth unknown alice@x.test smtpd_sasl_type"
+printf 'alice@x.test\n' >"$tmp/auth.short"
+fake postconf "echo dovecot"
+run "$tmp/auth" "$tmp/auth.short"
+check "auth: a missing password is bad input" [ "$rc" -eq 2 ]
 
 finish

@@ -34,16 +34,20 @@ struct sim {
     bool bad_fetch;     /* the snapshot's tar fails half-way */
     bool short_delete;  /* the commit deletes one message less */
     int stops, starts;
-    int service_cmds;    /* commands that stop, start or look at postfix */
-    bool stamped;        /* identify prints file stamps; nothing changes */
-    int identify_reads;  /* identify passes that printed envelopes */
-    bool dirs;           /* stamped passes print the Postfix directories */
-    bool unknown;        /* the backend knows none of the accounts */
-    const char *hashed;  /* plesk: this account is stored hashed */
-    const char *refuse;  /* plesk refuses the restore with this message */
-    const char *maillog; /* the log evidence pass's output */
-    const char *evict;   /* the eviction's output after a rotation */
-    int maillog_reads;   /* log evidence passes */
+    int service_cmds;        /* commands that stop, start or look at postfix */
+    bool stamped;            /* identify prints file stamps; nothing changes */
+    int identify_reads;      /* identify passes that printed envelopes */
+    bool dirs;               /* stamped passes print the Postfix directories */
+    bool unknown;            /* the backend knows none of the accounts */
+    const char *hashed;      /* plesk: this account is stored hashed */
+    const char *refuse;      /* plesk refuses the restore with this message */
+    const char *maillog;     /* the log evidence pass's output */
+    const char *evict;       /* the eviction's output after a rotation */
+    int maillog_reads;       /* log evidence passes */
+    const char *auth_refuse; /* the check refuses this account's password */
+    const char *auth_what;   /* "unknown ...": the check cannot tell */
+    const char *logins;      /* the watch's output */
+    int auth_checks;         /* password checks run */
 };
 
 #define SIM_DIRS                                                               \
@@ -167,6 +171,40 @@ static size_t count_of(const char *text, const char *needle)
     return n;
 }
 
+/*
+ * The password check: "ADDR\nPASSWORD\n" pairs on stdin, each password
+ * taken unless the test refuses that account or makes the host unsure.
+ */
+static int sim_auth(struct sim *s, const struct exec_cmd *cmd,
+                    struct exec_result *res)
+{
+    struct buf o = BUF_INIT;
+    const char *a = cmd->input, *end = a + cmd->input_len, *nl, *pw;
+    int rr;
+
+    s->auth_checks++;
+    buf_adds(&o, s->backend == ACCOUNTS_BACKEND_PLESK ? "sasl cyrus\n"
+                                                      : "sasl dovecot\n");
+    for (; a != NULL && a < end &&
+           (nl = memchr(a, '\n', (size_t)(end - a))) != NULL &&
+           (pw = memchr(nl + 1, '\n', (size_t)(end - nl - 1))) != NULL;
+         a = pw + 1) {
+        bool refused = s->auth_refuse != NULL &&
+                       strlen(s->auth_refuse) == (size_t)(nl - a) &&
+                       memcmp(a, s->auth_refuse, (size_t)(nl - a)) == 0;
+        assert_int_equal(pw - nl - 1, ACCOUNTS_PASSWORD_LEN);
+        buf_printf(&o, "auth %s %.*s%s%s\n",
+                   s->auth_what != NULL ? "unknown"
+                   : refused            ? "refused"
+                                        : "ok",
+                   (int)(nl - a), a, s->auth_what != NULL ? " " : "",
+                   s->auth_what != NULL ? s->auth_what : "");
+    }
+    rr = reply(res, cmd, 0, o.data, NULL);
+    buf_release(&o);
+    return rr;
+}
+
 /* The simulated host: answers each command the runbook actions send. */
 static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
                    struct exec_result *res, struct errbuf *err)
@@ -181,6 +219,10 @@ static int sim_run(void *arg, const char *host, const struct exec_cmd *cmd,
         return fetch(res, cmd, QTAR, s->bad_fetch ? 1 : 0);
     if (strstr(c, "doveadm kick") != NULL)
         return reply(res, cmd, 0, s->evict, NULL);
+    if (strstr(c, "doveadm auth test") != NULL)
+        return sim_auth(s, cmd, res);
+    if (strstr(c, "Login: user=<") != NULL)
+        return reply(res, cmd, 0, s->logins, NULL);
     if (strstr(c, "sasl_username=") != NULL &&
         strstr(c, "journalctl") != NULL) {
         s->maillog_reads++;
@@ -366,6 +408,22 @@ static void records_text(struct buf *out, const struct engine_host *h,
 /* The mail_down_ms fact of the last run_h1's host, -1 when none. */
 static long long last_mail_down = -1;
 
+/* The verify checks and the facts of the last run_h1's host. */
+static struct engine_check last_checks[4];
+static size_t last_nchecks, last_facts;
+static struct engine_fact facts[ENGINE_FACTS_MAX];
+
+/* The value of fact key of the last run_h1's host, or -2 when absent. */
+static long long last_fact(const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < last_facts; i++)
+        if (strcmp(facts[i].key, key) == 0)
+            return facts[i].value;
+    return -2;
+}
+
 /* What the next rollback (run_h1 mode 1) is for; tests set and clear it. */
 static const struct strlist *rb_accounts;
 static bool rb_restore;
@@ -399,6 +457,11 @@ static enum host_state run_h1(int mode, struct executor *ex,
     else
         assert_int_equal(engine_resume(&h, 1, &o, &e), 0);
     st = h.state;
+    last_nchecks = h.nchecks < 4 ? h.nchecks : 4;
+    if (last_nchecks > 0)
+        memcpy(last_checks, h.checks, last_nchecks * sizeof(*last_checks));
+    last_facts = h.nfacts;
+    memcpy(facts, h.facts, sizeof(facts));
     last_mail_down = -1;
     for (size_t k = 0; k < h.nfacts; k++)
         if (strcmp(h.facts[k].key, "mail_down_ms") == 0)
@@ -462,7 +525,9 @@ static void assert_nowhere(struct executor *ex, const char *s,
     for (i = 0; i < fake_exec_count(ex); i++) {
         const char *in = fake_exec_stdin(ex, i);
         assert_null(strstr(fake_exec_command(ex, i), s));
-        if (in != NULL && strstr(in, s) != NULL)
+        /* the password check after the start gets it on stdin too */
+        if (in != NULL && strstr(in, s) != NULL &&
+            strstr(fake_exec_command(ex, i), "doveadm auth test") == NULL)
             assert_non_null(stdin_ok_cmd != NULL
                                 ? strstr(fake_exec_command(ex, i), stdin_ok_cmd)
                                 : NULL);
@@ -652,7 +717,11 @@ static void test_host_memos_save_commands(void **state)
     assert_true(n > 5);
     /* only the survey, the first command, asks postconf */
     assert_non_null(strstr(fake_exec_command(ex, 0), "SPAMSTOP IDENTIFY END"));
-    assert_int_equal(fake_exec_count_matching(ex, NULL, "postconf -h"), 1);
+    /* (and the password check, for the SASL type) */
+    assert_int_equal(
+        fake_exec_count_matching(ex, NULL, "postconf -h") -
+            fake_exec_count_matching(ex, NULL, "doveadm auth test"),
+        1);
     assert_non_null(strstr(fake_exec_command(ex, 0), "postconf -h"));
     for (i = 1; i < n; i++) {
         c = fake_exec_command(ex, i);
@@ -740,7 +809,7 @@ static void test_failed_start_stays_contained(void **state)
                      0);
     assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
     assert_non_null(strstr(herr.msg, "kept: rotate, purge; left: start, "
-                                     "snapshot, the commit"));
+                                     "verify, snapshot, the commit"));
     assert_true(sim.running);
     /* resume finishes it without stopping Postfix or rotating again */
     fake_exec_clear_log(ex);
@@ -929,8 +998,8 @@ static void assert_evidence_in_trail(const struct scratch *s, const char *trail)
         recs++;
     /* seen and suspects .identify/.json/.ids/.queue.json, seen.maillog
      * (the logs are read once), queue.tar, and the evidence of survey,
-     * stop, identify, rotate (the eviction), start and snapshot */
-    assert_int_equal(files, 16);
+     * stop, identify, rotate (the eviction), start, verify and snapshot */
+    assert_int_equal(files, 17);
     assert_int_equal(recs, files);
 }
 
@@ -947,7 +1016,7 @@ static void test_evidence_in_the_audit_trail(void **state)
     (void)state;
     scratch_make(&s);
     sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
-    sim.evict = "cache flushed\nkicked alice@example.test 2\n";
+    sim.evict = "now 1796458600\ncache flushed\nkicked alice@example.test 2\n";
     ex = sim_exec(&sim);
     snprintf(path, sizeof(path), "%s/audit.jsonl", s.run);
     assert_int_equal(audit_open(&audit, path, "20261128-101500-ab12", &e), 0);
@@ -966,8 +1035,9 @@ static void test_evidence_in_the_audit_trail(void **state)
     /* the rotation flushed the auth cache and ended alice's 2 sessions */
     snprintf(path, sizeof(path), "%s/evidence/h1/rotate.evidence.json", s.run);
     assert_int_equal(fsio_read_file(&text, NULL, path, 1 << 20, &e), 0);
-    assert_string_equal(text, "{\"auth_cache\":\"flushed\",\"sessions_ended\":"
-                              "2,\"kick_failed\":0,\"evicted\":true}");
+    assert_string_equal(text, "{\"at\":1796458600,\"auth_cache\":\"flushed\","
+                              "\"sessions_ended\":2,\"kick_failed\":0,"
+                              "\"evicted\":true}");
     free(text);
     free(trail);
     executor_free(ex);
@@ -1636,6 +1706,204 @@ static void test_with_is_checked(void **state)
     playbook_free(pb);
 }
 
+/*
+ * The check after the start refuses the new password (say, a second
+ * backend holds another): the host ends contained, not rolled back: the
+ * new password and the hold stay, Postfix runs, nothing is released or
+ * deleted; the check says which account and why, as data and in words,
+ * and its evidence is kept although the step failed.
+ */
+static void test_verify_refused_stays_contained(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT, e = ERRBUF_INIT;
+    char path[256], *text = NULL, *pw;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    sim.auth_refuse = "alice@example.test";
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_CONTAINED);
+    assert_int_equal(sim.auth_checks, 1);
+    assert_non_null(strstr(herr.msg, "step 7 'verify': password not "
+                                     "confirmed: alice@example.test"));
+    assert_non_null(strstr(herr.msg, "kept: rotate, purge"));
+    /* nothing undone that contains: no restore, no release, no delete */
+    assert_int_equal(
+        fake_exec_count_matching(ex, NULL, "plesk bin mail --update"), 1);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -H"), 0);
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
+    assert_true(sim.running);
+    assert_int_equal(last_nchecks, 1);
+    assert_string_equal(last_checks[0].account, "alice@example.test");
+    assert_int_equal(last_checks[0].password, ENGINE_PASSWORD_REFUSED);
+    assert_string_equal(last_checks[0].via, "smtp auth on loopback");
+    assert_true(engine_check_failed(&last_checks[0]));
+    assert_int_equal(last_fact("passwords_not_confirmed"), 1);
+    snprintf(path, sizeof(path), "%s/evidence/h1/verify.evidence.json", s.run);
+    assert_int_equal(fsio_read_file(&text, NULL, path, 1 << 20, &e), 0);
+    assert_non_null(strstr(text, "\"password\":\"refused\""));
+    /* the secret went on the check's stdin only */
+    pw = credential(&s, "alice@example.test");
+    assert_null(strstr(text, pw));
+    assert_null(strstr(herr.msg, pw));
+    assert_nowhere(ex, pw, "PSA_PASSWORD");
+    free(pw);
+    free(text);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/* A host that cannot tell (no SASL path) does not confirm either. */
+static void test_verify_unknown_is_not_confirmed(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+    struct buf b = BUF_INIT;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.auth_what = "doveadm: Fatal: connect failed";
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_CONTAINED);
+    assert_int_equal(last_checks[0].password, ENGINE_PASSWORD_UNKNOWN);
+    assert_int_equal(engine_check_text(&b, &last_checks[0]), 0);
+    assert_string_equal(b.data, "alice@example.test: password NOT confirmed: "
+                                "doveadm: Fatal: connect failed");
+    assert_non_null(strstr(herr.msg, "doveadm: Fatal: connect failed"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
+    buf_release(&b);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/*
+ * With a watch: the password confirmed, the log read for logins since
+ * the rotation's host time (the eviction's clock): none, the host
+ * commits and the line says so; a login after the rotation makes the
+ * host contained and names its time and address; one before it does not
+ * count.
+ */
+static void test_verify_watch(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT, e = ERRBUF_INIT;
+    struct buf b = BUF_INIT;
+    size_t i;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    sim.evict = "now 1796458800\ncache flushed\nkicked alice@example.test 1\n";
+    sim.logins = "now 1796458862 +0000\nsource /var/log/mail.log\n"
+                 "L 2026-12-05T08:19:00+00:00 imap alice@example.test "
+                 "10.9.9.9\nend\n";
+    assert_int_equal(playbook_set_param(pb, "watch_seconds", "1", &e), 0);
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_COMMITTED);
+    i = find_cmd(ex, "Login: user=<", 0);
+    assert_true(i != (size_t)-1);
+    assert_non_null(strstr(fake_exec_command(ex, i), "since='1796458800'"));
+    assert_string_equal(fake_exec_stdin(ex, i), "alice@example.test\n");
+    assert_int_equal(last_checks[0].password, ENGINE_PASSWORD_CONFIRMED);
+    assert_int_equal(last_checks[0].logins, 0);
+    assert_int_equal(last_checks[0].watched_s, 1);
+    assert_int_equal(last_fact("logins_after_rotation"), 0);
+    assert_int_equal(engine_check_text(&b, &last_checks[0]), 0);
+    assert_string_equal(b.data, "alice@example.test: password confirmed "
+                                "(doveadm auth test); no login of "
+                                "alice@example.test since 08:20:00 UTC, "
+                                "watched 1 s");
+    executor_free(ex);
+    scratch_rm(&s);
+
+    /* a login after the rotation: contained, with when and from where */
+    scratch_make(&s);
+    sim.logins = "now 1796458862 +0000\nsource /var/log/mail.log\n"
+                 "L 2026-12-05T08:20:30+00:00 smtp alice@example.test "
+                 "203.0.113.5\nL 2026-12-05T08:20:40+00:00 imap "
+                 "alice@example.test 203.0.113.6\nend\n";
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_CONTAINED);
+    assert_int_equal(last_checks[0].logins, 2);
+    assert_non_null(strstr(herr.msg, "login seen: alice@example.test: "
+                                     "password confirmed (doveadm auth "
+                                     "test); 2 LOGINS of alice@example.test "
+                                     "since 08:20:00 UTC (first at 08:20:30 "
+                                     "UTC from 203.0.113.5), watched 1 s"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
+    buf_release(&b);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/* The watch time: digits, at most an hour; anything else is refused. */
+static void test_watch_parse(void **state)
+{
+    struct errbuf e = ERRBUF_INIT;
+    long long v = -1;
+
+    (void)state;
+    assert_int_equal(engine_watch_parse(&v, "60", &e), 0);
+    assert_int_equal(v, 60);
+    assert_int_equal(engine_watch_parse(&v, "0", &e), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(engine_watch_parse(&v, "3600", &e), 0);
+    assert_int_equal(engine_watch_parse(&v, "3601", &e), SS_EINVAL);
+    assert_non_null(strstr(e.msg, "seconds from 0 to 3600"));
+    assert_int_equal(engine_watch_parse(&v, "99999999999999999999", &e),
+                     SS_EINVAL);
+    assert_int_equal(engine_watch_parse(&v, "-1", &e), SS_EINVAL);
+    assert_int_equal(engine_watch_parse(&v, "1m", &e), SS_EINVAL);
+    assert_int_equal(engine_watch_parse(&v, "", &e), SS_EINVAL);
+}
+
+/* A bad watch time fails the run before anything changes (the survey). */
+static void test_bad_watch_in_the_plan(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf e = ERRBUF_INIT;
+    struct buf plan = BUF_INIT;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+    assert_int_equal(playbook_set_param(pb, "watch_seconds", "7200", &e), 0);
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, true, NULL, &plan, NULL),
+                     HOST_DRY_RUN);
+    assert_non_null(strstr(plan.data, "bad watch time '7200'"));
+    buf_release(&plan);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1661,6 +1929,11 @@ int main(void)
         cmocka_unit_test(test_cut_evidence_copy_fails_the_snapshot),
         cmocka_unit_test(test_with_is_checked),
         cmocka_unit_test(test_restart_timer_and_mail_down_time),
+        cmocka_unit_test(test_verify_refused_stays_contained),
+        cmocka_unit_test(test_verify_unknown_is_not_confirmed),
+        cmocka_unit_test(test_verify_watch),
+        cmocka_unit_test(test_watch_parse),
+        cmocka_unit_test(test_bad_watch_in_the_plan),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

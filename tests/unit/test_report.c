@@ -159,8 +159,9 @@ static void jrec(struct journal *j, struct journal_record *rec)
 /* The journal of a committed run of the default playbook on host. */
 static void make_journal(const char *path, const char *pb_sha, const char *host)
 {
-    static const char *const names[] = {"survey", "stop",  "identify", "rotate",
-                                        "purge",  "start", "snapshot"};
+    static const char *const names[] = {"survey", "stop",    "identify",
+                                        "rotate", "purge",   "start",
+                                        "verify", "snapshot"};
     struct strlist found = STRLIST_INIT;
     struct journal_record rec;
     struct journal *j = NULL;
@@ -184,12 +185,14 @@ static void make_journal(const char *path, const char *pb_sha, const char *host)
         buf_printf(&pairs, "%s[\"%s\",\"" ALICE "\"]", i ? "," : "", id);
     }
     buf_adds(&pairs, "]}");
-    for (s = 0; s < 7; s++) {
-        if (s == 0 || s == 2) {
+    for (s = 0; s < 8; s++) {
+        if (s == 0 || s == 2 || s == 6) {
             journal_record_init(&rec, JOURNAL_READ, s);
             rec.name = names[s];
-            rec.results = &found;
-            rec.register_name = s == 0 ? "seen" : "suspects";
+            if (s != 6) {
+                rec.results = &found;
+                rec.register_name = s == 0 ? "seen" : "suspects";
+            }
             jrec(j, &rec);
             continue;
         }
@@ -473,7 +476,7 @@ static void test_model_numbers(void **state)
     assert_string_equal(h->name, "h1");
     assert_string_equal(h->state, "committed");
     assert_string_equal(h->end_state, "committed");
-    assert_int_equal(h->n_steps, 7);
+    assert_int_equal(h->n_steps, 8);
     assert_string_equal(h->steps[4].status, "done");
     assert_string_equal(h->steps[4].commit, "committed");
     /* queue before, by queue */

@@ -5,9 +5,11 @@
 # sessions that are already logged in).  SMTP sessions end with Postfix's
 # stop.  Read-only otherwise.
 # Inputs: none.  Stdin: the accounts, one a line.
-# Output: "cache flushed|failed|none" (none: no doveadm or no Dovecot
-# running), then per account "kicked ADDR N" (sessions ended) or
-# "kick-failed ADDR".  Exit 0.
+# Output: "now EPOCH" (the host's clock: when the new passwords were in
+# force, what the verify step's log watch counts from), "cache
+# flushed|failed|none" (none: no doveadm or no Dovecot running), then per
+# account "kicked ADDR N" (sessions ended) or "kick-failed ADDR".  Exit 0.
+date '+now %s'
 if ! command -v doveadm >/dev/null 2>&1 || ! doveadm who >/dev/null 2>&1; then
     echo "cache none"
     exit 0

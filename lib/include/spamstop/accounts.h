@@ -91,6 +91,7 @@ struct accounts_evict {
     size_t sessions; /* IMAP/POP sessions ended */
     size_t failed;   /* accounts whose kick failed */
     size_t accounts; /* accounts answered for */
+    long long now;   /* the host's clock when it ran, or -1 */
 };
 
 /*
@@ -103,6 +104,33 @@ char *accounts_evict_command(void);
 /* Reads what that command printed (unknown lines are skipped). */
 void accounts_evict_parse(struct accounts_evict *out, const char *text,
                           size_t len);
+
+/*
+ * The check after a rotation (lib/accounts/scripts/auth-check.sh): for
+ * each "ADDR\nPASSWORD\n" on its stdin, whether the host's own SMTP AUTH
+ * path takes the password: `doveadm auth test` where Postfix's SASL is
+ * Dovecot, an SMTP AUTH PLAIN against smtpd on 127.0.0.1:port where it
+ * is Cyrus (Plesk).  Its stdin is a secret.  Caller frees.
+ */
+int accounts_auth_command(char **out, unsigned port, struct errbuf *err);
+
+/* One account's answer in that command's output. */
+enum accounts_auth {
+    ACCOUNTS_AUTH_UNKNOWN = 0, /* no answer, or the host could not tell */
+    ACCOUNTS_AUTH_OK,
+    ACCOUNTS_AUTH_REFUSED,
+};
+
+/*
+ * Reads addr's answer from the check's output; for UNKNOWN, why gets the
+ * host's reason (or "no answer"), cut to why_size and made printable.
+ */
+enum accounts_auth accounts_auth_parse(const char *text, size_t len,
+                                       const char *addr, char *why,
+                                       size_t why_size);
+
+/* The "sasl TYPE" the check printed into out ("" when none). */
+void accounts_auth_sasl(char *out, size_t size, const char *text, size_t len);
 
 /* The stdin of the look: the names, a line each (caller frees). */
 int accounts_look_input(char **out, size_t *out_len, const char *const *addrs,

@@ -134,6 +134,49 @@ struct engine_step_rec {
     struct engine_survey *survey; /* identify: what it read; NULL */
 };
 
+/*
+ * What the verify action found for one rotated account (action_add_check):
+ * whether the new password is the one in force, asked through the host's
+ * own SMTP AUTH path, and, with a watch, the logins of the account the
+ * host's mail log shows since the rotation.
+ */
+#define ENGINE_CHECKS_MAX 256 /* accounts per host that get a check */
+enum engine_password {
+    ENGINE_PASSWORD_UNKNOWN = 0, /* the host could not tell (why says) */
+    ENGINE_PASSWORD_CONFIRMED,   /* the new password was accepted */
+    ENGINE_PASSWORD_REFUSED,     /* the new password was refused */
+};
+struct engine_check {
+    char account[321];
+    enum engine_password password;
+    char via[24];          /* "doveadm auth test", "smtp auth" */
+    char why[160];         /* UNKNOWN: what the host said */
+    long long since;       /* epoch of the rotation (host clock), or -1 */
+    long long watch_s;     /* seconds asked to watch; 0: no watch */
+    long long watched_s;   /* seconds watched (less when interrupted) */
+    long long logins;      /* logins since the rotation, -1 not read */
+    long long first_at;    /* epoch of the first of them, or -1 */
+    char first_client[64]; /* its client address, or "" */
+};
+
+/*
+ * One line for c: "bob@x: password confirmed; no login since 03:20:08
+ * UTC, watched 60 s" (out reset first).  -1 when out of memory.
+ */
+int engine_check_text(struct buf *out, const struct engine_check *c);
+
+/* Whether c is a failure: a password not confirmed, or a login seen. */
+bool engine_check_failed(const struct engine_check *c);
+
+/* The most seconds --watch may ask for. */
+#define ENGINE_WATCH_MAX 3600
+
+/*
+ * Reads a watch time in seconds (digits only, 0 to ENGINE_WATCH_MAX) from
+ * s into *out.  SS_EINVAL with a message in err when it is not one.
+ */
+int engine_watch_parse(long long *out, const char *s, struct errbuf *err);
+
 /* One host of a run and what happened there. */
 struct engine_host {
     struct exec_target target;
@@ -147,6 +190,8 @@ struct engine_host {
     struct engine_step_rec *steps;
     size_t nsteps;
     long long start_ms, end_ms; /* wall clock of this pass on the host */
+    struct engine_check *checks; /* verify's, nchecks of them; owned */
+    size_t nchecks;
 };
 
 void engine_host_init(struct engine_host *h);
