@@ -17,6 +17,7 @@ enum respond_opt {
     OPT_PARAM,
     OPT_SYSLOG,
     OPT_ACCOUNT,
+    OPT_WATCH,
 };
 
 static const char respond_help[] =
@@ -50,6 +51,9 @@ static const char respond_help[] =
     "                          (LOG_AUTHPRIV)\n"
     "      --account ADDR      flag this account on every host whatever the\n"
     "                          counts (repeatable; an abuse report)\n"
+    "      --watch SECONDS     after the new passwords are confirmed, watch\n"
+    "                          the mail log this long (at most 3600) for\n"
+    "                          logins of the accounts since the rotation\n"
     "      --max-fail N|P%     start no new host once more than N hosts\n"
     "                          (or P% of them) failed\n"
     "  -h, --help              show this help\n"
@@ -175,6 +179,7 @@ struct respond_args {
     char **params; /* --param K=V, nparams of them */
     size_t nparams;
     struct buf accounts; /* --account ADDR, blank-separated */
+    const char *watch;   /* --watch SECONDS, or NULL */
     char *const *names;  /* HOSTs */
     size_t nnames;
     bool dry_run;
@@ -222,6 +227,7 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
         {"param", required_argument, NULL, OPT_PARAM},
         {"syslog", no_argument, NULL, OPT_SYSLOG},
         {"account", required_argument, NULL, OPT_ACCOUNT},
+        {"watch", required_argument, NULL, OPT_WATCH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -249,6 +255,7 @@ static int respond_args(struct respond_args *a, struct cmd_opts *co,
             break;
         case OPT_PARAM: a->params[a->nparams++] = optarg; break;
         case OPT_SYSLOG: a->use_syslog = true; break;
+        case OPT_WATCH: a->watch = optarg; break;
         case OPT_ACCOUNT:
             if (respond_account(a, optarg) < 0)
                 return -1;
@@ -301,6 +308,35 @@ fail:
     return NULL;
 }
 
+/*
+ * --watch SECONDS is the playbook's watch_seconds; that value (also from
+ * --param) is checked before anything connects.  -1 when bad (said).
+ */
+static int respond_watch(struct playbook *pb, const char *watch)
+{
+    struct errbuf e = ERRBUF_INIT;
+    const char *v;
+    long long s;
+
+    if (watch != NULL && playbook_param(pb, "watch_seconds") == NULL) {
+        cmd_error("respond: playbook '%s' takes no --watch (it declares no "
+                  "'watch_seconds' parameter)",
+                  pb->name);
+        return -1;
+    }
+    if (watch != NULL &&
+        playbook_set_param(pb, "watch_seconds", watch, &e) < 0) {
+        cmd_error("%s", e.msg);
+        return -1;
+    }
+    v = playbook_param(pb, "watch_seconds");
+    if (v != NULL && engine_watch_parse(&s, v, &e) < 0) {
+        cmd_error("respond: %s (--watch)", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads the playbook (-p, else the default) with the --params applied. */
 static int respond_playbook(struct playbook **out, const struct respond_args *a)
 {
@@ -319,7 +355,8 @@ static int respond_playbook(struct playbook **out, const struct respond_args *a)
         cmd_error("%s", e.msg);
         return -1;
     }
-    if (apply_params(*out, a->params, a->nparams) < 0)
+    if (apply_params(*out, a->params, a->nparams) < 0 ||
+        respond_watch(*out, a->watch) < 0)
         return -1;
     if (a->accounts.len == 0)
         return 0;

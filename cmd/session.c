@@ -111,6 +111,34 @@ static void print_json_line(json_t *o)
     json_decref(o);
 }
 
+/* The verify step's checks of a host, for --json (see engine_check). */
+static json_t *checks_json(const struct engine_host *h)
+{
+    static const char *const pw[] = {"unknown", "confirmed", "refused"};
+    json_t *a = json_array(), *c;
+    struct buf b = BUF_INIT;
+    size_t i;
+
+    for (i = 0; a != NULL && i < h->nchecks; i++) {
+        const struct engine_check *k = &h->checks[i];
+        if (engine_check_text(&b, k) < 0)
+            break;
+        c = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s}", "account", k->account,
+                      "password", pw[k->password], "since",
+                      (json_int_t)k->since, "watched_s",
+                      (json_int_t)k->watched_s, "logins", (json_int_t)k->logins,
+                      "text", b.data);
+        if (c != NULL && k->first_at >= 0) {
+            json_object_set_new(c, "first_login", json_integer(k->first_at));
+            json_object_set_new(c, "first_client",
+                                json_string(k->first_client));
+        }
+        json_array_append_new(a, c);
+    }
+    buf_release(&b);
+    return a;
+}
+
 /* A string or null. */
 static json_t *json_str_or_null(const char *s)
 {
@@ -203,6 +231,7 @@ static json_t *host_json(const struct session *s, const struct engine_host *h,
         json_object_set_new(facts, h->facts[i].key,
                             json_integer((json_int_t)h->facts[i].value));
     json_object_set_new(o, "facts", facts);
+    json_object_set_new(o, "checks", checks_json(h));
     return o;
 }
 
@@ -589,6 +618,29 @@ int session_plan_summary(const struct session *s)
     return r < 0 ? -1 : 0;
 }
 
+/* One line per account the verify step checked: the attacker is out. */
+static int add_checks(struct buf *out, const struct session *s)
+{
+    struct buf b = BUF_INIT;
+    size_t i, k;
+    int r = 0;
+
+    for (i = 0; i < s->n && r == 0; i++)
+        for (k = 0; k < s->hosts[i].nchecks && r == 0; k++) {
+            const struct engine_check *c = &s->hosts[i].checks[k];
+
+            if ((r = engine_check_text(&b, c)) < 0 ||
+                (r = buf_printf(out, "%s %s: ", s->hosts[i].target.name,
+                                engine_check_failed(c) ? "FAILED check"
+                                                       : "check")) < 0 ||
+                (r = cmd_add_clean(out, b.data)) < 0 ||
+                (r = buf_addc(out, '\n')) < 0)
+                break;
+        }
+    buf_release(&b);
+    return r;
+}
+
 void session_recap(const struct session *s, const char *what,
                    const char *outcome, int code)
 {
@@ -607,6 +659,8 @@ void session_recap(const struct session *s, const char *what,
     if (r == 0 && strcmp(what, "plan") != 0)
         r = render_recap(&b, what, s->rd->info.run_id, s->hosts, s->n, s->pb,
                          s->color, follow_up, (void *)s);
+    if (r == 0 && strcmp(what, "plan") != 0)
+        r = add_checks(&b, s);
     if (r == 0 && strcmp(what, "plan") != 0)
         r = add_run_end(&b, s, what, outcome, code);
     if (r < 0)
