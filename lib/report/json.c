@@ -202,6 +202,33 @@ fail:
     return NULL;
 }
 
+/* The verify step's checks, one object per account. */
+static json_t *rj_checks(const struct report_host *h)
+{
+    json_t *a = json_array(), *c;
+    size_t i;
+
+    for (i = 0; a != NULL && i < h->n_checks; i++) {
+        const struct report_check *k = &h->checks[i];
+        c = json_object();
+        if (c == NULL || json_array_append_new(a, c) < 0 ||
+            !rj_set(c, "account", rj_str(k->account)) ||
+            !rj_set(c, "password", rj_str(k->password)) ||
+            !rj_set(c, "via", rj_str(k->via)) ||
+            !rj_set(c, "why", rj_str(k->why)) ||
+            !rj_set(c, "since", rj_time(k->since)) ||
+            !rj_set(c, "watched_s", json_integer(k->watched_s)) ||
+            !rj_set(c, "logins",
+                    k->logins >= 0 ? json_integer(k->logins) : json_null()) ||
+            !rj_set(c, "first_login", rj_time(k->first_login)) ||
+            !rj_set(c, "first_client", rj_str(k->first_client))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 static json_t *rj_host(const struct report_host *h)
 {
     json_t *o = json_object(), *a, *s, *p;
@@ -228,6 +255,7 @@ static json_t *rj_host(const struct report_host *h)
                 h->mail_down_known ? json_integer(h->mail_down_ms)
                                    : json_null()) ||
         !rj_set(o, "mail_down_by_timer", json_boolean(h->mail_down_by_timer)) ||
+        !rj_set(o, "checks", rj_checks(h)) ||
         !rj_set(o, "purge", p = json_object()) ||
         !rj_set(o, "steps", a = json_array()))
         goto fail;

@@ -166,12 +166,16 @@ static int report_host_notes(struct report_host *h)
 }
 
 /*
- * The mail-down time from the service steps' evidence (ev: the host's
- * evidence folder): the start's, which the engine kept as
- * <step>.evidence.json when the step succeeded.
+ * Reads the <step>.evidence.json (ev: the host's evidence folder) of each
+ * step of action with parse; one that parse does not take (SS_EINVAL)
+ * gets note instead.  The engine keeps a step's evidence when it
+ * succeeded; verify writes its own also when it fails.
  */
-static int report_mail_down(struct report_host *h, const char *ev,
-                            struct errbuf *err)
+static int report_step_evidence(struct report_host *h, const char *ev,
+                                const char *action,
+                                int (*parse)(struct report_host *, const char *,
+                                             size_t, struct errbuf *),
+                                const char *note, struct errbuf *err)
 {
     struct buf path = BUF_INIT;
     char *text = NULL;
@@ -179,7 +183,7 @@ static int report_mail_down(struct report_host *h, const char *ev,
     int r = 0;
 
     for (i = 0; r == 0 && i < h->n_steps; i++) {
-        if (strcmp(h->steps[i].action, "service") != 0)
+        if (strcmp(h->steps[i].action, action) != 0)
             continue;
         buf_reset(&path);
         if (buf_printf(&path, "%s/", ev) < 0 ||
@@ -188,13 +192,12 @@ static int report_mail_down(struct report_host *h, const char *ev,
             r = errbuf_set(err, SS_ERR, "out of memory");
             break;
         }
-        if ((r = report_read(&text, &len, path.data, 1u << 20, err)) < 0 ||
+        if ((r = report_read(&text, &len, path.data, 16u << 20, err)) < 0 ||
             text == NULL)
             continue;
-        r = report_parse_service(h, text, len, err);
+        r = parse(h, text, len, err);
         if (r == SS_EINVAL)
-            r = report_push(&h->notes, "a service step's evidence file is "
-                                       "not a JSON object") < 0
+            r = report_push(&h->notes, note) < 0
                     ? errbuf_set(err, SS_ERR, "out of memory")
                     : 0;
         free(text);
@@ -367,7 +370,15 @@ static int report_load_host(struct report_host *h, bool dry_run,
         goto out;
     if (!h->journaled && report_unjournaled(h, dry_run) < 0)
         goto nomem;
-    if ((r = report_mail_down(h, ev.data, err)) < 0 ||
+    /* the mail-down time of the service steps (the start's counts) */
+    if ((r = report_step_evidence(h, ev.data, "service", report_parse_service,
+                                  "a service step's evidence file is not a "
+                                  "JSON object",
+                                  err)) < 0 ||
+        (r = report_step_evidence(h, ev.data, "verify", report_parse_verify,
+                                  "a verify step's evidence file is not the "
+                                  "object the step writes",
+                                  err)) < 0 ||
         (r = report_load_findings(h, &listing, ev.data, err)) < 0 ||
         (r = report_load_queue(h, listing, ev.data, err)) < 0)
         goto out;

@@ -192,6 +192,14 @@ static void report_host_release(struct report_host *h)
     strlist_release(&h->purged_accounts);
     free(h->purged_counts);
     free(h->purge_fate);
+    for (i = 0; i < h->n_checks; i++) {
+        free(h->checks[i].account);
+        free(h->checks[i].password);
+        free(h->checks[i].via);
+        free(h->checks[i].why);
+        free(h->checks[i].first_client);
+    }
+    free(h->checks);
     for (i = 0; i < h->n_files; i++)
         free(h->files[i].path);
     free(h->files);
@@ -662,6 +670,72 @@ int report_parse_service(struct report_host *h, const char *text, size_t len,
     }
     json_decref(root);
     return 0;
+}
+
+/* An integer member of o, or dflt when absent or of another type. */
+static long long report_int(const json_t *o, const char *key, long long dflt)
+{
+    const json_t *v = json_object_get(o, key);
+
+    return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
+}
+
+/* One account of the verify evidence into c (clean copies). */
+static int report_check_of(struct report_check *c, const json_t *o)
+{
+    static const char *const keys[] = {"account", "password", "via", "why",
+                                       "first_client"};
+    char **dst[] = {&c->account, &c->password, &c->via, &c->why,
+                    &c->first_client};
+    size_t k;
+
+    for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        if (report_set(dst[k], json_string_value(json_object_get(o, keys[k]))) <
+            0)
+            return SS_ERR;
+    c->since = report_int(o, "since", -1);
+    c->watched_s = report_int(o, "watched_s", 0);
+    c->logins = report_int(o, "logins", -1);
+    c->first_login = report_int(o, "first_login", -1);
+    return c->account != NULL && c->password != NULL ? 0 : SS_EINVAL;
+}
+
+/* Reads the verify step's evidence; see report.h. */
+int report_parse_verify(struct report_host *h, const char *text, size_t len,
+                        struct errbuf *err)
+{
+    json_t *root = json_loadb(text, len, 0, NULL), *a, *v;
+    struct report_check *c;
+    size_t i;
+    int r = 0;
+
+    a = json_object_get(root, "accounts");
+    if (!json_is_array(a) || json_array_size(a) > 4096) {
+        json_decref(root);
+        return errbuf_set(err, SS_EINVAL,
+                          "verify evidence is not the "
+                          "step's object");
+    }
+    json_array_foreach(a, i, v)
+    {
+        c = realloc(h->checks, (h->n_checks + 1) * sizeof(*c));
+        if (c == NULL) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            break;
+        }
+        h->checks = c;
+        c = &h->checks[h->n_checks++];
+        memset(c, 0, sizeof(*c));
+        if ((r = report_check_of(c, v)) < 0) {
+            r = r == SS_ERR ? errbuf_set(err, SS_ERR, "out of memory")
+                            : errbuf_set(err, SS_EINVAL,
+                                         "verify evidence: an account "
+                                         "without its name or verdict");
+            break;
+        }
+    }
+    json_decref(root);
+    return r;
 }
 
 /* Reads identify's findings; see report.h. */

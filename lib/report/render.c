@@ -1052,6 +1052,60 @@ static void rw_changes_passwords(struct rw *w, const struct report_host *h)
     buf_release(&t);
 }
 
+/* "03:20:08 UTC on 2026-12-05" of t. */
+static void rw_utc(char *out, size_t size, long long t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (t < 0 || gmtime_r(&tt, &tm) == NULL)
+        snprintf(out, size, "an unknown time");
+    else
+        strftime(out, size, "%H:%M:%S UTC on %Y-%m-%d", &tm);
+}
+
+/* Whether the attacker is out: the verify step's checks, per account. */
+static void rw_changes_checks(struct rw *w, const struct report_host *h)
+{
+    char since[48], first[48];
+    size_t i;
+
+    for (i = 0; i < h->n_checks; i++) {
+        const struct report_check *c = &h->checks[i];
+        rw_li_begin(w);
+        rw_utc(since, sizeof(since), c->since);
+        rw_utc(first, sizeof(first), c->first_login);
+        if (strcmp(c->password, "confirmed") == 0)
+            rw_escf(w,
+                    "%s: new password confirmed through the host's own "
+                    "authentication (%s).",
+                    c->account, c->via != NULL ? c->via : "?");
+        else
+            rw_escf(w,
+                    "%s: new password NOT confirmed (%s%s%s): the host "
+                    "was left contained, its held mail kept.",
+                    c->account, c->password,
+                    c->why != NULL && c->why[0] != '\0' ? ": " : "",
+                    c->why != NULL ? c->why : "");
+        if (c->watched_s > 0 && c->logins == 0)
+            rw_escf(w, " No login of %s since %s, watched %lld s.", c->account,
+                    since, c->watched_s);
+        else if (c->watched_s > 0 && c->logins > 0)
+            rw_escf(w,
+                    " %lld login(s) of %s since %s, the first at %s "
+                    "from %s (watched %lld s).",
+                    c->logins, c->account, since, first,
+                    c->first_client != NULL ? c->first_client : "?",
+                    c->watched_s);
+        else if (c->watched_s > 0)
+            rw_escf(w,
+                    " The mail log could not be read after a %lld s "
+                    "watch.",
+                    c->watched_s);
+        rw_li_end(w);
+    }
+}
+
 /* What became of each flagged account's queued messages. */
 static void rw_changes_purged(struct rw *w, const struct report_host *h)
 {
@@ -1081,6 +1135,7 @@ static void rw_changes(struct rw *w, const struct report *r,
     rw_ul_begin(w);
     rw_changes_service(w, h);
     rw_changes_passwords(w, h);
+    rw_changes_checks(w, h);
     rw_changes_purged(w, h);
     if (!rw_changed(rw_step(h, "service", false)) && h->rotated.n == 0 &&
         h->purged_total == 0 && h->restored.n == 0) {

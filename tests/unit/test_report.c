@@ -1137,6 +1137,66 @@ static void test_damage_and_fleet(void **state)
     report_free(r);
 }
 
+/*
+ * The verify step's evidence: per account whether the new password is the
+ * one in force and what the watch saw, in Markdown and JSON; a refused
+ * one is said; a file that is not the step's object gets a note.
+ */
+static void test_verify_checks(void **state)
+{
+    struct fixture *fx = *state;
+    struct report *r;
+    char *text;
+    json_t *o, *c;
+
+    put(fx->run, "evidence/h1/verify.evidence.json",
+        "{\"accounts\":[{\"account\":\"" ALICE "\",\"password\":\"confirmed\","
+        "\"via\":\"doveadm auth test\",\"why\":\"\",\"since\":1796458808,"
+        "\"watched_s\":60,\"logins\":0}],\"log_sources\":[\"/var/log/"
+        "mail.log\"],\"watch_s\":60}");
+    r = load(fx);
+    assert_int_equal(r->hosts[0].n_checks, 1);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "new password confirmed through the host's "
+                                 "own authentication (doveadm auth test)."));
+    assert_non_null(strstr(text, "No login of " ALICE " since 08:20:08 UTC "
+                                 "on 2026-12-05, watched 60 s."));
+    free(text);
+    text = render(r, REPORT_JSON);
+    o = json_loads(text, 0, NULL);
+    c = json_array_get(
+        json_object_get(json_array_get(json_object_get(o, "hosts"), 0),
+                        "checks"),
+        0);
+    assert_string_equal(json_string_value(json_object_get(c, "password")),
+                        "confirmed");
+    assert_int_equal(json_integer_value(json_object_get(c, "logins")), 0);
+    assert_int_equal(json_integer_value(json_object_get(c, "since")),
+                     1796458808);
+    json_decref(o);
+    free(text);
+    report_free(r);
+
+    put(fx->run, "evidence/h1/verify.evidence.json",
+        "{\"accounts\":[{\"account\":\"" ALICE "\",\"password\":\"refused\","
+        "\"via\":\"smtp auth on loopback\",\"why\":\"\",\"since\":-1,"
+        "\"watched_s\":0,\"logins\":-1}]}");
+    r = load(fx);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "new password NOT confirmed (refused): the "
+                                 "host was left contained"));
+    free(text);
+    report_free(r);
+
+    put(fx->run, "evidence/h1/verify.evidence.json", "[1]");
+    r = load(fx);
+    assert_int_equal(r->hosts[0].n_checks, 0);
+    text = render(r, REPORT_MD);
+    assert_non_null(strstr(text, "verify step's evidence file is not"));
+    free(text);
+    report_free(r);
+}
+
 /* True when s starts with n digits. */
 static bool digits(const char *s, size_t n)
 {
@@ -1269,6 +1329,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_golden_two_hosts, setup_fleet,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_verify_checks, setup, teardown),
         cmocka_unit_test(test_missing_run),
         cmocka_unit_test(test_clean),
         cmocka_unit_test(test_queue_ages_and_other_row),

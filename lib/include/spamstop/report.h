@@ -144,6 +144,23 @@ struct report_file {
     bool in_trail; /* the same digest is recorded in the audit trail */
 };
 
+/*
+ * What the verify step found for one account (its evidence, written also
+ * when the step failed): whether the new password is the one in force,
+ * and what the log watch saw since the rotation.
+ */
+struct report_check {
+    char *account;
+    char *password;        /* "confirmed", "refused", "unknown" */
+    char *via;             /* the host's path: doveadm auth test, smtp auth */
+    char *why;             /* unknown: what the host said */
+    long long since;       /* epoch of the rotation, -1 unknown */
+    long long watched_s;   /* 0: no watch */
+    long long logins;      /* since the rotation; -1 the log was not read */
+    long long first_login; /* epoch, -1 none */
+    char *first_client;
+};
+
 /* What the run did on one host. */
 struct report_host {
     char *name;
@@ -181,6 +198,8 @@ struct report_host {
     bool mail_down_known;
     long long mail_down_ms;
     bool mail_down_by_timer;
+    struct report_check *checks; /* the verify step's, n_checks of them */
+    size_t n_checks;
     struct report_file *files;
     size_t n_files;
     struct strlist notes; /* what the run folder does not say */
@@ -263,6 +282,13 @@ int report_parse_findings(struct report_findings *out, const char *text,
  */
 int report_parse_service(struct report_host *h, const char *text, size_t len,
                          struct errbuf *err);
+
+/*
+ * Reads the verify step's evidence JSON into h's checks (strings made
+ * clean).  SS_EINVAL when text is not the object the step writes.
+ */
+int report_parse_verify(struct report_host *h, const char *text, size_t len,
+                        struct errbuf *err);
 
 /*
  * Counts a postqueue -j listing by queue and by sender domain and age,
