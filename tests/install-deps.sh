@@ -15,7 +15,7 @@ apt-get install -y -q --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libssh-dev libjansson-dev libcmocka-dev libssl-dev libcrypt-dev \
     clang clang-format shellcheck \
-    openssh-server openssh-client postfix dovecot-core swaks sudo \
+    openssh-server openssh-client postfix dovecot-core dovecot-imapd swaks sudo \
     sasl2-bin libsasl2-modules libsasl2-modules-db \
     iproute2 util-linux systemd-container rsyslog procps psmisc python3 tmux man-db groff-base strace \
     chromium

@@ -251,10 +251,13 @@ EOF
 
     mkdir -p "$t/dovecot"
     cat >"$t/dovecot/dovecot.conf" <<'EOF'
-# spamstop lab host: Dovecot for Postfix SASL only (no IMAP/POP3).
-protocols = none
+# spamstop lab host: Dovecot for Postfix SASL (plain hosts) and IMAP on
+# port 143 (logins and open sessions that a rotation must end; mail stays
+# empty: nothing is delivered to it).
+protocols = imap
 base_dir = /run/dovecot
 log_path = /var/log/dovecot.log
+mail_location = maildir:~/Maildir
 ssl = no
 auth_mechanisms = plain login
 disable_plaintext_auth = no
@@ -266,7 +269,7 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=5000 gid=5000 home=/var/mail/%d/%n
+  args = uid=5000 gid=5000 home=/var/mail/vmail/%d/%n
 }
 service auth {
   unix_listener /var/spool/postfix/private/auth {
@@ -341,6 +344,7 @@ build_host() {
     chmod 1777 "$d/tmp" "$d/var-tmp"
     chown root:mail "$d/mail"
     chmod 2775 "$d/mail"
+    install -d -m 0700 -o 5000 -g 5000 "$d/mail/vmail"
     cp -a "$t/postfix" "$d/etc/postfix"
     echo "myhostname = $h.$DOMAIN" >>"$d/etc/postfix/main.cf"
     cp -a "$t/dovecot" "$d/etc/dovecot"
@@ -470,6 +474,8 @@ log_layout() {
     fi
     command -v rsyslogd >/dev/null || return 0
     postconf -c "$d/etc/postfix" -X maillog_file
+    # Dovecot logs through syslog's mail facility, as on Debian and Plesk
+    sed -i '/^log_path/d' "$d/etc/dovecot/dovecot.conf"
     if [[ $role == plesk* ]]; then
         f=maillog
         # RHEL's rsyslog.conf: traditional "Mon DD HH:MM:SS" times (Debian
