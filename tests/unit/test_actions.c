@@ -384,10 +384,11 @@ static void records_text(struct buf *out, const struct engine_host *h,
     for (i = 0; i < h->nsteps && i < pb->nsteps; i++) {
         const struct engine_step_rec *r = &h->steps[i];
         const struct engine_survey *sv = r->survey;
-        buf_printf(out, "[%zu] %s %s%s%s\n", i + 1, pb->steps[i].name,
+        buf_printf(out, "[%zu] %s %s%s%s%s%s\n", i + 1, pb->steps[i].name,
                    engine_step_status_name(r->status),
                    r->pivot_why != NULL ? " pivot=" : "",
-                   r->pivot_why != NULL ? r->pivot_why : "");
+                   r->pivot_why != NULL ? r->pivot_why : "",
+                   r->why != NULL ? " why=" : "", r->why != NULL ? r->why : "");
         for (k = 0; k < r->nnotes; k++)
             buf_printf(out, "  %s|%s|%lld|%s\n", r->notes[k].key,
                        r->notes[k].subject ? r->notes[k].subject : "",

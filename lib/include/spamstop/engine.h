@@ -189,7 +189,7 @@ struct engine_host {
     /* per playbook step (nsteps of them, NULL before the host ran) */
     struct engine_step_rec *steps;
     size_t nsteps;
-    long long start_ms, end_ms; /* wall clock of this pass on the host */
+    long long start_ms, end_ms;  /* wall clock of this pass on the host */
     struct engine_check *checks; /* verify's, nchecks of them; owned */
     size_t nchecks;
 };
