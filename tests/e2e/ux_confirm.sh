@@ -120,10 +120,10 @@ wait_rc
 [[ $rc == 0 ]] || fail "answer y: exit $rc, want 0"
 run=$(ls -t "$work/state/runs" | head -1)
 grep -Eq "^respond: run $run on 1 host" "$work/pane" || fail "no live view header"
-grep -Eq "^h1 +committed +7 ok, [1-9][0-9]* changed, 0 failed +[0-9]+\.[0-9]s" \
+grep -Eq "^h1 +committed +8 ok, [1-9][0-9]* changed, 0 failed +[0-9]+\.[0-9]s" \
     "$work/pane" || fail "no final live line for h1"
 grep -q "^RECAP respond run $run" "$work/pane" || fail "no recap title with the run id"
-grep -Eq "^h1 +committed +ok=7 +changed=[1-9][0-9]* +contained=0 +failed=0 +unreachable=0 +skipped=0 +[0-9]+\.[0-9]s" \
+grep -Eq "^h1 +committed +ok=8 +changed=[1-9][0-9]* +contained=0 +failed=0 +unreachable=0 +skipped=0 +[0-9]+\.[0-9]s" \
     "$work/pane" || fail "no recap row for h1"
 # the result once, in the past: the plan's accounts and the run's, no more
 grep -Eq "^  \[2\] stop [0-9:]{8}: stopped postfix" "$work/pane" || fail "no past-tense stop with its time"
@@ -135,7 +135,7 @@ grep -q "\"outcome\": *\"committed\"" "$work/state/runs/$run/run.json" ||
 "$lab" state h1 | diff -q "$work/before" - >/dev/null && fail "answer y changed nothing"
 capture -e
 grep -q $'\033\\[[0-9;]*3[12]m' "$work/pane" || fail "no colour on a terminal"
-ok "'y': committed run $run; live view, recap (7 ok, 0 failed) and colours seen"
+ok "'y': committed run $run; live view, recap (8 ok, 0 failed) and colours seen"
 
 # --- rollback asks too; NO_COLOR turns colours off ------------------------
 pane_run NO_COLOR=1 -- rollback "${common[@]}" "$run"

@@ -68,9 +68,9 @@ run respond --yes --watch 5 h1 h3 >"$work/run.out" 2>&1 || rc=$?
 [[ $rc == 0 ]] || fail "respond exited $rc: $(tail -20 "$work/run.out")"
 R=$(ls -t "$work/state/runs" | head -1)
 rd=$work/state/runs/$R
-grep -qE "^h1 check: dave@example.test: password confirmed \(smtp auth on loopback\); no login of dave@example.test since [0-9:]{8} UTC, watched 5 s$" \
+grep -qE "(^|Z )h1 check: dave@example.test: password confirmed \(smtp auth on loopback\); no login of dave@example.test since [0-9:]{8} UTC, watched 5 s$" \
     "$work/run.out" || fail "h1 recap: $(grep -i 'check\|password' "$work/run.out")"
-grep -qE "^h3 check: dave@example.test: password confirmed \(doveadm auth test\); no login of dave@example.test since [0-9:]{8} UTC, watched 5 s$" \
+grep -qE "(^|Z )h3 check: dave@example.test: password confirmed \(doveadm auth test\); no login of dave@example.test since [0-9:]{8} UTC, watched 5 s$" \
     "$work/run.out" || fail "h3 recap: $(grep -i 'check\|password' "$work/run.out")"
 ok "the recap: each new password confirmed through the host's own path, no login in 5 s"
 
@@ -133,7 +133,7 @@ m.login("dave@example.test", os.environ["IMAP_PW"])
 m.logout()' "$(addr h3)" || fail "IMAP login with the new password failed"
 wait "$rpid" || rc=$?
 [[ $rc == 6 ]] || fail "a login during the watch: exit $rc, want 6 (contained): $(tail -20 "$work/run2.out")"
-grep -qE "^h3 FAILED check: dave@example.test: password confirmed \(doveadm auth test\); 1 LOGIN of dave@example.test since [0-9:]{8} UTC \(first at [0-9:]{8} UTC from $LAB_CONTROLLER\), watched 15 s$" \
+grep -qE "(^|Z )h3 FAILED check: dave@example.test: password confirmed \(doveadm auth test\); 1 LOGIN of dave@example.test since [0-9:]{8} UTC \(first at [0-9:]{8} UTC from $LAB_CONTROLLER\), watched 15 s$" \
     "$work/run2.out" || fail "recap: $(grep -i 'check\|login' "$work/run2.out")"
 grep -q "login seen: dave@example.test" "$work/run2.out" || fail "no reason: $(cat "$work/run2.out")"
 [[ $("$lab" on h3 postqueue -j | grep -c '"queue_name": *"hold"') == 60 ]] ||
