@@ -169,16 +169,21 @@ static const struct note_form note_forms[] = {
     {"probe", "probe (%V line%P): %T", "probe (%V line%P): %T", true, NULL},
     {"probe_output", "| %T", "| %T", true, NULL},
     {"hold_total", NULL, NULL, false, NULL}, /* in the summary */
-    /* the result of a check is the host's check lines (print_checks) */
+    /* a plan's (dry run) only: after the run, the recap's check lines */
     {"verify_password",
      "will check that each new password (of step '%T') is the one in force, "
      "through the host's own SMTP AUTH path (doveadm auth test, or SMTP "
      "AUTH on 127.0.0.1:%V under Cyrus SASL), the password on stdin only",
-     NULL, false, NULL},
+     "after the start, a check that each new password (of step '%T') is "
+     "the one in force, through the host's own SMTP AUTH path (doveadm auth "
+     "test, or SMTP AUTH on 127.0.0.1:%V under Cyrus SASL)",
+     false, NULL},
     {"verify_watch",
      "then will watch %V s and read the mail log for logins of those "
      "accounts since the rotation",
-     NULL, false, NULL},
+     "then %V s of watching the mail log for logins of those accounts "
+     "since the rotation",
+     false, NULL},
 };
 
 /* Expands one form for note nt of record r into b. */
@@ -330,7 +335,8 @@ static bool step_shown(const struct engine_step_rec *r,
     case ENGINE_STEP_READ:
         /* the accounts are shown once, above; a note of its own shows it */
         return note_find(r, "log_unread") != NULL ||
-               note_find(r, "needs_changes_above") != NULL;
+               note_find(r, "needs_changes_above") != NULL ||
+               note_find(r, "verify_password") != NULL;
     default: return s->kind != STEP_READ_ONLY || r->status != ENGINE_STEP_DONE;
     }
 }

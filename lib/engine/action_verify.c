@@ -186,8 +186,9 @@ static int verify_prepare(struct action_ctx *ctx, const void *params,
 
     if ((r = verify_watch(&watch, ctx, vp, err)) < 0)
         return r;
-    /* a dry run rotates nothing: the result is empty, the plan says why */
-    if (!ctx->dry_run && runbook_nothing(ctx, vp->result))
+    /* the plan (a dry run rotates nothing) says what the check will do;
+     * after a run, the checks themselves say what it found */
+    if (!ctx->dry_run)
         return 0;
     if (action_note(ctx, "verify_password", NULL, VERIFY_SMTP_PORT,
                     vp->result) < 0 ||
