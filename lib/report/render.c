@@ -546,6 +546,20 @@ static size_t rw_flagged(const struct report_host *h)
     return n;
 }
 
+/*
+ * A host's state as the summary says it: "clean" for a committed host
+ * where identify flagged nothing and nothing was changed (as the recap).
+ */
+static const char *rw_state_label(const struct report_host *h)
+{
+    if (h->state == NULL)
+        return "";
+    if (strcmp(h->state, "committed") == 0 && h->findings.present &&
+        rw_flagged(h) == 0 && h->rotated.n == 0 && h->purged_total == 0)
+        return "clean";
+    return h->state;
+}
+
 /* One line per host. */
 static void rw_summary(struct rw *w, const struct report *r)
 {
@@ -567,7 +581,7 @@ static void rw_summary(struct rw *w, const struct report *r)
     for (i = 0; i < r->n_hosts; i++) {
         const struct report_host *h = &r->hosts[i];
         cells[0] = h->name;
-        cells[1] = h->state != NULL ? h->state : "";
+        cells[1] = rw_state_label(h);
         cells[2] = h->findings.present ? rw_num(c[0], h->findings.total) : "-";
         cells[3] = h->findings.present ? rw_num(c[1], rw_flagged(h)) : "-";
         cells[4] = rw_num(c[2], h->rotated.n);

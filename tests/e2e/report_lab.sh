@@ -187,6 +187,9 @@ check "md has one customer notice for alice (flagged on h1 and h2)" \
     test "$(grep -c "Security notice: the password of alice@example.test" "$TMP/report.md")" = 1
 check "text has one customer notice for alice" \
     test "$(grep -c "Security notice: the password of alice@example.test" "$TMP/report.text")" = 1
+check "text's summary calls h3 (nothing flagged, nothing changed) clean" \
+    grep -Eq '^h3 +clean ' "$TMP/report.text"
+check "text's summary calls h1 committed" grep -Eq '^h1 +committed ' "$TMP/report.text"
 check "text has no Markdown escapes" \
     bash -c "! grep -q '\\\\[_*|<>#]' '$TMP/report.text'"
 check "text has its sections as plain headings" \
