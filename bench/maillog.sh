@@ -34,7 +34,8 @@ cp "$tmp/mail.log" "$tmp/mail.log.1"
 gzip -c "$tmp/mail.log" >"$tmp/mail.log.2.gz"
 {
     printf 'since=0\nlogs=%s\ncap=%s\n' "'$tmp/mail.log'" 1073741824
-    cat "$src/cmake/script-preamble.sh" "$src/lib/postfix/scripts/maillog.sh"
+    cat "$src/cmake/script-preamble.sh" "$src/lib/postfix/scripts/logfiles.sh" \
+        "$src/lib/postfix/scripts/maillog.sh"
 } >"$tmp/pass.sh"
 
 # best of RUNS wall times, in seconds
