@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -524,7 +525,8 @@ out:
  * stopped: reading the logs again would keep the mail down longer).
  */
 struct identify_memo {
-    char *path;
+    char *path;   /* the pass's output */
+    char *stamps; /* its "PATH STAMP" lines: the next pass's stdin */
     struct postfix_maillog log;
     bool has_log;
 };
@@ -535,18 +537,22 @@ static void identify_memo_free(void *p)
 
     if (m == NULL)
         return;
-    free(m->path); /* the file is evidence: it stays */
+    free(m->path); /* the files are evidence: they stay */
+    free(m->stamps);
     postfix_maillog_release(&m->log);
     free(m);
 }
 
-/* Keeps the evidence file of a whole pass (path) as the host's memo. */
+/* Keeps the evidence files of a whole pass as the host's memo. */
 static int identify_memo_keep(struct action_ctx *ctx, const char *path,
-                              struct errbuf *err)
+                              const char *stamps, struct errbuf *err)
 {
     struct identify_memo *m = calloc(1, sizeof(*m));
 
-    if (m == NULL || (m->path = strdup(path)) == NULL) {
+    if (m == NULL || (m->path = strdup(path)) == NULL ||
+        (m->stamps = strdup(stamps)) == NULL) {
+        if (m != NULL)
+            free(m->path);
         free(m);
         return errbuf_set(err, SS_ERR, "out of memory");
     }
@@ -558,17 +564,20 @@ static int identify_memo_keep(struct action_ctx *ctx, const char *path,
 #define IDENTIFY_READ_PIECE (1u << 20)
 
 /*
- * Parses the memo's pass from its file into env (caller releases it), a
- * piece at a time through the push parser: only the values are kept.
+ * Completes env, a later pass, with the memo's pass: its file read back a
+ * piece at a time through a reuse stream, which keeps of it only the
+ * messages of the files env's pass found unchanged (*reused of them).
  */
-static int identify_memo_load(struct postfix_envelopes *env,
-                              const struct identify_memo *m, struct errbuf *err)
+static int identify_memo_reuse(struct postfix_envelopes *env, size_t *reused,
+                               const struct identify_memo *m,
+                               struct errbuf *err)
 {
     struct postfix_envelopes_stream *ps = NULL;
     char *piece = malloc(IDENTIFY_READ_PIECE);
     ssize_t n = 0;
     int fd = -1, r;
 
+    *reused = 0;
     if (piece == NULL) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
@@ -577,7 +586,7 @@ static int identify_memo_load(struct postfix_envelopes *env,
         r = errbuf_errno(err, SS_ERR, "cannot open '%s'", m->path);
         goto out;
     }
-    if ((r = postfix_envelopes_stream_new(&ps, env, err)) < 0)
+    if ((r = postfix_envelopes_reuse_new(&ps, env, err)) < 0)
         goto out;
     while ((n = read(fd, piece, IDENTIFY_READ_PIECE)) != 0) {
         if (n < 0 && errno == EINTR)
@@ -589,7 +598,8 @@ static int identify_memo_load(struct postfix_envelopes *env,
         if ((r = postfix_envelopes_stream_feed(ps, piece, (size_t)n, err)) < 0)
             goto out;
     }
-    r = postfix_envelopes_stream_end(ps, err);
+    if ((r = postfix_envelopes_stream_end(ps, err)) == 0)
+        *reused = postfix_envelopes_stream_reused(ps);
 out:
     postfix_envelopes_stream_free(ps);
     if (fd >= 0)
@@ -660,7 +670,30 @@ struct identify_sink {
     int fd;
     struct postfix_envelopes_stream *ps;
     uint64_t bytes;
+    /* a first pass: the stamps the parser gives, drained to their file */
+    int stamps_fd;
+    struct buf stamps;
+    struct sha256_ctx stamps_sha;
 };
+
+/* Most stamps the parser gives between two drains (one piece's worth). */
+#define IDENTIFY_STAMPS_CAP (16u * 1024 * 1024)
+
+/* Moves the stamps the parser gave so far to their file. */
+static int identify_sink_drain(struct identify_sink *s, struct errbuf *err)
+{
+    int r;
+
+    if (s->stamps_fd < 0 || s->stamps.len == 0)
+        return 0;
+    if ((r = fsio_append(s->stamps_fd, s->stamps.data, s->stamps.len, 0, err)) <
+        0)
+        return r;
+    if (sha256_update(&s->stamps_sha, s->stamps.data, s->stamps.len) < 0)
+        return errbuf_set(err, SS_ERR, "cannot hash the stamps");
+    buf_reset(&s->stamps);
+    return 0;
+}
 
 /* The sink of the queue pass's stdout (exec_cmd on_out). */
 static int identify_sink_data(void *arg, const char *data, size_t len,
@@ -674,9 +707,10 @@ static int identify_sink_data(void *arg, const char *data, size_t len,
                           "the identify pass output is over %llu MiB",
                           (unsigned long long)(RUNBOOK_IDENTIFY_CAP >> 20));
     s->bytes += len;
-    if ((r = fsio_append(s->fd, data, len, 0, err)) < 0)
+    if ((r = fsio_append(s->fd, data, len, 0, err)) < 0 ||
+        (r = postfix_envelopes_stream_feed(s->ps, data, len, err)) < 0)
         return r;
-    return postfix_envelopes_stream_feed(s->ps, data, len, err);
+    return identify_sink_drain(s, err);
 }
 
 /* Runs the queue pass with its output going to sink; checks its ending. */
@@ -699,44 +733,99 @@ static int identify_queue_run(struct exec_result *res, struct action_ctx *ctx,
         return errbuf_set(err, SS_EREMOTE,
                           "the identify pass exited with status %d",
                           res->exit_status);
-    return postfix_envelopes_stream_end(sink->ps, err);
+    if ((r = postfix_envelopes_stream_end(sink->ps, err)) < 0)
+        return r;
+    return identify_sink_drain(sink, err);
 }
+
+/* Opens the first pass's stamps file, its digest begun. */
+static int identify_stamps_open(struct runbook_evfile *f,
+                                struct identify_sink *sink,
+                                struct action_ctx *ctx, struct errbuf *err)
+{
+    struct buf name = BUF_INIT;
+    int r;
+
+    if (buf_printf(&name, "%s.stamps", identify_reg(ctx)) < 0) {
+        buf_release(&name);
+        return errbuf_set(err, SS_ERR, "out of memory");
+    }
+    r = runbook_evfile_open(f, ctx, name.data, err);
+    buf_release(&name);
+    if (r < 0)
+        return r;
+    if (sha256_begin(&sink->stamps_sha) < 0)
+        return errbuf_set(err, SS_ERR, "cannot hash the stamps");
+    sink->stamps_fd = f->fd;
+    postfix_envelopes_stream_files(sink->ps, POSTFIX_FILES_STAMPS,
+                                   &sink->stamps);
+    return 0;
+}
+
+/* Commits the stamps file (its digest ended, the sink's bytes). */
+static int identify_stamps_commit(struct runbook_evfile *f,
+                                  struct identify_sink *sink,
+                                  struct action_ctx *ctx, struct errbuf *err)
+{
+    unsigned char d[SHA256_LEN];
+    char sha[SHA256_HEX_LEN + 1];
+    struct stat st;
+
+    sink->stamps_fd = -1;
+    if (sha256_end(&sink->stamps_sha, d) < 0)
+        return errbuf_set(err, SS_ERR, "cannot hash the stamps");
+    if (fstat(f->fd, &st) < 0)
+        return errbuf_errno(err, SS_ERR, "cannot stat '%s'", f->path.data);
+    hex_encode(sha, d, SHA256_LEN);
+    sha[SHA256_HEX_LEN] = '\0';
+    return runbook_evfile_commit(f, ctx, (size_t)st.st_size, sha, err);
+}
+
+/* Most stamps a later pass sends: ~60 bytes for each of a million files. */
+#define IDENTIFY_STAMPS_MAX (128u * 1024 * 1024)
 
 /*
  * The queue pass: one batched remote command, parsed into env as its
  * output arrives, the output itself streamed to the evidence file
  * <register>.identify (its SHA-256 in the audit trail).  The first pass
- * on a host reads every queue file and its file is kept as the memo; a
- * later one is given that pass's file stamps and reads again only the
- * files that are new or changed since.
+ * on a host reads every queue file; its file is kept as the memo, with
+ * <register>.stamps, the stamps of the files it read whole.  A later one
+ * is given those stamps and reads again only the files that are new or
+ * changed since; the memo's pass then gives it the messages of the rest
+ * (*unchanged of them).  Only one pass's messages are ever in memory.
  */
 static int identify_queue_pass(struct postfix_envelopes *env,
-                               struct postfix_envelopes *earlier,
-                               struct action_ctx *ctx,
+                               long long *unchanged, struct action_ctx *ctx,
                                struct identify_memo *memo, struct errbuf *err)
 {
     struct runbook_evfile f = RUNBOOK_EVFILE_INIT;
-    struct identify_sink sink = {-1, NULL, 0};
+    struct runbook_evfile sf = RUNBOOK_EVFILE_INIT;
+    struct identify_sink sink = {-1, NULL, 0, -1, BUF_INIT, {NULL}};
     struct exec_result res;
     struct buf name = BUF_INIT;
     char *cmd = NULL, *stamps = NULL, sha[SHA256_HEX_LEN + 1];
-    size_t stamps_len = 0;
+    size_t stamps_len = 0, reused = 0;
     int r = SS_ERR;
 
+    *unchanged = -1;
     exec_result_init(&res);
+    buf_init(&sink.stamps, IDENTIFY_STAMPS_CAP);
     if ((cmd = postfix_identify_command(runbook_dirs(ctx))) == NULL ||
         buf_printf(&name, "%s.identify", identify_reg(ctx)) < 0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
-    if (memo != NULL && ((r = identify_memo_load(earlier, memo, err)) < 0 ||
-                         (r = postfix_envelopes_stamps(&stamps, &stamps_len,
-                                                       earlier, err)) < 0))
+    if (memo != NULL && (r = fsio_read_file(&stamps, &stamps_len, memo->stamps,
+                                            IDENTIFY_STAMPS_MAX, err)) < 0)
         goto out;
     if ((r = runbook_evfile_open(&f, ctx, name.data, err)) < 0 ||
         (r = postfix_envelopes_stream_new(&sink.ps, env, err)) < 0)
         goto out;
     sink.fd = f.fd;
+    if (memo != NULL)
+        postfix_envelopes_stream_files(sink.ps, POSTFIX_FILES_DROP, NULL);
+    else if ((r = identify_stamps_open(&sf, &sink, ctx, err)) < 0)
+        goto out;
     if ((r = identify_queue_run(&res, ctx, cmd, stamps, stamps_len, &sink,
                                 err)) < 0)
         goto out;
@@ -750,38 +839,27 @@ static int identify_queue_pass(struct postfix_envelopes *env,
     if ((r = runbook_evfile_commit(&f, ctx, (size_t)res.out_bytes, sha, err)) <
         0)
         goto out;
-    if (memo == NULL)
-        r = identify_memo_keep(ctx, f.path.data, err);
+    if (memo == NULL) {
+        if ((r = identify_stamps_commit(&sf, &sink, ctx, err)) == 0)
+            r = identify_memo_keep(ctx, f.path.data, sf.path.data, err);
+        goto out;
+    }
+    free(stamps); /* the memo's pass, read back, takes its place */
+    stamps = NULL;
+    if ((r = identify_memo_reuse(env, &reused, memo, err)) == 0)
+        *unchanged = (long long)reused;
 out:
+    if (sink.stamps_fd >= 0)
+        sha256_abort(&sink.stamps_sha);
     postfix_envelopes_stream_free(sink.ps);
     runbook_evfile_release(&f);
+    runbook_evfile_release(&sf);
     exec_result_release(&res);
+    buf_release(&sink.stamps);
     buf_release(&name);
     free(cmd);
     free(stamps);
     return r;
-}
-
-/*
- * Completes a later pass with the earlier pass's messages of the files
- * it did not read again (unchanged since).
- */
-static int identify_reuse(struct postfix_envelopes *env, long long *unchanged,
-                          struct postfix_envelopes *earlier,
-                          struct action_ctx *ctx, struct identify_memo *memo,
-                          struct errbuf *err)
-{
-    size_t reused = 0;
-    int r;
-
-    *unchanged = -1;
-    if (memo != NULL &&
-        (r = postfix_envelopes_reuse(env, earlier, &reused, err)) < 0)
-        return r;
-    if (memo != NULL)
-        *unchanged = (long long)reused;
-    runbook_dirs_keep(ctx, &env->dirs);
-    return 0;
 }
 
 /*
@@ -796,7 +874,6 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     struct identify_rules rules;
     struct postfix_maillog fresh;
     struct postfix_envelopes env = POSTFIX_ENVELOPES_INIT;
-    struct postfix_envelopes earlier = POSTFIX_ENVELOPES_INIT;
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
     bool has_log = false;
     long long unchanged = -1;
@@ -805,9 +882,9 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
     memset(&fresh, 0, sizeof(fresh));
     if ((r = identify_rules_make(&rules, ctx, params, err)) < 0)
         return r;
-    if ((r = identify_queue_pass(&env, &earlier, ctx, memo, err)) < 0 ||
-        (r = identify_reuse(&env, &unchanged, &earlier, ctx, memo, err)) < 0)
+    if ((r = identify_queue_pass(&env, &unchanged, ctx, memo, err)) < 0)
         goto out;
+    runbook_dirs_keep(ctx, &env.dirs);
     if (memo == NULL && (r = identify_log_pass(&fresh, &has_log, ctx,
                                                rules.t.log_hours, err)) < 0)
         goto out;
@@ -821,7 +898,6 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
         goto out;
     /* the findings own their strings: the output can go before the JSON */
     postfix_envelopes_release(&env);
-    postfix_envelopes_release(&earlier);
     if (identify_survey(ctx, &f, rules.t.log, rules.t.log_hours, unchanged) <
         0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
@@ -839,7 +915,6 @@ static int identify_apply(struct action_ctx *ctx, const void *params,
 out:
     postfix_findings_release(&f);
     postfix_envelopes_release(&env);
-    postfix_envelopes_release(&earlier);
     postfix_maillog_release(&fresh);
     strlist_release(&rules.named);
     return r;

@@ -19,14 +19,117 @@ enum envelope_state {
 };
 
 /* The headers identify keeps. */
-enum envelope_header {
-    HDR_NONE = -1,
-    HDR_FROM,
-    HDR_MESSAGE_ID,
-    HDR_SUBJECT,
-    HDR_XPHP,
-    HDR_COUNT
+enum envelope_header { HDR_NONE = -1, HDR_SUBJECT, HDR_XPHP, HDR_COUNT };
+
+/*
+ * The queue id index: open addressing over the messages' own ids, 8 bytes
+ * a slot (the id's 32-bit hash and its message's index plus one; 0 is a
+ * free slot), at most half full.  A million messages take 16 MB, where a
+ * map with a key pointer and a value per slot took 48.
+ */
+struct envelope_index {
+    uint64_t *slots;
+    size_t cap; /* 0 or a power of two */
+    size_t n;
 };
+
+/* FNV-1a of a queue id. */
+static uint32_t envelope_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/*
+ * Finds id among msgs: returns its slot, *found set when it is there (its
+ * message index in *k), else the free slot where it goes.
+ */
+static size_t envelope_index_slot(const struct envelope_index *x,
+                                  const struct postfix_message *msgs,
+                                  const char *id, uint32_t h, bool *found,
+                                  size_t *k)
+{
+    size_t i = h & (x->cap - 1);
+
+    *found = false;
+    for (;; i = (i + 1) & (x->cap - 1)) {
+        uint64_t v = x->slots[i];
+        if (v == 0)
+            return i;
+        if ((uint32_t)(v >> 32) == h &&
+            strcmp(msgs[(v & 0xffffffffu) - 1].queue_id, id) == 0) {
+            *found = true;
+            *k = (size_t)(v & 0xffffffffu) - 1;
+            return i;
+        }
+    }
+}
+
+/* Doubles the table, every entry placed again by its kept hash. */
+static int envelope_index_grow(struct envelope_index *x)
+{
+    size_t want = x->cap ? x->cap * 2 : 1024, i, j;
+    uint64_t *slots = calloc(want, sizeof(*slots));
+
+    if (slots == NULL)
+        return SS_ERR;
+    for (i = 0; i < x->cap; i++) {
+        if (x->slots[i] == 0)
+            continue;
+        for (j = (x->slots[i] >> 32) & (want - 1); slots[j] != 0;
+             j = (j + 1) & (want - 1))
+            ;
+        slots[j] = x->slots[i];
+    }
+    free(x->slots);
+    x->slots = slots;
+    x->cap = want;
+    return 0;
+}
+
+/* The index of the message with id, when one has it: 0, else -1. */
+static int envelope_index_get(size_t *k, const struct envelope_index *x,
+                              const struct postfix_message *msgs,
+                              const char *id)
+{
+    bool found;
+
+    if (x->cap == 0)
+        return -1;
+    envelope_index_slot(x, msgs, id, envelope_hash(id), &found, k);
+    return found ? 0 : -1;
+}
+
+/*
+ * Indexes message k of msgs under its id: 1 when added, 0 when another
+ * message has that id (its index in *k), SS_ERR when out of memory.
+ */
+static int envelope_index_put(size_t *k, struct envelope_index *x,
+                              const struct postfix_message *msgs)
+{
+    const char *id = msgs[*k].queue_id;
+    uint32_t h = envelope_hash(id);
+    bool found;
+    size_t i;
+
+    if ((x->n + 1) * 2 > x->cap && envelope_index_grow(x) < 0)
+        return SS_ERR;
+    i = envelope_index_slot(x, msgs, id, h, &found, k);
+    if (found)
+        return 0;
+    x->slots[i] = (uint64_t)h << 32 | (uint64_t)(*k + 1);
+    x->n++;
+    return 1;
+}
+
+static void envelope_index_release(struct envelope_index *x)
+{
+    free(x->slots);
+    memset(x, 0, sizeof(*x));
+}
 
 /* Private memory of struct postfix_envelopes. */
 struct envelope_mem {
@@ -35,10 +138,19 @@ struct envelope_mem {
     size_t n_rcpts, alloc_rcpts;
     size_t *rcpt_first; /* per message: its first recipient in rcpts */
     size_t alloc_msgs;
-    struct hmap ids; /* queue id -> index in msgs */
+    struct envelope_index ids; /* queue id -> index in msgs */
     size_t alloc_files;
     struct hmap interned; /* streaming: value -> its one kept copy */
+    /*
+     * Per message: ENVELOPE_READ (this pass read it), or, while a reuse
+     * stream adds an earlier pass's messages, ENVELOPE_REUSED (added, its
+     * file not yet seen) and ENVELOPE_KEPT (its file is unchanged).
+     */
+    unsigned char *mark;
+    struct hmap gone; /* "PATH STAMP" of the pass's GONE lines */
 };
+
+enum { ENVELOPE_READ, ENVELOPE_REUSED, ENVELOPE_KEPT };
 
 /*
  * Distinct values a push parse keeps once (an account, its client
@@ -66,9 +178,13 @@ struct envelope_parser {
      * what outlives a line is copied here.
      */
     bool stream;
-    struct buf path_copy; /* the open message's marker path */
-    struct buf hdr_val;   /* the header being collected, unfolded so far */
-    char time_copy[64];   /* the last arrival time's text */
+    enum postfix_files files; /* what becomes of FILE lines */
+    struct buf *stamps;       /* POSTFIX_FILES_STAMPS: where they go */
+    bool reuse;               /* adding an earlier pass's messages */
+    size_t reused;            /* the earlier messages kept, at its end */
+    struct buf path_copy;     /* the open message's marker path */
+    struct buf hdr_val;       /* the header being collected, unfolded so far */
+    char time_copy[64];       /* the last arrival time's text */
 };
 
 /* Reserves the slot out->msgs[out->n] for the next message. */
@@ -77,6 +193,7 @@ static int envelope_reserve(struct envelope_parser *p)
     struct postfix_envelopes *e = p->out;
     struct envelope_mem *m = p->mem;
     struct postfix_message *msgs;
+    unsigned char *mark;
     size_t *first, want;
 
     if (e->n < m->alloc_msgs)
@@ -90,6 +207,10 @@ static int envelope_reserve(struct envelope_parser *p)
     if (first == NULL)
         return SS_ERR;
     m->rcpt_first = first;
+    mark = realloc(m->mark, want);
+    if (mark == NULL)
+        return SS_ERR;
+    m->mark = mark;
     m->alloc_msgs = want;
     return 0;
 }
@@ -102,15 +223,17 @@ static int envelope_commit(struct envelope_parser *p)
 {
     struct postfix_envelopes *e = p->out;
     struct envelope_mem *m = p->mem;
-    size_t *k;
-    int r = hmap_put(&k, &m->ids, p->cur->queue_id, e->n);
+    size_t k = e->n;
+    int r = envelope_index_put(&k, &m->ids, e->msgs);
 
     if (r < 0)
         return r;
     if (r == 0) {
-        e->msgs[*k] = *p->cur;
-        m->rcpt_first[*k] = m->rcpt_first[e->n];
+        e->msgs[k] = *p->cur;
+        m->rcpt_first[k] = m->rcpt_first[e->n];
+        m->mark[k] = p->reuse ? ENVELOPE_REUSED : ENVELOPE_READ;
     } else {
+        m->mark[e->n] = p->reuse ? ENVELOPE_REUSED : ENVELOPE_READ;
         e->n++;
     }
     p->cur = NULL;
@@ -257,8 +380,6 @@ static int envelope_header_flush(struct envelope_parser *p)
     if (p->hdr == HDR_NONE)
         return 0;
     switch (p->hdr) {
-    case HDR_FROM: field = &p->cur->from_header; break;
-    case HDR_MESSAGE_ID: field = &p->cur->message_id; break;
     case HDR_SUBJECT: field = &p->cur->subject; break;
     case HDR_XPHP: field = &p->cur->x_php_script; break;
     default: break;
@@ -267,9 +388,7 @@ static int envelope_header_flush(struct envelope_parser *p)
     if (field == NULL || *field != NULL)
         return 0;
     if (p->stream) {
-        *field = field == &p->cur->message_id
-                     ? envelope_hdr_value(p)
-                     : envelope_intern(p, envelope_hdr_value(p));
+        *field = envelope_intern(p, envelope_hdr_value(p));
         return *field == NULL ? SS_ERR : 0;
     }
     /* skip "Name:" and the blanks after it */
@@ -365,42 +484,49 @@ static bool envelope_stamp_valid(const char *s, size_t n)
 }
 
 /*
- * A "*** SPAMSTOP FILE PATH STAMP ***" line: the fingerprint of a file
- * before postcat read it.  The script prints them after the messages; a
- * message still open there was cut (as at any marker that starts a new
- * part).  A malformed line is an anomaly, never a file.
+ * Checks a "PATH STAMP" value (of a FILE or GONE line): the path as the
+ * script prints them (find -regex), naming a queue and an id, and a valid
+ * stamp.  Returns 1 with f's queue, id and the path's length (in stream
+ * mode the id is the arena's last allocation), 0 when malformed (an
+ * anomaly), SS_ERR when out of memory.
  */
-static int envelope_file(struct envelope_parser *p, const char *v, size_t n)
+static int envelope_file_check(struct envelope_parser *p, const char *v,
+                               size_t n, struct postfix_file *f, size_t *plen)
+{
+    const char *sp = memchr(v, ' ', n);
+    size_t i;
+
+    if (sp == NULL || !envelope_stamp_valid(sp + 1, n - (size_t)(sp + 1 - v)))
+        return 0;
+    *plen = (size_t)(sp - v);
+    for (i = 0; i < *plen; i++)
+        if (!(v[i] == '/' || (v[i] >= '0' && v[i] <= '9') ||
+              (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z')))
+            return 0;
+    memset(f, 0, sizeof(*f));
+    /* in place the id's NUL ends the path too: the id is its last part */
+    return envelope_split(p, v, *plen, &f->queue_name, &f->queue_id) ? 1 : 0;
+}
+
+/* Gives back the id envelope_file_check copied (stream mode). */
+static void envelope_file_forget(struct envelope_parser *p,
+                                 const struct postfix_file *f)
+{
+    if (p->stream && f->queue_id != NULL)
+        postfix_arena_unalloc_last(&p->mem->arena, f->queue_id,
+                                   strlen(f->queue_id) + 1);
+}
+
+/* Keeps f in the pass's file table. */
+static int envelope_file_keep(struct envelope_parser *p, struct postfix_file *f,
+                              const char *v, size_t n, size_t plen)
 {
     struct envelope_mem *m = p->mem;
     struct postfix_envelopes *e = p->out;
-    struct postfix_file f;
-    const char *sp = memchr(v, ' ', n);
-    size_t plen, i;
 
-    if (p->state != ENVELOPE_NONE && envelope_close(p, false) < 0)
-        return SS_ERR;
-    if (sp == NULL || !envelope_stamp_valid(sp + 1, n - (size_t)(sp + 1 - v))) {
-        e->anomalies++;
-        return 0;
-    }
-    plen = (size_t)(sp - v);
-    /* the script prints only such paths (find -regex): they go on stdin */
-    for (i = 0; i < plen; i++)
-        if (!(v[i] == '/' || (v[i] >= '0' && v[i] <= '9') ||
-              (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z'))) {
-            e->anomalies++;
-            return 0;
-        }
-    memset(&f, 0, sizeof(f));
-    /* in place the id's NUL ends the path too: the id is its last part */
-    if (!envelope_split(p, v, plen, &f.queue_name, &f.queue_id)) {
-        e->anomalies++;
-        return 0;
-    }
-    f.path = p->in_place ? v : envelope_str(p, v, plen, plen);
-    f.stamp = envelope_str(p, sp + 1, n - plen - 1, n - plen - 1);
-    if (f.path == NULL || f.stamp == NULL)
+    f->path = p->in_place ? v : envelope_str(p, v, plen, plen);
+    f->stamp = envelope_str(p, v + plen + 1, n - plen - 1, n - plen - 1);
+    if (f->path == NULL || f->stamp == NULL)
         return SS_ERR;
     if (e->n_files >= POSTFIX_ENTRIES_MAX)
         return SS_ETOOBIG;
@@ -412,8 +538,116 @@ static int envelope_file(struct envelope_parser *p, const char *v, size_t n)
         e->files = files;
         m->alloc_files = want;
     }
-    e->files[e->n_files++] = f;
+    e->files[e->n_files++] = *f;
     return 0;
+}
+
+static const struct postfix_message *
+envelope_lookup(const struct postfix_envelopes *e, const char *id);
+
+/* The message of file f if e read it whole, from the queue f names. */
+static const struct postfix_message *
+envelope_file_message(const struct postfix_envelopes *e,
+                      const struct postfix_file *f)
+{
+    const struct postfix_message *msg = envelope_lookup(e, f->queue_id);
+
+    return msg != NULL && msg->complete &&
+                   strcmp(msg->queue_name, f->queue_name) == 0
+               ? msg
+               : NULL;
+}
+
+/*
+ * A reuse stream's FILE line (the earlier pass's): the earlier message of
+ * that file is kept when this pass did not report the file GONE, i.e.
+ * found it with this very stamp.
+ */
+static int envelope_file_reused(struct envelope_parser *p,
+                                const struct postfix_file *f, const char *v,
+                                size_t n)
+{
+    struct envelope_mem *m = p->mem;
+    const struct postfix_message *msg = envelope_file_message(p->out, f);
+    size_t k, gone;
+    char *key;
+
+    if (msg == NULL || m->mark[msg - p->out->msgs] == ENVELOPE_READ)
+        return 0;
+    k = (size_t)(msg - p->out->msgs);
+    if ((key = malloc(n + 1)) == NULL)
+        return SS_ERR;
+    memcpy(key, v, n);
+    key[n] = '\0';
+    if (hmap_get(&gone, &m->gone, key) < 0)
+        m->mark[k] = ENVELOPE_KEPT;
+    free(key);
+    return 0;
+}
+
+/*
+ * A "*** SPAMSTOP FILE PATH STAMP ***" line: the fingerprint of a file
+ * before postcat read it.  The script prints them after the messages; a
+ * message still open there was cut (as at any marker that starts a new
+ * part).  A malformed line is an anomaly, never a file.  What becomes of
+ * it is the parse's choice (postfix_envelopes_stream_files); a reuse
+ * stream marks the earlier message of an unchanged file as kept.
+ */
+static int envelope_file(struct envelope_parser *p, const char *v, size_t n)
+{
+    struct postfix_file f;
+    size_t plen;
+    int r;
+
+    if (p->state != ENVELOPE_NONE && envelope_close(p, false) < 0)
+        return SS_ERR;
+    if ((r = envelope_file_check(p, v, n, &f, &plen)) <= 0) {
+        if (r == 0)
+            p->out->anomalies++;
+        return r;
+    }
+    if (!p->reuse && p->files == POSTFIX_FILES_KEEP)
+        return envelope_file_keep(p, &f, v, n, plen);
+    r = 0;
+    if (p->reuse)
+        r = envelope_file_reused(p, &f, v, n);
+    else if (p->files == POSTFIX_FILES_STAMPS &&
+             envelope_file_message(p->out, &f) != NULL &&
+             (buf_add(p->stamps, v, n) < 0 || buf_addc(p->stamps, '\n') < 0))
+        r = SS_ETOOBIG;
+    envelope_file_forget(p, &f);
+    return r;
+}
+
+/*
+ * A "*** SPAMSTOP GONE PATH STAMP ***" line: a file whose stamp an earlier
+ * pass gave the script and that it no longer found so (changed, moved or
+ * removed).  Kept for a reuse stream; a malformed one is an anomaly.
+ */
+static int envelope_gone(struct envelope_parser *p, const char *v, size_t n)
+{
+    struct envelope_mem *m = p->mem;
+    struct postfix_file f;
+    const char *key;
+    size_t plen, *slot;
+    int r;
+
+    if (p->state != ENVELOPE_NONE && envelope_close(p, false) < 0)
+        return SS_ERR;
+    if (p->reuse)
+        return 0;
+    if ((r = envelope_file_check(p, v, n, &f, &plen)) <= 0) {
+        if (r == 0)
+            p->out->anomalies++;
+        return r;
+    }
+    envelope_file_forget(p, &f);
+    if ((key = postfix_arena_strndup(&m->arena, v, n, n)) == NULL)
+        return SS_ERR;
+    r = hmap_put(&slot, &m->gone, key, 0);
+    if (r == 0)
+        postfix_arena_unalloc_last(&m->arena, key, n + 1);
+    return r < 0 ? r : 0;
 }
 
 /*
@@ -450,6 +684,7 @@ static int envelope_dirs(struct envelope_parser *p, const char *v, size_t n)
 static int envelope_open(struct envelope_parser *p, const char *path, size_t n)
 {
     struct postfix_message *m;
+    size_t k;
     int r;
 
     if (p->state != ENVELOPE_NONE) {
@@ -477,6 +712,16 @@ static int envelope_open(struct envelope_parser *p, const char *path, size_t n)
     p->hdr = HDR_NONE;
     if (!envelope_path(p, path, n)) {
         p->out->anomalies++;
+        p->cur = NULL;
+        p->state = ENVELOPE_SKIP;
+        return 0;
+    }
+    if (p->reuse &&
+        envelope_index_get(&k, &p->mem->ids, p->out->msgs, m->queue_id) == 0 &&
+        p->mem->mark[k] == ENVELOPE_READ) {
+        /* this pass read the file again: its copy is the one */
+        postfix_arena_unalloc_last(&p->mem->arena, m->queue_id,
+                                   strlen(m->queue_id) + 1);
         p->cur = NULL;
         p->state = ENVELOPE_SKIP;
         return 0;
@@ -612,10 +857,6 @@ static int envelope_record(struct envelope_parser *p, const char *line,
 
     if (PREFIX(line, n, "named_attribute: sasl_username="))
         return envelope_set(p, &m->sasl_username, line + 31, n - 31);
-    if (PREFIX(line, n, "named_attribute: sasl_method="))
-        return envelope_set(p, &m->sasl_method, line + 29, n - 29);
-    if (PREFIX(line, n, "named_attribute: sasl_sender="))
-        return envelope_set(p, &m->sasl_sender, line + 29, n - 29);
     if (PREFIX(line, n, "named_attribute: log_client_address="))
         return envelope_set(p, &m->client_address, line + 36, n - 36);
     if (PREFIX(line, n, "named_attribute: log_helo_name="))
@@ -645,8 +886,8 @@ static int envelope_hdr_start(struct envelope_parser *p, const char *s,
 static int envelope_header_line(struct envelope_parser *p, const char *line,
                                 size_t n)
 {
-    static const char *const names[HDR_COUNT] = {
-        "from", "message-id", "subject", "x-php-originating-script"};
+    static const char *const names[HDR_COUNT] = {"subject",
+                                                 "x-php-originating-script"};
     enum envelope_header hdr;
     const char *colon;
     size_t name_len;
@@ -700,13 +941,17 @@ static int envelope_marker(struct envelope_parser *p, const char *line,
     if (PREFIX(in, k, "SPAMSTOP IDENTIFY END")) {
         if (envelope_close(p, false) < 0)
             return SS_ERR;
-        p->out->end_seen = true;
+        if (!p->reuse)
+            p->out->end_seen = true;
         return 0;
     }
     if (PREFIX(in, k, "SPAMSTOP FILE "))
         return envelope_file(p, in + 14, k - 14);
+    if (PREFIX(in, k, "SPAMSTOP GONE "))
+        return envelope_gone(p, in + 14, k - 14);
     if (PREFIX(in, k, "SPAMSTOP DIRS "))
-        return envelope_dirs(p, in + 14, k - 14);
+        return p->reuse ? envelope_close(p, false)
+                        : envelope_dirs(p, in + 14, k - 14);
     /* the three markers inside a message: same length, then its path */
     if (PREFIX(in, k, "MESSAGE CONTENTS "))
         next = ENVELOPE_HEADERS;
@@ -778,8 +1023,8 @@ static int envelope_begin(struct envelope_parser *p,
     if (m == NULL)
         return SS_ERR;
     out->mem = m;
-    hmap_init(&m->ids, POSTFIX_ENTRIES_MAX);
     hmap_init(&m->interned, ENVELOPE_INTERN_MAX);
+    hmap_init(&m->gone, POSTFIX_ENTRIES_MAX);
     p->out = out;
     p->mem = m;
     p->hdr = HDR_NONE;
@@ -787,6 +1032,38 @@ static int envelope_begin(struct envelope_parser *p,
     buf_init(&p->path_copy, POSTFIX_STREAM_LINE_MAX);
     buf_init(&p->hdr_val, POSTFIX_FIELD_MAX);
     return envelope_reserve(p);
+}
+
+/*
+ * Ends a reuse stream: drops the earlier messages whose file this pass
+ * did not find unchanged (or that had no FILE line), re-indexing the ids
+ * when any went, and counts the ones kept.
+ */
+static int envelope_reuse_end(struct envelope_parser *p)
+{
+    struct postfix_envelopes *out = p->out;
+    struct envelope_mem *m = p->mem;
+    size_t i, j, k = 0;
+
+    p->reused = 0;
+    for (i = 0; i < out->n; i++) {
+        if (m->mark[i] == ENVELOPE_REUSED)
+            continue;
+        p->reused += m->mark[i] == ENVELOPE_KEPT;
+        out->msgs[k] = out->msgs[i];
+        m->rcpt_first[k] = m->rcpt_first[i];
+        m->mark[k++] = ENVELOPE_READ;
+    }
+    if (k == out->n)
+        return 0;
+    out->n = k;
+    envelope_index_release(&m->ids);
+    for (i = 0; i < out->n; i++) {
+        j = i;
+        if (envelope_index_put(&j, &m->ids, out->msgs) < 0)
+            return SS_ERR;
+    }
+    return 0;
 }
 
 /* Closes the last message and points each message at its recipients. */
@@ -797,6 +1074,8 @@ static int envelope_finish(struct envelope_parser *p)
     int r;
 
     if ((r = envelope_close(p, false)) < 0)
+        return r;
+    if (p->reuse && (r = envelope_reuse_end(p)) < 0)
         return r;
     for (i = 0; i < out->n; i++)
         out->msgs[i].recipients = out->msgs[i].n_recipients
@@ -856,8 +1135,9 @@ int postfix_envelopes_parse_in_place(struct postfix_envelopes *out, char *text,
 /* A push parser: the same walk over text that comes in pieces. */
 struct postfix_envelopes_stream {
     struct envelope_parser p;
-    struct buf line; /* a line cut by a piece's end, until its newline */
-    int failed;      /* the first failure: every later call returns it */
+    struct buf line;  /* a line cut by a piece's end, until its newline */
+    int failed;       /* the first failure: every later call returns it */
+    size_t anomalies; /* reuse: the pass's own, before the earlier text */
 };
 
 /* Starts a push parse into out; see postfix.h. */
@@ -951,7 +1231,9 @@ int postfix_envelopes_stream_end(struct postfix_envelopes_stream *s,
         s->failed = r;
         return envelope_error(err, r);
     }
-    s->failed = SS_ERR; /* ended: nothing more may come */
+    if (s->p.reuse)
+        s->p.out->anomalies = s->anomalies; /* the earlier pass's are its own */
+    s->failed = SS_ERR;                     /* ended: nothing more may come */
     return 0;
 }
 
@@ -977,8 +1259,10 @@ void postfix_envelopes_release(struct postfix_envelopes *e)
         postfix_arena_free(&m->arena);
         free(m->rcpts);
         free(m->rcpt_first);
-        hmap_release(&m->ids);
+        envelope_index_release(&m->ids);
         hmap_release(&m->interned);
+        hmap_release(&m->gone);
+        free(m->mark);
         free(m);
     }
     free(e->msgs);
@@ -993,114 +1277,49 @@ envelope_lookup(const struct postfix_envelopes *e, const char *id)
     const struct envelope_mem *m = e->mem;
     size_t k;
 
-    if (m == NULL || hmap_get(&k, &m->ids, id) < 0)
+    if (m == NULL || envelope_index_get(&k, &m->ids, e->msgs, id) < 0)
         return NULL;
     return &e->msgs[k];
 }
 
-/* The message of file f if e read it whole, from the queue f names. */
-static const struct postfix_message *
-envelope_file_message(const struct postfix_envelopes *e,
-                      const struct postfix_file *f)
+/* What becomes of the FILE lines; see postfix.h. */
+void postfix_envelopes_stream_files(struct postfix_envelopes_stream *s,
+                                    enum postfix_files mode, struct buf *stamps)
 {
-    const struct postfix_message *msg = envelope_lookup(e, f->queue_id);
-
-    return msg != NULL && msg->complete &&
-                   strcmp(msg->queue_name, f->queue_name) == 0
-               ? msg
-               : NULL;
+    assert(mode != POSTFIX_FILES_STAMPS || stamps != NULL);
+    s->p.files = mode;
+    s->p.stamps = stamps;
 }
 
-/* "PATH STAMP" per file read whole; see postfix.h. */
-int postfix_envelopes_stamps(char **out, size_t *out_len,
-                             const struct postfix_envelopes *e,
-                             struct errbuf *err)
+/* Starts adding an earlier pass's messages to env; see postfix.h. */
+int postfix_envelopes_reuse_new(struct postfix_envelopes_stream **out,
+                                struct postfix_envelopes *env,
+                                struct errbuf *err)
 {
-    struct buf b = BUF_INIT;
-    size_t i;
+    struct postfix_envelopes_stream *s;
+    struct envelope_parser *p;
 
     *out = NULL;
-    *out_len = 0;
-    for (i = 0; i < e->n_files; i++) {
-        const struct postfix_file *f = &e->files[i];
-        if (envelope_file_message(e, f) == NULL)
-            continue;
-        if (buf_printf(&b, "%s %s\n", f->path, f->stamp) < 0) {
-            buf_release(&b);
-            return errbuf_set(err, SS_ERR, "out of memory");
-        }
-    }
-    *out_len = b.len;
-    *out = buf_detach(&b);
+    assert(env->mem != NULL);
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return errbuf_set(err, SS_ERR, "out of memory");
+    p = &s->p;
+    p->out = env;
+    p->mem = env->mem;
+    p->hdr = HDR_NONE;
+    p->stream = true;
+    p->reuse = true;
+    p->files = POSTFIX_FILES_DROP;
+    s->anomalies = env->anomalies;
+    buf_init(&p->path_copy, POSTFIX_STREAM_LINE_MAX);
+    buf_init(&p->hdr_val, POSTFIX_FIELD_MAX);
+    buf_init(&s->line, POSTFIX_STREAM_LINE_MAX);
+    *out = s;
     return 0;
 }
 
-/* "PATH STAMP" of f in a (the path holds no blank), or NULL. */
-static const char *envelope_file_key(struct postfix_arena *a,
-                                     const struct postfix_file *f)
+/* The earlier messages a reuse stream kept; see postfix.h. */
+size_t postfix_envelopes_stream_reused(const struct postfix_envelopes_stream *s)
 {
-    size_t pn = strlen(f->path), sn = strlen(f->stamp);
-    char *k = postfix_arena_alloc(a, pn + sn + 2);
-
-    if (k == NULL)
-        return NULL;
-    memcpy(k, f->path, pn);
-    k[pn] = ' ';
-    memcpy(k + pn + 1, f->stamp, sn + 1);
-    return k;
-}
-
-/* Adds earlier's messages of the files fresh did not read; see postfix.h. */
-int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
-                            const struct postfix_envelopes *earlier,
-                            size_t *out_reused, struct errbuf *err)
-{
-    struct envelope_parser p;
-    struct postfix_arena keys = POSTFIX_ARENA_INIT;
-    struct hmap files = HMAP_INIT;
-    const char *key;
-    size_t i, g, reused = 0, *v;
-    int r = SS_ERR;
-
-    *out_reused = 0;
-    if (fresh->mem == NULL || earlier->n_files == 0)
-        return 0;
-    /* earlier's files by path and stamp: any of a path's copies will do */
-    for (i = 0; i < earlier->n_files; i++)
-        if ((key = envelope_file_key(&keys, &earlier->files[i])) == NULL ||
-            hmap_put(&v, &files, key, i) < 0)
-            goto out;
-    memset(&p, 0, sizeof(p));
-    p.out = fresh;
-    p.mem = fresh->mem;
-    for (i = 0; i < fresh->n_files; i++) {
-        const struct postfix_file *f = &fresh->files[i];
-        const struct postfix_message *msg;
-
-        if (envelope_lookup(fresh, f->queue_id) != NULL)
-            continue; /* read again: this pass's copy */
-        if ((key = envelope_file_key(&keys, f)) == NULL)
-            goto out;
-        if (hmap_get(&g, &files, key) < 0 ||
-            (msg = envelope_file_message(earlier, &earlier->files[g])) == NULL)
-            continue; /* vanished before postcat reached it */
-        if (fresh->n >= POSTFIX_ENTRIES_MAX) {
-            r = SS_ETOOBIG;
-            goto out;
-        }
-        if (envelope_reserve(&p) < 0)
-            goto out;
-        p.cur = &fresh->msgs[fresh->n];
-        *p.cur = *msg; /* recipients and strings: earlier's memory */
-        p.mem->rcpt_first[fresh->n] = 0;
-        if (envelope_commit(&p) < 0)
-            goto out;
-        reused++;
-    }
-    *out_reused = reused;
-    r = 0;
-out:
-    hmap_release(&files);
-    postfix_arena_free(&keys);
-    return envelope_error(err, r);
+    return s->p.reused;
 }

@@ -93,7 +93,11 @@ static int identify_list(struct postfix_value_list *out,
     return 0;
 }
 
-/* The lower-cased domain of an address ("<>" for the null sender). */
+/*
+ * The lower-cased domain of an address ("<>" for the null sender): the
+ * address's own text when it has no capitals (no memory per message for
+ * the common case), else a lower-cased copy in tmp.
+ */
 static const char *identify_domain(struct postfix_arena *tmp, const char *addr)
 {
     const char *at;
@@ -104,6 +108,8 @@ static const char *identify_domain(struct postfix_arena *tmp, const char *addr)
         return "<>";
     at = strrchr(addr, '@');
     at = at != NULL ? at + 1 : addr;
+    if (strpbrk(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == NULL)
+        return at;
     n = strlen(at);
     d = postfix_arena_alloc(tmp, n + 1);
     if (d == NULL)

@@ -110,7 +110,6 @@ static char *make_findings(long long t0)
         qid(ids[n], 'A', i);
         m[n].queue_name = "deferred";
         m[n].queue_id = ids[n];
-        m[n].sasl_method = "PLAIN";
         m[n].sasl_username = ALICE;
         m[n].sender = "x@bulk.example";
         m[n].client_address = i % 3 == 0 ? "198.51.100.9" : "203.0.113.7";

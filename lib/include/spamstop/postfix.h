@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "spamstop/buf.h"
 #include "spamstop/error.h"
@@ -98,25 +99,25 @@ struct postfix_dirs {
  */
 bool postfix_dir_valid(const char *s, size_t n);
 
-/* One queued message as the identify pass read it (postcat -e -h). */
+/*
+ * One queued message as the identify pass read it (postcat -e -h): only
+ * what identify, its listing and the later steps use (a million of them
+ * are held at once); the pass's whole text is the evidence.
+ */
 struct postfix_message {
     const char *queue_name;
     const char *queue_id;
-    const char *sasl_method;   /* NULL: not an authenticated submission */
-    const char *sasl_username; /* NULL: not an authenticated submission */
-    const char *sasl_sender;
+    const char *sasl_username;  /* NULL: not an authenticated submission */
     const char *sender;         /* envelope sender; "" for the null sender */
     const char *client_address; /* log_client_address */
     const char *helo_name;      /* log_helo_name */
-    long long arrival_time;     /* epoch (postcat ran with TZ=UTC); -1 */
+    const char *subject;        /* NULL when absent */
+    const char *x_php_script;   /* X-PHP-Originating-Script */
     const char **recipients;    /* first POSTFIX_RCPT_KEEP recipients */
-    size_t n_recipients;
-    size_t recipients_total;
-    const char *message_id; /* headers; NULL when absent */
-    const char *subject;
-    const char *from_header;
-    const char *x_php_script; /* X-PHP-Originating-Script */
-    bool complete;            /* its MESSAGE FILE END marker was seen */
+    long long arrival_time;     /* epoch (postcat ran with TZ=UTC); -1 */
+    uint32_t n_recipients;
+    uint32_t recipients_total;
+    bool complete; /* its MESSAGE FILE END marker was seen */
 };
 
 /*
@@ -207,26 +208,45 @@ int postfix_envelopes_stream_end(struct postfix_envelopes_stream *s,
 void postfix_envelopes_stream_free(struct postfix_envelopes_stream *s);
 
 /*
- * The stdin of a later identify pass: "PATH STAMP" a line for every file
- * of e whose message e read whole, so that pass reads again only the files
- * that are new or changed (caller frees *out; *out_len 0 when none).
+ * What a push parse does with the pass's "*** SPAMSTOP FILE PATH STAMP
+ * ***" lines (set before the first feed; KEEP by default):
+ *   KEEP    keeps each in env->files;
+ *   STAMPS  keeps none, and appends "PATH STAMP\n" of each file whose
+ *           message the pass read whole to *stamps (the stdin of a later
+ *           pass: the caller drains it between feeds; over its cap the
+ *           feed fails with SS_ETOOBIG);
+ *   DROP    keeps none (a later pass: its GONE lines say what changed).
+ * A malformed line is an anomaly whatever the mode.
  */
-int postfix_envelopes_stamps(char **out, size_t *out_len,
-                             const struct postfix_envelopes *e,
-                             struct errbuf *err);
+enum postfix_files {
+    POSTFIX_FILES_KEEP,
+    POSTFIX_FILES_STAMPS,
+    POSTFIX_FILES_DROP,
+};
+void postfix_envelopes_stream_files(struct postfix_envelopes_stream *s,
+                                    enum postfix_files mode,
+                                    struct buf *stamps);
 
 /*
- * Completes fresh, a pass given earlier's stamps: for every file fresh
- * found but did not read, whose path and stamp equal one of earlier's
- * files read whole, earlier's message of that file is added to fresh
- * (same inode, size and ctime: the file is the one earlier read).  Its
- * strings stay in earlier's memory, so earlier must outlive fresh.  A file
- * neither read nor matched vanished before postcat reached it and is left
- * out, as in a single pass.  *out_reused counts the messages added.
+ * Completes env, a later pass given an earlier pass's stamps and ended,
+ * with the earlier pass's messages of the files it did not read again:
+ * a push parse (fed and ended as above) of the earlier pass's own output
+ * that adds a message of it when the earlier pass read it whole, listed
+ * its file (a FILE line, same queue), env's pass did not read its id
+ * again, and env's pass did not report that file and stamp "*** SPAMSTOP
+ * GONE PATH STAMP ***" (the script prints those for stamps it was given
+ * and no longer found so).  A file neither read again nor found unchanged
+ * is left out, as in a single pass.  The earlier text's anomalies, FILE
+ * and DIRS lines and end marker leave env's as they were; values are
+ * copied, so nothing of the earlier pass need stay in memory: memory for
+ * a million messages is that of one pass.  postfix_envelopes_stream_reused
+ * then counts the messages added.
  */
-int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
-                            const struct postfix_envelopes *earlier,
-                            size_t *out_reused, struct errbuf *err);
+int postfix_envelopes_reuse_new(struct postfix_envelopes_stream **out,
+                                struct postfix_envelopes *env,
+                                struct errbuf *err);
+size_t
+postfix_envelopes_stream_reused(const struct postfix_envelopes_stream *s);
 
 /*
  * The one batched remote command of the identify pass (caller frees):
@@ -236,8 +256,10 @@ int postfix_envelopes_reuse(struct postfix_envelopes *fresh,
  * fingerprint line (taken before the read) per file, a "*** SPAMSTOP DIRS
  * QUEUE DAEMON ***" line (when both directories are plain paths), and
  * ends with an end marker.  Files whose "PATH STAMP" line is on stdin
- * (postfix_envelopes_stamps of an earlier pass) are not read again; empty
- * stdin reads every file.
+ * (the stamps of an earlier pass, POSTFIX_FILES_STAMPS) are not read
+ * again, and each such line whose file it no longer finds with that stamp
+ * comes back as a "*** SPAMSTOP GONE PATH STAMP ***" line; empty stdin
+ * reads every file.
  *
  * This and every command below take dirs: NULL (or an empty queue) asks
  * postconf on the host; else the script uses those directories (the

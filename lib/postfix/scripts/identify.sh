@@ -14,7 +14,9 @@
 # Inputs: q, pdd, F the filter (identify.awk), B the batch
 # program (identify-batch.sh), K recipients kept per message.  Stdin: the
 # known "PATH INODE SIZE CTIME" stamps.
-# Output: the filtered postcat text, the FILE lines, "*** SPAMSTOP DIRS Q
+# Output: the filtered postcat text, the FILE lines, a "*** SPAMSTOP GONE
+# PATH INODE SIZE CTIME ***" line for each stdin stamp whose file is no
+# longer there so (changed, moved or removed), "*** SPAMSTOP DIRS Q
 # PDD ***" (when both are plain absolute paths), "*** SPAMSTOP IDENTIFY END
 # ***".  Exit 3 when the queue cannot be listed, the batch's status (2: its
 # output was cut) when one fails.
@@ -29,11 +31,13 @@ w=$(mktemp -d) || exit 3
 trap 'rm -rf "$w"' EXIT
 find deferred active incoming hold maildrop -type f \( -regex '[a-z]+/[0-9A-Za-z/]+' -fprintf "$w/fp" '%p %i %s %C@\n' -o -fprint0 "$w/odd" \) 2>/dev/null
 : >>"$w/fp"; : >>"$w/odd"
-# the known stamps, checked; a mark per file; the files to read; their count
+# the known stamps, checked; a mark per file; the files to read; their
+# count; a GONE mark per known stamp no file has now
 awk -v M="$w/marks" -v C="$w/n" 'BEGIN { while ((getline l < "/dev/stdin") > 0) if (l ~ "^[a-z]+/[0-9A-Za-z/]+ [0-9]+ [0-9]+ [0-9]+([.][0-9]+)?$") k[l] = 1 }
 { print "*** SPAMSTOP FILE " $0 " ***" >M }
-!($0 in k) { print $1; n++ }
-END { print n + 0 >C }' "$w/fp" | tr '\n' '\000' >"$w/files"
+$0 in k { delete k[$0]; next }
+{ print $1; n++ }
+END { for (l in k) print "*** SPAMSTOP GONE " l " ***" >M; print n + 0 >C }' "$w/fp" | tr '\n' '\000' >"$w/files"
 { read -r n <"$w/n" && case $n in '' | *[!0-9]*) false ;; esac; } || { echo 'cannot list the queue files' >&2; exit 3; }
 if [ -s "$w/odd" ]; then cat "$w/odd" >>"$w/files"; n=$((n + $(tr -cd '\000' <"$w/odd" | wc -c))); fi
 if [ "$n" -gt 0 ]; then
