@@ -207,107 +207,45 @@ int report_accounts(struct strlist *out, const struct report *r, bool rotated)
     return 0;
 }
 
-/* Adds one (host, account, count) sighting of value to the shared list. */
-static int report_shared_add(struct report_shared_list *l, const char *kind,
-                             const char *value, const char *host,
-                             const char *account, size_t count)
-{
-    struct report_shared *ns, *x = NULL;
-    struct report_sighting *nw;
-    size_t i;
-
-    for (i = 0; i < l->n && x == NULL; i++)
-        if (strcmp(l->v[i].kind, kind) == 0 &&
-            strcmp(l->v[i].value, value) == 0)
-            x = &l->v[i];
-    if (x == NULL) {
-        if ((ns = realloc(l->v, (l->n + 1) * sizeof(*ns))) == NULL)
-            return SS_ERR;
-        l->v = ns;
-        x = &l->v[l->n];
-        memset(x, 0, sizeof(*x));
-        x->kind = kind;
-        if ((x->value = strdup(value)) == NULL)
-            return SS_ERR;
-        l->n++;
-    }
-    if ((nw = realloc(x->seen, (x->n_seen + 1) * sizeof(*nw))) == NULL)
-        return SS_ERR;
-    x->seen = nw;
-    x->seen[x->n_seen].host = host;
-    x->seen[x->n_seen].account = account;
-    x->seen[x->n_seen].count = count;
-    x->n_seen++;
-    return 0;
-}
-
-/* The number of distinct hosts a shared value was seen on. */
-static size_t report_shared_hosts(const struct report_shared *x)
-{
-    size_t i, k, n = 0;
-
-    for (i = 0; i < x->n_seen; i++) {
-        for (k = 0; k < i; k++)
-            if (strcmp(x->seen[k].host, x->seen[i].host) == 0)
-                break;
-        n += k == i;
-    }
-    return n;
-}
-
 /* Adds a flagged suspect's listed values of one kind. */
-static int report_shared_values(struct report_shared_list *l, const char *kind,
-                                const struct report_values *v,
-                                const struct report_host *h,
-                                const struct report_suspect *s)
+static int report_fleet_values(struct fleet *f, enum fleet_kind kind,
+                               const struct report_values *v,
+                               const struct report_host *h,
+                               const struct report_suspect *s)
 {
     size_t i;
+    int r;
 
     for (i = 0; i < v->n; i++)
-        if (report_shared_add(l, kind, v->v[i].value, h->name, s->username,
-                              v->v[i].count) < 0)
-            return SS_ERR;
+        if ((r = fleet_add_value(f, kind, v->v[i].value, h->name, s->username,
+                                 v->v[i].count)) < 0)
+            return r;
     return 0;
 }
 
-/* Values of flagged accounts seen on more than one host; see report_int.h. */
-int report_fleet(struct report_shared_list *out, const struct report *r)
+/* What flagged accounts share across hosts; see report_int.h. */
+int report_fleet(struct fleet *out, const struct report *r)
 {
-    size_t i, k, n = 0;
+    size_t i, k;
+    int rc;
 
-    memset(out, 0, sizeof(*out));
+    fleet_init(out);
     for (i = 0; i < r->n_hosts; i++) {
         const struct report_host *h = &r->hosts[i];
         for (k = 0; k < h->findings.n_suspects; k++) {
             const struct report_suspect *s = &h->findings.suspects[k];
             if (!s->flagged)
                 continue;
-            if (report_shared_values(out, "client IP", &s->clients, h, s) < 0 ||
-                report_shared_values(out, "HELO name", &s->helos, h, s) < 0 ||
-                report_shared_values(out, "subject", &s->subjects, h, s) < 0)
-                return SS_ERR;
+            if ((rc = fleet_add_flagged(out, h->name, s->username)) < 0 ||
+                (rc = report_fleet_values(out, FLEET_CLIENT, &s->clients, h,
+                                          s)) < 0 ||
+                (rc = report_fleet_values(out, FLEET_HELO, &s->helos, h, s)) <
+                    0 ||
+                (rc = report_fleet_values(out, FLEET_SUBJECT, &s->subjects, h,
+                                          s)) < 0)
+                return rc;
         }
     }
-    for (i = 0; i < out->n; i++) {
-        if (report_shared_hosts(&out->v[i]) < 2) {
-            free(out->v[i].value);
-            free(out->v[i].seen);
-            continue;
-        }
-        out->v[n++] = out->v[i];
-    }
-    out->n = n;
+    fleet_finish(out);
     return 0;
-}
-
-void report_fleet_release(struct report_shared_list *l)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++) {
-        free(l->v[i].value);
-        free(l->v[i].seen);
-    }
-    free(l->v);
-    memset(l, 0, sizeof(*l));
 }

@@ -363,23 +363,24 @@ out:
 /* Values of flagged accounts seen on several hosts: [{kind, value, seen}]. */
 static json_t *rj_fleet(const struct report *r)
 {
-    struct report_shared_list l;
+    struct fleet l;
     json_t *a = json_array(), *x, *seen, *s;
     size_t i, k;
 
+    fleet_init(&l); /* released at out: also when a is NULL */
     if (a == NULL || report_fleet(&l, r) < 0)
         goto fail;
-    for (i = 0; i < l.n; i++) {
+    for (i = 0; i < l.n_values; i++) {
         if (json_array_append_new(a, x = json_object()) < 0 ||
-            !rj_set(x, "kind", rj_str(l.v[i].kind)) ||
-            !rj_set(x, "value", rj_str(l.v[i].value)) ||
+            !rj_set(x, "kind", rj_str(fleet_kind_name(l.values[i].kind))) ||
+            !rj_set(x, "value", rj_str(l.values[i].value)) ||
             !rj_set(x, "seen", seen = json_array()))
             goto fail;
-        for (k = 0; k < l.v[i].n_seen; k++)
+        for (k = 0; k < l.values[i].n_seen; k++)
             if (json_array_append_new(seen, s = json_object()) < 0 ||
-                !rj_set(s, "host", rj_str(l.v[i].seen[k].host)) ||
-                !rj_set(s, "account", rj_str(l.v[i].seen[k].account)) ||
-                !rj_set(s, "messages", rj_size(l.v[i].seen[k].count)))
+                !rj_set(s, "host", rj_str(l.values[i].seen[k].host)) ||
+                !rj_set(s, "account", rj_str(l.values[i].seen[k].account)) ||
+                !rj_set(s, "messages", rj_size(l.values[i].seen[k].count)))
                 goto fail;
     }
     goto out;
@@ -387,7 +388,7 @@ fail:
     json_decref(a);
     a = NULL;
 out:
-    report_fleet_release(&l);
+    fleet_release(&l);
     return a;
 }
 

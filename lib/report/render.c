@@ -691,12 +691,13 @@ static void rw_damage(struct rw *w, const struct report *r)
 }
 
 /* One shared value: "V (kind): for A on H (N) and for B on G (M)." */
-static void rw_shared(struct rw *w, const struct report_shared *x)
+static void rw_shared(struct rw *w, const struct fleet_value *x)
 {
     struct buf t = BUF_INIT;
     size_t i;
 
-    rw_ok(w, buf_printf(&t, "%s (%s) sent for ", x->value, x->kind));
+    rw_ok(w, buf_printf(&t, "%s (%s) sent for ", x->value,
+                        fleet_kind_name(x->kind)));
     for (i = 0; i < x->n_seen; i++)
         rw_ok(w, buf_printf(&t, "%s%s on %s (%zu)",
                             i == 0               ? ""
@@ -713,7 +714,7 @@ static void rw_shared(struct rw *w, const struct report_shared *x)
 /* Client IPs, HELO names and subjects of flagged accounts on several hosts. */
 static void rw_fleet(struct rw *w, const struct report *r)
 {
-    struct report_shared_list l;
+    struct fleet l;
     size_t i;
 
     if (r->n_hosts < 2)
@@ -723,17 +724,18 @@ static void rw_fleet(struct rw *w, const struct report *r)
     rw_p_begin(w, "note");
     rw_esc(w, "Each host's findings keep the 10 most frequent values per "
               "account and kind: rarer ones are not compared. ");
-    rw_esc(w, l.n == 0 ? "No client IP, HELO name or subject of a flagged "
-                         "account was seen on more than one host."
-                       : "Client IPs, HELO names and subjects of flagged "
-                         "accounts seen on more than one host (messages in "
-                         "brackets):");
+    rw_esc(w, l.n_values == 0
+                  ? "No client IP, HELO name or subject of a flagged "
+                    "account was seen on more than one host."
+                  : "Client IPs, HELO names and subjects of flagged "
+                    "accounts seen on more than one host (messages in "
+                    "brackets):");
     rw_p_end(w);
     rw_ul_begin(w);
-    for (i = 0; i < l.n; i++)
-        rw_shared(w, &l.v[i]);
+    for (i = 0; i < l.n_values; i++)
+        rw_shared(w, &l.values[i]);
     rw_ul_end(w);
-    report_fleet_release(&l);
+    fleet_release(&l);
 }
 
 /* Counts by queue, before and after. */

@@ -2,6 +2,7 @@
 #ifndef SPAMSTOP_REPORT_INT_H
 #define SPAMSTOP_REPORT_INT_H
 
+#include "spamstop/fleet.h"
 #include "spamstop/playbook.h"
 #include "spamstop/report.h"
 
@@ -59,32 +60,13 @@ int report_accounts(struct strlist *out, const struct report *r, bool rotated);
 const struct report_suspect *report_suspect_of(const struct report_host *h,
                                                const char *account);
 
-/* One host and account that carried a shared value. */
-struct report_sighting {
-    const char *host;    /* borrowed from the report */
-    const char *account; /* borrowed from the report */
-    size_t count;
-};
-
-/* A value (client IP, HELO name, subject) seen on several hosts. */
-struct report_shared {
-    const char *kind; /* "client IP", "HELO name", "subject" */
-    char *value;
-    struct report_sighting *seen;
-    size_t n_seen;
-};
-
-struct report_shared_list {
-    struct report_shared *v;
-    size_t n;
-};
-
 /*
  * The values that flagged accounts' evidence lists (each host's top 10
- * per kind) on more than one host.  Caller releases, also on failure.
+ * per kind) on more than one host, and the accounts flagged on more than
+ * one (fleet.h); names borrowed from r.  Caller fleet_releases, also on
+ * failure.
  */
-int report_fleet(struct report_shared_list *out, const struct report *r);
-void report_fleet_release(struct report_shared_list *l);
+int report_fleet(struct fleet *out, const struct report *r);
 
 /* "2026-11-28 09:58:50 UTC", or "unknown"; out holds 40. */
 const char *report_time_text(char out[40], long long t);
