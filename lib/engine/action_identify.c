@@ -330,6 +330,25 @@ out:
     return r;
 }
 
+/* Copies the first ENGINE_VALUES_MAX values of l into out (owned). */
+static int identify_values(struct engine_values *out,
+                           const struct postfix_value_list *l)
+{
+    size_t i, n = l->n < ENGINE_VALUES_MAX ? l->n : ENGINE_VALUES_MAX;
+
+    if (n == 0)
+        return 0;
+    if ((out->v = calloc(n, sizeof(*out->v))) == NULL)
+        return SS_ERR;
+    for (; out->n < n; out->n++) {
+        i = out->n;
+        if ((out->v[i].value = strdup(l->items[i].value)) == NULL)
+            return SS_ERR;
+        out->v[i].messages = (long long)l->items[i].count;
+    }
+    return 0;
+}
+
 /* Copies account a of f into out (strings owned by out). */
 static int identify_account(struct engine_account *out,
                             const struct postfix_findings *f,
@@ -355,6 +374,10 @@ static int identify_account(struct engine_account *out,
         if ((out->why = strdup(why)) == NULL)
             return SS_ERR;
     }
+    if (a->flagged && (identify_values(&out->top_clients, &a->clients) < 0 ||
+                       identify_values(&out->helos, &a->helos) < 0 ||
+                       identify_values(&out->subjects, &a->subjects) < 0))
+        return SS_ERR;
     return 0;
 }
 
@@ -419,8 +442,10 @@ static int identify_survey(struct action_ctx *ctx,
     s->min_share_pct = (long long)(f->thresholds.min_share * 100.0 + 0.5);
     s->log_min_messages = (long long)f->thresholds.log_min_messages;
     s->log_min_clients = (long long)f->thresholds.log_min_clients;
-    for (i = 0; i < n; i++, s->naccounts++)
-        if (identify_account(&s->accounts[i], f, &f->accounts[i]) < 0)
+    /* counted first: a copy that fails half-way is freed with the rest */
+    for (i = 0; i < n; i++)
+        if ((s->naccounts = i + 1,
+             identify_account(&s->accounts[i], f, &f->accounts[i])) < 0)
             goto out;
     if (identify_survey_log(s, log, hours) < 0)
         goto out;

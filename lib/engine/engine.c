@@ -124,6 +124,17 @@ void engine_host_init(struct engine_host *h)
     h->failed_step = -1;
 }
 
+/* Frees a values list's strings and array. */
+static void engine_values_release(struct engine_values *v)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++)
+        free(v->v[i].value);
+    free(v->v);
+    memset(v, 0, sizeof(*v));
+}
+
 void engine_survey_free(struct engine_survey *s)
 {
     size_t i;
@@ -134,6 +145,9 @@ void engine_survey_free(struct engine_survey *s)
         free(s->accounts[i].address);
         free(s->accounts[i].top_client);
         free(s->accounts[i].why);
+        engine_values_release(&s->accounts[i].top_clients);
+        engine_values_release(&s->accounts[i].helos);
+        engine_values_release(&s->accounts[i].subjects);
     }
     free(s->accounts);
     free(s->log_source);

@@ -374,6 +374,21 @@ static struct playbook *default_playbook(void)
  * Runs mode (0 respond, 1 rollback, 2 resume) on host h1; keeps its plan
  * in plan.
  */
+/* Appends "  top ADDRESS KIND: V1 N1, V2 N2\n" when v lists values. */
+static void values_text(struct buf *out, const char *address, const char *kind,
+                        const struct engine_values *v)
+{
+    size_t i;
+
+    if (v->n == 0)
+        return;
+    buf_printf(out, "  top %s %s:", address, kind);
+    for (i = 0; i < v->n; i++)
+        buf_printf(out, "%s %s %lld", i == 0 ? "" : ",", v->v[i].value,
+                   v->v[i].messages);
+    buf_addc(out, '\n');
+}
+
 /*
  * The host's records as lines to search: per step "[N] NAME STATUS
  * [pivot=WHY]" and its notes "  KEY|SUBJECT|VALUE|TEXT"; a survey as
@@ -399,11 +414,14 @@ static void records_text(struct buf *out, const struct engine_host *h,
                        r->notes[k].subject ? r->notes[k].subject : "",
                        r->notes[k].value,
                        r->notes[k].text ? r->notes[k].text : "");
-        for (k = 0; sv != NULL && k < sv->naccounts; k++)
-            buf_printf(out, "  account %s %s %lld why=%s\n",
-                       level[sv->accounts[k].level], sv->accounts[k].address,
-                       sv->accounts[k].messages,
-                       sv->accounts[k].why ? sv->accounts[k].why : "");
+        for (k = 0; sv != NULL && k < sv->naccounts; k++) {
+            const struct engine_account *a = &sv->accounts[k];
+            buf_printf(out, "  account %s %s %lld why=%s\n", level[a->level],
+                       a->address, a->messages, a->why ? a->why : "");
+            values_text(out, a->address, "client", &a->top_clients);
+            values_text(out, a->address, "helo", &a->helos);
+            values_text(out, a->address, "subject", &a->subjects);
+        }
         if (sv != NULL && sv->log_source != NULL)
             buf_printf(out, "  log %s %lld\n", sv->log_source, sv->log_records);
         if (sv != NULL && sv->unchanged >= 0)
@@ -593,6 +611,15 @@ static void test_identify_reuses_the_survey(void **state)
     assert_non_null(
         strstr(fake_exec_stdin(ex, i_ident), " 612 1764330000.5\n"));
     assert_non_null(strstr(plan.data, "  unchanged 40\n"));
+    /* the survey keeps a flagged account's evidence for the fleet picture:
+       its client addresses as the queue counts them, most first */
+    assert_non_null(strstr(plan.data, "  top alice@example.test client: "
+                                      "10.80.0.2 10, 10.80.0.3 10, 10.80.0.4 "
+                                      "5, 10.80.0.5 5\n"));
+    assert_non_null(strstr(plan.data, "  top alice@example.test helo: "));
+    assert_non_null(strstr(plan.data, "  top alice@example.test subject: "));
+    /* only flagged accounts carry it */
+    assert_null(strstr(plan.data, "  top bob@"));
     /* alice's 30 messages are held, from the survey's envelopes */
     i_hold = find_cmd(ex, "postsuper -h -", i_ident);
     in = fake_exec_stdin(ex, i_hold);

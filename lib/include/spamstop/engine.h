@@ -11,6 +11,7 @@
 #include "spamstop/buf.h"
 #include "spamstop/error.h"
 #include "spamstop/exec.h"
+#include "spamstop/fleet.h"
 #include "spamstop/journal.h"
 #include "spamstop/playbook.h"
 
@@ -73,6 +74,19 @@ enum engine_account_level {
     ENGINE_ACCOUNT_FLAGGED,  /* acted on: password, hold */
 };
 
+/* A value identify counted for an account, with its messages. */
+struct engine_value {
+    char *value;
+    long long messages;
+};
+
+/* An account's most frequent values of one kind, most messages first. */
+#define ENGINE_VALUES_MAX 10
+struct engine_values {
+    struct engine_value *v;
+    size_t n; /* at most ENGINE_VALUES_MAX */
+};
+
 /* An account that queued mail on a host, as identify counted it. */
 struct engine_account {
     char *address;
@@ -83,6 +97,9 @@ struct engine_account {
     char *top_client;   /* the most frequent one, or NULL */
     long long top_client_messages;
     char *why; /* watched or flagged: the reason with its numbers */
+    /* flagged: its most frequent client addresses, HELO names and
+       subjects (remote text: show it cleaned), for the fleet picture */
+    struct engine_values top_clients, helos, subjects;
 };
 
 /* What one identify pass read on a host (the last pass is the one shown). */
@@ -204,6 +221,18 @@ void engine_host_reset(struct engine_host *h);
  * CLI shows once per host.  Borrowed from h.
  */
 const struct engine_survey *engine_host_survey(const struct engine_host *h);
+
+/*
+ * The fleet picture of a pass, from each host's last identify survey
+ * (engine_host_survey): the client addresses, HELO names and subjects of
+ * flagged accounts seen on more than one host, and the accounts flagged
+ * on more than one host (one customer notice each).  Empty with fewer
+ * than two surveyed hosts.  out borrows host names and accounts from
+ * hosts: fleet_release it before the hosts are reset or released.
+ * SS_ETOOBIG past FLEET_MAX values, SS_ERR when out of memory; out is
+ * to be released also then.
+ */
+int engine_fleet(struct fleet *out, const struct engine_host *hosts, size_t n);
 
 /* Progress events for the terminal (called from worker threads). */
 struct engine_event {
