@@ -721,3 +721,89 @@ int render_recap(struct buf *out, const char *what, const char *run_id,
             return -1;
     return 0;
 }
+
+/* Appends s cleaned on one line, cut after max bytes with "...". */
+static int add_cut(struct buf *b, const char *s, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i;
+    bool cut = n > max;
+    int r = 0;
+
+    if (cut) /* at a character's start, not inside a UTF-8 sequence */
+        for (n = max; n > 0 && (p[n] & 0xc0) == 0x80; n--)
+            ;
+    for (i = 0; i < n && r == 0; i++)
+        r = p[i] < 0x20 || p[i] == 0x7f ? buf_printf(b, "\\x%02x", p[i])
+                                        : buf_addc(b, (char)p[i]);
+    return r < 0 || (cut && buf_adds(b, "...") < 0) ? -1 : 0;
+}
+
+/* "alice@x flagged on h1, h2: one notice" (hosts cut at RENDER_FLEET_HOSTS). */
+static int add_fleet_account(struct buf *b, const struct fleet_account *a)
+{
+    size_t i, shown = a->n_hosts < RENDER_FLEET_HOSTS ? a->n_hosts
+                                                      : RENDER_FLEET_HOSTS;
+
+    if (buf_adds(b, "  ") < 0 || add_cut(b, a->account, RENDER_FLEET_CUT) < 0 ||
+        buf_adds(b, " flagged on ") < 0)
+        return -1;
+    for (i = 0; i < shown; i++)
+        if ((i > 0 && buf_adds(b, ", ") < 0) ||
+            add_cut(b, a->hosts[i], RENDER_FLEET_CUT) < 0)
+            return -1;
+    if (shown < a->n_hosts &&
+        buf_printf(b, " and %zu more hosts", a->n_hosts - shown) < 0)
+        return -1;
+    return buf_adds(b, ": one notice\n");
+}
+
+/*
+ * "10.0.0.9 (client IP) sent for alice@x on h1 (30) and for bob@y on h2
+ * (20)", sightings cut at RENDER_FLEET_SEEN.
+ */
+static int add_fleet_value(struct buf *b, const struct fleet_value *x)
+{
+    size_t i,
+        shown = x->n_seen < RENDER_FLEET_SEEN ? x->n_seen : RENDER_FLEET_SEEN;
+
+    if (buf_adds(b, "  ") < 0 || add_cut(b, x->value, RENDER_FLEET_CUT) < 0 ||
+        buf_printf(b, " (%s) sent for ", fleet_kind_name(x->kind)) < 0)
+        return -1;
+    for (i = 0; i < shown; i++)
+        if (buf_adds(b, i == 0 ? ""
+                        : i + 1 == x->n_seen && shown == x->n_seen
+                            ? " and for "
+                            : ", for ") < 0 ||
+            add_cut(b, x->seen[i].account, RENDER_FLEET_CUT) < 0 ||
+            buf_adds(b, " on ") < 0 ||
+            add_cut(b, x->seen[i].host, RENDER_FLEET_CUT) < 0 ||
+            buf_printf(b, " (%zu)", x->seen[i].count) < 0)
+            return -1;
+    if (shown < x->n_seen && buf_printf(b, " and %zu more, on %zu hosts in all",
+                                        x->n_seen - shown, x->n_hosts) < 0)
+        return -1;
+    return buf_addc(b, '\n');
+}
+
+int render_fleet(struct buf *out, const struct fleet *f)
+{
+    size_t i, lines = 0, total = f->n_accounts + f->n_values;
+
+    if (total == 0)
+        return 0;
+    if (buf_adds(out, "\nFleet: what flagged accounts share across hosts\n") <
+        0)
+        return -1;
+    for (i = 0; i < f->n_accounts && lines < RENDER_FLEET_LINES; i++, lines++)
+        if (add_fleet_account(out, &f->accounts[i]) < 0)
+            return -1;
+    for (i = 0; i < f->n_values && lines < RENDER_FLEET_LINES; i++, lines++)
+        if (add_fleet_value(out, &f->values[i]) < 0)
+            return -1;
+    if (lines < total &&
+        buf_printf(out, "  and %zu more (the run's report lists them all)\n",
+                   total - lines) < 0)
+        return -1;
+    return 0;
+}

@@ -7,6 +7,7 @@
 
 #include "spamstop/buf.h"
 #include "spamstop/engine.h"
+#include "spamstop/fleet.h"
 #include "spamstop/playbook.h"
 
 /*
@@ -51,6 +52,20 @@ int render_recap(struct buf *out, const char *what, const char *run_id,
                  int (*follow)(struct buf *out, void *arg,
                                const struct engine_host *h),
                  void *arg);
+
+/* How much of the fleet picture the terminal gets (--json gets more). */
+#define RENDER_FLEET_LINES 10 /* accounts and values, then "and N more" */
+#define RENDER_FLEET_SEEN  4  /* hosts and accounts named per value */
+#define RENDER_FLEET_HOSTS 8  /* hosts named per account */
+#define RENDER_FLEET_CUT   80 /* bytes of a value, a subject, a name */
+
+/*
+ * Appends the fleet picture f (engine_fleet), nothing when it is empty:
+ * "Fleet: ...", the accounts flagged on several hosts ("one notice"),
+ * then the values they share, at most RENDER_FLEET_LINES lines.  Remote
+ * text cleaned and cut.  -1 when out of memory.
+ */
+int render_fleet(struct buf *out, const struct fleet *f);
 
 /* Appends "HH:MM:SS" (UTC) of a wall clock time in milliseconds. */
 int render_clock(struct buf *out, long long ms);

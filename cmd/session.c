@@ -145,25 +145,44 @@ static json_t *json_str_or_null(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
+/* An account's top values of one kind, for --json: [{value, messages}]. */
+static json_t *values_json(const struct engine_values *v)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < v->n; i++)
+        json_array_append_new(a, json_pack("{s:s,s:I}", "value", v->v[i].value,
+                                           "messages",
+                                           (json_int_t)v->v[i].messages));
+    return a;
+}
+
 /* The --json form of a survey (what identify read). */
 static json_t *survey_json(const struct engine_survey *sv)
 {
-    json_t *o, *a = json_array();
+    json_t *o, *a = json_array(), *x;
     size_t i;
 
     for (i = 0; i < sv->naccounts; i++) {
         const struct engine_account *ac = &sv->accounts[i];
         static const char *const level[] = {"seen", "watch", "flagged"};
-        json_array_append_new(
-            a,
-            json_pack("{s:s,s:s,s:I,s:f,s:I,s:o,s:I,s:o}", "account",
+        x = json_pack("{s:s,s:s,s:I,s:f,s:I,s:o,s:I,s:o}", "account",
                       ac->address, "level", level[ac->level], "messages",
                       (json_int_t)ac->messages, "share",
                       ac->share_permille / 1000.0, "clients",
                       (json_int_t)ac->clients, "top_client",
                       json_str_or_null(ac->top_client), "top_client_messages",
                       (json_int_t)ac->top_client_messages, "why",
-                      json_str_or_null(ac->why)));
+                      json_str_or_null(ac->why));
+        /* flagged: the evidence the fleet picture compares across hosts */
+        if (x != NULL && ac->level == ENGINE_ACCOUNT_FLAGGED) {
+            json_object_set_new(x, "top_clients",
+                                values_json(&ac->top_clients));
+            json_object_set_new(x, "helos", values_json(&ac->helos));
+            json_object_set_new(x, "subjects", values_json(&ac->subjects));
+        }
+        json_array_append_new(a, x);
     }
     o = json_pack(
         "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "queued",
@@ -517,6 +536,83 @@ static void print_run_end(const struct session *s, const char *what,
     print_json_line(o);
 }
 
+/* How much of the fleet picture one --json event carries. */
+#define SESSION_FLEET_JSON_VALUES 100
+#define SESSION_FLEET_JSON_SEEN   100
+
+/* One value of the fleet picture, for --json (sightings capped). */
+static json_t *fleet_value_json(const struct fleet_value *x)
+{
+    json_t *o, *seen = json_array();
+    size_t i;
+
+    for (i = 0; seen != NULL && i < x->n_seen && i < SESSION_FLEET_JSON_SEEN;
+         i++)
+        json_array_append_new(seen, json_pack("{s:s,s:s,s:I}", "host",
+                                              x->seen[i].host, "account",
+                                              x->seen[i].account, "messages",
+                                              (json_int_t)x->seen[i].count));
+    o = json_pack("{s:s,s:s,s:I,s:I,s:o,s:I}", "kind", fleet_kind_name(x->kind),
+                  "value", x->value, "hosts", (json_int_t)x->n_hosts,
+                  "messages", (json_int_t)x->messages, "seen", seen,
+                  "seen_more", (json_int_t)(x->n_seen - json_array_size(seen)));
+    return o;
+}
+
+/*
+ * --json: the "fleet" event, what flagged accounts share across hosts;
+ * none when they share nothing.
+ */
+static void print_fleet(const struct fleet *f, const char *what)
+{
+    json_t *o, *values = json_array(), *accounts = json_array(), *hosts;
+    size_t i, k;
+
+    if (f->n_values == 0 && f->n_accounts == 0) {
+        json_decref(values);
+        json_decref(accounts);
+        return;
+    }
+    for (i = 0; i < f->n_accounts; i++) {
+        hosts = json_array();
+        for (k = 0; k < f->accounts[i].n_hosts; k++)
+            json_array_append_new(hosts, json_string(f->accounts[i].hosts[k]));
+        json_array_append_new(accounts, json_pack("{s:s,s:o}", "account",
+                                                  f->accounts[i].account,
+                                                  "hosts", hosts));
+    }
+    for (i = 0; i < f->n_values && i < SESSION_FLEET_JSON_VALUES; i++)
+        json_array_append_new(values, fleet_value_json(&f->values[i]));
+    o = json_pack("{s:s,s:s,s:o,s:o,s:I}", "event", "fleet", "command", what,
+                  "accounts", accounts, "values", values, "values_more",
+                  (json_int_t)(f->n_values - json_array_size(values)));
+    print_json_line(o);
+}
+
+/*
+ * The fleet picture of the hosts' surveys: as text into out, or (out
+ * NULL, --json) as its event.  A picture that cannot be made is said and
+ * left out: the run goes on without it.
+ */
+static int add_fleet(struct buf *out, const struct session *s, const char *what)
+{
+    struct fleet f;
+    int r;
+
+    if ((r = engine_fleet(&f, s->hosts, s->n)) < 0) {
+        fleet_release(&f);
+        cmd_error("no fleet picture: %s",
+                  r == SS_ETOOBIG ? "too many values" : "out of memory");
+        return 0;
+    }
+    if (out == NULL)
+        print_fleet(&f, what);
+    else
+        r = render_fleet(out, &f);
+    fleet_release(&f);
+    return r;
+}
+
 /* Appends " --state-dir DIR" when the run's state folder was named. */
 static int add_state_dir(struct buf *b, const struct session *s)
 {
@@ -649,12 +745,16 @@ void session_recap(const struct session *s, const char *what,
     int r = 0;
 
     if (s->json) {
+        add_fleet(NULL, s, what);
         print_run_end(s, what, outcome, code);
         return;
     }
     /* each host once: the plan before a run, what was done after it */
     for (i = 0; i < s->n && r == 0; i++)
         r = render_host(&b, &s->hosts[i], s->pb, s->verbose);
+    /* then what the hosts have in common: one notice per account */
+    if (r == 0)
+        r = add_fleet(&b, s, what);
     /* the plan's summary and question follow; the recap is the run's */
     if (r == 0 && strcmp(what, "plan") != 0)
         r = render_recap(&b, what, s->rd->info.run_id, s->hosts, s->n, s->pb,

@@ -283,12 +283,100 @@ static void test_summary(void **state)
     playbook_free(pb);
 }
 
+/* A fleet of n accounts on two hosts and n values seen on three. */
+static void fleet_make(struct fleet *f, size_t n, const char *subject)
+{
+    static const char *const hosts[] = {"mx1", "mx2", "mx3", "mx4", "mx5",
+                                        "mx6", "mx7", "mx8", "mx9", "mx10"};
+    static char names[24][48];
+    size_t i, k;
+
+    fleet_init(f);
+    for (i = 0; i < 10; i++)
+        for (k = 0; k < n; k++) {
+            snprintf(names[k], sizeof(names[k]), "user%zu@example.com", k);
+            if (i < 2)
+                assert_int_equal(fleet_add_flagged(f, hosts[i], names[k]), 0);
+            if (i < 3 || k == 0)
+                assert_int_equal(fleet_add_value(f, FLEET_CLIENT, names[k] + 4,
+                                                 hosts[i], names[k], 10 + i),
+                                 0);
+        }
+    if (subject != NULL)
+        for (i = 0; i < 2; i++)
+            assert_int_equal(fleet_add_value(f, FLEET_SUBJECT, subject,
+                                             hosts[i], names[0], 7),
+                             0);
+    fleet_finish(f);
+}
+
+/*
+ * The fleet picture: accounts on several hosts get one notice, shared
+ * values name who sent them where; bounded, remote text cleaned and cut.
+ */
+static void test_fleet(void **state)
+{
+    struct buf b = BUF_INIT;
+    struct fleet f;
+    char subject[200];
+
+    (void)state;
+    fleet_init(&f);
+    assert_int_equal(render_fleet(&b, &f), 0);
+    assert_int_equal(b.len, 0); /* nothing shared: nothing said */
+    fleet_release(&f);
+
+    memset(subject, 'S', sizeof(subject));
+    memcpy(subject, "Win\n\x1b[31m", 9);
+    subject[sizeof(subject) - 1] = '\0';
+    fleet_make(&f, 1, subject);
+    assert_int_equal(render_fleet(&b, &f), 0);
+    assert_string_equal(
+        b.data,
+        "\nFleet: what flagged accounts share across hosts\n"
+        "  user0@example.com flagged on mx1, mx2: one notice\n"
+        "  0@example.com (client IP) sent for user0@example.com on mx1 (10), "
+        "for user0@example.com on mx2 (11), for user0@example.com on mx3 "
+        "(12), for user0@example.com on mx4 (13) and 6 more, on 10 hosts in "
+        "all\n"
+        /* 9 bytes of the subject, then 71 of its S: 80 bytes */
+        "  Win\\x0a\\x1b[31m"
+        "SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS"
+        "SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS"
+        "... (subject) sent for user0@example.com on mx1 "
+        "(7) and for user0@example.com on mx2 (7)\n");
+    fleet_release(&f);
+
+    /* 8 accounts and 8 values: 10 lines, then how many more */
+    buf_reset(&b);
+    fleet_make(&f, 8, NULL);
+    assert_int_equal(render_fleet(&b, &f), 0);
+    assert_int_equal(count(b.data, "\n"), 1 + 1 + 10 + 1);
+    assert_int_equal(count(b.data, ": one notice\n"), 8);
+    assert_non_null(strstr(b.data, "  1@example.com (client IP) sent for "
+                                   "user1@example.com on mx1 (10), for "
+                                   "user1@example.com on mx2 (11) and for "
+                                   "user1@example.com on mx3 (12)\n"));
+    assert_non_null(strstr(b.data, "  and 6 more (the run's report lists "
+                                   "them all)\n"));
+    fleet_release(&f);
+
+    /* a cut falls between characters, not inside one */
+    buf_reset(&b);
+    memset(subject, 'a', 79);
+    strcpy(subject + 79, "\xc3\xa9tc");
+    assert_int_equal(add_cut(&b, subject, 80), 0);
+    assert_int_equal(b.len, 79 + 3);
+    assert_string_equal(b.data + 79, "...");
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan),    cmocka_unit_test(test_result),
         cmocka_unit_test(test_clean),   cmocka_unit_test(test_recap),
-        cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_summary), cmocka_unit_test(test_fleet),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
