@@ -19,7 +19,12 @@ struct identify_group {
     size_t messages, foreign;
     long long first, last;
     /* value -> count; a key per message at most, so no cap of their own */
-    struct hmap clients, helos, domains, subjects;
+    struct hmap clients, helos, domains;
+    /* subject -> count: spam subjects are mostly distinct (a million of
+       them would take 72 MB of map), so a cap; messages past it are
+       counted in subject_over */
+    struct hmap subjects;
+    size_t subject_over;
     /* recipient domain -> recipients: up to POSTFIX_RCPT_KEEP keys per
        message, so a cap; recipients past it are counted in rcpt_over */
     struct hmap rcpts;
@@ -29,6 +34,9 @@ struct identify_group {
 /* Distinct recipient domains counted per account (or script). */
 #define IDENTIFY_RCPT_DOMAINS_MAX 4096
 
+/* Distinct subjects counted per account (or script). */
+#define IDENTIFY_SUBJECTS_MAX 4096
+
 /* Counts one occurrence of key (NULL keys are not evidence). */
 static int identify_count(struct hmap *m, const char *key)
 {
@@ -37,6 +45,28 @@ static int identify_count(struct hmap *m, const char *key)
     if (key == NULL)
         return 0;
     if (hmap_put(&count, m, key, 0) < 0)
+        return SS_ERR;
+    (*count)++;
+    return 0;
+}
+
+/*
+ * identify_count in a map with a cap: a key new past the cap is counted
+ * in *over instead.
+ */
+static int identify_count_capped(struct hmap *m, size_t *over, const char *key)
+{
+    size_t *count;
+    int r;
+
+    if (key == NULL)
+        return 0;
+    r = hmap_put(&count, m, key, 0);
+    if (r == SS_ETOOBIG) {
+        (*over)++;
+        return 0;
+    }
+    if (r < 0)
         return SS_ERR;
     (*count)++;
     return 0;
@@ -173,7 +203,7 @@ static int identify_add(struct identify_group *g, struct postfix_arena *tmp,
     if (identify_count(&g->clients, m->client_address) < 0 ||
         identify_count(&g->helos, m->helo_name) < 0 ||
         identify_count(&g->domains, domain) < 0 ||
-        identify_count(&g->subjects, m->subject) < 0 ||
+        identify_count_capped(&g->subjects, &g->subject_over, m->subject) < 0 ||
         identify_rcpts(g, tmp, m) < 0)
         return SS_ERR;
     return 0;
@@ -205,6 +235,7 @@ static struct identify_group *identify_group(struct hmap *map,
     g = &(*groups)[(*n)++];
     memset(g, 0, sizeof(*g));
     hmap_init(&g->rcpts, IDENTIFY_RCPT_DOMAINS_MAX);
+    hmap_init(&g->subjects, IDENTIFY_SUBJECTS_MAX);
     g->name = name;
     g->first = g->last = -1;
     return g;
@@ -331,6 +362,9 @@ static int identify_accounts(struct postfix_findings *out,
             identify_list(&a->recipient_domains, arena, &g[i].rcpts) < 0)
             return SS_ERR;
         a->recipient_domains.other += g[i].rcpt_over;
+        a->recipient_domains.capped = g[i].rcpt_over > 0;
+        a->subjects.other += g[i].subject_over;
+        a->subjects.capped = g[i].subject_over > 0;
         if (a->flagged) {
             out->n_flagged++;
             out->flagged_messages += a->messages;
@@ -631,7 +665,7 @@ static bool identify_jset(json_t *obj, const char *key, json_t *value)
     return value != NULL && json_object_set_new(obj, key, value) == 0;
 }
 
-/* {"top": [{"value", "count"}...], "distinct", "other"} */
+/* {"top": [{"value", "count"}...], "distinct", "other"[, "capped"]} */
 static json_t *identify_jlist(const struct postfix_value_list *l)
 {
     json_t *o = json_object(), *top = json_array();
@@ -652,7 +686,8 @@ static json_t *identify_jlist(const struct postfix_value_list *l)
         goto fail;
     }
     if (!identify_jset(o, "distinct", json_integer((json_int_t)l->distinct)) ||
-        !identify_jset(o, "other", json_integer((json_int_t)l->other)))
+        !identify_jset(o, "other", json_integer((json_int_t)l->other)) ||
+        (l->capped && !identify_jset(o, "capped", json_true())))
         goto fail;
     return o;
 fail:

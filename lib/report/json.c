@@ -68,7 +68,8 @@ static json_t *rj_values(const struct report_values *v)
     }
     if (!rj_set(o, "top", top) ||
         !rj_set(o, "distinct", rj_size(v->distinct)) ||
-        !rj_set(o, "other", rj_size(v->other))) {
+        !rj_set(o, "other", rj_size(v->other)) ||
+        (v->capped && !rj_set(o, "capped", json_true()))) {
         json_decref(o);
         return NULL;
     }

@@ -557,7 +557,7 @@ static long long report_epoch(json_t *o, const char *key)
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
 
-/* Reads {"top": [{"value", "count"}], "distinct", "other"}. */
+/* Reads {"top": [{"value", "count"}], "distinct", "other"[, "capped"]}. */
 static int report_values_read(struct report_values *out, json_t *o)
 {
     json_t *top = json_object_get(o, "top"), *it;
@@ -566,6 +566,7 @@ static int report_values_read(struct report_values *out, json_t *o)
     memset(out, 0, sizeof(*out));
     out->distinct = report_size(o, "distinct");
     out->other = report_size(o, "other");
+    out->capped = json_is_true(json_object_get(o, "capped"));
     if (n == 0)
         return 0;
     if ((out->v = calloc(n, sizeof(*out->v))) == NULL)

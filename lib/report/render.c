@@ -413,9 +413,10 @@ static int rw_values_text(struct buf *t, const struct report_values *v)
         if (buf_printf(t, "%s%s (%zu)", i > 0 ? ", " : "", v->v[i].value,
                        v->v[i].count) < 0)
             return SS_ERR;
-    if (v->distinct > v->n &&
-        buf_printf(t, "; %zu more distinct values in %zu messages",
-                   v->distinct - v->n, v->other) < 0)
+    if ((v->distinct > v->n || v->capped) &&
+        buf_printf(t, "; %s%zu more distinct values in %zu messages",
+                   v->capped ? "at least " : "", v->distinct - v->n,
+                   v->other) < 0)
         return SS_ERR;
     return 0;
 }

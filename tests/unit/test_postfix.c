@@ -422,6 +422,45 @@ static void test_identify_backscatter(void **state)
     postfix_findings_release(&f);
 }
 
+/*
+ * Distinct subjects are counted up to a cap: one account's 5,000 distinct
+ * subjects list the top ones, count the rest, and say the count of
+ * distinct ones is a floor.
+ */
+static void test_identify_subjects_capped(void **state)
+{
+    enum { N = 5000 };
+    static struct postfix_message msgs[N];
+    static char ids[N][12], subjects[N][24];
+    struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct errbuf err = ERRBUF_INIT;
+    const struct postfix_account *a;
+    char *js = NULL;
+    size_t i, listed = 0;
+
+    (void)state;
+    for (i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "S%05zX", i);
+        snprintf(subjects[i], sizeof(subjects[i]), "cheap watches %zu", i);
+        msgs[i] = mk(ids[i], "alice@x.test", "1.2.3.4", NULL, 5);
+        msgs[i].subject = subjects[i];
+    }
+    assert_int_equal(postfix_identify(&f, msgs, N, NULL, &err), 0);
+    assert_int_equal(f.n_accounts, 1);
+    a = &f.accounts[0];
+    assert_int_equal(a->subjects.distinct, 4096);
+    assert_true(a->subjects.capped);
+    for (i = 0; i < a->subjects.n; i++)
+        listed += a->subjects.items[i].count;
+    assert_int_equal(listed + a->subjects.other, N);
+    assert_false(a->clients.capped);
+    assert_int_equal(postfix_findings_to_json(&js, &f, &err), 0);
+    assert_non_null(strstr(js, "\"distinct\":4096,\"other\":"));
+    assert_non_null(strstr(js, "\"capped\":true"));
+    free(js);
+    postfix_findings_release(&f);
+}
+
 /* Appends n log submissions of user from ips addresses to b. */
 static void log_lines(struct buf *b, const char *user, size_t n, size_t ips,
                       const char *status)
@@ -2393,6 +2432,7 @@ int main(void)
         cmocka_unit_test(test_identify_flags),
         cmocka_unit_test(test_identify_log_and_named),
         cmocka_unit_test(test_identify_backscatter),
+        cmocka_unit_test(test_identify_subjects_capped),
         cmocka_unit_test(test_identify_bounded_lists),
         cmocka_unit_test(test_identify_recipient_domains),
         cmocka_unit_test(test_identify_lab_json),

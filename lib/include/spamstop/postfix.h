@@ -404,8 +404,9 @@ struct postfix_value_count {
 struct postfix_value_list {
     struct postfix_value_count *items; /* by count, descending */
     size_t n;
-    size_t distinct; /* distinct values in all */
+    size_t distinct; /* distinct values in all (counted up to a cap) */
     size_t other;    /* messages whose value is not in items */
+    bool capped;     /* more distinct values than distinct: it is a floor */
 };
 
 /* A queued message named by queue and id (for hold and snapshot). */

@@ -35,6 +35,7 @@ struct report_values {
     size_t n;
     size_t distinct; /* distinct values in all */
     size_t other;    /* messages whose value is not listed */
+    bool capped;     /* counting stopped at a cap: distinct is a floor */
 };
 
 /* An account's submissions in the host's mail logs (findings' "log"). */
