@@ -177,6 +177,13 @@ static int purge_prepare(struct action_ctx *ctx, const void *params,
 }
 
 /*
+ * Longest line of the hold's record, "ID INODE SIZE CTIME": its stdout is
+ * a line per message put on hold (46 bytes on the lab), so its cap is
+ * that many lines, not the engine's 16 MiB a step (350,000 messages).
+ */
+#define PURGE_RECORD_LINE_MAX 128u
+
+/*
  * Puts the flagged messages on hold, refusing while Postfix runs, and
  * keeps the identity (inode, size, ctime) of each held file, read in the
  * same command, as the commit data: the commit deletes only unchanged
@@ -187,6 +194,7 @@ static int purge_apply(struct action_ctx *ctx, const void *params,
 {
     const struct runbook_accounts_with *pp = params;
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
+    struct exec_cmd c = EXEC_CMD_INIT;
     struct exec_result res;
     char *cmd = NULL, *in = NULL, *commit = NULL;
     size_t in_len = 0, held = 0, recorded = 0;
@@ -201,8 +209,11 @@ static int purge_apply(struct action_ctx *ctx, const void *params,
         goto out;
     }
     exec_result_release(&res);
-    if ((r = runbook_run(ctx, "postsuper -h", cmd, in, in_len, false, &res,
-                         err)) < 0)
+    c.command = cmd;
+    c.input = in;
+    c.input_len = in_len;
+    c.out_cap = PURGE_RECORD_LINE_MAX * msgs.n + PURGE_RECORD_LINE_MAX;
+    if ((r = runbook_exec(ctx, "postsuper -h", &c, false, &res, err)) < 0)
         goto out;
     postfix_postsuper_parse_count(&held, res.err.data ? res.err.data : "",
                                   res.err.len, err);

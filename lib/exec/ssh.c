@@ -529,6 +529,27 @@ out:
     return r;
 }
 
+/*
+ * How an error names a command: its first line, at most CMD_SHOWN bytes
+ * (the scripts are pages long), "..." when cut.  The fact the error
+ * states comes before it, so a cut message never loses it.
+ */
+#define CMD_SHOWN     60
+#define CMD_FMT       "'%.*s%s'"
+#define CMD_ARGS(cmd) (int)cmd_shown(cmd), (cmd), cmd_cut(cmd) ? "..." : ""
+
+static size_t cmd_shown(const char *cmd)
+{
+    size_t n = strcspn(cmd, "\n");
+
+    return n < CMD_SHOWN ? n : CMD_SHOWN;
+}
+
+static bool cmd_cut(const char *cmd)
+{
+    return cmd[cmd_shown(cmd)] != '\0';
+}
+
 /* Stdout for the command's sink: its head kept, the rest handed on. */
 static int on_data_sink(struct run_state *st, const char *data, uint32_t len)
 {
@@ -544,8 +565,9 @@ static int on_data_sink(struct run_state *st, const char *data, uint32_t len)
     st->sink_rc =
         st->cmd->on_out.fn(st->cmd->on_out.arg, data, len, &st->sink_err);
     if (st->sink_rc < 0 && st->sink_err.code == 0)
-        errbuf_set(&st->sink_err, st->sink_rc, "the output of '%s' was refused",
-                   st->cmd->command);
+        errbuf_set(&st->sink_err, st->sink_rc,
+                   "the output was refused, of " CMD_FMT,
+                   CMD_ARGS(st->cmd->command));
     return (int)len;
 }
 
@@ -661,10 +683,10 @@ static int pump(struct sshx_conn *c, ssh_channel channel, struct run_state *st,
 
         if (st->too_big) {
             r = errbuf_set(err, SS_ETOOBIG,
-                           "output of '%s' on '%s' is over its cap "
-                           "(stdout %zu, stderr %zu bytes)",
-                           st->cmd->command, c->name, st->res->out.cap,
-                           st->res->err.cap);
+                           "output on '%s' over its cap (stdout %zu, "
+                           "stderr %zu bytes), of " CMD_FMT,
+                           c->name, st->res->out.cap, st->res->err.cap,
+                           CMD_ARGS(st->cmd->command));
             goto out;
         }
         if (st->sink_rc < 0) {
@@ -673,8 +695,8 @@ static int pump(struct sshx_conn *c, ssh_channel channel, struct run_state *st,
         }
         if (st->write_failed) {
             errno = st->write_errno;
-            r = errbuf_errno(err, SS_ERR, "cannot write output of '%s'",
-                             st->cmd->command);
+            r = errbuf_errno(err, SS_ERR, "cannot write output of " CMD_FMT,
+                             CMD_ARGS(st->cmd->command));
             goto out;
         }
         /* Done when the remote closed, or sent EOF and its exit status. */
@@ -686,20 +708,22 @@ static int pump(struct sshx_conn *c, ssh_channel channel, struct run_state *st,
         left = deadline - now_ms();
         if (left <= 0) {
             r = errbuf_set(
-                err, SS_ETIMEOUT, "'%s' on '%s' did not finish within %.1f s",
-                st->cmd->command, c->name,
+                err, SS_ETIMEOUT,
+                "a command on '%s' did not finish within %.1f s: " CMD_FMT,
+                c->name,
                 (double)(st->cmd->timeout_ms > 0 ? st->cmd->timeout_ms
                                                  : EXEC_DEFAULT_TIMEOUT_MS) /
-                    1000.0);
+                    1000.0,
+                CMD_ARGS(st->cmd->command));
             goto out;
         }
         rc = ssh_event_dopoll(ev, left < RUN_POLL_SLICE_MS ? (int)left
                                                            : RUN_POLL_SLICE_MS);
         if (rc == SSH_ERROR || session_broken(c->session)) {
-            r = errbuf_set(err, SS_ECONNECT,
-                           "connection to '%s' broke while running '%s': %s",
-                           c->name, st->cmd->command,
-                           ssh_get_error(c->session));
+            r = errbuf_set(
+                err, SS_ECONNECT,
+                "connection to '%s' broke (%s) while running " CMD_FMT, c->name,
+                ssh_get_error(c->session), CMD_ARGS(st->cmd->command));
             goto out;
         }
     }
@@ -766,10 +790,10 @@ static int run_open_channel(ssh_channel *out, struct sshx_conn *c,
                           c->name, ssh_get_error(c->session));
     if (ssh_channel_open_session(channel) != SSH_OK ||
         ssh_channel_request_exec(channel, line) != SSH_OK)
-        return errbuf_set(err,
-                          session_broken(c->session) ? SS_ECONNECT : SS_ERR,
-                          "cannot start '%s' on '%s': %s", cmd->command,
-                          c->name, ssh_get_error(c->session));
+        return errbuf_set(
+            err, session_broken(c->session) ? SS_ECONNECT : SS_ERR,
+            "cannot start a command on '%s' (%s): " CMD_FMT, c->name,
+            ssh_get_error(c->session), CMD_ARGS(cmd->command));
     return 0;
 }
 
@@ -791,15 +815,16 @@ static int run_send_input(struct sshx_conn *c, ssh_channel channel,
          */
         if (n < 0 || (n == 0 && (session_broken(c->session) ||
                                  ssh_channel_is_closed(channel))))
-            return errbuf_set(err, SS_ECONNECT,
-                              "cannot send input to '%s' on '%s': %s",
-                              cmd->command, c->name, ssh_get_error(c->session));
+            return errbuf_set(
+                err, SS_ECONNECT, "cannot send input on '%s' (%s) to " CMD_FMT,
+                c->name, ssh_get_error(c->session), CMD_ARGS(cmd->command));
         p += n;
         left -= (size_t)n;
         if (now_ms() >= deadline)
             return errbuf_set(err, SS_ETIMEOUT,
-                              "'%s' on '%s' did not take its input in time",
-                              cmd->command, c->name);
+                              "a command on '%s' did not take its input in "
+                              "time: " CMD_FMT,
+                              c->name, CMD_ARGS(cmd->command));
     }
     if (ssh_channel_send_eof(channel) != SSH_OK)
         return errbuf_set(err, SS_ECONNECT, "cannot end input on '%s': %s",
