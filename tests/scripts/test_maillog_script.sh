@@ -59,6 +59,30 @@ check "journald's record" has out "A 2026-12-05T08:15:00+0000 4AB1 bob@x.test 10
 run_pass 0 "$deb/mail.log" 40
 check "cut at cap" sh -c "[ \$(wc -c <'$tmp/out') -eq 40 ]"
 check "a cut pass has no end" lacks out "end"
+
+# each kind read on its own: a line makes at most one record, of the
+# kind the one pass made of it, and each kind keeps the log's order
+cat >"$rhel/maillog" <<X
+Dec  5 09:00:00 h1 postfix/smtpd[1]: 7A1: client=d[10.0.0.5], sasl_username=dan@x.test, status=sent
+Dec  5 09:00:01 h1 postfix/smtp[2]: 7A1: to=<r@y.test>, sasl_username=dan@x.test, status=deferred (later)
+Dec  5 09:00:02 h1 postfix/smtp[2]: 7A1: to=<r@y.test>, status=sent (250 ok)
+Dec  5 09:00:03 h1 postfix/smtpd[1]: 7A2: client=e[10.0.0.6], sasl_username=, status=sent
+X
+run_pass 0 "$rhel/maillog" 100000
+check "client= and sasl_username=: an A record" has out "A Dec_5_09:00:00 7A1 dan@x.test 10.0.0.5"
+check "client= and sasl_username=: no S record" lacks out "S Dec_5_09:00:00"
+check "sasl_username= without client=: an S record" has out "S Dec_5_09:00:01 7A1 deferred"
+check "S records in the log's order" sh -c "grep '^S' '$tmp/out' | tr '\n' ' ' | grep -qx 'S Dec_5_09:00:01 7A1 deferred S Dec_5_09:00:02 7A1 sent '"
+check "an empty sasl_username: no record" lacks out "7A2"
+# a record file the pass cannot write (here a folder in its place): the
+# records it has, but no end
+# shellcheck disable=SC2016 # the fake's own $
+fake mktemp 'd=$(command -p mktemp "$@") && mkdir "$d/2" && echo "$d"'
+run_pass 0 "$deb/mail.log" 100000
+check "records not all written: still exit 0" [ "$rc" -eq 0 ]
+check "records not all written: the others still there" has out "A Dec_5_08:15:00 4AB1 bob@x.test 10.0.0.7"
+check "records not all written: no end" lacks out "end"
+rm "$tmp/bin/mktemp"
 # logins.sh: the watch after a rotation, only the accounts asked about
 cat >"$deb/mail.log" <<X
 Dec  5 08:15:00 h1 $sub

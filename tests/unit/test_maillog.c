@@ -130,6 +130,64 @@ static void test_same_line_twice(void **state)
     postfix_maillog_release(&m);
 }
 
+/*
+ * The pass reads each kind of record on its own (maillog.sh): the A records,
+ * then the S records, each in the log's order, count as the same records
+ * interleaved.
+ */
+static void test_kinds_apart(void **state)
+{
+    static const char mixed[] =
+        "now " NOW " +0000\n"
+        "A Dec_5_08:15:00 D1 fay@example.test 10.77.0.6\n"
+        "S Dec_5_08:15:01 D1 deferred\n"
+        "A Dec_5_08:15:02 D2 fay@example.test 10.77.0.7\n"
+        "S Dec_5_08:15:03 D1 sent\n"
+        "S Dec_5_08:15:03 D2 bounced\n"
+        "A Dec_5_08:15:04 D3 gus@example.test 10.77.0.8\n"
+        "S Dec_5_08:15:03 D2 deferred\n"
+        "end\n";
+    static const char apart[] =
+        "now " NOW " +0000\n"
+        "A Dec_5_08:15:00 D1 fay@example.test 10.77.0.6\n"
+        "A Dec_5_08:15:02 D2 fay@example.test 10.77.0.7\n"
+        "A Dec_5_08:15:04 D3 gus@example.test 10.77.0.8\n"
+        "S Dec_5_08:15:01 D1 deferred\n"
+        "S Dec_5_08:15:03 D1 sent\n"
+        "S Dec_5_08:15:03 D2 bounced\n"
+        "S Dec_5_08:15:03 D2 deferred\n"
+        "end\n";
+    struct postfix_maillog a, b;
+    size_t i;
+
+    (void)state;
+    parse(&a, mixed, 0);
+    parse(&b, apart, 0);
+    assert_int_equal(a.records, b.records);
+    assert_int_equal(a.naccounts, 2);
+    assert_int_equal(b.naccounts, a.naccounts);
+    for (i = 0; i < a.naccounts; i++) {
+        const struct postfix_log_account *x = &a.accounts[i],
+                                         *y = &b.accounts[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->accepted, y->accepted);
+        assert_int_equal(x->ips, y->ips);
+        /* a tie: the address seen first stays the top one */
+        assert_string_equal(x->top_ip, y->top_ip);
+        assert_int_equal(x->first, y->first);
+        assert_int_equal(x->last, y->last);
+        assert_int_equal(x->sent, y->sent);
+        assert_int_equal(x->deferred, y->deferred);
+        assert_int_equal(x->bounced, y->bounced);
+    }
+    /* two statuses in one second: the later line counts */
+    assert_int_equal(find(&b, "fay@example.test")->sent, 1);
+    assert_int_equal(find(&b, "fay@example.test")->deferred, 1);
+    assert_string_equal(find(&b, "fay@example.test")->top_ip, "10.77.0.6");
+    postfix_maillog_release(&a);
+    postfix_maillog_release(&b);
+}
+
 /* The command assigns its inputs quoted and carries the program. */
 static void test_command(void **state)
 {
@@ -219,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_counts_per_account),
         cmocka_unit_test(test_window_zones_and_odd_lines),
         cmocka_unit_test(test_same_line_twice),
+        cmocka_unit_test(test_kinds_apart),
         cmocka_unit_test(test_command),
         cmocka_unit_test(test_logins),
         cmocka_unit_test(test_logins_command),

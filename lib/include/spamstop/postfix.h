@@ -292,7 +292,7 @@ struct postfix_maillog {
     size_t records; /* records inside the window */
     size_t older;   /* records before it (a rotated file's older lines) */
     size_t odd;     /* lines that were not records */
-    bool complete;  /* the pass ended ("end"): not cut at its cap */
+    bool complete;  /* the pass ended ("end"): all written, not cut */
 };
 
 /*
@@ -307,9 +307,11 @@ char *postfix_maillog_command(long long since, size_t cap);
  * Parses that pass's output: per account the messages submitted since
  * since, their client addresses, first and last time, and, joined by queue
  * id, how many were sent, deferred or bounced (each message counted once,
- * by its latest status).  Lines that are not records are counted, not
- * fatal.  SS_ETOOBIG for more than POSTFIX_ENTRIES_MAX messages or
- * accounts, SS_ERR when out of memory; *out is empty then.
+ * by its latest status).  Only the order of the records of one kind
+ * counts (the pass prints the kinds apart), not how A and S interleave.
+ * Lines that are not records are counted, not fatal.  SS_ETOOBIG for more than
+ * POSTFIX_ENTRIES_MAX messages or accounts, SS_ERR when out of memory; *out is
+ * empty then.
  */
 int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
                           size_t len, long long since, struct errbuf *err);

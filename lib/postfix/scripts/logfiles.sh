@@ -27,6 +27,19 @@ log_sources() {
     fi
 }
 
+# log_plain FILE COMMAND...: runs COMMAND with the uncompressed files of
+# the list as its last arguments (not at all when there is none).
+log_plain() {
+    l=$1
+    shift
+    grep -v '\.gz$' "$l" | tr '\n' '\0' | xargs -0 -r "$@"
+}
+
+# log_packed FILE: the text of the compressed files of the list.
+log_packed() {
+    grep '\.gz$' "$1" | tr '\n' '\0' | xargs -0 -r zcat -f --
+}
+
 # log_grep FILE PATTERN...: the lines of the listed files (plain ones
 # straight to grep, compressed ones through zcat) or, with no file,
 # journald's mail facility since $since, holding any of the fixed strings.
@@ -35,9 +48,8 @@ log_grep() {
     shift
     for p in "$@"; do set -- "$@" -e "$p"; shift; done
     if [ -s "$l" ]; then
-        grep -v '\.gz$' "$l" | tr '\n' '\0' | xargs -0 -r grep -h -F "$@" --
-        grep '\.gz$' "$l" | tr '\n' '\0' | xargs -0 -r zcat -f -- |
-            grep -F "$@"
+        log_plain "$l" grep -h -F "$@" --
+        log_packed "$l" | grep -F "$@"
     elif command -v journalctl >/dev/null 2>&1; then
         journalctl -q --no-pager -o short-iso SYSLOG_FACILITY=2 \
             --since "@$since" 2>/dev/null | grep -F "$@"

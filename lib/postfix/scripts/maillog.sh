@@ -11,41 +11,80 @@
 # each file read (or "source journald"), then
 # records "A TIME QID USER IP" (an authenticated submission) and
 # "S TIME QID STATUS" (a delivery attempt: sent, deferred, bounced, ...),
-# TIME as the log wrote it with blanks made '_', then "end". Output cut at
-# cap has no "end". Exit 0, also when there is no log at all.
-# Sent after the part logfiles.sh (log_list, log_sources, log_grep).
+# TIME as the log wrote it with blanks made '_', then "end". Records of
+# one kind come in the order of the log; the kinds do not: the plain
+# files' A records, their S records, then the compressed files' (the
+# controller joins them by queue id, where only the order within a kind
+# counts). Output cut at cap, or not all written, has no "end". Exit 0,
+# also when there is no log at all.
+# The plain files are read twice at once, once per kind: grep of one
+# fixed string is several times faster than of two, and each kind's awk
+# runs beside the other's and beside zcat of the compressed files.
+# Sent after the part logfiles.sh (log_list, log_sources, log_plain,
+# log_packed, log_grep).
 # shellcheck disable=SC2154 # since, logs and cap come from the caller
 umask 077
-list=$(mktemp) || exit 3
-trap 'rm -f "$list"' EXIT
-log_list "$list"
+t=$(mktemp -d) || exit 3
+trap 'rm -rf "$t"' EXIT
+# A line to a record of kind k (A, S, or either when empty), or none.
+# The time: ISO (one field, a digit first) or syslog "Mon DD HH:MM:SS".
+# A line that makes an A record (client= and sasl_username=) makes no S
+# record. mawk spends on each call about what it spends on splitting the
+# line into fields: a line takes only the few calls its kind needs.
+# shellcheck disable=SC2016 # awk's $, not the shell's
+prog='
+{
+    if ($1 ~ /^[0-9]/) { t = $1; q = $4; f = $5 } else { t = $1 "_" $2 "_" $3; q = $6; f = $7 }
+    if (q !~ /^[0-9A-Za-z]*:$/ || q == "NOQUEUE:") next
+    if (f ~ /^client=/ && (p = index($0, "sasl_username=")) > 0) {
+        if (k == "S") next
+        u = substr($0, p + 14)
+        if ((p = index(u, ",")) > 0) u = substr(u, 1, p - 1)
+        if ((p = index(u, " ")) > 0) u = substr(u, 1, p - 1)
+        if (u == "") next
+        ip = (p = index(f, "[")) > 0 ? substr(f, p + 1, index(f, "]") - p - 1) : "-"
+        print "A", t, substr(q, 1, length(q) - 1), u, ip
+    } else if (k != "A" && (p = index($0, " status=")) > 0) {
+        s = substr($0, p + 8, 12)
+        if ((p = index(s, " ")) > 0) s = substr(s, 1, p - 1)
+        if ((p = index(s, ",")) > 0) s = substr(s, 1, p - 1)
+        print "S", t, substr(q, 1, length(q) - 1), s
+    }
+}'
+
+# records [KIND]: the records of one kind (A or S; both without one) from
+# the log lines on stdin.
+records() {
+    awk -v k="$1" "$prog"
+}
+
+submitted='sasl_username=' tried=' status='
+log_list "$t/list"
 {
     date '+now %s %z'
-    log_sources "$list"
-    log_grep "$list" 'sasl_username=' ' status=' |
-        awk '
-        {
-            # the time: ISO (one field, a digit first) or syslog "Mon DD HH:MM:SS"
-            if (substr($1, 1, 1) ~ /[0-9]/) { t = $1; i = 4 } else { t = $1 "_" $2 "_" $3; i = 6 }
-            q = $i
-            n = length(q)
-            if (substr(q, n, 1) != ":") next
-            q = substr(q, 1, n - 1)
-            if (q == "NOQUEUE" || q ~ /[^0-9A-Za-z]/) next
-            f = $(i + 1)
-            if (substr(f, 1, 7) == "client=" && (p = index($0, "sasl_username=")) > 0) {
-                u = substr($0, p + 14)
-                if ((k = index(u, ",")) > 0) u = substr(u, 1, k - 1)
-                if ((k = index(u, " ")) > 0) u = substr(u, 1, k - 1)
-                a = index(f, "[")
-                ip = a > 0 ? substr(f, a + 1, index(f, "]") - a - 1) : "-"
-                if (u != "") print "A", t, q, u, ip
-            } else if ((p = index($0, " status=")) > 0) {
-                s = substr($0, p + 8, 12)
-                if ((k = index(s, " ")) > 0) s = substr(s, 1, k - 1)
-                if ((k = index(s, ",")) > 0) s = substr(s, 1, k - 1)
-                print "S", t, q, s
-            }
-        }'
-    echo end
+    log_sources "$t/list"
+    ok=0
+    if [ -s "$t/list" ]; then
+        # three at once, the slowest (zcat) first, the last to stdout
+        packed=
+        while IFS= read -r f; do
+            case $f in *.gz) packed=1 ;; esac
+        done <"$t/list"
+        if [ -n "$packed" ]; then
+            log_packed "$t/list" | grep -F -e "$submitted" -e "$tried" |
+                records | head -c "$cap" >"$t/3" &
+            packed=$!
+        fi
+        log_plain "$t/list" grep -h -F -e "$tried" -- | records S |
+            head -c "$cap" >"$t/2" &
+        plain=$!
+        log_plain "$t/list" grep -h -F -e "$submitted" -- | records A
+        wait "$plain" || ok=1
+        [ -z "$packed" ] || wait "$packed" || ok=1
+        cat "$t/2"
+        [ -z "$packed" ] || cat "$t/3"
+    else
+        log_grep "$t/list" "$submitted" "$tried" | records
+    fi
+    [ "$ok" != 0 ] || echo end
 } | head -c "$cap"
