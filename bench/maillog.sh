@@ -7,6 +7,8 @@
 # Postfix logs for an authenticated submission relayed to one recipient
 # (connect, client with sasl_username, cleanup, qmgr from, smtp status,
 # removed, disconnect).
+# The pass reads the two kinds of lines at once: its time depends on the
+# CPUs free (the CPU count and the load are printed with the result).
 # usage: bench/maillog.sh [LINES] [RUNS]   (defaults 1000000 and 5)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,7 +58,7 @@ f=$(best floor)
 p=$(best pass)
 records=$(pass | grep -c '^[AS] ')
 bytes=$(cat "$tmp/mail.log" "$tmp/mail.log.1" | wc -c)
-printf 'maillog: %d lines x 3 files (%d MB plain + gz), %d records out\n' \
-    "$lines" $((bytes / 1000000)) "$records"
+printf 'maillog: %d lines x 3 files (%d MB plain + gz), %d records out; %d CPUs, load %s\n' \
+    "$lines" $((bytes / 1000000)) "$records" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
 printf 'maillog: floor (zcat -f | grep -c) %.3f s, pass %.3f s: %.2fx (target <= 1.25x)\n' \
     "$f" "$p" "$(echo "$p / $f" | bc -l)"
