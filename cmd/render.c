@@ -173,10 +173,12 @@ static const struct note_form note_forms[] = {
     {"verify_password",
      "will check that each new password (of step '%T') is the one in force, "
      "through the host's own SMTP AUTH path (doveadm auth test, or SMTP "
-     "AUTH on 127.0.0.1:%V under Cyrus SASL), the password on stdin only",
+     "AUTH on 127.0.0.1, port %S, the first that offers it, under Cyrus "
+     "SASL), the password on stdin only",
      "after the start, a check that each new password (of step '%T') is "
      "the one in force, through the host's own SMTP AUTH path (doveadm auth "
-     "test, or SMTP AUTH on 127.0.0.1:%V under Cyrus SASL)",
+     "test, or SMTP AUTH on 127.0.0.1, port %S, the first that offers it, "
+     "under Cyrus SASL)",
      false, NULL},
     {"verify_watch",
      "then will watch %V s and read the mail log for logins of those "

@@ -434,14 +434,23 @@ int accounts_look_storage(enum accounts_storage *out, const char *text,
     return 0;
 }
 
-int accounts_auth_command(char **out, unsigned port, struct errbuf *err)
+int accounts_auth_command(char **out, const unsigned *ports, size_t n,
+                          struct errbuf *err)
 {
     struct buf b = BUF_INIT;
+    size_t i;
+    int r;
 
     *out = NULL;
-    if (port == 0 || port > 65535)
-        return errbuf_set(err, SS_EINVAL, "bad smtp port %u", port);
-    if (buf_printf(&b, "port=%u\n", port) < 0 ||
+    if (n == 0)
+        return errbuf_set(err, SS_EINVAL, "no smtp port to try");
+    for (i = 0; i < n; i++)
+        if (ports[i] == 0 || ports[i] > 65535)
+            return errbuf_set(err, SS_EINVAL, "bad smtp port %u", ports[i]);
+    r = buf_adds(&b, "ports='");
+    for (i = 0; i < n && r == 0; i++)
+        r = buf_printf(&b, "%s%u", i > 0 ? " " : "", ports[i]);
+    if (r < 0 || buf_adds(&b, "'\n") < 0 ||
         buf_adds(&b, script_auth_check_sh) < 0) {
         buf_release(&b);
         return errbuf_set(err, SS_ERR, "out of memory");
@@ -500,20 +509,57 @@ enum accounts_auth accounts_auth_parse(const char *text, size_t len,
     return ACCOUNTS_AUTH_UNKNOWN;
 }
 
-void accounts_auth_sasl(char *out, size_t size, const char *text, size_t len)
+/* The value of text's first "KEY VALUE" line into v, vn; false: none. */
+static bool backends_first(const char *text, size_t len, const char *key,
+                           const char **v, size_t *vn)
 {
-    const char *s = text, *end = text + len, *nl, *v;
-    size_t n, vn;
+    const char *s = text, *end = text + len, *nl;
 
-    if (size > 0)
-        out[0] = '\0';
-    for (; text != NULL && s < end && size > 0; s = nl + 1) {
+    for (; text != NULL && s < end; s = nl + 1) {
         if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
             nl = end;
-        n = (size_t)(nl - s);
-        if (backends_kv(s, n, "sasl", &v, &vn)) {
-            backends_copy_clean(out, size, v, vn);
-            return;
-        }
+        if (backends_kv(s, (size_t)(nl - s), key, v, vn))
+            return true;
     }
+    return false;
+}
+
+/* Reads the check's "smtp PORT MODE" line; see accounts.h. */
+int accounts_auth_smtp(unsigned *out_port, enum accounts_smtp_mode *out_mode,
+                       const char *text, size_t len)
+{
+    static const char *const modes[] = {"plain", "starttls", "tls"};
+    const char *v;
+    size_t vn, i, k;
+    unsigned port = 0;
+
+    *out_port = 0;
+    *out_mode = ACCOUNTS_SMTP_PLAIN;
+    if (!backends_first(text, len, "smtp", &v, &vn))
+        return -1;
+    for (i = 0; i < vn && i < 5 && v[i] >= '0' && v[i] <= '9'; i++)
+        port = port * 10 + (unsigned)(v[i] - '0');
+    if (i == 0 || i >= vn || v[i] != ' ' || port == 0 || port > 65535)
+        return -1;
+    v += i + 1;
+    vn -= i + 1;
+    for (k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
+        if (vn == strlen(modes[k]) && memcmp(v, modes[k], vn) == 0) {
+            *out_port = port;
+            *out_mode = (enum accounts_smtp_mode)k;
+            return 0;
+        }
+    return -1;
+}
+
+void accounts_auth_sasl(char *out, size_t size, const char *text, size_t len)
+{
+    const char *v;
+    size_t vn;
+
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    if (backends_first(text, len, "sasl", &v, &vn))
+        backends_copy_clean(out, size, v, vn);
 }

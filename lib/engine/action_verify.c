@@ -18,8 +18,13 @@
 #include "spamstop/postfix.h"
 #include "spamstop/text.h"
 
-/* smtpd's port on loopback, where the Cyrus (Plesk) check logs in. */
-#define VERIFY_SMTP_PORT 25
+/*
+ * smtpd's ports on loopback where the Cyrus (Plesk) check may log in, in
+ * the order tried: the first whose EHLO offers AUTH is used (AUTH is
+ * often on submission only; 465 is smtps, TLS from the first byte).
+ */
+static const unsigned verify_smtp_ports[] = {25, 587, 465};
+#define VERIFY_NPORTS (sizeof(verify_smtp_ports) / sizeof(verify_smtp_ports[0]))
 
 /* Largest check and watch outputs read, and the credentials file. */
 #define VERIFY_OUT_CAP     (256u * 1024)
@@ -176,11 +181,27 @@ static int verify_watch(long long *out, struct action_ctx *ctx,
     return r;
 }
 
+/* The ports the Cyrus check tries, in words: "25, 587 or 465". */
+static int verify_ports_text(struct buf *out)
+{
+    size_t i;
+    int r = 0;
+
+    for (i = 0; i < VERIFY_NPORTS && r == 0; i++)
+        r = buf_printf(out, "%s%u",
+                       i == 0                   ? ""
+                       : i + 1 == VERIFY_NPORTS ? " or "
+                                                : ", ",
+                       verify_smtp_ports[i]);
+    return r;
+}
+
 /* Says what apply will do; a bad watch time fails here, before anything. */
 static int verify_prepare(struct action_ctx *ctx, const void *params,
                           struct errbuf *err)
 {
     const struct verify_params *vp = params;
+    struct buf ports = BUF_INIT;
     long long watch;
     int r;
 
@@ -190,11 +211,12 @@ static int verify_prepare(struct action_ctx *ctx, const void *params,
      * after a run, the checks themselves say what it found */
     if (!ctx->dry_run)
         return 0;
-    if (action_note(ctx, "verify_password", NULL, VERIFY_SMTP_PORT,
-                    vp->result) < 0 ||
+    if (verify_ports_text(&ports) < 0 ||
+        action_note(ctx, "verify_password", ports.data, 0, vp->result) < 0 ||
         (watch > 0 && action_note(ctx, "verify_watch", NULL, watch, NULL) < 0))
-        return errbuf_set(err, SS_ERR, "out of memory");
-    return 0;
+        r = errbuf_set(err, SS_ERR, "out of memory");
+    buf_release(&ports);
+    return r;
 }
 
 /*
@@ -244,6 +266,24 @@ static int verify_secrets(struct buf *in, struct engine_check *checks, size_t n,
     return r;
 }
 
+/* What the check went through, for the check line ("smtp auth on ..."). */
+static void verify_via(char *out, size_t size, const char *sasl,
+                       const char *text, size_t len)
+{
+    static const char *const tls[] = {"", " with STARTTLS", " over TLS"};
+    enum accounts_smtp_mode mode;
+    unsigned port;
+
+    if (strcmp(sasl, "dovecot") == 0)
+        snprintf(out, size, "doveadm auth test");
+    else if (strcmp(sasl, "cyrus") != 0)
+        snprintf(out, size, "no sasl path");
+    else if (accounts_auth_smtp(&port, &mode, text, len) == 0)
+        snprintf(out, size, "smtp auth on 127.0.0.1:%u%s", port, tls[mode]);
+    else
+        snprintf(out, size, "smtp auth on loopback");
+}
+
 /* The check through the host's own SMTP AUTH path, into checks. */
 static int verify_passwords(struct engine_check *checks, size_t n,
                             struct action_ctx *ctx, struct errbuf *err)
@@ -251,25 +291,29 @@ static int verify_passwords(struct engine_check *checks, size_t n,
     struct exec_cmd cmd = EXEC_CMD_INIT;
     struct exec_result res;
     struct buf in = BUF_INIT;
-    char *command = NULL, sasl[24], why[160];
+    char *command = NULL, sasl[24], why[160], via[sizeof(checks->via)];
     const char *out;
     size_t i;
     int r;
 
     exec_result_init(&res);
     if ((r = verify_secrets(&in, checks, n, ctx, err)) < 0 || in.len == 0 ||
-        (r = accounts_auth_command(&command, VERIFY_SMTP_PORT, err)) < 0)
+        (r = accounts_auth_command(&command, verify_smtp_ports, VERIFY_NPORTS,
+                                   err)) < 0)
         goto out;
     cmd.command = command;
     cmd.input = in.data;
     cmd.input_len = in.len;
     cmd.out_cap = VERIFY_OUT_CAP;
-    cmd.timeout_ms = (int)(30000 + 25000 * (n < 100 ? n : 100));
+    /* finding the port: up to two 20 s sessions a port (plain, STARTTLS) */
+    cmd.timeout_ms =
+        (int)(30000 + 40000 * VERIFY_NPORTS + 25000 * (n < 100 ? n : 100));
     if ((r = runbook_exec(ctx, "the password check", &cmd, true, &res, err)) <
         0)
         goto out;
     out = res.out.data != NULL ? res.out.data : "";
     accounts_auth_sasl(sasl, sizeof(sasl), out, res.out.len);
+    verify_via(via, sizeof(via), sasl, out, res.out.len);
     for (i = 0; i < n; i++) {
         struct engine_check *c = &checks[i];
         if (strncmp(c->why, "no new password", 15) == 0)
@@ -282,10 +326,7 @@ static int verify_passwords(struct engine_check *checks, size_t n,
             break;
         default: memcpy(c->why, why, sizeof(c->why)); break;
         }
-        snprintf(c->via, sizeof(c->via), "%s",
-                 strcmp(sasl, "dovecot") == 0 ? "doveadm auth test"
-                 : strcmp(sasl, "cyrus") == 0 ? "smtp auth on loopback"
-                                              : "no sasl path");
+        memcpy(c->via, via, sizeof(c->via));
     }
 out:
     exec_result_release(&res);

@@ -68,7 +68,7 @@ run respond --yes --watch 5 h1 h3 >"$work/run.out" 2>&1 || rc=$?
 [[ $rc == 0 ]] || fail "respond exited $rc: $(tail -20 "$work/run.out")"
 R=$(ls -t "$work/state/runs" | head -1)
 rd=$work/state/runs/$R
-grep -qE "(^|Z )h1 check: dave@example.test: password confirmed \(smtp auth on loopback\); no login of dave@example.test since [0-9:]{8} UTC, watched 5 s$" \
+grep -qE "(^|Z )h1 check: dave@example.test: password confirmed \(smtp auth on 127\.0\.0\.1:25\); no login of dave@example.test since [0-9:]{8} UTC, watched 5 s$" \
     "$work/run.out" || fail "h1 recap: $(grep -i 'check\|password' "$work/run.out")"
 grep -qE "(^|Z )h3 check: dave@example.test: password confirmed \(doveadm auth test\); no login of dave@example.test since [0-9:]{8} UTC, watched 5 s$" \
     "$work/run.out" || fail "h3 recap: $(grep -i 'check\|password' "$work/run.out")"
@@ -104,7 +104,7 @@ done
 "$ss" report --state-dir "$work/state" "$R" >"$work/report.md" 2>&1 || fail "report: $(tail -3 "$work/report.md")"
 [[ $(grep -c "No login of dave@example.test since [0-9:]* UTC on [0-9-]*, watched 5 s" "$work/report.md") == 2 ]] ||
     fail "report: $(grep -i 'login\|confirmed' "$work/report.md")"
-grep -q "new password confirmed through the host's own authentication (smtp auth on loopback)" "$work/report.md" ||
+grep -q "new password confirmed through the host's own authentication (smtp auth on 127.0.0.1:25)" "$work/report.md" ||
     fail "report h1: $(grep -i confirmed "$work/report.md")"
 ok "evidence, audit trail and report say it; no password in any of them"
 

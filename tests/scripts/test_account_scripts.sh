@@ -222,7 +222,7 @@ check "evict: a failed flush is said" has out "cache failed"
 check "evict: a failed kick is said" has out "kick-failed alice@x.test"
 
 # auth-check.sh: the new password through the host's own SMTP AUTH path
-compose "$tmp/auth" "port='25'
+compose "$tmp/auth" "ports='25 587 465'
 " accounts/scripts/auth-check.sh
 printf 'alice@x.test\nNewPass123abc\nbob@x.test\nWrongOne456def\n' >"$tmp/auth.in"
 # Dovecot SASL: doveadm auth test with the password on its stdin
@@ -258,14 +258,70 @@ check "auth: cyrus named" has out "sasl cyrus"
 check "auth: smtp takes alice's" has out "auth ok alice@x.test"
 check "auth: smtp refuses bob's" has out "auth refused bob@x.test"
 check "auth: to smtpd on loopback" has bash.log "/dev/tcp/127.0.0.1/"
+check "auth: port 25 offers AUTH: used, said" has out "smtp 25 plain"
 check "auth: no password in the client's arguments" lacks bash.log "NewPass123abc"
 check "auth: no password in base64 in its arguments" lacks bash.log "$want"
-fake bash "printf '220 h1 ESMTP\r\n'; read -r l; printf '250-h1\r\n250 PIPELINING\r\n'; read -r l"
+# A fake smtpd: server.sh GREET EHLO-EXTENSIONS (greeting or not, as
+# after openssl's STARTTLS); logs each line it reads to smtp.log.
+cat >"$tmp/server.sh" <<X
+[ "\$1" = no ] || printf '220 h1 ESMTP\r\n'
+while IFS= read -r l; do
+    l=\${l%"\$(printf '\r')"}
+    echo "\$l" >>$tmp/smtp.log
+    case \$l in
+    EHLO*) printf '250-h1\r\n'; for x in \$2; do printf '250-%s\r\n' "\$x"; done; printf '250 8BITMIME\r\n' ;;
+    'AUTH PLAIN $want') printf '235 2.7.0 ok\r\n' ;;
+    AUTH*) printf '535 5.7.8 no\r\n' ;;
+    QUIT) printf '221 bye\r\n'; exit 0 ;;
+    esac
+done
+X
+# Submission only, AUTH after STARTTLS (smtpd_tls_auth_only): port 25
+# offers neither, 587 STARTTLS in plain and AUTH through openssl
+fake bash "echo \"\$*\" >>$tmp/bash.log
+case \$3 in 25) exec sh $tmp/server.sh yes PIPELINING ;; 587) exec sh $tmp/server.sh yes STARTTLS ;; esac; exit 3"
+fake openssl "echo \"\$*\" >>$tmp/openssl.log
+case \"\$*\" in *'-starttls smtp -connect 127.0.0.1:587') exec sh $tmp/server.sh no 'AUTH PLAIN LOGIN' ;; esac; exit 1"
+: >"$tmp/bash.log"
+: >"$tmp/openssl.log"
+: >"$tmp/smtp.log"
 run "$tmp/auth" "$tmp/auth.in"
-check "auth: no AUTH offered is unknown" has out "auth unknown alice@x.test smtpd offers no AUTH"
+check "auth: 25 without AUTH, 587 with it after STARTTLS" has out "smtp 587 starttls"
+check "auth: through 587 takes alice's" has out "auth ok alice@x.test"
+check "auth: through 587 refuses bob's" has out "auth refused bob@x.test"
+check "auth: port 25 looked at first" [ "$(grep -o 'wait [0-9]*$' "$tmp/bash.log" | head -n 1)" = "wait 25" ]
+check "auth: STARTTLS by openssl on 587" has openssl.log "s_client -quiet -starttls smtp -connect 127.0.0.1:587"
+check "auth: no STARTTLS where the plain EHLO offers none" lacks openssl.log "127.0.0.1:25"
+check "auth: no password in openssl's arguments" lacks openssl.log "NewPass123abc"
+check "auth: no password in base64 in openssl's arguments" lacks openssl.log "$want"
+check "auth: each account its own session" [ "$(grep -c '^QUIT$' "$tmp/smtp.log")" -ge 4 ]
+# smtps only: nothing on 587, 465 TLS from the first byte
+fake bash "case \$3 in 25) exec sh $tmp/server.sh yes PIPELINING ;; esac; exit 3"
+fake openssl "echo \"\$*\" >>$tmp/openssl.log
+case \"\$*\" in *-starttls*) exit 1 ;; *'-connect 127.0.0.1:465') exec sh $tmp/server.sh yes 'AUTH PLAIN' ;; esac; exit 1"
+: >"$tmp/openssl.log"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: 465 over TLS when only it offers AUTH" has out "smtp 465 tls"
+check "auth: through 465 takes alice's" has out "auth ok alice@x.test"
+check "auth: through 465 refuses bob's" has out "auth refused bob@x.test"
+check "auth: 465 without -starttls" has openssl.log "s_client -quiet -connect 127.0.0.1:465"
+# STARTTLS offered but the handshake fails, AUTH in plain: plain
+fake bash "case \$3 in 25) exec sh $tmp/server.sh yes 'STARTTLS AUTH=PLAIN' ;; esac; exit 3"
+fake openssl "exit 1"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: a failed STARTTLS falls back to plain AUTH" has out "smtp 25 plain"
+check "auth: ... and takes alice's" has out "auth ok alice@x.test"
+# no port offers AUTH: unknown, each port's reason
+fake bash "case \$3 in 25) exec sh $tmp/server.sh yes PIPELINING ;; 587) exec sh $tmp/server.sh yes STARTTLS ;; esac; exit 3"
+fake openssl "case \"\$*\" in *-starttls*) exec sh $tmp/server.sh no PIPELINING ;; esac; exit 1"
+run "$tmp/auth" "$tmp/auth.in"
+check "auth: no AUTH offered is unknown" has out "auth unknown alice@x.test smtpd offers no AUTH on 127.0.0.1 (25: no AUTH; 587: no AUTH after STARTTLS; 465: no smtp greeting over TLS)"
+check "auth: ... for each account" has out "auth unknown bob@x.test smtpd offers no AUTH on 127.0.0.1 ("
+check "auth: ... no smtp line" [ -z "$(grep '^smtp ' "$tmp/out")" ]
 fake bash "exit 3"
 run "$tmp/auth" "$tmp/auth.in"
-check "auth: no smtpd is unknown" has out "auth unknown alice@x.test no smtp greeting"
+check "auth: no smtpd is unknown" has out "auth unknown alice@x.test smtpd offers no AUTH on 127.0.0.1 (25: no smtp greeting; 587: no smtp greeting;"
+rm -f "$tmp/bin/openssl"
 fake postconf "echo"
 run "$tmp/auth" "$tmp/auth.in"
 check "auth: no SASL is unknown" has out "auth unknown alice@x.test smtpd_sasl_type"

@@ -533,6 +533,66 @@ static void test_dovecot_restore_without_rotation(void **state)
     assert_int_equal(sh(cmd), 0);
 }
 
+/*
+ * The password check: the ports to try reach the script as one quoted
+ * word; its "smtp PORT MODE" line is read strictly (a port, one of three
+ * modes); an unknown answer keeps the host's reason.
+ */
+static void test_auth_ports(void **state)
+{
+    static const unsigned ports[] = {25, 587, 465}, bad[] = {25, 70000};
+    struct errbuf err = ERRBUF_INIT;
+    enum accounts_smtp_mode mode;
+    unsigned port;
+    char *cmd = NULL, why[160];
+    const char *out = "sasl cyrus\nsmtp 587 starttls\nauth ok a@x.test\n"
+                      "auth unknown b@x.test smtpd offers no AUTH on "
+                      "127.0.0.1:587\n";
+
+    (void)state;
+    assert_int_equal(accounts_auth_command(&cmd, ports, 3, &err), 0);
+    assert_true(strncmp(cmd, "ports='25 587 465'\n", 19) == 0);
+    assert_non_null(strstr(cmd, "smtpd_sasl_type"));
+    free(cmd);
+    assert_int_equal(accounts_auth_command(&cmd, bad, 2, &err), SS_EINVAL);
+    assert_null(cmd);
+    assert_non_null(strstr(err.msg, "bad smtp port 70000"));
+    assert_int_equal(accounts_auth_command(&cmd, ports, 0, &err), SS_EINVAL);
+
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), 0);
+    assert_int_equal(port, 587);
+    assert_int_equal(mode, ACCOUNTS_SMTP_STARTTLS);
+    assert_int_equal(
+        accounts_auth_parse(out, strlen(out), "a@x.test", why, sizeof(why)),
+        ACCOUNTS_AUTH_OK);
+    assert_int_equal(
+        accounts_auth_parse(out, strlen(out), "b@x.test", why, sizeof(why)),
+        ACCOUNTS_AUTH_UNKNOWN);
+    assert_string_equal(why, "smtpd offers no AUTH on 127.0.0.1:587");
+    out = "smtp 465 tls\n";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), 0);
+    assert_int_equal(port, 465);
+    assert_int_equal(mode, ACCOUNTS_SMTP_TLS);
+    out = "smtp 25 plain";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), 0);
+    assert_int_equal(port, 25);
+    assert_int_equal(mode, ACCOUNTS_SMTP_PLAIN);
+    out = "sasl cyrus\nauth unknown a@x.test smtpd offers no AUTH\n";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), -1);
+    assert_int_equal(port, 0);
+    out = "smtp 587 ssl\n";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), -1);
+    out = "smtp 99999 tls\n";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), -1);
+    out = "smtp 0 tls\n";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), -1);
+    out = "smtp x587 tls\n";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), -1);
+    out = "smtp 587 starttls x\n";
+    assert_int_equal(accounts_auth_smtp(&port, &mode, out, strlen(out)), -1);
+    assert_int_equal(accounts_auth_smtp(&port, &mode, NULL, 0), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_look_dovecot),
         cmocka_unit_test(test_look_plesk),
         cmocka_unit_test(test_look_parse),
+        cmocka_unit_test(test_auth_ports),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,7 @@ struct sim {
     int maillog_reads;       /* log evidence passes */
     const char *auth_refuse; /* the check refuses this account's password */
     const char *auth_what;   /* "unknown ...": the check cannot tell */
+    const char *auth_smtp;   /* Cyrus: the "smtp PORT MODE" line it prints */
     const char *logins;      /* the watch's output */
     int auth_checks;         /* password checks run */
 };
@@ -185,6 +186,8 @@ static int sim_auth(struct sim *s, const struct exec_cmd *cmd,
     s->auth_checks++;
     buf_adds(&o, s->backend == ACCOUNTS_BACKEND_PLESK ? "sasl cyrus\n"
                                                       : "sasl dovecot\n");
+    if (s->auth_smtp != NULL)
+        buf_printf(&o, "%s\n", s->auth_smtp);
     for (; a != NULL && a < end &&
            (nl = memchr(a, '\n', (size_t)(end - a))) != NULL &&
            (pw = memchr(nl + 1, '\n', (size_t)(end - nl - 1))) != NULL;
@@ -1826,6 +1829,71 @@ static void test_verify_unknown_is_not_confirmed(void **state)
 }
 
 /*
+ * Under Cyrus the check tries smtpd's ports on loopback in order (25,
+ * 587, 465) and the line names the one that offered AUTH and how (here
+ * submission with STARTTLS); an "smtp" line it cannot read leaves the
+ * words unspecific; no port offering AUTH is unknown, with each port's
+ * reason, and the host stays contained.
+ */
+static void test_verify_cyrus_names_the_port(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+    struct buf b = BUF_INIT;
+    size_t i;
+
+    (void)state;
+    scratch_make(&s);
+    sim_init(&sim, ACCOUNTS_BACKEND_PLESK);
+    sim.auth_smtp = "smtp 587 starttls";
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_COMMITTED);
+    i = find_cmd(ex, "doveadm auth test", 0);
+    assert_true(i != (size_t)-1);
+    assert_true(strncmp(fake_exec_command(ex, i), "ports='25 587 465'\n", 19) ==
+                0);
+    assert_int_equal(last_checks[0].password, ENGINE_PASSWORD_CONFIRMED);
+    assert_int_equal(engine_check_text(&b, &last_checks[0]), 0);
+    assert_string_equal(b.data, "alice@example.test: password confirmed "
+                                "(smtp auth on 127.0.0.1:587 with STARTTLS)");
+    executor_free(ex);
+    scratch_rm(&s);
+
+    scratch_make(&s);
+    sim.auth_smtp = "smtp 465 ssl";
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_COMMITTED);
+    assert_string_equal(last_checks[0].via, "smtp auth on loopback");
+    executor_free(ex);
+    scratch_rm(&s);
+
+    scratch_make(&s);
+    sim.auth_smtp = NULL;
+    sim.auth_what = "smtpd offers no AUTH on 127.0.0.1 (25: no AUTH; 587: "
+                    "no AUTH after STARTTLS; 465: no smtp greeting over TLS)";
+    ex = sim_exec(&sim);
+    assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                     HOST_CONTAINED);
+    assert_int_equal(last_checks[0].password, ENGINE_PASSWORD_UNKNOWN);
+    assert_string_equal(last_checks[0].why, sim.auth_what);
+    assert_non_null(strstr(herr.msg, "password not confirmed: "
+                                     "alice@example.test: password NOT "
+                                     "confirmed: smtpd offers no AUTH on "
+                                     "127.0.0.1 (25: no AUTH;"));
+    assert_int_equal(fake_exec_count_matching(ex, NULL, "postsuper -d"), 0);
+    buf_release(&b);
+    executor_free(ex);
+    free(sim.identify);
+    playbook_free(pb);
+    scratch_rm(&s);
+}
+
+/*
  * With a watch: the password confirmed, the log read for logins since
  * the rotation's host time (the eviction's clock): none, the host
  * commits and the line says so; a login after the rotation makes the
@@ -1965,6 +2033,7 @@ int main(void)
         cmocka_unit_test(test_restart_timer_and_mail_down_time),
         cmocka_unit_test(test_verify_refused_stays_contained),
         cmocka_unit_test(test_verify_unknown_is_not_confirmed),
+        cmocka_unit_test(test_verify_cyrus_names_the_port),
         cmocka_unit_test(test_verify_watch),
         cmocka_unit_test(test_watch_parse),
         cmocka_unit_test(test_bad_watch_in_the_plan),

@@ -109,10 +109,27 @@ void accounts_evict_parse(struct accounts_evict *out, const char *text,
  * The check after a rotation (lib/accounts/scripts/auth-check.sh): for
  * each "ADDR\nPASSWORD\n" on its stdin, whether the host's own SMTP AUTH
  * path takes the password: `doveadm auth test` where Postfix's SASL is
- * Dovecot, an SMTP AUTH PLAIN against smtpd on 127.0.0.1:port where it
- * is Cyrus (Plesk).  Its stdin is a secret.  Caller frees.
+ * Dovecot, an SMTP AUTH PLAIN against smtpd on 127.0.0.1 where it is
+ * Cyrus (Plesk), on the first of the n ports whose EHLO offers AUTH
+ * (STARTTLS when offered; 465 is TLS from the first byte).  Its stdin is
+ * a secret.  Caller frees.
  */
-int accounts_auth_command(char **out, unsigned port, struct errbuf *err);
+int accounts_auth_command(char **out, const unsigned *ports, size_t n,
+                          struct errbuf *err);
+
+/* How that check reached smtpd under Cyrus (its "smtp PORT MODE" line). */
+enum accounts_smtp_mode {
+    ACCOUNTS_SMTP_PLAIN = 0,
+    ACCOUNTS_SMTP_STARTTLS,
+    ACCOUNTS_SMTP_TLS, /* TLS from the first byte (smtps, 465) */
+};
+
+/*
+ * Reads the port and mode the check used; 0, or -1 when the output has
+ * no such line (not Cyrus, or no port offered AUTH) or a bad one.
+ */
+int accounts_auth_smtp(unsigned *out_port, enum accounts_smtp_mode *out_mode,
+                       const char *text, size_t len);
 
 /* One account's answer in that command's output. */
 enum accounts_auth {

@@ -166,7 +166,7 @@ enum engine_password {
 struct engine_check {
     char account[321];
     enum engine_password password;
-    char via[24];          /* "doveadm auth test", "smtp auth" */
+    char via[48];          /* "doveadm auth test", "smtp auth on ..." */
     char why[160];         /* UNKNOWN: what the host said */
     long long since;       /* epoch of the rotation (host clock), or -1 */
     long long watch_s;     /* seconds asked to watch; 0: no watch */
