@@ -31,8 +31,10 @@ while read -r id; do
   [ -n \"\$f\" ] || continue
   if [ \"\$1\" = -h ]; then mv \"\$f\" hold/\"\$id\"; fi
   if [ \"\$1\" = -d ]; then rm \"\$f\"; fi
-  echo \"\$id: done\" >&2; n=\$((n + 1))
+  case \$1 in -h) w='placed on hold';; -H) w='released from hold';; *) w=removed;; esac
+  echo \"postsuper: \$id: \$w\" >&2; n=\$((n + 1))
 done
+echo \"postsuper: warning: a warning stays\" >&2
 echo \"postsuper: Total: \$n messages\" >&2"
 cat >"$tmp/q/deferred/A/ABC1" <<'X'
 sender: alice@x
@@ -111,6 +113,8 @@ check "the hold passes only queue ids" [ "$(cat "$tmp/postsuper.in")" = "$(print
 check "the hold records the held file" grep -qE '^ABC1 [0-9]+ [0-9]+ [0-9]+\.[0-9]+$' "$tmp/out"
 check "the hold records only held files" [ "$(wc -l <"$tmp/out")" -eq 1 ]
 check "postsuper's stderr comes out" has err "postsuper: Total: 1 messages"
+check "and its warnings" has err "postsuper: warning: a warning stays"
+check "but not its line per message" sh -c '! grep -q "ABC1: placed on hold" "$0"' "$tmp/err"
 cp "$tmp/out" "$tmp/record"
 
 # the commit's delete: only files whose stamp matches

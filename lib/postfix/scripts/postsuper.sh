@@ -4,10 +4,14 @@
 
 # Runs "$@" with its stderr kept and written out in one piece; returns its
 # status.  Without postlogd, postsuper writes a line per message to stderr,
-# each its own write and so its own SSH packet.
+# each its own write and so its own SSH packet.  Those lines ("ID: placed
+# on hold", 38 bytes each: 34 MB for 900,000 messages) are left out: the
+# summary lines ("Placed on hold: N messages") and any warning go on, and
+# the ids are in what the caller sent and records.
 stderr_once() {
     { e=$("$@" 2>&1 >&3); s=$?; } 3>&1
-    [ -z "$e" ] || printf '%s\n' "$e" >&2
+    [ -z "$e" ] || printf '%s\n' "$e" | grep -v -E \
+        '^postsuper: [0-9A-Za-z]+: (placed on hold|released from hold|removed|requeued)$' >&2
     return "$s"
 }
 
