@@ -235,28 +235,6 @@ static int identify_rules_make(struct identify_rules *out,
     return 0;
 }
 
-/*
- * Writes text to RUN/evidence/<host>/name (0600); keeps its digest, also
- * in the audit trail.
- */
-static int identify_save(struct action_ctx *ctx, const char *name,
-                         const char *text, size_t len,
-                         char sha[SHA256_HEX_LEN + 1], struct errbuf *err)
-{
-    struct buf path = BUF_INIT;
-    int r;
-
-    if ((r = runbook_evidence_path(&path, ctx, name, true, err)) == 0)
-        r = fsio_write_atomic(path.data, text, len, 0600, err);
-    if (r == 0 && sha256_hex(sha, text, len) < 0)
-        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", path.data);
-    if (r == 0 && (r = action_audit_evidence(ctx, path.data, len, sha)) < 0)
-        errbuf_set(err, r, "cannot record evidence '%s' in the audit trail",
-                   path.data);
-    buf_release(&path);
-    return r;
-}
-
 /* The step's register, or its name: what its evidence files are named. */
 static const char *identify_reg(const struct action_ctx *ctx)
 {
@@ -503,13 +481,13 @@ static int identify_keep(struct action_ctx *ctx,
         goto out;
     }
     buf_printf(&name, "%s.json", reg);
-    if ((r = identify_save(ctx, name.data, json, strlen(json), sha_json, err)) <
-        0)
+    if ((r = runbook_evidence_save(ctx, name.data, json, strlen(json), sha_json,
+                                   err)) < 0)
         goto out;
     buf_reset(&name);
     buf_printf(&name, "%s.ids", reg);
-    if ((r = identify_save(ctx, name.data, ids.data, ids.len, sha_ids, err)) <
-        0)
+    if ((r = runbook_evidence_save(ctx, name.data, ids.data, ids.len, sha_ids,
+                                   err)) < 0)
         goto out;
     for (i = 0; i < f->n_accounts; i++)
         if (f->accounts[i].flagged &&
@@ -672,9 +650,9 @@ static int identify_log_pass(struct postfix_maillog *out, bool *has,
         goto out;
     }
     if (r < 0 ||
-        (r = identify_save(ctx, name.data,
-                           res.out.data != NULL ? res.out.data : "",
-                           res.out.len, sha, err)) < 0 ||
+        (r = runbook_evidence_save(ctx, name.data,
+                                   res.out.data != NULL ? res.out.data : "",
+                                   res.out.len, sha, err)) < 0 ||
         (r = postfix_maillog_parse(out,
                                    res.out.data != NULL ? res.out.data : "",
                                    res.out.len, since, err)) < 0)

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "runbook.h"
+#include "spamstop/accounts.h"
+#include "spamstop/digest.h"
+#include "spamstop/fsio.h"
 #include "spamstop/postfix.h"
 
 /* The ids of msgs as postsuper's stdin (checked). */
@@ -24,34 +27,39 @@ static int purge_ids_input(char **out, size_t *out_len,
 }
 
 /*
- * Undo data {"ids": [...], "accounts": [...], "snapshot": TAR}: each id's
- * account at the same index, so a rollback can release one account's.
+ * Undo data {"ids_file": NAME.ids, "ids_sha256": SHA, "accounts": [...],
+ * "snapshot": TAR}: the messages are those of the accounts in the ids
+ * file identify wrote (evidence, its digest checked when read back), so
+ * a rollback can release one account's.  A million ids stay in the file,
+ * not in the journal (they were 4.5 million JSON values there).
  */
-static int purge_data(char **undo, struct action_ctx *ctx,
-                      const struct runbook_msgs *msgs, struct errbuf *err)
+static int purge_data(char **undo, struct action_ctx *ctx, const char *name,
+                      const char *ids_sha, struct errbuf *err)
 {
-    struct buf tar = BUF_INIT;
-    json_t *u = NULL, *ids, *accounts;
+    const struct strlist *accounts = action_result(ctx, name);
+    struct buf tar = BUF_INIT, file = BUF_INIT;
+    json_t *u = NULL, *acc = json_array();
     size_t i;
     int r;
 
     *undo = NULL;
     if ((r = runbook_host_dir(&tar, ctx, "snapshot/queue.tar", err)) < 0)
-        return r;
-    ids = json_array();
-    accounts = json_array();
-    for (i = 0; ids != NULL && accounts != NULL && i < msgs->n; i++) {
-        json_array_append_new(ids, json_string(msgs->v[i].queue_id));
-        json_array_append_new(accounts, json_string(msgs->v[i].account));
-    }
-    u = json_pack("{s:o*,s:o*,s:s}", "ids", ids, "accounts", accounts,
-                  "snapshot", tar.data);
+        goto out;
+    for (i = 0; acc != NULL && accounts != NULL && i < accounts->n; i++)
+        if (json_array_append_new(acc, json_string(accounts->v[i])) < 0)
+            break;
+    if (buf_printf(&file, "%s.ids", name) == 0)
+        u = json_pack("{s:s,s:s,s:o*,s:s}", "ids_file", file.data, "ids_sha256",
+                      ids_sha, "accounts", acc, "snapshot", tar.data);
+    acc = NULL;
     if (u != NULL)
         *undo = json_dumps(u, JSON_COMPACT);
-    if (*undo == NULL)
-        r = errbuf_set(err, SS_ERR, "out of memory");
+    r = *undo == NULL ? errbuf_set(err, SS_ERR, "out of memory") : 0;
+out:
+    json_decref(acc);
     json_decref(u);
     buf_release(&tar);
+    buf_release(&file);
     return r;
 }
 
@@ -78,69 +86,95 @@ static bool purge_number(const char *s, size_t n, bool dot)
 }
 
 /*
- * Commit data {"held": [[ID, ACCOUNT, INODE, SIZE, CTIME], ...]} from the
- * hold's record ("ID INODE SIZE CTIME" lines): only ids of msgs (sorted
- * by id here), each line checked; *n counts the records kept.
+ * Checks one "ID INODE SIZE CTIME" line of a hold record, s..nl: true
+ * with its id (at most idsize - 1 bytes) in id.
  */
-static int purge_held_data(char **commit, size_t *n, struct runbook_msgs *msgs,
+static bool purge_record_line(const char *s, const char *nl, char *id,
+                              size_t idsize)
+{
+    const char *f[4];
+    size_t fl[4], k;
+
+    for (k = 0; k < 4 && s <= nl; k++) {
+        f[k] = s;
+        while (s < nl && *s != ' ')
+            s++;
+        fl[k] = (size_t)(s - f[k]);
+        s++;
+    }
+    if (k < 4 || s <= nl || fl[0] >= idsize ||
+        !purge_number(f[1], fl[1], false) ||
+        !purge_number(f[2], fl[2], false) || !purge_number(f[3], fl[3], true))
+        return false;
+    memcpy(id, f[0], fl[0]);
+    id[fl[0]] = '\0';
+    return postfix_queue_id_valid(id);
+}
+
+/*
+ * The hold's record ("ID INODE SIZE CTIME" lines), each line checked and
+ * of a message of msgs (sorted by id here), kept with the message's
+ * account ("ID INODE SIZE CTIME ACCOUNT") as the evidence file NAME.held;
+ * commit data {"held_file": NAME.held, "sha256": SHA, "held": N} names
+ * it, and the commit and the report read it back (its digest checked by
+ * the commit).  A million records stay in that file, not in the journal.
+ */
+static int purge_held_data(char **commit, size_t *n, struct action_ctx *ctx,
+                           const char *name, struct runbook_msgs *msgs,
                            const char *text, size_t len, struct errbuf *err)
 {
-    const char *s = text, *end = text + len, *nl, *f[4];
-    size_t fl[4], k;
-    json_t *c = NULL, *held = json_array();
+    const char *s = text, *end = text + len, *nl;
     struct runbook_msg key, *m;
-    char id[64], num[3][40];
-    int r = SS_ERR;
+    struct buf file = BUF_INIT, rec = BUF_INIT;
+    char id[64], sha[SHA256_HEX_LEN + 1];
+    json_t *c = NULL;
+    int r;
 
     *commit = NULL;
     *n = 0;
     qsort(msgs->v, msgs->n, sizeof(*msgs->v), purge_msg_cmp);
-    while (held != NULL && len > 0 && s < end) {
-        if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-            nl = end;
-        for (k = 0; k < 4 && s <= nl; k++) {
-            f[k] = s;
-            while (s < nl && *s != ' ')
-                s++;
-            fl[k] = (size_t)(s - f[k]);
-            s++;
-        }
-        if (k < 4 || s <= nl || fl[0] >= sizeof(id) ||
-            !purge_number(f[1], fl[1], false) ||
-            !purge_number(f[2], fl[2], false) ||
-            !purge_number(f[3], fl[3], true)) {
-            r = errbuf_set(err, SS_EREMOTE, "bad hold record '%.*s'",
-                           (int)(nl - f[0] < 80 ? nl - f[0] : 80), f[0]);
+    for (; len > 0 && s < end; s = nl + 1) {
+        if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL) {
+            r = errbuf_set(err, SS_EREMOTE, "the hold record is cut");
             goto out;
         }
-        memcpy(id, f[0], fl[0]);
-        id[fl[0]] = '\0';
-        for (k = 0; k < 3; k++)
-            snprintf(num[k], sizeof(num[k]), "%.*s", (int)fl[k + 1], f[k + 1]);
+        if (!purge_record_line(s, nl, id, sizeof(id))) {
+            r = errbuf_set(err, SS_EREMOTE, "bad hold record '%.*s'",
+                           (int)(nl - s < 80 ? nl - s : 80), s);
+            goto out;
+        }
         key.queue_id = id;
         m = msgs->n > 0 ? bsearch(&key, msgs->v, msgs->n, sizeof(*msgs->v),
                                   purge_msg_cmp)
                         : NULL;
-        if (m == NULL || !postfix_queue_id_valid(id)) {
+        if (m == NULL) {
             r = errbuf_set(err, SS_EREMOTE,
                            "hold record of '%.64s', a message not flagged", id);
             goto out;
         }
-        if (json_array_append_new(held, json_pack("[sssss]", id, m->account,
-                                                  num[0], num[1], num[2])) < 0)
+        if (buf_add(&rec, s, (size_t)(nl - s)) < 0 ||
+            buf_printf(&rec, " %s\n", m->account) < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
             goto out;
+        }
         (*n)++;
-        s = nl + 1;
     }
-    c = json_pack("{s:o*}", "held", held);
-    held = NULL;
-    if (c != NULL && (*commit = json_dumps(c, JSON_COMPACT)) != NULL)
-        r = 0;
+    if (buf_printf(&file, "%s.held", name) < 0) {
+        r = errbuf_set(err, SS_ERR, "out of memory");
+        goto out;
+    }
+    if ((r = runbook_evidence_save(ctx, file.data,
+                                   rec.data != NULL ? rec.data : "", rec.len,
+                                   sha, err)) < 0)
+        goto out;
+    c = json_pack("{s:s,s:s,s:I}", "held_file", file.data, "sha256", sha,
+                  "held", (json_int_t)*n);
+    if (c == NULL || (*commit = json_dumps(c, JSON_COMPACT)) == NULL)
+        r = errbuf_set(err, SS_ERR, "out of memory");
 out:
-    if (r == SS_ERR)
-        errbuf_set(err, SS_ERR, "out of memory");
-    json_decref(held);
     json_decref(c);
+    buf_release(&file);
+    buf_release(&rec);
     return r;
 }
 
@@ -151,13 +185,14 @@ static int purge_prepare(struct action_ctx *ctx, const void *params,
     const struct runbook_accounts_with *pp = params;
     const struct strlist *accounts = action_result(ctx, pp->result);
     struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
-    char *undo = NULL;
+    char *undo = NULL, sha[SHA256_HEX_LEN + 1];
     size_t i, k, n;
     int r;
 
     if (runbook_nothing(ctx, pp->result))
         return 0;
-    if ((r = runbook_msgs_load(&msgs, ctx, pp->result, err)) < 0)
+    if ((r = runbook_msgs_read(&msgs, ctx, pp->result, accounts, NULL, sha,
+                               err)) < 0)
         return r;
     for (i = 0; accounts != NULL && i < accounts->n; i++) {
         for (k = n = 0; k < msgs.n; k++)
@@ -168,7 +203,7 @@ static int purge_prepare(struct action_ctx *ctx, const void *params,
     (void)action_note(
         ctx, "stay", NULL,
         (long long)(msgs.total >= msgs.n ? msgs.total - msgs.n : 0), NULL);
-    if ((r = purge_data(&undo, ctx, &msgs, err)) == 0 &&
+    if ((r = purge_data(&undo, ctx, pp->result, sha, err)) == 0 &&
         action_set_undo(ctx, undo, false) < 0)
         r = errbuf_set(err, SS_ERR, "out of memory");
     free(undo);
@@ -217,7 +252,7 @@ static int purge_apply(struct action_ctx *ctx, const void *params,
         goto out;
     postfix_postsuper_parse_count(&held, res.err.data ? res.err.data : "",
                                   res.err.len, err);
-    if ((r = purge_held_data(&commit, &recorded, &msgs,
+    if ((r = purge_held_data(&commit, &recorded, ctx, pp->result, &msgs,
                              res.out.data ? res.out.data : "", res.out.len,
                              err)) < 0)
         goto out;
@@ -243,15 +278,18 @@ out:
 }
 
 /*
- * Reads the ids of the undo data (checked again), each with its account
- * ("-" in undo data written before accounts were kept).
+ * The messages of undo data and its snapshot's path (*tar, caller frees):
+ * from the ids file it names, its digest checked, or, in undo data of an
+ * older run, from its "ids" and "accounts" lists.
  */
-static int purge_undo_ids(struct runbook_msgs *out, const char *undo_json,
-                          char **tar, struct errbuf *err)
+static int purge_undo_ids(struct runbook_msgs *out, struct action_ctx *ctx,
+                          const char *undo_json, char **tar, struct errbuf *err)
 {
     json_t *o = json_loads(undo_json, 0, NULL), *ids, *accounts, *v;
-    const char *t;
-    size_t i;
+    struct strlist acc = STRLIST_INIT;
+    const char *t, *file, *sha;
+    char name[256];
+    size_t i, n;
     int r = SS_ECORRUPT;
 
     memset(out, 0, sizeof(*out));
@@ -260,27 +298,53 @@ static int purge_undo_ids(struct runbook_msgs *out, const char *undo_json,
         return errbuf_set(err, SS_ECORRUPT, "purge undo data is not JSON");
     ids = json_object_get(o, "ids");
     accounts = json_object_get(o, "accounts");
+    file = json_string_value(json_object_get(o, "ids_file"));
+    sha = json_string_value(json_object_get(o, "ids_sha256"));
     t = json_string_value(json_object_get(o, "snapshot"));
-    if (!json_is_array(ids) || t == NULL ||
-        (accounts != NULL &&
-         (!json_is_array(accounts) ||
-          json_array_size(accounts) != json_array_size(ids)))) {
+    if (t == NULL || (file == NULL && !json_is_array(ids)) ||
+        (accounts != NULL && !json_is_array(accounts)) ||
+        (file != NULL && (sha == NULL || !json_is_array(accounts))) ||
+        (file == NULL && accounts != NULL &&
+         json_array_size(accounts) != json_array_size(ids))) {
         errbuf_set(err, SS_ECORRUPT, "purge undo data is incomplete");
         goto out;
     }
-    json_array_foreach(ids, i, v)
-    {
-        const char *id = json_string_value(v);
-        const char *a = accounts != NULL
-                            ? json_string_value(json_array_get(accounts, i))
-                            : "-";
-        if (id == NULL || !postfix_queue_id_valid(id) || a == NULL) {
-            errbuf_set(err, SS_ECORRUPT, "purge undo data has a bad id");
+    if (file != NULL) {
+        n = strlen(file);
+        if (n <= 4 || n - 4 >= sizeof(name) || strcmp(file + n - 4, ".ids") ||
+            strchr(file, '/') != NULL) {
+            errbuf_set(err, SS_ECORRUPT, "purge undo data names no ids file");
             goto out;
         }
-        if (runbook_msgs_push(out, "hold", id, a) < 0) {
-            r = errbuf_set(err, SS_ERR, "out of memory");
+        memcpy(name, file, n - 4);
+        name[n - 4] = '\0';
+        json_array_foreach(accounts, i, v)
+        {
+            if (json_string_value(v) == NULL ||
+                strlist_push(&acc, json_string_value(v)) < 0) {
+                r = errbuf_set(err, SS_ERR, "out of memory");
+                goto out;
+            }
+        }
+        if ((r = runbook_msgs_read(out, ctx, name, &acc, sha, NULL, err)) < 0)
             goto out;
+        for (i = 0; i < out->n; i++)
+            out->v[i].queue_name = (char *)"hold";
+    } else {
+        json_array_foreach(ids, i, v)
+        {
+            const char *id = json_string_value(v);
+            const char *a = accounts != NULL
+                                ? json_string_value(json_array_get(accounts, i))
+                                : "-";
+            if (id == NULL || !postfix_queue_id_valid(id) || a == NULL) {
+                errbuf_set(err, SS_ECORRUPT, "purge undo data has a bad id");
+                goto out;
+            }
+            if (runbook_msgs_push(out, "hold", id, a) < 0) {
+                r = errbuf_set(err, SS_ERR, "out of memory");
+                goto out;
+            }
         }
     }
     if ((*tar = strdup(t)) == NULL) {
@@ -291,6 +355,7 @@ static int purge_undo_ids(struct runbook_msgs *out, const char *undo_json,
 out:
     if (r < 0)
         runbook_msgs_release(out);
+    strlist_release(&acc);
     json_decref(o);
     return r;
 }
@@ -339,12 +404,8 @@ static int purge_for_accounts(struct runbook_msgs *msgs, struct buf *left,
             return errbuf_set(err, SS_ERR, "out of memory");
         }
     }
-    for (i = k; i < msgs->n; i++) {
-        free(msgs->v[i].queue_name);
-        free(msgs->v[i].queue_id);
-        free(msgs->v[i].account);
-    }
-    msgs->n = k;
+    while (msgs->n > k)
+        runbook_msgs_drop(msgs, msgs->n - 1);
     return 0;
 }
 
@@ -365,7 +426,7 @@ static int purge_undo(struct action_ctx *ctx, const char *undo_json,
     if (strcmp(undo_json, "{}") == 0)
         return 0; /* prepare found nothing to hold */
     exec_result_init(&res);
-    if ((r = purge_undo_ids(&msgs, undo_json, &tar, err)) < 0 ||
+    if ((r = purge_undo_ids(&msgs, ctx, undo_json, &tar, err)) < 0 ||
         (r = purge_for_accounts(&msgs, &left, ctx, err)) < 0 ||
         (r = purge_ids_input(&in, &in_len, &msgs, err)) < 0 ||
         (r = postfix_postsuper_command(&cmd, POSTFIX_RELEASE, false,
@@ -392,17 +453,61 @@ out:
 }
 
 /*
- * The commit's stdin from the commit data: the hold's record, "ID INODE
- * SIZE CTIME" lines.
+ * The delete's stdin from the commit data, "ID INODE SIZE CTIME" lines:
+ * the hold record file it names, its digest and every line checked, or,
+ * in commit data of an older run, its "held" list.
  */
-static int purge_commit_input(struct buf *in, const json_t *o,
-                              struct errbuf *err)
+static int purge_commit_input(struct buf *in, struct action_ctx *ctx,
+                              const json_t *o, struct errbuf *err)
 {
     const json_t *held = json_object_get(o, "held");
+    const char *file = json_string_value(json_object_get(o, "held_file"));
+    const char *sha = json_string_value(json_object_get(o, "sha256"));
+    const char *f[5], *s, *nl;
+    struct buf path = BUF_INIT;
+    char *text = NULL, got[SHA256_HEX_LEN + 1], id[64];
+    size_t i, k, len = 0;
     json_t *v;
-    const char *f[5];
-    size_t i, k;
+    int r;
 
+    if (file != NULL) {
+        if (sha == NULL || strchr(file, '/') != NULL)
+            return errbuf_set(err, SS_ECORRUPT,
+                              "purge commit data names no hold record");
+        if ((r = runbook_evidence_path(&path, ctx, file, false, err)) < 0 ||
+            (r = fsio_read_file(&text, &len, path.data, RUNBOOK_IDS_MAX, err)) <
+                0)
+            goto out;
+        if (sha256_hex(got, text, len) < 0 || strcmp(got, sha) != 0) {
+            r = errbuf_set(err, SS_ECORRUPT,
+                           "'%s' is not the hold record this run kept",
+                           path.data);
+            goto out;
+        }
+        /* "ID INODE SIZE CTIME ACCOUNT": the delete takes the first four */
+        for (s = text; s < text + len; s = nl + 1) {
+            char *end = memchr(s, '\n', (size_t)(text + len - s));
+            const char *sp = NULL;
+            if (end != NULL) {
+                *end = '\0';
+                sp = strrchr(s, ' ');
+            }
+            nl = end;
+            if (sp == NULL || !accounts_address_valid(sp + 1) ||
+                !purge_record_line(s, sp, id, sizeof(id))) {
+                r = errbuf_set(err, SS_ECORRUPT, "'%s' has a bad line",
+                               path.data);
+                goto out;
+            }
+            if (buf_add(in, s, (size_t)(sp - s)) < 0 ||
+                buf_addc(in, '\n') < 0) {
+                r = errbuf_set(err, SS_ERR, "out of memory");
+                goto out;
+            }
+        }
+        r = 0;
+        goto out;
+    }
     if (held == NULL && json_object_get(o, "pairs") != NULL)
         return errbuf_set(err, SS_ECORRUPT,
                           "purge commit data from before hold records "
@@ -424,6 +529,10 @@ static int purge_commit_input(struct buf *in, const json_t *o,
             return errbuf_set(err, SS_ERR, "out of memory");
     }
     return 0;
+out:
+    free(text);
+    buf_release(&path);
+    return r;
 }
 
 /*
@@ -444,7 +553,7 @@ static int purge_commit(struct action_ctx *ctx, const char *commit_json,
     exec_result_init(&res);
     if (o == NULL)
         return errbuf_set(err, SS_ECORRUPT, "purge commit data is not JSON");
-    if ((r = purge_commit_input(&in, o, err)) < 0)
+    if ((r = purge_commit_input(&in, ctx, o, err)) < 0)
         goto out;
     if ((script = postfix_held_delete_command(runbook_dirs(ctx))) == NULL) {
         r = errbuf_set(err, SS_ERR, "out of memory");
@@ -484,7 +593,7 @@ static int purge_uncommit(struct action_ctx *ctx, const char *undo_json,
 
     (void)commit_json;
     exec_result_init(&res);
-    if ((r = purge_undo_ids(&msgs, undo_json, &tar, err)) < 0 ||
+    if ((r = purge_undo_ids(&msgs, ctx, undo_json, &tar, err)) < 0 ||
         (r = postfix_restore_command(&cmd, tar, POSTFIX_RESTORE_TO_HOLD,
                                      runbook_dirs(ctx), err)) < 0)
         goto out;

@@ -1,10 +1,12 @@
 /* Helpers the runbook actions share: paths, checked runs, the ids file. */
+#include <assert.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runbook.h"
 #include "spamstop/accounts.h"
+#include "spamstop/digest.h"
 #include "spamstop/fsio.h"
 #include "spamstop/postfix.h"
 #include "spamstop/text.h"
@@ -16,13 +18,25 @@ void runbook_msgs_release(struct runbook_msgs *m)
 
     if (m == NULL)
         return;
-    for (i = 0; i < m->n; i++) {
+    for (i = 0; m->text == NULL && i < m->n; i++) {
         free(m->v[i].queue_name);
         free(m->v[i].queue_id);
         free(m->v[i].account);
     }
     free(m->v);
+    free(m->text);
     memset(m, 0, sizeof(*m));
+}
+
+/* Drops message i; see runbook.h. */
+void runbook_msgs_drop(struct runbook_msgs *m, size_t i)
+{
+    if (m->text == NULL) {
+        free(m->v[i].queue_name);
+        free(m->v[i].queue_id);
+        free(m->v[i].account);
+    }
+    m->v[i] = m->v[--m->n];
 }
 
 /* Appends one message with copies of its strings. */
@@ -32,6 +46,7 @@ int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
     struct runbook_msg *v;
     struct runbook_msg x;
 
+    assert(m->text == NULL); /* read messages are never mixed with copies */
     if (m->n == m->alloc) {
         size_t na = m->alloc ? m->alloc * 2 : 64;
         if ((v = realloc(m->v, na * sizeof(*v))) == NULL)
@@ -252,14 +267,42 @@ static bool runbook_split(char *line, char **q, char **id, char **acct)
 int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
                       const char *name, struct errbuf *err)
 {
-    const struct strlist *accounts = action_result(ctx, name);
+    memset(out, 0, sizeof(*out));
+    return runbook_msgs_read(out, ctx, name, action_result(ctx, name), NULL,
+                             NULL, err);
+}
+
+/* Appends one message whose strings lie in out->text. */
+static int runbook_msgs_add(struct runbook_msgs *m, char *q, char *id,
+                            char *acct)
+{
+    struct runbook_msg *v;
+
+    if (m->n == m->alloc) {
+        size_t na = m->alloc ? m->alloc * 2 : 64;
+        if ((v = realloc(m->v, na * sizeof(*v))) == NULL)
+            return SS_ERR;
+        m->v = v;
+        m->alloc = na;
+    }
+    m->v[m->n].queue_name = q;
+    m->v[m->n].queue_id = id;
+    m->v[m->n++].account = acct;
+    return 0;
+}
+
+/* Reads an ids file, checked, its strings left in its text. */
+int runbook_msgs_read(struct runbook_msgs *out, const struct action_ctx *ctx,
+                      const char *name, const struct strlist *accounts,
+                      const char *want, char *sha, struct errbuf *err)
+{
     struct buf path = BUF_INIT, file = BUF_INIT;
-    char *text = NULL, *line, *nl, *q, *id, *acct;
+    char *text = NULL, *line, *nl, *q, *id, *acct, got[SHA256_HEX_LEN + 1];
     size_t len = 0, lineno = 0;
     int r;
 
     memset(out, 0, sizeof(*out));
-    if (accounts == NULL || accounts->n == 0)
+    if (want == NULL && sha == NULL && (accounts == NULL || accounts->n == 0))
         return 0;
     if (buf_printf(&file, "%s.ids", name) < 0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
@@ -272,6 +315,20 @@ int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
         errbuf_prefix(err, "the queue ids identify found for '%s'", name);
         goto out;
     }
+    if ((want != NULL || sha != NULL) && sha256_hex(got, text, len) < 0) {
+        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", path.data);
+        goto out;
+    }
+    if (want != NULL && strcmp(got, want) != 0) {
+        r = errbuf_set(err, SS_ECORRUPT,
+                       "'%s' is not the file this run recorded (SHA-256 %s, "
+                       "recorded %.64s)",
+                       path.data, got, want);
+        goto out;
+    }
+    if (sha != NULL)
+        memcpy(sha, got, sizeof(got));
+    out->text = text;
     for (line = text; line < text + len; line = nl + 1) {
         lineno++;
         if ((nl = memchr(line, '\n', (size_t)(text + len - line))) == NULL) {
@@ -291,18 +348,39 @@ int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
         }
         if (!runbook_in_list(accounts, acct))
             continue;
-        if (runbook_msgs_push(out, q, id, acct) < 0) {
+        if (runbook_msgs_add(out, q, id, acct) < 0) {
             r = errbuf_set(err, SS_ERR, "out of memory");
             goto out;
         }
     }
     r = 0;
 out:
-    if (r < 0)
+    if (r < 0) {
+        if (out->text == NULL)
+            free(text);
         runbook_msgs_release(out);
-    free(text);
+    }
     buf_release(&path);
     buf_release(&file);
+    return r;
+}
+
+/* Writes and records one evidence file; see runbook.h. */
+int runbook_evidence_save(struct action_ctx *ctx, const char *name,
+                          const char *text, size_t len,
+                          char sha[SHA256_HEX_LEN + 1], struct errbuf *err)
+{
+    struct buf path = BUF_INIT;
+    int r;
+
+    if ((r = runbook_evidence_path(&path, ctx, name, true, err)) == 0)
+        r = fsio_write_atomic(path.data, text, len, 0600, err);
+    if (r == 0 && sha256_hex(sha, text, len) < 0)
+        r = errbuf_set(err, SS_ERR, "cannot hash '%s'", path.data);
+    if (r == 0 && (r = action_audit_evidence(ctx, path.data, len, sha)) < 0)
+        errbuf_set(err, r, "cannot record evidence '%s' in the audit trail",
+                   path.data);
+    buf_release(&path);
     return r;
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "spamstop/buf.h"
+#include "spamstop/digest.h"
 #include "action.h"
 #include "spamstop/error.h"
 
@@ -37,17 +38,22 @@ struct runbook_msg {
     char *account;
 };
 
-/* The flagged messages of the accounts of one result. */
+/*
+ * The flagged messages of the accounts of one result.  Read from an ids
+ * file, the strings lie in its text (kept in text: no copy per message, a
+ * million of them); pushed, each is a copy.
+ */
 struct runbook_msgs {
     struct runbook_msg *v;
     size_t n;
     size_t alloc;
     size_t total; /* every message of the pass, flagged or not */
+    char *text;   /* the ids file read, its lines split in place */
 };
 
 #define RUNBOOK_MSGS_INIT                                                      \
     {                                                                          \
-        NULL, 0, 0, 0                                                          \
+        NULL, 0, 0, 0, NULL                                                    \
     }
 
 void runbook_msgs_release(struct runbook_msgs *m);
@@ -135,6 +141,27 @@ int runbook_scalar(char **out, struct action_ctx *ctx, const char *tmpl,
  */
 int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
                       const char *name, struct errbuf *err);
+
+/*
+ * runbook_msgs_load of the ids file of result name (RUN/evidence/<host>/
+ * <name>.ids), keeping the messages of accounts; with want (64 hex digits)
+ * the file must have that SHA-256, else SS_ECORRUPT; with sha, the file's
+ * digest is written there.
+ */
+int runbook_msgs_read(struct runbook_msgs *out, const struct action_ctx *ctx,
+                      const char *name, const struct strlist *accounts,
+                      const char *want, char *sha, struct errbuf *err);
+
+/* Drops message i of m: the last message takes its place. */
+void runbook_msgs_drop(struct runbook_msgs *m, size_t i);
+
+/*
+ * Writes text (len bytes) as the evidence file RUN/evidence/<host>/name
+ * and records it, with its SHA-256 (written to sha), in the audit trail.
+ */
+int runbook_evidence_save(struct action_ctx *ctx, const char *name,
+                          const char *text, size_t len,
+                          char sha[SHA256_HEX_LEN + 1], struct errbuf *err);
 
 /* The ".ids" file text for msgs (identify writes it). */
 int runbook_msgs_format(struct buf *out, const struct runbook_msgs *msgs);

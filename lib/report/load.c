@@ -364,7 +364,8 @@ static int report_load_host(struct report_host *h, bool dry_run,
     if (buf_adds(&rel, "evidence/") < 0 || fsname_escape(&rel, h->name) < 0 ||
         buf_printf(&ev, "%s/%s", run_dir, rel.data) < 0)
         goto nomem;
-    if ((r = report_evidence(h, ev.data, rel.data, err)) < 0)
+    if ((r = report_evidence(h, ev.data, rel.data, err)) < 0 ||
+        (r = report_load_purged(h, ev.data, err)) < 0)
         goto out;
     if (trail != NULL && (r = report_match_trail(h, trail, trail_len, err)) < 0)
         goto out;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "spamstop/fsio.h"
 #include "spamstop/journal.h"
 #include "spamstop/postfix.h"
 #include "spamstop/report.h"
@@ -192,6 +193,7 @@ static void report_host_release(struct report_host *h)
     strlist_release(&h->purged_accounts);
     free(h->purged_counts);
     free(h->purge_fate);
+    free(h->purge_held_file);
     for (i = 0; i < h->n_checks; i++) {
         free(h->checks[i].account);
         free(h->checks[i].password);
@@ -457,6 +459,64 @@ static int report_purge_count(struct report_host *h, const char *account)
     return report_push(&h->purged_accounts, account);
 }
 
+/*
+ * The purge's hold record file (ev: the host's evidence folder), lines
+ * "ID INODE SIZE CTIME ACCOUNT": the held ids and whose they were.  A
+ * missing or odd file leaves a note; the journal still says the fate.
+ */
+int report_load_purged(struct report_host *h, const char *ev,
+                       struct errbuf *err)
+{
+    struct buf path = BUF_INIT;
+    char *text = NULL, *line, *nl, *sp, *id_end;
+    size_t len = 0, bad = 0;
+    int r;
+
+    if (h->purge_held_file == NULL)
+        return 0;
+    if (strchr(h->purge_held_file, '/') != NULL ||
+        buf_printf(&path, "%s/%s", ev, h->purge_held_file) < 0) {
+        buf_release(&path);
+        return errbuf_set(err, SS_ERR, "out of memory");
+    }
+    if ((r = fsio_read_file(&text, &len, path.data, REPORT_HELD_MAX, err)) <
+        0) {
+        errbuf_clear(err);
+        r = report_push(&h->notes, "the purge's hold record is not in the "
+                                   "evidence folder: its messages are not "
+                                   "listed") < 0
+                ? errbuf_set(err, SS_ERR, "out of memory")
+                : 0;
+        goto out;
+    }
+    for (line = text; line < text + len; line = nl + 1) {
+        if ((nl = memchr(line, '\n', (size_t)(text + len - line))) == NULL)
+            nl = text + len;
+        *nl = '\0';
+        id_end = strchr(line, ' ');
+        sp = strrchr(line, ' ');
+        if (id_end == NULL || sp == id_end) {
+            bad++;
+            continue;
+        }
+        *id_end = '\0';
+        if (report_push(&h->purged_ids, line) < 0 ||
+            report_purge_count(h, sp + 1) < 0) {
+            r = errbuf_set(err, SS_ERR, "out of memory");
+            goto out;
+        }
+        h->purged_total++;
+    }
+    r = bad > 0 && report_push(&h->notes, "the purge's hold record has "
+                                          "malformed lines, left out") < 0
+            ? errbuf_set(err, SS_ERR, "out of memory")
+            : 0;
+out:
+    free(text);
+    buf_release(&path);
+    return r;
+}
+
 /* What became of the messages a purge step held, and whose they were. */
 static int report_purge(struct report_host *h, const struct jstep *js)
 {
@@ -477,6 +537,11 @@ static int report_purge(struct report_host *h, const struct jstep *js)
         return 0;
     if ((c = json_loads(js->commit_data, 0, NULL)) == NULL)
         return 0;
+    /* the hold record in its own evidence file: read with the evidence */
+    if (json_is_string(json_object_get(c, "held_file")) &&
+        report_set(&h->purge_held_file,
+                   json_string_value(json_object_get(c, "held_file"))) < 0)
+        r = SS_ERR;
     /* "held" rows [ID, ACCOUNT, INODE, SIZE, CTIME]; older runs "pairs" */
     if ((pairs = json_object_get(c, "held")) == NULL)
         pairs = json_object_get(c, "pairs");

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "fake_exec.h"
 #include "spamstop/accounts.h"
@@ -862,6 +863,123 @@ static void test_failed_start_stays_contained(void **state)
     scratch_rm(&s);
 }
 
+/*
+ * Rewrites h1's journal as a run of an earlier version wrote it: the
+ * purge's undo data lists every id and account, its commit data every
+ * held record, instead of naming the evidence files that hold them.
+ */
+static void journal_as_older_run(const struct scratch *s)
+{
+    struct errbuf e = ERRBUF_INIT;
+    char path[256], *text = NULL, *ids = NULL, *held = NULL, *line, *nl;
+    struct buf out = BUF_INIT;
+    json_t *o, *u, *c, *a, *b;
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/evidence/h1/suspects.ids", s->run);
+    assert_int_equal(fsio_read_file(&ids, NULL, path, 1u << 20, &e), 0);
+    snprintf(path, sizeof(path), "%s/evidence/h1/suspects.held", s->run);
+    assert_int_equal(fsio_read_file(&held, NULL, path, 1u << 20, &e), 0);
+    u = json_pack("{s:[],s:[],s:s}", "ids", "accounts", "snapshot",
+                  "/var/lib/spamstop/20261128-101500-ab12/h1/snapshot/"
+                  "queue.tar");
+    for (line = ids; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        char q[32], id[32], acct[128];
+        if (sscanf(line, "%31s %31s %127s", q, id, acct) == 3 &&
+            strcmp(q, "total") != 0) {
+            json_array_append_new(json_object_get(u, "ids"), json_string(id));
+            json_array_append_new(json_object_get(u, "accounts"),
+                                  json_string(acct));
+        }
+    }
+    c = json_pack("{s:[]}", "held");
+    for (line = held; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        char id[32], ino[32], size[32], ct[48];
+        assert_int_equal(sscanf(line, "%31s %31s %31s %47s", id, ino, size, ct),
+                         4);
+        json_array_append_new(
+            json_object_get(c, "held"),
+            json_pack("[sssss]", id, "alice@example.test", ino, size, ct));
+    }
+    assert_int_equal(json_array_size(json_object_get(c, "held")), 30);
+    snprintf(path, sizeof(path), "%s/journal/h1.jsonl", s->run);
+    assert_int_equal(fsio_read_file(&text, &len, path, 64u << 20, &e), 0);
+    for (line = text; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        *nl = '\0';
+        assert_non_null(o = json_loads(line, 0, NULL));
+        a = json_object_get(o, "undo_data");
+        b = json_object_get(o, "commit_data");
+        if (json_is_string(a) && strstr(json_string_value(a), "ids_file")) {
+            char *d = json_dumps(u, JSON_COMPACT);
+            json_object_set_new(o, "undo_data", json_string(d));
+            free(d);
+        }
+        if (json_is_string(b) && strstr(json_string_value(b), "held_file")) {
+            char *d = json_dumps(c, JSON_COMPACT);
+            json_object_set_new(o, "commit_data", json_string(d));
+            free(d);
+        }
+        char *d = json_dumps(o, JSON_COMPACT);
+        buf_adds(&out, d);
+        buf_addc(&out, '\n');
+        free(d);
+        json_decref(o);
+    }
+    assert_non_null(strstr(out.data, "\\\"held\\\":[[\\\""));
+    assert_non_null(strstr(out.data, "\\\"ids\\\":[\\\""));
+    assert_int_equal(fsio_write_atomic(path, out.data, out.len, 0600, &e), 0);
+    json_decref(u);
+    json_decref(c);
+    buf_release(&out);
+    free(text);
+    free(ids);
+    free(held);
+}
+
+/*
+ * A run an earlier version left contained (its journal holding the ids
+ * and the hold record itself) is finished by this one, and another is
+ * rolled back: the delete gets the recorded holds, the release the ids.
+ */
+static void test_purge_data_of_an_older_run(void **state)
+{
+    struct scratch s;
+    struct sim sim;
+    struct executor *ex;
+    struct playbook *pb = default_playbook();
+    struct errbuf herr = ERRBUF_INIT;
+    const char *in;
+    size_t i, n;
+    int pass;
+
+    (void)state;
+    for (pass = 0; pass < 2; pass++) {
+        scratch_make(&s);
+        sim_init(&sim, ACCOUNTS_BACKEND_DOVECOT);
+        sim.start_failures = 1;
+        ex = sim_exec(&sim);
+        assert_int_equal(run_h1(0, ex, pb, &s, false, NULL, NULL, &herr),
+                         HOST_CONTAINED);
+        journal_as_older_run(&s);
+        fake_exec_clear_log(ex);
+        assert_int_equal(
+            run_h1(pass == 0 ? 2 : 1, ex, pb, &s, false, NULL, NULL, NULL),
+            pass == 0 ? HOST_COMMITTED : HOST_ROLLED_BACK);
+        i = find_cmd(ex, pass == 0 ? "postsuper -d - hold" : "postsuper -H -",
+                     0);
+        assert_true(i != (size_t)-1);
+        in = fake_exec_stdin(ex, i);
+        assert_non_null(in);
+        for (n = 0; *in != '\0'; in = strchr(in, '\n') + 1)
+            n++;
+        assert_int_equal(n, 30); /* alice's 30 held messages */
+        executor_free(ex);
+        free(sim.identify);
+        scratch_rm(&s);
+    }
+    playbook_free(pb);
+}
+
 static void test_rollback_after_commit(void **state)
 {
     struct scratch s;
@@ -1034,9 +1152,10 @@ static void assert_evidence_in_trail(const struct scratch *s, const char *trail)
         recs++;
     /* seen and suspects .identify/.json/.ids/.queue.json, seen.maillog
      * (the logs are read once) and seen.stamps (the survey's file stamps,
-     * the later pass's stdin), queue.tar, and the evidence of survey,
-     * stop, identify, rotate (the eviction), start, verify and snapshot */
-    assert_int_equal(files, 18);
+     * the later pass's stdin), suspects.held (the hold's record, which the
+     * commit deletes by), queue.tar, and the evidence of survey, stop,
+     * identify, rotate (the eviction), start, verify and snapshot */
+    assert_int_equal(files, 19);
     assert_int_equal(recs, files);
 }
 
@@ -2015,6 +2134,7 @@ int main(void)
         cmocka_unit_test(test_dry_run_changes_nothing),
         cmocka_unit_test(test_failed_start_stays_contained),
         cmocka_unit_test(test_rollback_after_commit),
+        cmocka_unit_test(test_purge_data_of_an_older_run),
         cmocka_unit_test(test_plesk_hashed_is_a_pivot_in_the_plan),
         cmocka_unit_test(test_plesk_pivot_finishes_forward),
         cmocka_unit_test(test_evidence_in_the_audit_trail),

@@ -191,6 +191,8 @@ struct report_host {
     char *purge_fate; /* "deleted", "on hold", "released", "restored to
                          hold", or NULL when purge did not run */
     size_t purged_total;
+    /* the purge's hold record file (evidence), read for purged_ids */
+    char *purge_held_file;
     /*
      * How long Postfix was down, stop to start, taken on the host (the
      * last service step's evidence, mail_down_ms); the restart timer, not
@@ -270,6 +272,16 @@ int report_parse_playbook(struct report *r, const char *text, size_t len,
  */
 int report_parse_journal(struct report_host *h, const char *text, size_t len,
                          struct errbuf *err);
+
+/*
+ * Reads the purge's hold record file that the journal named (ev: the
+ * host's evidence folder) into h's purged ids and counts.
+ */
+int report_load_purged(struct report_host *h, const char *ev,
+                       struct errbuf *err);
+
+/* Largest hold record read: ~60 bytes a message for a million. */
+#define REPORT_HELD_MAX (128u * 1024 * 1024)
 
 /* Reads identify's findings JSON (postfix_findings_to_json). */
 int report_parse_findings(struct report_findings *out, const char *text,
