@@ -39,14 +39,12 @@ void runbook_msgs_drop(struct runbook_msgs *m, size_t i)
     m->v[i] = m->v[--m->n];
 }
 
-/* Appends one message with copies of its strings. */
-int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
-                      const char *queue_id, const char *account)
+/* Appends one message with the strings given (not copied). */
+static int runbook_msgs_add(struct runbook_msgs *m, char *q, char *id,
+                            char *acct)
 {
     struct runbook_msg *v;
-    struct runbook_msg x;
 
-    assert(m->text == NULL); /* read messages are never mixed with copies */
     if (m->n == m->alloc) {
         size_t na = m->alloc ? m->alloc * 2 : 64;
         if ((v = realloc(m->v, na * sizeof(*v))) == NULL)
@@ -54,16 +52,26 @@ int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
         m->v = v;
         m->alloc = na;
     }
-    x.queue_name = strdup(queue_name);
-    x.queue_id = strdup(queue_id);
-    x.account = strdup(account);
-    if (x.queue_name == NULL || x.queue_id == NULL || x.account == NULL) {
-        free(x.queue_name);
-        free(x.queue_id);
-        free(x.account);
+    m->v[m->n].queue_name = q;
+    m->v[m->n].queue_id = id;
+    m->v[m->n++].account = acct;
+    return 0;
+}
+
+/* Appends one message with copies of its strings. */
+int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,
+                      const char *queue_id, const char *account)
+{
+    char *q = strdup(queue_name), *id = strdup(queue_id), *a = strdup(account);
+
+    assert(m->text == NULL); /* read messages are never mixed with copies */
+    if (q == NULL || id == NULL || a == NULL ||
+        runbook_msgs_add(m, q, id, a) < 0) {
+        free(q);
+        free(id);
+        free(a);
         return SS_ERR;
     }
-    m->v[m->n++] = x;
     return 0;
 }
 
@@ -270,25 +278,6 @@ int runbook_msgs_load(struct runbook_msgs *out, struct action_ctx *ctx,
     memset(out, 0, sizeof(*out));
     return runbook_msgs_read(out, ctx, name, action_result(ctx, name), NULL,
                              NULL, err);
-}
-
-/* Appends one message whose strings lie in out->text. */
-static int runbook_msgs_add(struct runbook_msgs *m, char *q, char *id,
-                            char *acct)
-{
-    struct runbook_msg *v;
-
-    if (m->n == m->alloc) {
-        size_t na = m->alloc ? m->alloc * 2 : 64;
-        if ((v = realloc(m->v, na * sizeof(*v))) == NULL)
-            return SS_ERR;
-        m->v = v;
-        m->alloc = na;
-    }
-    m->v[m->n].queue_name = q;
-    m->v[m->n].queue_id = id;
-    m->v[m->n++].account = acct;
-    return 0;
 }
 
 /* Reads an ids file, checked, its strings left in its text. */
