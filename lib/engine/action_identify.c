@@ -447,15 +447,13 @@ static int identify_keep(struct action_ctx *ctx,
                          const struct postfix_findings *f, struct errbuf *err)
 {
     const char *reg = identify_reg(ctx);
-    struct runbook_msgs msgs = RUNBOOK_MSGS_INIT;
     struct buf ids = BUF_INIT, name = BUF_INIT, ev = BUF_INIT;
     char sha_json[SHA256_HEX_LEN + 1], sha_ids[SHA256_HEX_LEN + 1];
     char *json = NULL;
     json_t *evj = NULL;
-    size_t i, k;
+    size_t i;
     int r;
 
-    msgs.total = f->total;
     for (i = 0; i < f->n_accounts; i++) {
         const struct postfix_account *a = &f->accounts[i];
         if (!a->flagged)
@@ -467,16 +465,10 @@ static int identify_keep(struct action_ctx *ctx,
                            a->username);
             goto out;
         }
-        for (k = 0; k < a->n_refs; k++)
-            if (runbook_msgs_push(&msgs, a->refs[k].queue_name,
-                                  a->refs[k].queue_id, a->username) < 0) {
-                r = errbuf_set(err, SS_ERR, "out of memory");
-                goto out;
-            }
     }
     if ((r = postfix_findings_to_json(&json, f, err)) < 0)
         goto out;
-    if (runbook_msgs_format(&ids, &msgs) < 0) {
+    if (runbook_ids_format(&ids, f) < 0) {
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
@@ -509,7 +501,6 @@ static int identify_keep(struct action_ctx *ctx,
     if (json == NULL || action_set_evidence(ctx, json) < 0)
         r = errbuf_set(err, SS_ERR, "out of memory");
 out:
-    runbook_msgs_release(&msgs);
     buf_release(&ids);
     buf_release(&name);
     buf_release(&ev);

@@ -373,17 +373,20 @@ int runbook_evidence_save(struct action_ctx *ctx, const char *name,
     return r;
 }
 
-/* Formats the ids file: "total N", then one "QUEUE ID ACCOUNT" a line. */
-int runbook_msgs_format(struct buf *out, const struct runbook_msgs *msgs)
+/* The ".ids" file text of f's flagged accounts; see runbook.h. */
+int runbook_ids_format(struct buf *out, const struct postfix_findings *f)
 {
-    size_t i;
+    size_t i, k;
 
-    if (buf_printf(out, "total %zu\n", msgs->total) < 0)
+    if (buf_printf(out, "total %zu\n", f->total) < 0)
         return SS_ERR;
-    for (i = 0; i < msgs->n; i++)
-        if (buf_printf(out, "%s %s %s\n", msgs->v[i].queue_name,
-                       msgs->v[i].queue_id, msgs->v[i].account) < 0)
-            return SS_ERR;
+    for (i = 0; i < f->n_accounts; i++) {
+        const struct postfix_account *a = &f->accounts[i];
+        for (k = 0; a->flagged && k < a->n_refs; k++)
+            if (buf_printf(out, "%s %s %s\n", a->refs[k].queue_name,
+                           a->refs[k].queue_id, a->username) < 0)
+                return SS_ERR;
+    }
     return 0;
 }
 

@@ -163,8 +163,12 @@ int runbook_evidence_save(struct action_ctx *ctx, const char *name,
                           const char *text, size_t len,
                           char sha[SHA256_HEX_LEN + 1], struct errbuf *err);
 
-/* The ".ids" file text for msgs (identify writes it). */
-int runbook_msgs_format(struct buf *out, const struct runbook_msgs *msgs);
+/*
+ * The ".ids" file text of f's flagged accounts (identify writes it):
+ * "total N", then "QUEUE ID ACCOUNT" a message.
+ */
+struct postfix_findings;
+int runbook_ids_format(struct buf *out, const struct postfix_findings *f);
 
 /* Appends one message (copies the strings). */
 int runbook_msgs_push(struct runbook_msgs *m, const char *queue_name,

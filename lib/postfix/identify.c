@@ -814,9 +814,12 @@ static json_t *identify_jaccount(const struct postfix_findings *f,
         goto fail;
     if (a->flagged) {
         ids = json_array();
-        if (!identify_jset(o, "queue_ids", ids))
+        if (!identify_jset(o, "queue_ids", ids) ||
+            !identify_jset(o, "queue_id_count",
+                           json_integer((json_int_t)a->n_refs)))
             goto fail;
-        for (i = 0; i < a->n_refs; i++)
+        /* the first ones: all of them are in the run's .ids file */
+        for (i = 0; i < a->n_refs && i < POSTFIX_JSON_IDS_MAX; i++)
             if (json_array_append_new(ids, json_string(a->refs[i].queue_id)) <
                 0)
                 goto fail;

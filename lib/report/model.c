@@ -684,7 +684,9 @@ static int report_suspect_read(struct report_suspect *s, json_t *o)
     s->foreign_senders = report_size(o, "foreign_senders");
     s->first_arrival = report_epoch(o, "first_arrival");
     s->last_arrival = report_epoch(o, "last_arrival");
-    s->n_queue_ids = json_array_size(json_object_get(o, "queue_ids"));
+    s->n_queue_ids = json_is_integer(json_object_get(o, "queue_id_count"))
+                         ? report_size(o, "queue_id_count")
+                         : json_array_size(json_object_get(o, "queue_ids"));
     s->watch = json_is_true(json_object_get(o, "watch"));
     s->backscatter = report_size(o, "backscatter");
     json_array_foreach(json_object_get(o, "flags"), i, v)

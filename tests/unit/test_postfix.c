@@ -423,19 +423,22 @@ static void test_identify_backscatter(void **state)
 }
 
 /*
- * Distinct subjects are counted up to a cap: one account's 5,000 distinct
- * subjects list the top ones, count the rest, and say the count of
- * distinct ones is a floor.
+ * Distinct subjects are counted up to a cap: one account's 10,005
+ * distinct subjects list the top ones, count the rest, and say the count
+ * of distinct ones is a floor; its findings JSON lists its first 10,000
+ * queue ids and counts them all.
  */
 static void test_identify_subjects_capped(void **state)
 {
-    enum { N = 5000 };
+    enum { N = POSTFIX_JSON_IDS_MAX + 5 };
     static struct postfix_message msgs[N];
     static char ids[N][12], subjects[N][24];
     struct postfix_findings f = POSTFIX_FINDINGS_INIT;
+    struct postfix_thresholds t = POSTFIX_THRESHOLDS_INIT;
     struct errbuf err = ERRBUF_INIT;
     const struct postfix_account *a;
     char *js = NULL;
+    json_t *o, *acc;
     size_t i, listed = 0;
 
     (void)state;
@@ -445,9 +448,10 @@ static void test_identify_subjects_capped(void **state)
         msgs[i] = mk(ids[i], "alice@x.test", "1.2.3.4", NULL, 5);
         msgs[i].subject = subjects[i];
     }
-    assert_int_equal(postfix_identify(&f, msgs, N, NULL, &err), 0);
+    assert_int_equal(postfix_identify(&f, msgs, N, &t, &err), 0);
     assert_int_equal(f.n_accounts, 1);
     a = &f.accounts[0];
+    assert_true(a->flagged);
     assert_int_equal(a->subjects.distinct, 4096);
     assert_true(a->subjects.capped);
     for (i = 0; i < a->subjects.n; i++)
@@ -457,6 +461,14 @@ static void test_identify_subjects_capped(void **state)
     assert_int_equal(postfix_findings_to_json(&js, &f, &err), 0);
     assert_non_null(strstr(js, "\"distinct\":4096,\"other\":"));
     assert_non_null(strstr(js, "\"capped\":true"));
+    /* the flagged account's ids: the first ones listed, all counted */
+    o = json_loads(js, 0, NULL);
+    acc = json_array_get(json_object_get(o, "suspects"), 0);
+    assert_int_equal(json_array_size(json_object_get(acc, "queue_ids")),
+                     POSTFIX_JSON_IDS_MAX);
+    assert_int_equal(json_integer_value(json_object_get(acc, "queue_id_count")),
+                     N);
+    json_decref(o);
     free(js);
     postfix_findings_release(&f);
 }

@@ -508,6 +508,13 @@ void postfix_account_reason(char *out, size_t size,
                             const struct postfix_account *a);
 
 /*
+ * Queue ids a flagged account lists in the findings JSON ("queue_ids";
+ * "queue_id_count" says how many it has): a million of them were 70 MB
+ * of JSON values to write the file; the run's ids file has them all.
+ */
+#define POSTFIX_JSON_IDS_MAX 10000u
+
+/*
  * The findings as one JSON object (compact, newly allocated; caller
  * frees), for the journal and the report.  No secret is involved.
  */
