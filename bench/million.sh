@@ -106,8 +106,8 @@ t5=$(now)
     --known-hosts "$LAB_KNOWN_HOSTS" --state-dir "$st" "$h" >"$work/respond.out" 2>&1) || rc=$?
 t6=$(now)
 rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/time.txt")
-read -r survey_ms survey_bytes flagged steps < <(/usr/bin/python3 - "$st"/runs/*/audit.jsonl "$st"/runs/*/evidence/"$h"/seen.json <<'PY'
-import collections, json, sys
+read -r survey_ms survey_bytes flagged steps mail_down_ms < <(/usr/bin/python3 - "$st"/runs/*/audit.jsonl "$st"/runs/*/evidence/"$h"/seen.json "$st"/runs/*/evidence/"$h"/start.evidence.json <<'PY'
+import collections, json, os, sys
 per, survey = collections.defaultdict(int), None
 for line in open(sys.argv[1]):
     r = json.loads(line)
@@ -116,11 +116,15 @@ for line in open(sys.argv[1]):
         if r["step"] == "survey" and "IDENTIFY END" in r.get("command", "") and survey is None:
             survey = r
 f = json.load(open(sys.argv[2]))
+# the start's own count of the mail-down time (stop to start, on the host)
+down = -1
+if os.path.exists(sys.argv[3]):
+    down = json.load(open(sys.argv[3])).get("mail_down_ms", -1)
 print(survey["duration_ms"], survey["stdout_bytes"], f.get("flagged_messages", -1),
-      ",".join("%s:%d" % kv for kv in per.items()))
+      ",".join("%s:%d" % kv for kv in per.items()), down)
 PY
 )
-say "respond: rc=$rc $(secs "$t5" "$t6") s, peak RSS ${rss} kB, survey ${survey_ms} ms (${survey_bytes} bytes), steps ms: $steps"
+say "respond: rc=$rc $(secs "$t5" "$t6") s, peak RSS ${rss} kB, survey ${survey_ms} ms (${survey_bytes} bytes), steps ms: $steps, mail down ${mail_down_ms} ms"
 if ((rc != 0)); then
     keep_dir=$(mktemp -d /tmp/ss-million-failed-XXXXXX)
     cp -a "$st" "$work/respond.out" "$keep_dir/"
@@ -152,7 +156,7 @@ r = {"date": "$stamp", "host": "$h", "messages": $n, "spam": $spam_n, "legit": $
      "templates": $templates, "stage_smtp_s": $(secs "$t0" "$t1"), "clone_s": $(secs "$t1" "$t2"),
      "floor_postcat_s": $floor_s, "survey_ms": $survey_ms, "survey_bytes": $survey_bytes,
      "identify_over_floor": $ratio, "respond_s": $(secs "$t5" "$t6"), "rss_kb": $rss,
-     "steps_ms": "$steps", "check": "$check",
+     "steps_ms": "$steps", "mail_down_ms": $mail_down_ms, "check": "$check",
      "load": "$(cut -d' ' -f1-3 /proc/loadavg)", "nproc": $(nproc),
      "spamstop": "$("$ss" version 2>/dev/null | head -1)"}
 open(sys.argv[1], "a").write(json.dumps(r) + "\n")
