@@ -136,7 +136,7 @@ struct envelope_mem {
     struct postfix_arena arena;
     const char **rcpts; /* all kept recipients, message after message */
     size_t n_rcpts, alloc_rcpts;
-    size_t *rcpt_first; /* per message: its first recipient in rcpts */
+    uint32_t *rcpt_first; /* per message: its first recipient in rcpts */
     size_t alloc_msgs;
     struct envelope_index ids; /* queue id -> index in msgs */
     size_t alloc_files;
@@ -194,7 +194,8 @@ static int envelope_reserve(struct envelope_parser *p)
     struct envelope_mem *m = p->mem;
     struct postfix_message *msgs;
     unsigned char *mark;
-    size_t *first, want;
+    uint32_t *first;
+    size_t want;
 
     if (e->n < m->alloc_msgs)
         return 0;
@@ -699,7 +700,7 @@ static int envelope_open(struct envelope_parser *p, const char *path, size_t n)
     memset(m, 0, sizeof(*m));
     m->arrival_time = -1;
     m->sender = "";
-    p->mem->rcpt_first[p->out->n] = p->mem->n_rcpts;
+    p->mem->rcpt_first[p->out->n] = (uint32_t)p->mem->n_rcpts;
     p->cur = m;
     if (p->stream) {
         buf_reset(&p->path_copy);

@@ -34,6 +34,9 @@ struct identify_group {
 /* Distinct recipient domains counted per account (or script). */
 #define IDENTIFY_RCPT_DOMAINS_MAX 4096
 
+/* A message's account index when it has none (4 bytes a message). */
+#define IDENTIFY_NO_OWNER UINT32_MAX
+
 /* Distinct subjects counted per account (or script). */
 #define IDENTIFY_SUBJECTS_MAX 4096
 
@@ -404,7 +407,7 @@ static const char *identify_lower(struct postfix_arena *arena, const char *s)
  * Each is given to that account (owner[i]) and counted apart.
  */
 static int identify_backscatter(struct postfix_findings *out,
-                                struct postfix_arena *tmp, size_t *owner,
+                                struct postfix_arena *tmp, uint32_t *owner,
                                 const struct postfix_message *msgs, size_t n)
 {
     struct hmap senders = HMAP_INIT;
@@ -415,7 +418,7 @@ static int identify_backscatter(struct postfix_findings *out,
 
     for (i = 0; i < n && r == 0; i++) {
         m = &msgs[i];
-        if (owner[i] == SIZE_MAX || !out->accounts[owner[i]].flagged ||
+        if (owner[i] == IDENTIFY_NO_OWNER || !out->accounts[owner[i]].flagged ||
             m->sender == NULL || m->sender[0] == '\0' ||
             strcasecmp(m->sender, out->accounts[owner[i]].username) == 0)
             continue;
@@ -425,7 +428,8 @@ static int identify_backscatter(struct postfix_findings *out,
     }
     for (i = 0; i < n && r == 0 && senders.n > 0; i++) {
         m = &msgs[i];
-        if (owner[i] != SIZE_MAX || m->sender == NULL || m->sender[0] != '\0' ||
+        if (owner[i] != IDENTIFY_NO_OWNER || m->sender == NULL ||
+            m->sender[0] != '\0' ||
             (m->sasl_username != NULL && m->sasl_username[0] != '\0') ||
             (m->x_php_script != NULL && m->x_php_script[0] != '\0'))
             continue;
@@ -435,7 +439,7 @@ static int identify_backscatter(struct postfix_findings *out,
                 break;
             }
             if (hmap_get(&who, &senders, key) == 0) {
-                owner[i] = who;
+                owner[i] = (uint32_t)who;
                 out->accounts[who].backscatter++;
                 out->backscatter++;
                 break;
@@ -449,10 +453,10 @@ static int identify_backscatter(struct postfix_findings *out,
 /*
  * Lists each flagged account's messages (and its backscatter) by queue
  * and id; runs before the accounts are ranked, while account i is still
- * group i.  owner[i] is message i's account, SIZE_MAX for none.
+ * group i.  owner[i] is message i's account, IDENTIFY_NO_OWNER for none.
  */
 static int identify_refs(struct postfix_findings *out,
-                         struct postfix_arena *arena, const size_t *owner,
+                         struct postfix_arena *arena, const uint32_t *owner,
                          const struct postfix_message *msgs, size_t n)
 {
     size_t i, want;
@@ -469,7 +473,7 @@ static int identify_refs(struct postfix_findings *out,
     for (i = 0; i < n; i++) {
         struct postfix_account *a;
         struct postfix_queue_ref *ref;
-        if (owner[i] == SIZE_MAX)
+        if (owner[i] == IDENTIFY_NO_OWNER)
             continue;
         a = &out->accounts[owner[i]];
         if (!a->flagged)
@@ -549,7 +553,7 @@ int postfix_identify(struct postfix_findings *out,
     struct hmap acc_map = HMAP_INIT, script_map = HMAP_INIT, logmap = HMAP_INIT;
     struct identify_group *accs = NULL, *scripts = NULL, *g;
     size_t n_accs = 0, a_accs = 0, n_scripts = 0, a_scripts = 0, i;
-    size_t *owner = NULL;
+    uint32_t *owner = NULL;
     int r = SS_ERR;
 
     assert(out != NULL && (msgs != NULL || n == 0));
@@ -571,7 +575,7 @@ int postfix_identify(struct postfix_findings *out,
         goto out;
     for (i = 0; i < n; i++) {
         const struct postfix_message *m = &msgs[i];
-        owner[i] = SIZE_MAX;
+        owner[i] = IDENTIFY_NO_OWNER;
         if (!m->complete)
             out->incomplete++;
         if (m->sasl_username != NULL && m->sasl_username[0] != '\0') {
@@ -579,7 +583,7 @@ int postfix_identify(struct postfix_findings *out,
             g = identify_group(&acc_map, &accs, &n_accs, &a_accs,
                                m->sasl_username);
             if (g != NULL)
-                owner[i] = (size_t)(g - accs);
+                owner[i] = (uint32_t)(g - accs);
         } else if (m->x_php_script != NULL && m->x_php_script[0] != '\0') {
             out->scripted++;
             g = identify_group(&script_map, &scripts, &n_scripts, &a_scripts,

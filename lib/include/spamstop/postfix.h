@@ -115,9 +115,9 @@ struct postfix_message {
     const char *x_php_script;   /* X-PHP-Originating-Script */
     const char **recipients;    /* first POSTFIX_RCPT_KEEP recipients */
     long long arrival_time;     /* epoch (postcat ran with TZ=UTC); -1 */
-    uint32_t n_recipients;
     uint32_t recipients_total;
-    bool complete; /* its MESSAGE FILE END marker was seen */
+    uint16_t n_recipients; /* at most POSTFIX_RCPT_KEEP */
+    bool complete;         /* its MESSAGE FILE END marker was seen */
 };
 
 /*
