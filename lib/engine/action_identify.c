@@ -605,11 +605,36 @@ out:
 /* Most log evidence read from a host: about a million records. */
 #define IDENTIFY_LOG_CAP (64u * 1024 * 1024)
 
+/* Where the log pass's output goes as it arrives: its file, the parser. */
+struct identify_log_sink {
+    int fd;
+    struct postfix_maillog_stream *ps;
+    uint64_t bytes;
+};
+
+/* The sink of the log pass's stdout (exec_cmd on_out). */
+static int identify_log_data(void *arg, const char *data, size_t len,
+                             struct errbuf *err)
+{
+    struct identify_log_sink *s = arg;
+    int r;
+
+    if (len > IDENTIFY_LOG_CAP - s->bytes)
+        return errbuf_set(err, SS_ETOOBIG, "the mail log pass is over %u MiB",
+                          IDENTIFY_LOG_CAP >> 20);
+    s->bytes += len;
+    if ((r = fsio_append(s->fd, data, len, 0, err)) < 0)
+        return r;
+    return postfix_maillog_stream_feed(s->ps, data, len, err);
+}
+
 /*
- * The log evidence pass: parsed into *out (its raw output kept as
- * <register>.maillog evidence).  A failed or missing pass is said in the
- * plan and leaves *out empty: the queue alone decides then.  < 0 only
- * for a failure of the run itself (trail, evidence, memory).
+ * The log evidence pass: parsed into *out as it arrives, its raw output
+ * streamed to the evidence file <register>.maillog (the text is never
+ * held: a day of a busy server's log is millions of lines).  A failed or
+ * missing pass is said in the plan and leaves *out empty: the queue alone
+ * decides then.  < 0 only for a failure of the run itself (trail,
+ * evidence, memory).
  */
 static int identify_log_pass(struct postfix_maillog *out, bool *has,
                              struct action_ctx *ctx, unsigned hours,
@@ -617,6 +642,8 @@ static int identify_log_pass(struct postfix_maillog *out, bool *has,
 {
     struct exec_cmd c = EXEC_CMD_INIT;
     struct exec_result res;
+    struct runbook_evfile f = RUNBOOK_EVFILE_INIT;
+    struct identify_log_sink sink = {-1, NULL, 0};
     struct buf name = BUF_INIT;
     char sha[SHA256_HEX_LEN + 1], *cmd = NULL;
     long long since = (long long)time(NULL) - (long long)hours * 3600;
@@ -630,26 +657,35 @@ static int identify_log_pass(struct postfix_maillog *out, bool *has,
         r = errbuf_set(err, SS_ERR, "out of memory");
         goto out;
     }
+    if ((r = runbook_evfile_open(&f, ctx, name.data, err)) < 0 ||
+        (r = postfix_maillog_stream_new(&sink.ps, out, since, err)) < 0)
+        goto out;
+    sink.fd = f.fd;
     c.command = cmd;
-    c.out_cap = IDENTIFY_LOG_CAP;
+    c.on_out.fn = identify_log_data;
+    c.on_out.arg = &sink;
     r = action_run(ctx, &c, false, &res, err);
     if (r == SS_ETOOBIG || (r == 0 && res.exit_status != 0)) {
         (void)action_note(ctx, "log_unread", NULL, -1,
                           r < 0 ? err->msg : "the pass failed");
         errbuf_clear(err);
+        postfix_maillog_release(out);
         r = 0;
         goto out;
     }
-    if (r < 0 ||
-        (r = runbook_evidence_save(ctx, name.data,
-                                   res.out.data != NULL ? res.out.data : "",
-                                   res.out.len, sha, err)) < 0 ||
-        (r = postfix_maillog_parse(out,
-                                   res.out.data != NULL ? res.out.data : "",
-                                   res.out.len, since, err)) < 0)
+    if (r < 0 || (r = postfix_maillog_stream_end(sink.ps, err)) < 0)
+        goto out;
+    hex_encode(sha, res.out_sha256, SHA256_LEN);
+    sha[SHA256_HEX_LEN] = '\0';
+    if ((r = runbook_evfile_commit(&f, ctx, (size_t)res.out_bytes, sha, err)) <
+        0)
         goto out;
     *has = true;
 out:
+    if (r < 0 || !*has)
+        postfix_maillog_release(out);
+    postfix_maillog_stream_free(sink.ps);
+    runbook_evfile_release(&f);
     exec_result_release(&res);
     buf_release(&name);
     free(cmd);

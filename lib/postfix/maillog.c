@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "postfix/arena.h"
 #include "postfix_scripts.h"
 #include "spamstop/buf.h"
 #include "spamstop/hmap.h"
@@ -166,31 +167,49 @@ struct maillog_msg {
     long long when; /* of that status */
 };
 
-/* The parse's working state; the text copy owns every key. */
+/*
+ * The parse's working state: a line at a time, so that only what the
+ * records add up to is kept, never the text (the arena owns every key).
+ */
 struct maillog_parse {
     struct postfix_maillog *out;
-    char *copy;
-    struct hmap ids;   /* queue id -> index in msgs */
-    struct hmap names; /* account -> index in out->accounts */
-    struct hmap *ips;  /* per account: address -> count */
+    struct postfix_arena keys; /* queue ids, names and addresses seen */
+    struct buf line;           /* the line being read, cut at a piece's end */
+    bool skipping;             /* the line passed MAILLOG_LINE_MAX: odd */
+    struct hmap ids;           /* queue id -> index in msgs */
+    struct hmap names;         /* account -> index in out->accounts */
+    struct hmap *ips;          /* per account: address -> count */
     struct maillog_msg *msgs;
     size_t nmsgs, msgs_alloc, accounts_alloc;
+    size_t nips; /* per-account address maps set up */
     long long now, offset, since;
 };
+
+/* A copy of key in the parse's arena; NULL when out of memory. */
+static const char *maillog_key(struct maillog_parse *p, const char *key)
+{
+    size_t n = strlen(key);
+    char *k = postfix_arena_alloc(&p->keys, n + 1);
+
+    if (k != NULL)
+        memcpy(k, key, n + 1);
+    return k;
+}
 
 /* The message of queue id q, added when new; NULL on a cap or ENOMEM. */
 static struct maillog_msg *msg_of(struct maillog_parse *p, const char *q,
                                   int *err)
 {
-    size_t *v;
+    size_t i, *v;
     int r;
 
-    if ((r = hmap_put(&v, &p->ids, q, p->nmsgs)) < 0) {
-        *err = r;
+    if (hmap_get(&i, &p->ids, q) == 0)
+        return &p->msgs[i];
+    if ((q = maillog_key(p, q)) == NULL ||
+        (r = hmap_put(&v, &p->ids, q, p->nmsgs)) < 0) {
+        *err = q == NULL ? SS_ERR : r;
         return NULL;
     }
-    if (r == 0)
-        return &p->msgs[*v];
     if (p->nmsgs == p->msgs_alloc) {
         size_t na = p->msgs_alloc ? p->msgs_alloc * 2 : 256;
         struct maillog_msg *m = realloc(p->msgs, na * sizeof(*m));
@@ -209,13 +228,11 @@ static struct maillog_msg *msg_of(struct maillog_parse *p, const char *q,
 static long long account_of(struct maillog_parse *p, const char *name)
 {
     struct postfix_maillog *m = p->out;
-    size_t *v;
+    size_t i, *v;
     int r;
 
-    if ((r = hmap_put(&v, &p->names, name, m->naccounts)) < 0)
-        return r;
-    if (r == 0)
-        return (long long)*v;
+    if (hmap_get(&i, &p->names, name) == 0)
+        return (long long)i;
     if (m->naccounts == p->accounts_alloc) {
         size_t na = p->accounts_alloc ? p->accounts_alloc * 2 : 16;
         struct postfix_log_account *a = realloc(m->accounts, na * sizeof(*a));
@@ -228,10 +245,15 @@ static long long account_of(struct maillog_parse *p, const char *name)
             return SS_ERR;
         p->accounts_alloc = na;
     }
+    if ((name = maillog_key(p, name)) == NULL)
+        return SS_ERR;
+    if ((r = hmap_put(&v, &p->names, name, m->naccounts)) < 0)
+        return r;
     memset(&m->accounts[m->naccounts], 0, sizeof(m->accounts[0]));
     if ((m->accounts[m->naccounts].name = strdup(name)) == NULL)
         return SS_ERR;
     hmap_init(&p->ips[m->naccounts], POSTFIX_ENTRIES_MAX);
+    p->nips = m->naccounts + 1;
     return (long long)m->naccounts++;
 }
 
@@ -240,8 +262,9 @@ static int maillog_submission(struct maillog_parse *p, char **f, long long t)
 {
     struct postfix_log_account *a;
     struct maillog_msg *msg;
+    const char *ip;
     long long k;
-    size_t *count;
+    size_t *count, seen;
     int r = 0;
 
     if ((msg = msg_of(p, f[2], &r)) == NULL)
@@ -257,12 +280,22 @@ static int maillog_submission(struct maillog_parse *p, char **f, long long t)
         a->first = t;
     if (t > a->last)
         a->last = t;
-    if ((r = hmap_put(&count, &p->ips[k], f[4], 0)) < 0)
+    if (hmap_get(&seen, &p->ips[k], f[4]) == 0)
+        ip = f[4]; /* put finds it: the key is not needed again */
+    else if ((ip = maillog_key(p, f[4])) == NULL)
+        return SS_ERR;
+    if ((r = hmap_put(&count, &p->ips[k], ip, 0)) < 0)
         return r;
     a->ips += r;
     if (++*count > a->top_ip_count) {
         a->top_ip_count = *count;
-        a->top_ip = f[4];
+        if (a->top_ip == NULL || strcmp(a->top_ip, ip) != 0) {
+            char *top = strdup(ip);
+            if (top == NULL)
+                return SS_ERR;
+            free(a->top_ip);
+            a->top_ip = top;
+        }
     }
     return 0;
 }
@@ -359,73 +392,133 @@ static void maillog_join(struct maillog_parse *p)
     }
 }
 
-/*
- * Copies each account's top address out of the text copy; on ENOMEM the
- * ones not copied are set NULL, so that the release frees only copies.
- */
-static int maillog_keep_ips(struct maillog_parse *p)
+/* Longest line read (records are short: a longer one is odd). */
+#define MAILLOG_LINE_MAX 4096u
+
+struct postfix_maillog_stream {
+    struct maillog_parse p;
+    bool failed; /* a feed failed: *out was emptied, the rest is refused */
+};
+
+int postfix_maillog_stream_new(struct postfix_maillog_stream **out,
+                               struct postfix_maillog *m, long long since,
+                               struct errbuf *err)
 {
-    struct postfix_maillog *m = p->out;
-    size_t i;
+    struct postfix_maillog_stream *s = calloc(1, sizeof(*s));
+
+    *out = NULL;
+    memset(m, 0, sizeof(*m));
+    if (s == NULL)
+        return errbuf_set(err, SS_ERR, "mail log: out of memory");
+    s->p.out = m;
+    s->p.since = since;
+    buf_init(&s->p.line, MAILLOG_LINE_MAX + 1);
+    hmap_init(&s->p.ids, POSTFIX_ENTRIES_MAX);
+    hmap_init(&s->p.names, POSTFIX_ENTRIES_MAX);
+    *out = s;
+    return 0;
+}
+
+/* Empties *out after a failure and says why. */
+static int maillog_fail(struct postfix_maillog_stream *s, int r,
+                        struct errbuf *err)
+{
+    s->failed = true;
+    postfix_maillog_release(s->p.out);
+    return errbuf_set(err, r,
+                      r == SS_ETOOBIG ? "mail log: more than %u entries"
+                                      : "mail log: out of memory (%u)",
+                      POSTFIX_ENTRIES_MAX);
+}
+
+/* The line gathered so far, ended: parsed, or counted odd when too long. */
+static int maillog_line_end(struct maillog_parse *p)
+{
     int r = 0;
 
-    for (i = 0; i < m->naccounts; i++) {
-        struct postfix_log_account *a = &m->accounts[i];
-        if (r == 0 && a->top_ip != NULL &&
-            (a->top_ip = strdup(a->top_ip)) == NULL)
-            r = SS_ERR;
-        else if (r < 0)
-            a->top_ip = NULL;
-    }
+    if (p->skipping)
+        p->out->odd++;
+    else if (p->line.len > 0)
+        r = maillog_line(p, p->line.data); /* the buf ends it with a NUL */
+    p->skipping = false;
+    buf_reset(&p->line);
     return r;
 }
 
+int postfix_maillog_stream_feed(struct postfix_maillog_stream *s,
+                                const char *data, size_t len,
+                                struct errbuf *err)
+{
+    struct maillog_parse *p = &s->p;
+    const char *nl, *end = data + len;
+    size_t n, i;
+    int r;
+
+    if (s->failed)
+        return errbuf_set(err, SS_ERR, "mail log: the parse failed before");
+    while (data < end) {
+        nl = memchr(data, '\n', (size_t)(end - data));
+        n = (size_t)((nl != NULL ? nl : end) - data);
+        if (!p->skipping && p->line.len + n > MAILLOG_LINE_MAX)
+            p->skipping = true;
+        if (!p->skipping) {
+            size_t at = p->line.len;
+            if (buf_add(&p->line, data, n) < 0)
+                return maillog_fail(s, SS_ERR, err);
+            for (i = at; i < p->line.len; i++)
+                if (p->line.data[i] == '\0')
+                    p->line.data[i] = '?'; /* a NUL makes its line odd */
+        }
+        data += n;
+        if (nl == NULL)
+            break;
+        data++;
+        if ((r = maillog_line_end(p)) < 0)
+            return maillog_fail(s, r, err);
+    }
+    return 0;
+}
+
+int postfix_maillog_stream_end(struct postfix_maillog_stream *s,
+                               struct errbuf *err)
+{
+    int r;
+
+    if (s->failed)
+        return errbuf_set(err, SS_ERR, "mail log: the parse failed before");
+    if ((r = maillog_line_end(&s->p)) < 0)
+        return maillog_fail(s, r, err);
+    maillog_join(&s->p);
+    return 0;
+}
+
+void postfix_maillog_stream_free(struct postfix_maillog_stream *s)
+{
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < s->p.nips; i++)
+        hmap_release(&s->p.ips[i]);
+    free(s->p.ips);
+    hmap_release(&s->p.ids);
+    hmap_release(&s->p.names);
+    free(s->p.msgs);
+    buf_release(&s->p.line);
+    postfix_arena_free(&s->p.keys);
+    free(s);
+}
 int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
                           size_t len, long long since, struct errbuf *err)
 {
-    struct maillog_parse p;
-    char *line, *save = NULL;
-    size_t i;
-    int r = 0;
+    struct postfix_maillog_stream *ps = NULL;
+    int r;
 
     memset(out, 0, sizeof(*out));
-    memset(&p, 0, sizeof(p));
-    p.out = out;
-    p.since = since;
-    hmap_init(&p.ids, POSTFIX_ENTRIES_MAX);
-    hmap_init(&p.names, POSTFIX_ENTRIES_MAX);
-    if ((p.copy = malloc(len + 1)) == NULL) {
-        r = SS_ERR;
-        goto out;
-    }
-    memcpy(p.copy, text, len);
-    p.copy[len] = '\0';
-    for (i = 0; i < len; i++)
-        if (p.copy[i] == '\0')
-            p.copy[i] = '?'; /* a NUL makes its line odd, not the end */
-    for (line = strtok_r(p.copy, "\n", &save); line != NULL && r == 0;
-         line = strtok_r(NULL, "\n", &save))
-        r = maillog_line(&p, line);
-    if (r == 0)
-        maillog_join(&p);
-    /* top_ip points into the copy until then, also after a failure */
-    if (maillog_keep_ips(&p) < 0 && r == 0)
-        r = SS_ERR;
-out:
-    for (i = 0; p.ips != NULL && i < out->naccounts; i++)
-        hmap_release(&p.ips[i]);
-    free(p.ips);
-    if (r < 0) {
-        postfix_maillog_release(out);
-        errbuf_set(err, r,
-                   r == SS_ETOOBIG ? "mail log: more than %u entries"
-                                   : "mail log: out of memory (%u)",
-                   POSTFIX_ENTRIES_MAX);
-    }
-    hmap_release(&p.ids);
-    hmap_release(&p.names);
-    free(p.msgs);
-    free(p.copy);
+    if ((r = postfix_maillog_stream_new(&ps, out, since, err)) == 0 &&
+        (r = postfix_maillog_stream_feed(ps, text, len, err)) == 0)
+        r = postfix_maillog_stream_end(ps, err);
+    postfix_maillog_stream_free(ps);
     return r;
 }
 

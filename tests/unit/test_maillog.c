@@ -271,6 +271,97 @@ static void test_logins_command(void **state)
     free(c);
 }
 
+/* Two parses come to the same figures (the account order included). */
+static void assert_same_log(const struct postfix_maillog *a,
+                            const struct postfix_maillog *b)
+{
+    size_t i;
+
+    assert_int_equal(a->naccounts, b->naccounts);
+    assert_int_equal(a->records, b->records);
+    assert_int_equal(a->older, b->older);
+    assert_int_equal(a->odd, b->odd);
+    assert_int_equal(a->complete, b->complete);
+    assert_int_equal(a->sources.n, b->sources.n);
+    for (i = 0; i < a->naccounts; i++) {
+        const struct postfix_log_account *x = &a->accounts[i],
+                                         *y = &b->accounts[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->accepted, y->accepted);
+        assert_int_equal(x->ips, y->ips);
+        assert_string_equal(x->top_ip, y->top_ip);
+        assert_int_equal(x->top_ip_count, y->top_ip_count);
+        assert_int_equal(x->first, y->first);
+        assert_int_equal(x->last, y->last);
+        assert_int_equal(x->sent, y->sent);
+        assert_int_equal(x->deferred, y->deferred);
+        assert_int_equal(x->bounced, y->bounced);
+    }
+}
+
+/*
+ * The output as it arrives, cut anywhere (every piece size from 1 byte):
+ * the same figures as the whole text; a line past the longest one read
+ * is odd, and a last line without its newline still counts.
+ */
+static void test_stream_pieces(void **state)
+{
+    static const char text[] =
+        "now " NOW " +0000\n"
+        "source /var/log/mail.log\n"
+        "A Dec_5_08:15:00 4ABC123 bob@example.test 10.77.0.2\n"
+        "S Dec_5_08:15:01 4ABC123 sent\n"
+        "\n"
+        "A Dec_5_08:15:02 4ABC124 bob@example.test 10.77.0.3\n"
+        "A Dec_5_08:15:02 4ABC125 bob@example.test 10.77.0.3\n"
+        "A Dec_5_08:15:03 5DEF456 alice@example.test ::1\n"
+        "S Dec_5_08:15:04 5DEF456 deferred\n"
+        "A Dec_5_08:15:05 4ABC1\0 bob@example.test 10.77.0.2\n"
+        "S Dec_5_08:15:09 4ABC124 bounced";
+    struct postfix_maillog whole, part;
+    struct postfix_maillog_stream *ps;
+    struct errbuf e = ERRBUF_INIT;
+    size_t len = sizeof(text) - 1, piece, at, n;
+    char *longline;
+
+    (void)state;
+    assert_int_equal(postfix_maillog_parse(&whole, text, len, 0, &e), 0);
+    assert_int_equal(whole.naccounts, 2);
+    assert_string_equal(whole.accounts[0].top_ip, "10.77.0.3");
+    assert_int_equal(whole.accounts[0].bounced, 1); /* the unended line */
+    assert_int_equal(whole.odd, 1);                 /* the NUL's line */
+    for (piece = 1; piece <= len; piece++) {
+        assert_int_equal(postfix_maillog_stream_new(&ps, &part, 0, &e), 0);
+        for (at = 0; at < len; at += n) {
+            n = len - at < piece ? len - at : piece;
+            assert_int_equal(postfix_maillog_stream_feed(ps, text + at, n, &e),
+                             0);
+        }
+        assert_int_equal(postfix_maillog_stream_end(ps, &e), 0);
+        postfix_maillog_stream_free(ps);
+        assert_same_log(&whole, &part);
+        postfix_maillog_release(&part);
+    }
+    postfix_maillog_release(&whole);
+
+    /* a line of 5,000 bytes: odd, and the next line is read */
+    assert_non_null(longline = malloc(5000 + sizeof(text)));
+    memset(longline, 'x', 5000);
+    memcpy(longline + 5000, "\n", 1);
+    memcpy(longline + 5001, text, sizeof(text) - 1);
+    assert_int_equal(postfix_maillog_stream_new(&ps, &part, 0, &e), 0);
+    assert_int_equal(postfix_maillog_stream_feed(ps, longline, 3000, &e), 0);
+    assert_int_equal(
+        postfix_maillog_stream_feed(ps, longline + 3000, 2001 + len, &e), 0);
+    assert_int_equal(postfix_maillog_stream_end(ps, &e), 0);
+    postfix_maillog_stream_free(ps);
+    assert_int_equal(part.odd, 2); /* the long line and the NUL's */
+    assert_int_equal(part.naccounts, 2);
+    assert_int_equal(part.accounts[0].bounced, 1);
+    postfix_maillog_release(&part);
+    free(longline);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_window_zones_and_odd_lines),
         cmocka_unit_test(test_same_line_twice),
         cmocka_unit_test(test_kinds_apart),
+        cmocka_unit_test(test_stream_pieces),
         cmocka_unit_test(test_command),
         cmocka_unit_test(test_logins),
         cmocka_unit_test(test_logins_command),

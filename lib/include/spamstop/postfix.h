@@ -316,6 +316,24 @@ char *postfix_maillog_command(long long since, size_t cap);
 int postfix_maillog_parse(struct postfix_maillog *out, const char *text,
                           size_t len, long long since, struct errbuf *err);
 
+/*
+ * The same parse, given the output a piece at a time as it arrives (cut
+ * anywhere): keeps what the records add up to, never the text.  new
+ * empties *m, which the stream fills; end counts a last line without its
+ * newline and joins the statuses.  A failed feed or end empties *m (codes
+ * as postfix_maillog_parse).  free is NULL-safe; *m stays the caller's.
+ */
+struct postfix_maillog_stream;
+int postfix_maillog_stream_new(struct postfix_maillog_stream **out,
+                               struct postfix_maillog *m, long long since,
+                               struct errbuf *err);
+int postfix_maillog_stream_feed(struct postfix_maillog_stream *s,
+                                const char *data, size_t len,
+                                struct errbuf *err);
+int postfix_maillog_stream_end(struct postfix_maillog_stream *s,
+                               struct errbuf *err);
+void postfix_maillog_stream_free(struct postfix_maillog_stream *s);
+
 /* NULL-safe. */
 void postfix_maillog_release(struct postfix_maillog *m);
 
