@@ -770,15 +770,21 @@ static int run_end_digests(struct run_state *st, struct exec_result *res, int r,
 
 /*
  * Opens a session channel on c with cb hooked up before any data can
- * come, and starts the command line on it.  *out is set as soon as the
- * channel exists, so the caller cleans up whatever happens.
+ * come, and starts the command line on it, both within the command's
+ * deadline.  *out is set as soon as the channel exists, so the caller
+ * cleans up whatever happens.  libssh waits for each answer only its
+ * session timeout (the connect timeout) and then returns SSH_AGAIN with no
+ * error set; the call picks up where it was, so it is made again: a host
+ * whose sshd is slow to start a session (a busy machine, hundreds of
+ * sessions at once) is waited for, not failed with an empty reason.
  */
 static int run_open_channel(ssh_channel *out, struct sshx_conn *c,
                             struct ssh_channel_callbacks_struct *cb,
                             const struct exec_cmd *cmd, const char *line,
-                            struct errbuf *err)
+                            long long deadline, struct errbuf *err)
 {
     ssh_channel channel;
+    int rc;
 
     if ((channel = ssh_channel_new(c->session)) == NULL)
         return errbuf_set(err, SS_ERR, "cannot make a channel to '%s': %s",
@@ -788,8 +794,19 @@ static int run_open_channel(ssh_channel *out, struct sshx_conn *c,
     if (ssh_set_channel_callbacks(channel, cb) != SSH_OK)
         return errbuf_set(err, SS_ERR, "cannot watch a channel to '%s': %s",
                           c->name, ssh_get_error(c->session));
-    if (ssh_channel_open_session(channel) != SSH_OK ||
-        ssh_channel_request_exec(channel, line) != SSH_OK)
+    while ((rc = ssh_channel_open_session(channel)) == SSH_AGAIN &&
+           now_ms() < deadline)
+        ;
+    if (rc == SSH_OK)
+        while ((rc = ssh_channel_request_exec(channel, line)) == SSH_AGAIN &&
+               now_ms() < deadline)
+            ;
+    if (rc == SSH_AGAIN)
+        return errbuf_set(err, SS_ETIMEOUT,
+                          "cannot start a command on '%s' (no answer before "
+                          "its deadline): " CMD_FMT,
+                          c->name, CMD_ARGS(cmd->command));
+    if (rc != SSH_OK)
         return errbuf_set(
             err, session_broken(c->session) ? SS_ECONNECT : SS_ERR,
             "cannot start a command on '%s' (%s): " CMD_FMT, c->name,
@@ -882,7 +899,8 @@ static int sshx_run_op(struct exec_conn *conn, const struct exec_cmd *cmd,
         errbuf_set(err, r, "cannot build the command line");
         goto out;
     }
-    if ((r = run_open_channel(&channel, c, &cb, cmd, line.data, err)) < 0 ||
+    if ((r = run_open_channel(&channel, c, &cb, cmd, line.data, deadline,
+                              err)) < 0 ||
         (r = run_send_input(c, channel, cmd, deadline, err)) < 0 ||
         (r = pump(c, channel, &st, deadline, err)) < 0)
         goto out;
